@@ -1,0 +1,13 @@
+# topograph: checkpoints -> trajectory -> directions -> grid -> report.
+# Run: snakemake --cores N --configfile config/config.yaml
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/landscape.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/index.html",
+        expand("results/{run}/report.html", run=RUNS),
+        [surface(run, name) for run in RUNS for name in LANDSCAPES[run]],

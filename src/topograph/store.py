@@ -1,0 +1,130 @@
+"""The Zarr schema of topograph's stores, in one place (see DESIGN.md, Contracts).
+
+trajectory.zarr  weights(step, param), step(step), epoch(step), train_loss(step),
+                 curve_step(curve), curve_loss(curve)
+directions.zarr  center(param), d1(param), d2(param); train landscapes also
+                 trajectory_x(step), trajectory_y(step), residual(step), step(step)
+surface.zarr     loss(x, y), accuracy(x, y), x(x), y(y), sample_index(sample), chunk_done(cx, cy)
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import zarr
+
+PARAM_CHUNK = 1 << 20  # float32 entries per weights chunk: 4 MiB
+
+
+def _array(group: zarr.Group, name: str, data, dims: tuple[str, ...], chunks=None, fill_value=None):
+    data = np.asarray(data)
+    array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks or data.shape or None,
+                               dimension_names=dims, fill_value=fill_value, overwrite=True)
+    if data.size:
+        array[...] = data
+    return array
+
+
+def _attrs(attrs: dict) -> dict:
+    """Zarr attrs must be JSON: numpy scalars and tuples become plain values."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return [plain(v) for v in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+    return plain(attrs)
+
+
+def write_trajectory(path: Path, rows: Iterable[np.ndarray], num_steps: int, num_params: int, *,
+                     step, epoch, train_loss, curve_step, curve_loss, attrs: dict) -> None:
+    """Stream the flat parameter vectors into weights(step, param), one row at a time."""
+    group = zarr.open_group(str(path), mode="w")
+    group.attrs.update(_attrs(attrs))
+    weights = group.create_array("weights", shape=(num_steps, num_params), dtype="float32",
+                                 chunks=(1, min(num_params, PARAM_CHUNK)), dimension_names=("step", "param"),
+                                 fill_value=np.nan)
+    for index, row in enumerate(rows):
+        weights[index] = row
+    _array(group, "step", np.asarray(step, dtype="int64"), ("step",))
+    _array(group, "epoch", np.asarray(epoch, dtype="float64"), ("step",))
+    _array(group, "train_loss", np.asarray(train_loss, dtype="float64"), ("step",))
+    _array(group, "curve_step", np.asarray(curve_step, dtype="int64"), ("curve",))
+    _array(group, "curve_loss", np.asarray(curve_loss, dtype="float64"), ("curve",))
+    consolidate(path)
+
+
+def consolidate(path: Path) -> None:
+    """Consolidated metadata (outside the v3 spec, hence the warning) lets xarray open a store in one read."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
+
+
+def open_store(path: Path) -> zarr.Group:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no store at {path}")
+    return zarr.open_group(str(path), mode="r")
+
+
+def column_blocks(weights: zarr.Array, rows=slice(None)):
+    """Yield (columns, block) over the weights' parameter chunks: memory O(T x PARAM_CHUNK)."""
+    num_params = weights.shape[1]
+    width = weights.chunks[1]
+    for start in range(0, num_params, width):
+        columns = slice(start, min(start + width, num_params))
+        yield columns, np.asarray(weights.get_orthogonal_selection((rows, columns)), dtype=np.float64)
+
+
+def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None = None) -> None:
+    group = zarr.open_group(str(path), mode="w")
+    group.attrs.update(_attrs(attrs))
+    chunk = (min(len(center), PARAM_CHUNK),)
+    for name, vector in (("center", center), ("d1", d1), ("d2", d2)):
+        _array(group, name, np.asarray(vector, dtype="float32"), ("param",), chunks=chunk)
+    for name, values in (track or {}).items():
+        _array(group, name, values, ("step",))
+    consolidate(path)
+
+
+def read_vectors(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    group = open_store(path)
+    return group["center"][:], group["d1"][:], group["d2"][:], dict(group.attrs)
+
+
+def create_surface(path: Path, x, y, chunk: int, sample_index, attrs: dict) -> zarr.Group:
+    """An empty surface: loss and accuracy NaN until computed, chunk_done all False."""
+    group = zarr.open_group(str(path), mode="w")
+    group.attrs.update(_attrs(attrs))
+    _array(group, "x", np.asarray(x, dtype="float64"), ("x",))
+    _array(group, "y", np.asarray(y, dtype="float64"), ("y",))
+    _array(group, "sample_index", np.asarray(sample_index, dtype="int64"), ("sample",))
+    shape = (len(x), len(y))
+    for name in ("loss", "accuracy"):
+        group.create_array(name, shape=shape, dtype="float32", chunks=(chunk, chunk),
+                           dimension_names=("x", "y"), fill_value=np.nan)
+    grid = surface_chunks(shape, chunk)
+    group.create_array("chunk_done", shape=grid, dtype="bool", chunks=(1, 1),
+                       dimension_names=("cx", "cy"), fill_value=False)
+    return group
+
+
+def surface_chunks(shape: tuple[int, int], chunk: int) -> tuple[int, int]:
+    return tuple(-(-n // chunk) for n in shape)
+
+
+def chunk_slices(index: tuple[int, int], chunk: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    return tuple(slice(i * chunk, min((i + 1) * chunk, n)) for i, n in zip(index, shape))
+
+
+def write_surface_chunk(group: zarr.Group, index: tuple[int, int], loss, accuracy) -> None:
+    """Write one chunk, then mark it done: a crash between the two only repeats this chunk."""
+    chunk = group["loss"].chunks[0]
+    where = chunk_slices(index, chunk, group["loss"].shape)
+    group["loss"][where] = np.where(np.isfinite(loss), loss, np.nan).astype("float32")
+    group["accuracy"][where] = np.asarray(accuracy, dtype="float32")
+    group["chunk_done"][index] = True

@@ -1,0 +1,87 @@
+"""Demo models and datasets. Nothing here downloads: digits ship with scikit-learn,
+MNIST and CIFAR-10 are read from a folder the user already has."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import Dataset, TensorDataset
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 as in the MindSpore landscape tutorial; `width` multiplies every hidden size."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 1):
+        super().__init__()
+        c1, c2, h1, h2 = 6 * width, 16 * width, 120 * width, 84 * width
+        self.conv1 = nn.Conv2d(in_channels, c1, 5)
+        self.conv2 = nn.Conv2d(c1, c2, 5)
+        self.fc1 = nn.Linear(c2 * 5 * 5, h1)
+        self.fc2 = nn.Linear(h1, h2)
+        self.fc3 = nn.Linear(h2, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+def lenet5(num_classes: int = 10, in_channels: int = 1, width: int = 1) -> nn.Module:
+    return LeNet5(num_classes, in_channels, width)
+
+
+def digits(split: str = "train", size: int = 32, test_fraction: float = 0.2) -> Dataset:
+    """scikit-learn's 8x8 handwritten digits, upsampled to size x size and standardized.
+    The train/test split is fixed (stratified, random_state=0) so every run sees the same one."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"digits: split must be 'train', 'test' or 'all', not {split!r}")
+    images, labels = load_digits(return_X_y=True)
+    x = torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    x = (x - x.mean()) / x.std()
+    y = torch.tensor(labels, dtype=torch.long)
+    if split == "all":
+        return TensorDataset(x, y)
+    train, test = train_test_split(range(len(y)), test_size=test_fraction, random_state=0, stratify=labels)
+    index = torch.tensor(train if split == "train" else test)
+    return TensorDataset(x[index], y[index])
+
+
+def _torchvision(name: str, root: str, train: bool, mean, std):
+    try:
+        from torchvision import datasets, transforms
+    except ImportError as error:
+        raise ImportError(f"{name} needs torchvision: pip install 'topograph[vision]'") from error
+    if not Path(root).is_dir():
+        raise FileNotFoundError(f"{name}: no folder {root!r}; point data_args.root at your local copy (nothing is downloaded)")
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return getattr(datasets, name)(root, train=train, transform=transform, download=False)
+
+
+def mnist(root: str, train: bool = True) -> Dataset:
+    """MNIST from a local torchvision folder, padded to 32x32 for LeNet-5."""
+    dataset = _torchvision("MNIST", root, train, (0.1307,), (0.3081,))
+    return _Padded(dataset, 2)
+
+
+def cifar10(root: str, train: bool = True) -> Dataset:
+    """CIFAR-10 from a local torchvision folder."""
+    return _torchvision("CIFAR10", root, train, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+
+
+class _Padded(Dataset):
+    def __init__(self, dataset: Dataset, pad: int):
+        self.dataset, self.pad = dataset, pad
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        x, y = self.dataset[index]
+        return F.pad(x, (self.pad,) * 4), y

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+
+from topograph import directions, store
+
+
+def write_rows(path, rows, monkeypatch, chunk=7):
+    """A trajectory store whose parameter axis is cut into several chunks, to exercise block-wise reads."""
+    monkeypatch.setattr(store, "PARAM_CHUNK", chunk)
+    t = len(rows)
+    store.write_trajectory(path, iter(rows), t, rows.shape[1], step=np.arange(1, t + 1), epoch=np.arange(1, t + 1),
+                           train_loss=np.zeros(t), curve_step=[], curve_loss=[],
+                           attrs={"unit": "epoch", "checkpoints": [f"c{i}.pt" for i in range(t)]})
+    return store.open_store(path)
+
+
+def test_pca_matches_sklearn(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    rows = (rng.normal(size=(6, 50)) * np.linspace(3, 0.1, 50)).astype(np.float32)
+    weights = write_rows(tmp_path / "t.zarr", rows, monkeypatch)["weights"]
+    d1, d2, ratio = directions.pca_plane(weights, list(range(6)))
+    reference = PCA(n_components=2).fit(rows.astype(np.float64) - rows[-1])
+    np.testing.assert_allclose(np.stack([d1, d2]), reference.components_, atol=1e-5)
+    np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, rtol=1e-6)
+    assert abs(d1 @ d2) < 1e-5 and np.allclose([d1 @ d1, d2 @ d2], 1, atol=1e-5)
+
+
+def test_a_point_on_the_plane_projects_back(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    basis, _ = np.linalg.qr(rng.normal(size=(40, 3)))
+    d1, d2, off_plane = basis.T
+    center = rng.normal(size=40)
+    rows = np.stack([center + 0.7 * d1 - 1.3 * d2, center + 2.0 * d1 + 0.5 * d2 + 0.25 * off_plane, center])
+    weights = write_rows(tmp_path / "t.zarr", rows.astype(np.float32), monkeypatch)["weights"]
+    coords, residual = directions.project(weights, [0, 1, 2], center, d1, d2)
+    np.testing.assert_allclose(coords, [[0.7, -1.3], [2.0, 0.5], [0, 0]], atol=1e-5)
+    np.testing.assert_allclose(residual, [0, 0.25, 0], atol=1e-3)
+
+
+def test_train_plane_reconstructs_a_planar_track(tmp_path, monkeypatch):
+    """Checkpoints that lie in a plane: the fitted plane holds them (zero residual), extent adds 20 % margins."""
+    rng = np.random.default_rng(2)
+    basis, _ = np.linalg.qr(rng.normal(size=(30, 2)))
+    coefficients = rng.normal(size=(5, 2))
+    rows = (coefficients @ basis.T + rng.normal(size=30)).astype(np.float32)
+    write_rows(tmp_path / "t.zarr", rows, monkeypatch)
+    directions.fit_train(tmp_path / "t.zarr", [1, 2, 3, 4, 5], tmp_path / "d.zarr")
+    plane = store.open_store(tmp_path / "d.zarr")
+    assert np.all(plane["residual"][:] < 1e-4)
+    center, d1, d2 = plane["center"][:], plane["d1"][:], plane["d2"][:]
+    rebuilt = center + np.outer(plane["trajectory_x"][:], d1) + np.outer(plane["trajectory_y"][:], d2)
+    np.testing.assert_allclose(rebuilt, rows, atol=1e-4)
+    xs = plane["trajectory_x"][:]
+    width = xs.max() - xs.min()
+    np.testing.assert_allclose(plane.attrs["x_range"], [xs.min() - 0.2 * width, xs.max() + 0.2 * width], rtol=1e-6)
+
+
+def test_collinear_checkpoints_are_refused(tmp_path, monkeypatch):
+    line = np.outer(np.arange(4.0), np.ones(10)).astype(np.float32)
+    weights = write_rows(tmp_path / "t.zarr", line, monkeypatch)["weights"]
+    with pytest.raises(ValueError, match="no plane"):
+        directions.pca_plane(weights, [0, 1, 2, 3])
+
+
+LAYOUT = [["conv.weight", [4, 3, 3, 3]], ["conv.bias", [4]], ["bn.weight", [4]], ["fc.weight", [5, 36]]]
+
+
+def center_vector(seed=0):
+    size = sum(int(np.prod(shape)) for _, shape in LAYOUT)
+    return np.random.default_rng(seed).normal(size=size).astype(np.float32)
+
+
+def pieces(vector):
+    out, offset = [], 0
+    for _, shape in LAYOUT:
+        n = int(np.prod(shape))
+        out.append(vector[offset:offset + n].reshape(shape))
+        offset += n
+    return out
+
+
+def test_filter_normalized_rows_have_the_weight_rows_norms():
+    center = center_vector()
+    d = directions.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "filter", "biasbn")
+    for (name, shape), w, v in zip(LAYOUT, pieces(center), pieces(d)):
+        if len(shape) == 1:
+            assert not v.any(), f"{name} must be zeroed with ignore=biasbn"
+        else:
+            np.testing.assert_allclose(np.linalg.norm(v.reshape(shape[0], -1), axis=1),
+                                       np.linalg.norm(w.reshape(shape[0], -1), axis=1), rtol=1e-5)
+
+
+def test_layer_normalization_and_ignore_none():
+    center = center_vector()
+    d = directions.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "layer", "none")
+    for (_, shape), w, v in zip(LAYOUT, pieces(center), pieces(d)):
+        if len(shape) == 1:
+            np.testing.assert_array_equal(v, w)  # Li et al.: 1-D tensors follow the weights
+        else:
+            assert np.linalg.norm(v) == pytest.approx(np.linalg.norm(w), rel=1e-5)
+
+
+def test_random_directions_are_seeded(trained_run, tmp_path):
+    for name in ("a", "b"):
+        directions.fit_result(trained_run / "trajectory.zarr", tmp_path / name, seed=5)
+    a, b = (store.read_vectors(tmp_path / name) for name in ("a", "b"))
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.allclose(a[1], a[2]), "d1 and d2 must differ"

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch.nn import functional as F
+
+from topograph import directions, evaluate, store, zoo
+from topograph.cluster import dask_client
+from topograph.trajectory import load_state_dict
+
+
+def plane_spec(run_dir, landscape, num_samples=64, seed=0):
+    plane = dict(store.open_store(landscape).attrs)
+    samples = evaluate.choose_samples(len(zoo.digits("test")), num_samples, seed)
+    return {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
+            "data_args": {"split": "test"}, "sample_index": samples.tolist(), "directions": str(landscape),
+            "center_checkpoint": str(run_dir / plane["center_checkpoint"]), "batch_size": 24}
+
+
+def direct_loss(state_or_vector, sample_index):
+    """The oracle: a plain forward pass of a freshly built model at those weights."""
+    model = zoo.lenet5().eval()
+    if isinstance(state_or_vector, dict):
+        model.load_state_dict(state_or_vector)
+    else:
+        torch.nn.utils.vector_to_parameters(torch.as_tensor(state_or_vector), model.parameters())
+    data = zoo.digits("test")
+    x = torch.stack([data[i][0] for i in sample_index])
+    y = torch.tensor([int(data[i][1]) for i in sample_index])
+    with torch.no_grad():
+        logits = model(x)
+    return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+
+
+@pytest.fixture(scope="module")
+def result_surface(trained_run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("result")
+    directions.fit_result(trained_run / "trajectory.zarr", folder / "directions.zarr", seed=3)
+    spec = plane_spec(trained_run, folder / "directions.zarr")
+    evaluate.evaluate_grid(folder / "surface.zarr", spec, {"run": "tiny"}, resolution=5, chunk=2)
+    return folder, spec
+
+
+def test_grid_points_equal_a_direct_forward_pass(result_surface):
+    folder, spec = result_surface
+    surface = xr.open_zarr(folder / "surface.zarr")
+    center, d1, d2, _ = store.read_vectors(folder / "directions.zarr")
+    for i, j in [(0, 0), (1, 3), (4, 2), (4, 4)]:
+        a, b = surface.x.values[i], surface.y.values[j]
+        weights = center + np.float32(a) * d1 + np.float32(b) * d2
+        loss, accuracy = direct_loss(weights, spec["sample_index"])
+        assert float(surface.loss[i, j]) == pytest.approx(loss, rel=1e-5)
+        assert float(surface.accuracy[i, j]) == pytest.approx(accuracy, abs=1e-6)
+    np.testing.assert_array_equal(surface.sample_index.values, spec["sample_index"])
+
+
+def test_center_is_the_checkpoint_loss(result_surface, trained_run):
+    folder, spec = result_surface
+    surface = xr.open_zarr(folder / "surface.zarr")
+    assert surface.x.values[2] == 0 and surface.y.values[2] == 0
+    loss, _ = direct_loss(load_state_dict(spec["center_checkpoint"]), spec["sample_index"])
+    assert float(surface.loss[2, 2]) == pytest.approx(loss, rel=1e-5)
+    assert float(surface.loss[2, 2]) < float(surface.loss.max()), "the trained center should sit lower than the rim"
+
+
+def test_dask_workers_compute_the_same_surface(result_surface, tmp_path):
+    folder, spec = result_surface
+    with dask_client(2) as client:
+        evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {"run": "tiny"}, resolution=5, chunk=2, client=client)
+    alone, parallel = (xr.open_zarr(f / "surface.zarr") for f in (folder, tmp_path))
+    np.testing.assert_allclose(parallel.loss.values, alone.loss.values, rtol=1e-6)
+    assert parallel.chunk_done.values.all()
+
+
+def test_non_finite_losses_are_stored_as_nan(trained_run, tmp_path):
+    directions.fit_result(trained_run / "trajectory.zarr", tmp_path / "d.zarr", seed=3, x_range=[0, 3e38])
+    spec = plane_spec(trained_run, tmp_path / "d.zarr")
+    evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=3, chunk=2)
+    loss = xr.open_zarr(tmp_path / "s.zarr").loss.values
+    assert np.isnan(loss[1:]).all() and np.isfinite(loss[0]).all()

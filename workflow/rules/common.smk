@@ -1,0 +1,43 @@
+import re
+import sys
+
+from topograph.config import ConfigError, checkpoint_files, landscapes, validate
+
+if not config:
+    sys.exit("topograph: no configuration. Fix: run snakemake with --configfile config/config.yaml (or your own).")
+try:
+    validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+except ConfigError as error:
+    sys.exit(f"topograph config error: {error}")
+
+RUNS = list(config["runs"])
+LANDSCAPES = {run: landscapes(spec) for run, spec in config["runs"].items()}
+
+
+wildcard_constraints:
+    run="|".join(map(re.escape, RUNS)),
+    landscape=r"train_\d+-\d+|result",
+
+
+def surface(run, name):
+    return f"results/{run}/landscapes/{name}/surface.zarr"
+
+
+def run_outputs(wildcards):
+    names = LANDSCAPES[wildcards.run]
+    return {
+        "directions": [f"results/{wildcards.run}/landscapes/{n}/directions.zarr" for n in names],
+        "surfaces": [surface(wildcards.run, n) for n in names],
+    }
+
+
+def trajectory_sources(wildcards):
+    """What extract_trajectory reads: run.json after training, or the user's checkpoint files."""
+    run = config["runs"][wildcards.run]
+    if "checkpoints" in run:
+        return [str(p) for p in checkpoint_files(run["checkpoints"], run["checkpoint_pattern"]).values()]
+    return f"results/{wildcards.run}/run.json"
+
+
+def evaluate_threads(wildcards):
+    return config["workers"] or workflow.cores

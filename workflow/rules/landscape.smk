@@ -1,0 +1,34 @@
+rule fit_directions:
+    """The plane: PCA of an interval of the trajectory, or random filter-normalized directions."""
+    input:
+        "results/{run}/trajectory.zarr",
+    output:
+        directory("results/{run}/landscapes/{landscape}/directions.zarr"),
+    log:
+        "results/{run}/logs/fit_directions_{landscape}.log",
+    params:
+        run=lambda wildcards: config["runs"][wildcards.run],
+        steps=lambda wildcards: LANDSCAPES[wildcards.run][wildcards.landscape],
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/fit_directions.py"
+
+
+rule evaluate_grid:
+    """Loss and accuracy over the grid, in chunks over dask workers; resumes from <surface>.partial."""
+    input:
+        directions="results/{run}/landscapes/{landscape}/directions.zarr",
+        trajectory="results/{run}/trajectory.zarr",
+    output:
+        directory("results/{run}/landscapes/{landscape}/surface.zarr"),
+    log:
+        "results/{run}/logs/evaluate_grid_{landscape}.log",
+    params:
+        run=lambda wildcards: config["runs"][wildcards.run],
+        chunk=config["chunk"],
+    threads: evaluate_threads
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/evaluate_grid.py"

@@ -1,0 +1,10 @@
+import sys
+from pathlib import Path
+
+from topograph.evaluate import evaluate_landscape
+
+if __name__ == "__main__":  # dask worker processes re-import this module
+    sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    run_dir = Path(snakemake.input.trajectory).parent
+    evaluate_landscape(snakemake.wildcards.run, snakemake.params.run, snakemake.wildcards.landscape, run_dir,
+                       Path(snakemake.output[0]), workers=snakemake.threads, chunk=snakemake.params.chunk)

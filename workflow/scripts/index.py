@@ -1,0 +1,8 @@
+import sys
+from pathlib import Path
+
+from topograph.report import write_index
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+output = Path(snakemake.output[0])
+write_index(output.parent, output)
