@@ -19,3 +19,20 @@ def trained_run(tmp_path_factory) -> Path:
     files = config.checkpoint_files(run_dir / "checkpoints", r"(\d+)\.pt$")
     trajectory.extract(run_dir / "trajectory.zarr", zoo.lenet5(), files, run_dir, info)
     return run_dir
+
+
+def copy_workflow(folder: Path) -> Path:
+    """The workflow (Snakefile, workflow/, config/, envs/) copied into folder, as a user would run it."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "Snakefile", folder)
+    for name in ("workflow", "config", "envs"):
+        shutil.copytree(root / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def workflow_copy(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return copy_workflow(tmp_path)

@@ -1,0 +1,70 @@
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from topograph.config import ConfigError, validate
+
+RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {"epochs": 3}, "unit": "epoch",
+       "intervals": [[1, 2, 3]], "num_samples": 512}
+
+
+def config_with(**changes):
+    run = copy.deepcopy(RUN)
+    for key, value in changes.items():
+        if value is None:
+            run.pop(key, None)
+        else:
+            run[key] = value
+    return {"runs": {"r": run}}
+
+
+def test_a_valid_config_gets_its_defaults():
+    config = validate(config_with())
+    run = config["runs"]["r"]
+    assert run["resolution"] == 40 and run["batch_size"] == 256 and run["seed"] == 0
+    assert run["train"]["optimizer"] == "SGD" and run["landscapes"] == {"train": True, "result": True}
+    assert config["chunk"] == 8 and run["normalization"] == "filter" and run["ignore"] == "biasbn"
+
+
+@pytest.mark.parametrize("changes, field, fix", [
+    ({"resolution": 2}, "runs.r.resolution", "at least 3"),
+    ({"unit": "hour"}, "runs.r.unit", "step or epoch"),
+    ({"intervals": [[1, 2]]}, "runs.r.intervals.0", "at least 3"),
+    ({"intervals": [[1, 2, 5]]}, "runs.r.intervals[0]", "never collected"),
+    ({"num_samples": 5000}, "runs.r.num_samples", "at most 1437"),
+    ({"model": "topograph.zoo:no_such_model"}, "runs.r.model", "importable"),
+    ({"data": "no_such_package.data:load"}, "runs.r.data", "importable"),
+    ({"model": "lenet5"}, "runs.r.model", "package.module:function"),
+    ({"checkpoints": "somewhere"}, "runs.r", "not both"),
+    ({"learning_rat": 0.1}, "runs.r", "learning_rat"),
+    ({"x_range": [1, -1]}, "runs.r.x_range", "low < high"),
+])
+def test_each_mistake_names_the_field_and_the_fix(changes, field, fix):
+    with pytest.raises(ConfigError) as error:
+        validate(config_with(**changes))
+    message = str(error.value)
+    assert message.startswith(field + ":") and fix in message and "\n" not in message
+
+
+def test_checkpoint_folders_must_hold_matching_files(tmp_path):
+    with pytest.raises(ConfigError, match=r"runs\.r\.checkpoints: no folder"):
+        validate(config_with(train=None, checkpoints=str(tmp_path / "missing")))
+    with pytest.raises(ConfigError, match=r"runs\.r\.checkpoints: no file .* matches checkpoint_pattern"):
+        validate(config_with(train=None, checkpoints=str(tmp_path)))
+    for epoch in (1, 2, 4):
+        (tmp_path / f"model_epoch_{epoch:03d}.pt").touch()
+    config = config_with(train=None, checkpoints=str(tmp_path), checkpoint_pattern=r"model_epoch_(\d+)\.pt")
+    with pytest.raises(ConfigError, match=r"epoch \[3\] is never collected \(collected: 1, 2, 4\)"):
+        validate(config)
+
+
+def test_snakemake_stops_with_one_line(tmp_path, workflow_copy):
+    (tmp_path / "bad.yaml").write_text("runs:\n  r:\n    model: topograph.zoo:lenet5\n    data: topograph.zoo:digits\n"
+                                       "    train: {epochs: 2}\n    resolution: 2\n")
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
+                           str(tmp_path / "bad.yaml")], cwd=workflow_copy, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert done.stderr.strip() == ("topograph config error: runs.r.resolution: 2 is less than the minimum of 3. "
+                                   "Fix: set resolution to an integer of at least 3 (points per grid side).")
