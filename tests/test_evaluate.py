@@ -4,14 +4,14 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from topograph import directions, evaluate, store, zoo
+from topograph import directions, engine, evaluate, store, zoo
 from topograph.cluster import dask_client
 from topograph.trajectory import load_state_dict
 
 
 def plane_spec(run_dir, landscape, num_samples=64, seed=0):
     plane = dict(store.open_store(landscape).attrs)
-    samples = evaluate.choose_samples(len(zoo.digits("test")), num_samples, seed)
+    samples = engine.choose_samples(len(zoo.digits("test")), num_samples, seed)
     return {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
             "data_args": {"split": "test"}, "sample_index": samples.tolist(), "directions": str(landscape),
             "center_checkpoint": str(run_dir / plane["center_checkpoint"]), "batch_size": 24}

@@ -7,96 +7,31 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.func import functional_call
-from torch.nn import functional as F
 
-from . import store
+from . import engine, store
 from .config import build
-from .trajectory import load_state_dict
 
 
-def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:
-    """The dataset indices evaluated: num_samples distinct ones drawn by the seed, sorted."""
-    return np.sort(np.random.default_rng(seed).choice(size, size=num_samples, replace=False))
+_ENGINES: dict[str, object] = {}
 
 
-def stack_samples(dataset, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(dataset, torch.utils.data.TensorDataset):
-        inputs, labels = dataset.tensors[:2]
-        return inputs[index], labels[index]
-    items = [dataset[int(i)] for i in index]
-    return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
-
-
-@dataclass
-class Plane:
-    """What one worker needs to evaluate points: the model, the plane and the samples, on its device."""
-    model: torch.nn.Module
-    names: list[str]
-    shapes: list[torch.Size]
-    buffers: dict[str, torch.Tensor]
-    center: torch.Tensor
-    d1: torch.Tensor
-    d2: torch.Tensor
-    inputs: torch.Tensor
-    labels: torch.Tensor
-    batch_size: int
-
-    def parameters_at(self, a: float, b: float) -> dict[str, torch.Tensor]:
-        flat = self.center + a * self.d1 + b * self.d2
-        pieces = flat.split([s.numel() for s in self.shapes])
-        return {name: piece.view(shape) for name, piece, shape in zip(self.names, pieces, self.shapes)}
-
-    @torch.inference_mode()
-    def evaluate(self, a: float, b: float) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy over the samples at center + a*d1 + b*d2."""
-        state = {**self.parameters_at(a, b), **self.buffers}
-        total, correct = 0.0, 0
-        for start in range(0, len(self.labels), self.batch_size):
-            x, y = self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]
-            logits = functional_call(self.model, state, (x,))
-            total += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(dim=1) == y).sum().item()
-        return total / len(self.labels), correct / len(self.labels)
-
-
-def load_plane(spec: dict) -> Plane:
-    """spec: model, model_args, data, data_args, sample_index, directions, center_checkpoint, batch_size."""
-    device = torch.device(spec.get("device", "cpu"))
-    model = build(spec["model"], spec["model_args"]).to(device).eval()
-    model.load_state_dict(load_state_dict(spec["center_checkpoint"]))
-    center, d1, d2, _ = store.read_vectors(spec["directions"])
-    named = list(model.named_parameters())
-    inputs, labels = stack_samples(build(spec["data"], spec["data_args"]), np.asarray(spec["sample_index"]))
-    as_tensor = lambda v: torch.as_tensor(v, device=device)  # noqa: E731
-    return Plane(model, [n for n, _ in named], [p.shape for _, p in named],
-                 {name: b.to(device) for name, b in model.named_buffers()},
-                 as_tensor(center), as_tensor(d1), as_tensor(d2), inputs.to(device), labels.to(device),
-                 spec["batch_size"])
-
-
-_PLANES: dict[str, Plane] = {}
-
-
-def evaluate_chunk(spec: dict, xs, ys) -> tuple[np.ndarray, np.ndarray]:
-    """Loss and accuracy on the grid xs x ys; the plane is loaded once per worker process."""
+def evaluate_chunk(spec: dict, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Loss and accuracy on the grid xs x ys, and notes for the log. Each worker process loads the plane
+    and chooses its engine once, on the first chunk it gets."""
     torch.set_num_threads(spec.get("threads", 1))
-    key = spec["fingerprint"]
-    if key not in _PLANES:
-        _PLANES.clear()
-        _PLANES[key] = load_plane(spec)
-    plane = _PLANES[key]
-    loss = np.empty((len(xs), len(ys)), dtype=np.float32)
-    accuracy = np.empty_like(loss)
-    for i, a in enumerate(xs):
-        for j, b in enumerate(ys):
-            loss[i, j], accuracy[i, j] = plane.evaluate(float(a), float(b))
-    return loss, accuracy
+    points = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
+    key, notes = spec["fingerprint"], []
+    if key not in _ENGINES:
+        _ENGINES.clear()
+        plane = engine.load_plane(spec)
+        _ENGINES[key] = engine.choose_engine(plane, points, spec.get("points_per_worker", len(points)), notes)
+    loss, accuracy = _ENGINES[key].evaluate(points)
+    shape = (len(xs), len(ys))
+    return loss.reshape(shape).astype(np.float32), accuracy.reshape(shape).astype(np.float32), notes
 
 
 def fingerprint(spec: dict, directions: Path) -> str:
@@ -134,6 +69,8 @@ def evaluate_grid(out: Path, spec: dict, attrs: dict, *, resolution: int, chunk:
     group = _open_partial(partial, x, y, chunk, spec, attrs)
     grid = store.surface_chunks((resolution, resolution), chunk)
     todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
+    workers = len(client.nthreads()) if client is not None else 1
+    spec["points_per_worker"] = sum(_points(index, chunk, (resolution, resolution)) for index in todo) / workers
     _run_chunks(group, spec, todo, chunk, x, y, client, log or sys.stdout)
     store.consolidate(partial)
     if out.exists():
@@ -158,7 +95,9 @@ def _run_chunks(group, spec, todo, chunk, x, y, client, log) -> None:
         from distributed import as_completed
         futures = {client.submit(evaluate_chunk, spec, *coords(index), pure=False): index for index in todo}
         results = ((futures[f], f.result()) for f in as_completed(futures))
-    for index, (loss, accuracy) in results:
+    for index, (loss, accuracy, notes) in results:
+        for note in notes:
+            print(note, file=log, flush=True)
         store.write_surface_chunk(group, index, loss, accuracy)
         fresh += loss.size
         rate = fresh / (time.perf_counter() - started)
@@ -181,7 +120,7 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
     trajectory = dict(store.open_store(run_dir / "trajectory.zarr").attrs)
     plane = dict(store.open_store(directions).attrs)
     data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
-    samples = choose_samples(len(build(run["data"], data_args)), run["num_samples"], run["seed"])
+    samples = engine.choose_samples(len(build(run["data"], data_args)), run["num_samples"], run["seed"])
     spec = {"model": run["model"], "model_args": run["model_args"], "data": run["data"], "data_args": data_args,
             "sample_index": samples.tolist(), "directions": str(directions.resolve()),
             "center_checkpoint": str((run_dir / plane["center_checkpoint"]).resolve()),

@@ -1,0 +1,284 @@
+"""Exact loss and accuracy at points of a plane center + a*d1 + b*d2, as fast as the model and device allow.
+
+Engines, each exact (equal to a plain forward pass up to float rounding):
+- Functional: one point at a time through torch.func.functional_call; works for any nn.Module.
+- FirstLayer: the first layer (Conv/Linear applied to the raw input) is linear in its weights, so its output
+  over all samples is computed once for center, d1 and d2 and combined per point; the rest of the model runs
+  eagerly or compiled (torch.compile).
+- Vmap (CUDA): many points per forward pass with torch.func.vmap, as many as the device memory holds.
+choose_engine() tries those that apply on a probe point, drops any that disagrees with Functional, and keeps
+the fastest.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.nn import functional as F
+
+from . import store
+from .config import build
+from .trajectory import load_state_dict
+
+LINEAR_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+RTOL = 1e-5
+
+
+def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:
+    """The dataset indices evaluated: num_samples distinct ones drawn by the seed, sorted."""
+    return np.sort(np.random.default_rng(seed).choice(size, size=num_samples, replace=False))
+
+
+def stack_samples(dataset, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        inputs, labels = dataset.tensors[:2]
+        return inputs[index], labels[index]
+    items = [dataset[int(i)] for i in index]
+    return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
+
+
+@dataclass
+class Plane:
+    """The model (eval mode, buffers of the center checkpoint), the plane and the samples, on one device."""
+    model: nn.Module
+    center: torch.Tensor
+    d1: torch.Tensor
+    d2: torch.Tensor
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    batch_size: int
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.model.named_parameters()]
+
+    def vectors_at(self, a, b) -> torch.Tensor:
+        """Flat weight vectors, one row per point (a, b: 1-D tensors)."""
+        return self.center + a[:, None] * self.d1 + b[:, None] * self.d2
+
+    def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cut flat vectors (..., P) into named parameter views of shape (..., *param.shape)."""
+        params = list(self.model.parameters())
+        pieces = flat.split([p.numel() for p in params], dim=-1)
+        return {name: piece.view(*flat.shape[:-1], *p.shape) for name, piece, p in zip(self.names, pieces, params)}
+
+    def batches(self):
+        for start in range(0, len(self.labels), self.batch_size):
+            yield slice(start, start + self.batch_size)
+
+
+def load_plane(spec: dict) -> Plane:
+    """spec: model, model_args, data, data_args, sample_index, directions, center_checkpoint, batch_size, device."""
+    device = torch.device(spec.get("device", "cpu"))
+    model = build(spec["model"], spec["model_args"])
+    model.load_state_dict(load_state_dict(spec["center_checkpoint"]))
+    center, d1, d2, _ = store.read_vectors(spec["directions"])
+    inputs, labels = stack_samples(build(spec["data"], spec["data_args"]), np.asarray(spec["sample_index"]))
+    vector = lambda v: torch.as_tensor(v, device=device)  # noqa: E731
+    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2), inputs.to(device),
+                 labels.to(device), spec["batch_size"])
+
+
+class Functional:
+    """One point per pass through functional_call: the reference every other engine is checked against."""
+    name = "functional"
+
+    def __init__(self, plane: Plane):
+        self.plane = plane
+        self.buffers = dict(plane.model.named_buffers())
+
+    @torch.inference_mode()
+    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        plane, out = self.plane, np.empty((2, len(points)))
+        flats = plane.vectors_at(*self._coords(points))
+        for k, flat in enumerate(flats):
+            state = {**plane.split(flat), **self.buffers}
+            out[:, k] = _mean_metrics(plane, lambda s: functional_call(plane.model, state, (plane.inputs[s],)))
+        return out[0], out[1]
+
+    def _coords(self, points):
+        return torch.as_tensor(points, dtype=self.plane.center.dtype, device=self.plane.center.device).T
+
+
+def _mean_metrics(plane: Plane, logits_of) -> tuple[float, float]:
+    loss = correct = 0.0
+    for s in plane.batches():
+        logits, labels = logits_of(s), plane.labels[s]
+        loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        correct += (logits.argmax(dim=-1) == labels).sum().item()
+    return loss / len(plane.labels), correct / len(plane.labels)
+
+
+def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:
+    """The name of the Conv/Linear module that receives the model's raw input, once, with weights of its own."""
+    calls: list[tuple[str, bool]] = []
+    hooks = [module.register_forward_pre_hook(lambda m, args, name=name: calls.append((name, args[0] is probe)))
+             for name, module in model.named_modules() if isinstance(module, LINEAR_LAYERS)]
+    try:
+        with torch.inference_mode():
+            model(probe)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    first = [name for name, raw in calls if raw]
+    if len(first) != 1 or [name for name, _ in calls].count(first[0]) != 1:
+        return None
+    shared = {id(p) for n, p in model.named_parameters(remove_duplicate=False) if not n.startswith(first[0] + ".")}
+    own = list(model.get_submodule(first[0]).parameters())
+    return first[0] if own and not any(id(p) in shared for p in own) else None
+
+
+class FirstLayer:
+    """Precomputed first layer (linear in its weights) + the rest of the model, eager or compiled."""
+
+    def __init__(self, plane: Plane, layer: str, compile: bool):
+        self.plane, self.compiled = plane, compile
+        self.name = "first-layer" + ("+compile" if compile else "")
+        names = plane.names
+        owned = [i for i, n in enumerate(names) if n.startswith(layer + ".")]
+        rest = copy.deepcopy(plane.model)
+        module = rest.get_submodule(layer)
+        parent, _, child = layer.rpartition(".")
+        setattr(rest.get_submodule(parent) if parent else rest, child, nn.Identity())
+        self.rest_params = [p.requires_grad_(False) for p in rest.parameters()]
+        self.rest_index = [i for i in range(len(names)) if i not in owned]
+        self.outputs = [self._first_outputs(module, {names[i][len(layer) + 1:]: i for i in owned}, v)
+                        for v in (plane.center, plane.d1, plane.d2)]
+        if compile:
+            torch._inductor.config.compile_threads = 1  # no compile subprocesses inside dask workers
+        self.forward = torch.compile(rest, dynamic=False) if compile else rest
+
+    @torch.inference_mode()
+    def _first_outputs(self, module, owned: dict[str, int], vector) -> torch.Tensor:
+        pieces = self.plane.split(vector)
+        names = self.plane.names
+        weights = {local: pieces[names[i]] for local, i in owned.items()}
+        return torch.cat([functional_call(module, weights, (self.plane.inputs[s],)) for s in self.plane.batches()])
+
+    @torch.inference_mode()
+    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        plane, out = self.plane, np.empty((2, len(points)))
+        center, d1, d2 = self.outputs
+        sizes = [p.numel() for p in plane.model.parameters()]
+        for k, (a, b) in enumerate(np.asarray(points, dtype=np.float64)):
+            pieces = (plane.center + float(a) * plane.d1 + float(b) * plane.d2).split(sizes)
+            for param, i in zip(self.rest_params, self.rest_index):
+                param.copy_(pieces[i].view_as(param))
+            out[:, k] = _mean_metrics(plane, lambda s: self.forward(
+                torch.add(center[s], d1[s], alpha=float(a)).add_(d2[s], alpha=float(b))))
+        return out[0], out[1]
+
+
+class Vmap:
+    """Many points per forward pass (torch.func.vmap over stacked weights): what fills a GPU."""
+
+    def __init__(self, plane: Plane, points_per_pass: int):
+        self.plane, self.per_pass = plane, points_per_pass
+        self.name = f"vmap[{points_per_pass}]"
+        buffers = dict(plane.model.named_buffers())
+        call = lambda params, x: functional_call(plane.model, {**params, **buffers}, (x,))  # noqa: E731
+        self.forward = vmap(call, in_dims=(0, None))
+
+    @torch.inference_mode()
+    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = np.empty((2, len(points)))
+        for start in range(0, len(points), self.per_pass):
+            group = points[start:start + self.per_pass]
+            try:
+                out[:, start:start + len(group)] = self._group(group)
+            except torch.OutOfMemoryError:
+                if self.per_pass == 1:
+                    raise
+                torch.cuda.empty_cache()
+                self.per_pass //= 2
+                return self._rest(points, out, start)
+        return out[0], out[1]
+
+    def _rest(self, points, out, start):
+        loss, accuracy = self.evaluate(points[start:])
+        out[0, start:], out[1, start:] = loss, accuracy
+        return out[0], out[1]
+
+    def _group(self, group: np.ndarray) -> np.ndarray:
+        plane = self.plane
+        coords = torch.as_tensor(group, dtype=plane.center.dtype, device=plane.center.device).T
+        params = plane.split(plane.vectors_at(*coords))
+        loss = torch.zeros(len(group), dtype=torch.float64, device=plane.center.device)
+        correct = torch.zeros_like(loss)
+        for s in plane.batches():
+            logits, labels = self.forward(params, plane.inputs[s]), plane.labels[s]
+            per_point = F.cross_entropy(logits.flatten(0, 1), labels.repeat(len(group)), reduction="none")
+            loss += per_point.view(len(group), -1).sum(dim=1)
+            correct += (logits.argmax(dim=-1) == labels).sum(dim=1)
+        return (torch.stack([loss, correct]) / len(plane.labels)).cpu().numpy()
+
+
+def candidates(plane: Plane, expected_points: int, seconds_per_point: float):
+    """The engines that apply to this model and device, cheapest to try first."""
+    if plane.center.device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(plane.center.device)
+        yield Vmap(plane, max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane)))))
+    layer = find_first_layer(plane.model, plane.inputs[:2])
+    if layer is None or 3 * _first_output_bytes(plane, layer) > _first_layer_budget(plane):
+        return
+    yield FirstLayer(plane, layer, compile=False)
+    if seconds_per_point * expected_points > 30:  # compiling costs seconds: only worth it for long jobs
+        yield FirstLayer(plane, layer, compile=True)
+
+
+def _bytes_per_point(plane: Plane) -> int:
+    """A generous guess of the memory one point of a vmap pass needs: weights + activations of a batch."""
+    activations = []
+    hooks = [m.register_forward_hook(lambda m, i, o: activations.append(o.numel() if torch.is_tensor(o) else 0))
+             for m in plane.model.modules()]
+    with torch.inference_mode():
+        plane.model(plane.inputs[: plane.batch_size])
+    for hook in hooks:
+        hook.remove()
+    return 4 * (plane.center.numel() + 2 * sum(activations))
+
+
+def _first_output_bytes(plane: Plane, layer: str) -> int:
+    with torch.inference_mode():
+        sample = plane.model.get_submodule(layer)(plane.inputs[:1])
+    return sample.numel() * sample.element_size() * len(plane.labels)
+
+
+def _first_layer_budget(plane: Plane) -> int:
+    if plane.center.device.type == "cuda":
+        return torch.cuda.mem_get_info(plane.center.device)[0] // 4
+    return 4 << 30
+
+
+def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes: list[str] | None = None):
+    """Calibrate on probes (points that need evaluating anyway): every candidate must agree with Functional
+    to RTOL on the first; the fastest per point wins. What it measured is appended to notes."""
+    say = (notes if notes is not None else []).append
+    reference = Functional(plane)
+    started = time.perf_counter()
+    expected = reference.evaluate(probes[:1])
+    best, best_time = reference, time.perf_counter() - started
+    say(f"engine functional: {best_time:.3f} s/point")
+    for engine in candidates(plane, expected_points, best_time):
+        try:
+            got = engine.evaluate(probes[:1])  # also the warm-up: compiles, allocates
+            started = time.perf_counter()
+            timed = engine.evaluate(probes[:getattr(engine, "per_pass", 1)])
+            seconds = (time.perf_counter() - started) / len(timed[0])
+        except Exception as error:  # a strategy that cannot run this model is skipped, never fatal
+            say(f"engine {engine.name}: skipped ({type(error).__name__}: {error})")
+            continue
+        if not (np.allclose(got[0], expected[0], rtol=RTOL, atol=0, equal_nan=True)
+                and np.allclose(got[1], expected[1])):
+            say(f"engine {engine.name}: skipped, loss {got[0][0]!r} differs from {expected[0][0]!r}")
+            continue
+        say(f"engine {engine.name}: {seconds:.3f} s/point")
+        if seconds < best_time:
+            best, best_time = engine, seconds
+    say(f"engine chosen: {best.name}")
+    return best

@@ -1,0 +1,75 @@
+"""Small models that stress the engines: BatchNorm, dropout, a non-linear first layer, unused parameters."""
+import torch
+from torch import nn
+
+
+class BatchNormNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.drop = nn.Dropout(0.5)
+        self.head = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+        return self.head(self.drop(x.flatten(1)))
+
+
+class NonLinearFirst(nn.Module):
+    """The input is squashed before the first conv: the first-layer trick must not apply."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.head = nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(torch.tanh(x))).flatten(1))
+
+
+class Unused(nn.Module):
+    """A parameter that forward never touches, and a linear first layer on flattened input."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(3 * 8 * 8, 16)
+        self.unused = nn.Linear(7, 7)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.first(x.flatten(1))))
+
+
+class InputSkip(nn.Module):
+    """The raw input is used again after the first layer: replacing the first layer's input would be wrong."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.head = nn.Linear(3 * 8 * 8, 5)
+
+    def forward(self, x):
+        return self.head((torch.relu(self.conv(x)) * x).flatten(1))
+
+
+def batchnorm_net():
+    torch.manual_seed(0)
+    model = BatchNormNet()
+    model.train()
+    with torch.no_grad():  # give the running statistics values of their own
+        for _ in range(3):
+            model(torch.randn(16, 3, 8, 8) * 2 + 0.5)
+    return model.eval()
+
+
+def nonlinear_first():
+    return NonLinearFirst()
+
+
+def unused():
+    return Unused()
+
+
+def input_skip():
+    return InputSkip()

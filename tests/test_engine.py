@@ -1,0 +1,78 @@
+"""Every engine equals the naive loop (weights copied into a fresh model, plain forward) to 1e-5."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+import models
+from topograph import engine, zoo
+
+POINTS = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0], [0.3, 0.9]])
+
+
+def make_plane(model, inputs, batch_size=16, seed=0):
+    torch.manual_seed(seed)
+    center = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+    d1, d2 = (torch.randn_like(center) * 0.05 for _ in range(2))
+    labels = torch.randint(0, 5 if model.__class__.__name__ != "LeNet5" else 10, (len(inputs),))
+    return engine.Plane(model.eval(), center, d1, d2, inputs, labels, batch_size)
+
+
+def naive(plane, points, batch_size=7):
+    """The baseline everybody writes: copy the weights into the model, evaluate in batches."""
+    model = copy.deepcopy(plane.model)
+    out = []
+    for a, b in points:
+        weights = plane.center + np.float32(a) * plane.d1 + np.float32(b) * plane.d2
+        torch.nn.utils.vector_to_parameters(weights, model.parameters())
+        with torch.no_grad():
+            logits = torch.cat([model(plane.inputs[s:s + batch_size]) for s in range(0, len(plane.labels), batch_size)])
+        out.append((F.cross_entropy(logits, plane.labels).item(), (logits.argmax(1) == plane.labels).float().mean().item()))
+    return np.array(out).T
+
+
+CASES = {
+    "lenet": (lambda: zoo.lenet5(), (40, 1, 32, 32), "conv1"),
+    "batchnorm+dropout": (models.batchnorm_net, (40, 3, 8, 8), "conv"),
+    "non-linear first layer": (models.nonlinear_first, (40, 3, 8, 8), None),
+    "unused parameters": (models.unused, (40, 3, 8, 8), None),
+    "input used twice": (models.input_skip, (40, 3, 8, 8), "conv"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_engines_equal_the_naive_loop(case):
+    factory, shape, first = CASES[case]
+    torch.manual_seed(1)
+    plane = make_plane(factory(), torch.randn(shape))
+    expected = naive(plane, POINTS)
+    assert engine.find_first_layer(plane.model, plane.inputs[:2]) == first
+    engines = [engine.Functional(plane), engine.Vmap(plane, points_per_pass=3)]
+    if first and case != "input used twice":
+        engines.append(engine.FirstLayer(plane, first, compile=False))
+    for candidate in engines:
+        loss, accuracy = candidate.evaluate(POINTS)
+        np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=candidate.name)
+        np.testing.assert_allclose(accuracy, expected[1], atol=1e-9, err_msg=candidate.name)
+
+
+def test_calibration_refuses_an_inexact_engine():
+    """With the raw input used again, the first-layer engine computes something else: calibration drops it."""
+    torch.manual_seed(1)
+    plane = make_plane(models.input_skip(), torch.randn(40, 3, 8, 8))
+    notes = []
+    chosen = engine.choose_engine(plane, POINTS[1:], expected_points=4, notes=notes)
+    assert chosen.name == "functional"
+    assert any("first-layer: skipped, loss" in note for note in notes), notes
+
+
+def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
+    torch.manual_seed(1)
+    plane = make_plane(zoo.lenet5(), torch.randn(256, 1, 32, 32), batch_size=128)
+    notes = []
+    chosen = engine.choose_engine(plane, POINTS, expected_points=10_000, notes=notes)
+    assert any(note.startswith("engine first-layer+compile: ") and "skipped" not in note for note in notes), notes
+    assert chosen.name.startswith("first-layer"), notes
+    np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
