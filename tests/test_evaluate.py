@@ -5,7 +5,7 @@ import xarray as xr
 from torch.nn import functional as F
 
 from topograph import directions, engine, evaluate, store, zoo
-from topograph.cluster import dask_client
+from topograph.cluster import ClusterError, dask_client
 from topograph.trajectory import load_state_dict
 
 
@@ -78,3 +78,24 @@ def test_non_finite_losses_are_stored_as_nan(trained_run, tmp_path):
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=3, chunk=2)
     loss = xr.open_zarr(tmp_path / "s.zarr").loss.values
     assert np.isnan(loss[1:]).all() and np.isfinite(loss[0]).all()
+
+
+def test_gpus_asked_for_on_a_machine_without_them():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ClusterError, match=r"devices: \[0\] asks for GPUs, but this machine has none.*Fix: remove"):
+        with dask_client(1, devices=[0]):
+            pass
+
+
+def test_an_existing_scheduler_does_the_work(result_surface, tmp_path):
+    """scheduler: tcp://... (e.g. one started by dask-jobqueue): evaluation goes to its workers."""
+    from distributed import LocalCluster
+
+    folder, spec = result_surface
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with dask_client(0, scheduler=cluster.scheduler_address) as client:
+            evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=5, chunk=3, client=client)
+            assert len(client.nthreads()) == 1
+    np.testing.assert_allclose(xr.open_zarr(tmp_path / "s.zarr").loss.values,
+                               xr.open_zarr(folder / "surface.zarr").loss.values, rtol=1e-6)

@@ -94,7 +94,7 @@ def _run_chunks(group, spec, todo, chunk, x, y, client, log) -> None:
     else:
         from distributed import as_completed
         futures = {client.submit(evaluate_chunk, spec, *coords(index), pure=False): index for index in todo}
-        results = ((futures[f], f.result()) for f in as_completed(futures))
+        results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
     for index, (loss, accuracy, notes) in results:
         for note in notes:
             print(note, file=log, flush=True)
@@ -110,9 +110,10 @@ def _points(index, chunk, shape) -> int:
     return (sx.stop - sx.start) * (sy.stop - sy.start)
 
 
-def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out: Path, *, workers: int,
+def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
                        chunk: int, log=None) -> None:
-    """evaluate_grid() for a configured run's landscape, on a LocalCluster of `workers` processes."""
+    """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes
+    (keyword arguments of cluster.dask_client)."""
     from .cluster import dask_client
 
     run_dir = Path(run_dir)
@@ -124,7 +125,7 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
     spec = {"model": run["model"], "model_args": run["model_args"], "data": run["data"], "data_args": data_args,
             "sample_index": samples.tolist(), "directions": str(directions.resolve()),
             "center_checkpoint": str((run_dir / plane["center_checkpoint"]).resolve()),
-            "batch_size": run["batch_size"]}
+            "batch_size": run["batch_size"], "device": "cuda" if cluster.get("devices") else "cpu"}
     attrs = {"run": name, "landscape": landscape, "resolution": run["resolution"],
              "num_samples": run["num_samples"], "seed": run["seed"], "data": run["data"], "data_args": data_args,
              "loss": run["loss"], "bn_mode": "eval",
@@ -132,5 +133,5 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
                                                      "steps_per_epoch")},
              **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
                                                 "center_checkpoint", "explained_variance_ratio")}}
-    with dask_client(workers) as client:
+    with dask_client(**cluster) as client:
         evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log)

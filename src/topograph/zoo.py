@@ -33,6 +33,56 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, width: int = 1) -> nn.Mo
     return LeNet5(num_classes, in_channels, width)
 
 
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inputs: int, width: int, stride: int = 1):
+        super().__init__()
+        out = width * self.expansion
+        self.conv1, self.bn1 = nn.Conv2d(inputs, width, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv3, self.bn3 = nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inputs != out:
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        return F.relu(self.bn3(self.conv3(y)) + self.shortcut(x))
+
+
+class ResNetCifar(nn.Module):
+    """ResNet for 32x32 inputs (3x3 stem, no max-pool), as in the CIFAR experiments of Li et al."""
+
+    def __init__(self, blocks=(3, 4, 6, 3), num_classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+        layers, inputs = [], 64
+        for stage, count in enumerate(blocks):
+            for index in range(count):
+                width = 64 * 2 ** stage
+                layers.append(Bottleneck(inputs, width, 2 if index == 0 and stage > 0 else 1))
+                inputs = width * Bottleneck.expansion
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Linear(inputs, num_classes)
+
+    def forward(self, x):
+        x = self.layers(self.stem(x))
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def resnet50_cifar(num_classes: int = 10) -> nn.Module:
+    return ResNetCifar((3, 4, 6, 3), num_classes)
+
+
+def synthetic(size: int = 2048, shape=(1, 32, 32), num_classes: int = 10, seed: int = 0) -> Dataset:
+    """Gaussian inputs with random labels: for timing, where the values do not matter."""
+    generator = torch.Generator().manual_seed(seed)
+    return TensorDataset(torch.randn(size, *shape, generator=generator),
+                         torch.randint(0, num_classes, (size,), generator=generator))
+
+
 def digits(split: str = "train", size: int = 32, test_fraction: float = 0.2) -> Dataset:
     """scikit-learn's 8x8 handwritten digits, upsampled to size x size and standardized.
     The train/test split is fixed (stratified, random_state=0) so every run sees the same one."""

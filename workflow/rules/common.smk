@@ -11,6 +11,7 @@ except ConfigError as error:
     sys.exit(f"topograph config error: {error}")
 
 RUNS = list(config["runs"])
+EVALUATE_ENV = "../../envs/gpu.yaml" if config["devices"] else "../../envs/cpu.yaml"
 LANDSCAPES = {run: landscapes(spec) for run, spec in config["runs"].items()}
 
 
@@ -39,5 +40,11 @@ def trajectory_sources(wildcards):
     return f"results/{wildcards.run}/run.json"
 
 
-def evaluate_threads(wildcards):
-    return config["workers"] or workflow.cores
+def evaluate_workers(wildcards=None):
+    """One dask worker per GPU in devices:, else per core (workers:, or the cores Snakemake has)."""
+    return len(config["devices"] or []) or config["workers"] or workflow.cores
+
+
+def evaluate_cluster(threads):
+    return {"workers": threads, "devices": config["devices"], "scheduler": config["scheduler"],
+            "memory_limit_mb": config["worker_mem_mb"]}

@@ -27,8 +27,12 @@ rule evaluate_grid:
     params:
         run=lambda wildcards: config["runs"][wildcards.run],
         chunk=config["chunk"],
-    threads: evaluate_threads
+        cluster=lambda wildcards, threads: evaluate_cluster(threads),
+    threads: evaluate_workers
+    resources:
+        gpu=len(config["devices"] or []),
+        mem_mb=lambda wildcards, threads: threads * config["worker_mem_mb"],
     conda:
-        "../../envs/cpu.yaml"
+        EVALUATE_ENV
     script:
         "../scripts/evaluate_grid.py"

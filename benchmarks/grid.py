@@ -1,0 +1,143 @@
+"""Grid evaluation: the naive loop against topograph's engine, in the same run, medians of repeats.
+
+    python benchmarks/grid.py --quick                 # LeNet-5, 10x10 grid, 2048 samples, CPU
+    python benchmarks/grid.py                         # LeNet-5, 40x40 grid, 2048 samples, CPU
+    python benchmarks/grid.py --device cuda           # the same on GPU (dask-cuda worker if installed)
+    python benchmarks/grid.py --device cuda --model resnet50
+
+naive: copy center + a*d1 + b*d2 into the model, evaluate in batches of 128, using every core (torch threads).
+On a large grid it is timed on --naive-points points and scaled to the grid (said in the output).
+topograph: evaluate_grid on a dask cluster (started before the clock), from loading the plane in the workers
+and calibrating their engines to the last chunk written.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from topograph import directions, engine, evaluate, store, zoo
+from topograph.cluster import dask_client
+from topograph.trajectory import parameter_layout
+
+MODELS = {"lenet": ("topograph.zoo:lenet5", (1, 32, 32)), "resnet50": ("topograph.zoo:resnet50_cifar", (3, 32, 32))}
+
+
+def make_plane(folder: Path, model_name: str, samples: int, device: str) -> dict:
+    """A random model's weights as the center, two filter-normalized directions, synthetic samples."""
+    factory, shape = MODELS[model_name]
+    torch.manual_seed(0)
+    model = zoo.resnet50_cifar() if model_name == "resnet50" else zoo.lenet5()
+    torch.save(model.state_dict(), folder / "center.pt")
+    center = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    generator = torch.Generator().manual_seed(1)
+    d1, d2 = (directions.random_direction(parameter_layout(model), center, generator, "filter", "biasbn")
+              for _ in range(2))
+    store.write_directions(folder / "directions.zarr", center, d1, d2, {"x_range": [-1, 1], "y_range": [-1, 1]})
+    return {"model": factory, "model_args": {}, "data": "topograph.zoo:synthetic",
+            "data_args": {"size": samples, "shape": list(shape)}, "sample_index": list(range(samples)),
+            "directions": str(folder / "directions.zarr"), "center_checkpoint": str(folder / "center.pt"),
+            "batch_size": 256 if device == "cpu" else 2048, "device": device}
+
+
+def grid(resolution: int) -> np.ndarray:
+    axis = np.linspace(-1, 1, resolution)
+    return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
+    """Seconds for the naive loop over points."""
+    plane = engine.load_plane(spec)
+    model = plane.model
+    started = time.perf_counter()
+    with torch.no_grad():
+        for a, b in points:
+            torch.nn.utils.vector_to_parameters(plane.center + float(a) * plane.d1 + float(b) * plane.d2,
+                                                model.parameters())
+            loss = 0.0
+            for start in range(0, len(plane.labels), batch_size):
+                logits = model(plane.inputs[start:start + batch_size])
+                loss += F.cross_entropy(logits, plane.labels[start:start + batch_size], reduction="sum").item()
+    _synchronize(spec)
+    return time.perf_counter() - started
+
+
+def engine_run(spec: dict, resolution: int, client, folder: Path) -> tuple[float, str]:
+    """Seconds for topograph's evaluate_grid, and the engine notes of its log."""
+    out = folder / f"surface-{time.monotonic_ns()}.zarr"
+    log = folder / "log.txt"
+    started = time.perf_counter()
+    with log.open("w") as stream:
+        evaluate.evaluate_grid(out, spec, {}, resolution=resolution, chunk=8, client=client, log=stream)
+    seconds = time.perf_counter() - started
+    chosen = [line for line in log.read_text().splitlines() if line.startswith("engine chosen")]
+    return seconds, ", ".join(sorted(set(chosen)))
+
+
+def _synchronize(spec):
+    if spec["device"].startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def cluster_for(device: str, workers: int):
+    if device == "cpu":
+        return dask_client(workers)
+    try:
+        import dask_cuda  # noqa: F401
+        return dask_client(1, devices=[0])
+    except ImportError:
+        from contextlib import nullcontext
+        print("dask-cuda is not installed: the engine runs in this process on cuda:0")
+        return nullcontext(None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10x10 grid instead of 40x40")
+    parser.add_argument("--model", choices=MODELS, default="lenet")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--samples", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="CPU worker processes (torch threads for naive)")
+    parser.add_argument("--naive-points", type=int, default=100, help="points the naive loop is timed on")
+    args = parser.parse_args()
+    resolution = 10 if args.quick else 40
+    points = grid(resolution)
+    naive_points = points[np.linspace(0, len(points) - 1, min(args.naive_points, len(points))).astype(int)]
+    torch.set_num_threads(args.workers)
+    naive_times, engine_times, engines = [], [], set()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        spec = make_plane(folder, args.model, args.samples, args.device)
+        with cluster_for(args.device, args.workers) as client:
+            for repeat in range(args.repeats):
+                naive_times.append(naive(spec, naive_points) * len(points) / len(naive_points))
+                seconds, chosen = engine_run(spec, resolution, client, folder)
+                engine_times.append(seconds)
+                engines.add(chosen)
+                print(f"repeat {repeat + 1}: naive {naive_times[-1]:.1f} s, topograph {seconds:.1f} s", flush=True)
+    report(args, resolution, len(naive_points), naive_times, engine_times, engines)
+
+
+def report(args, resolution, naive_points, naive_times, engine_times, engines) -> None:
+    points = resolution ** 2
+    naive_s, engine_s = statistics.median(naive_times), statistics.median(engine_times)
+    scaled = "" if naive_points == points else f" (timed on {naive_points} of {points} points, scaled)"
+    rss = lambda who: resource.getrusage(who).ru_maxrss / 1024  # noqa: E731
+    print(f"\n{args.model} {resolution}x{resolution} grid, {args.samples} samples, {args.device}, "
+          f"median of {args.repeats}")
+    print(f"naive      {naive_s:8.2f} s  {points / naive_s:8.1f} points/s{scaled}")
+    print(f"topograph  {engine_s:8.2f} s  {points / engine_s:8.1f} points/s  ({'; '.join(sorted(engines))})")
+    print(f"ratio      {naive_s / engine_s:8.2f} x")
+    print(f"peak RSS   this process {rss(resource.RUSAGE_SELF):.0f} MB, largest worker {rss(resource.RUSAGE_CHILDREN):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
