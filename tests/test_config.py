@@ -25,7 +25,7 @@ def test_a_valid_config_gets_its_defaults():
     run = config["runs"]["r"]
     assert run["resolution"] == 40 and run["batch_size"] == 256 and run["seed"] == 0
     assert run["train"]["optimizer"] == "SGD" and run["landscapes"] == {"train": True, "result": True}
-    assert config["chunk"] == 8 and run["normalization"] == "filter" and run["ignore"] == "biasbn"
+    assert config["chunk"] is None and run["normalization"] == "filter" and run["ignore"] == "biasbn"
 
 
 @pytest.mark.parametrize("changes, field, fix", [

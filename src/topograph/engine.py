@@ -134,44 +134,48 @@ def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:
 
 
 class FirstLayer:
-    """Precomputed first layer (linear in its weights) + the rest of the model, eager or compiled."""
+    """Precomputed first layer (linear in its weights) + the rest of the model; with compile, the combination,
+    the rest of the model and the loss become one compiled graph per batch shape."""
 
     def __init__(self, plane: Plane, layer: str, compile: bool):
-        self.plane, self.compiled = plane, compile
-        self.name = "first-layer" + ("+compile" if compile else "")
+        self.plane, self.name = plane, "first-layer" + ("+compile" if compile else "")
         names = plane.names
         owned = [i for i, n in enumerate(names) if n.startswith(layer + ".")]
-        rest = copy.deepcopy(plane.model)
-        module = rest.get_submodule(layer)
+        self.rest = copy.deepcopy(plane.model)
+        module = self.rest.get_submodule(layer)
         parent, _, child = layer.rpartition(".")
-        setattr(rest.get_submodule(parent) if parent else rest, child, nn.Identity())
-        self.rest_params = [p.requires_grad_(False) for p in rest.parameters()]
+        setattr(self.rest.get_submodule(parent) if parent else self.rest, child, nn.Identity())
+        self.rest_params = [p.requires_grad_(False) for p in self.rest.parameters()]
         self.rest_index = [i for i in range(len(names)) if i not in owned]
         self.outputs = [self._first_outputs(module, {names[i][len(layer) + 1:]: i for i in owned}, v)
                         for v in (plane.center, plane.d1, plane.d2)]
         if compile:
             torch._inductor.config.compile_threads = 1  # no compile subprocesses inside dask workers
-        self.forward = torch.compile(rest, dynamic=False) if compile else rest
+        self.metrics = torch.compile(self._metrics, dynamic=False) if compile else self._metrics
 
     @torch.inference_mode()
     def _first_outputs(self, module, owned: dict[str, int], vector) -> torch.Tensor:
         pieces = self.plane.split(vector)
-        names = self.plane.names
-        weights = {local: pieces[names[i]] for local, i in owned.items()}
+        weights = {local: pieces[self.plane.names[i]] for local, i in owned.items()}
         return torch.cat([functional_call(module, weights, (self.plane.inputs[s],)) for s in self.plane.batches()])
+
+    def _metrics(self, center, d1, d2, a, b, labels):
+        logits = self.rest(center + a * d1 + b * d2)
+        return F.cross_entropy(logits, labels, reduction="sum"), (logits.argmax(dim=-1) == labels).sum()
 
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        plane, out = self.plane, np.empty((2, len(points)))
-        center, d1, d2 = self.outputs
+        plane, out = self.plane, np.zeros((2, len(points)))
         sizes = [p.numel() for p in plane.model.parameters()]
-        for k, (a, b) in enumerate(np.asarray(points, dtype=np.float64)):
-            pieces = (plane.center + float(a) * plane.d1 + float(b) * plane.d2).split(sizes)
+        coords = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device)
+        for k, (a, b) in enumerate(coords):
+            pieces = (plane.center + a * plane.d1 + b * plane.d2).split(sizes)
             for param, i in zip(self.rest_params, self.rest_index):
                 param.copy_(pieces[i].view_as(param))
-            out[:, k] = _mean_metrics(plane, lambda s: self.forward(
-                torch.add(center[s], d1[s], alpha=float(a)).add_(d2[s], alpha=float(b))))
-        return out[0], out[1]
+            for s in plane.batches():
+                loss, correct = self.metrics(*(o[s] for o in self.outputs), a, b, plane.labels[s])
+                out[:, k] += (loss.item(), correct.item())
+        return out[0] / len(plane.labels), out[1] / len(plane.labels)
 
 
 class Vmap:

@@ -34,12 +34,15 @@ def evaluate_chunk(spec: dict, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str
     return loss.reshape(shape).astype(np.float32), accuracy.reshape(shape).astype(np.float32), notes
 
 
-def fingerprint(spec: dict, directions: Path) -> str:
-    """Identifies the computation: same spec and same directions -> same surface."""
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
-    center, d1, d2, _ = store.read_vectors(directions)
-    for vector in (center, d1, d2):
-        digest.update(vector.tobytes())
+VALUE_KEYS = ("model", "model_args", "data", "data_args", "sample_index", "center_checkpoint")
+
+
+def fingerprint(spec: dict, x: np.ndarray, y: np.ndarray) -> str:
+    """What the surface's values depend on (not device or batch size): the same fingerprint, the same surface."""
+    digest = hashlib.sha256(json.dumps({key: spec[key] for key in VALUE_KEYS}, sort_keys=True).encode())
+    center, d1, d2, _ = store.read_vectors(spec["directions"])
+    for array in (center, d1, d2, x, y):
+        digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -56,15 +59,16 @@ def _open_partial(path: Path, x, y, chunk: int, spec: dict, attrs: dict):
     return store.create_surface(path, x, y, chunk, spec["sample_index"], {**attrs, "fingerprint": spec["fingerprint"]})
 
 
-def evaluate_grid(out: Path, spec: dict, attrs: dict, *, resolution: int, chunk: int, client=None,
-                  log=None) -> None:
+def evaluate_grid(out: Path, spec: dict, attrs: dict, *, resolution: int, chunk: int | None = None,
+                  client=None, log=None) -> None:
     """Evaluate every grid point into out (surface.zarr). Work goes to <out>.partial first; chunks
     already done there are skipped, so a killed run resumes. client=None evaluates in this process."""
     out = Path(out)
+    chunk = chunk or -(-resolution // 8)  # 64 chunks: enough to balance many workers and to resume finely
     _, _, _, plane_attrs = store.read_vectors(spec["directions"])
     x = np.linspace(*plane_attrs["x_range"], resolution)
     y = np.linspace(*plane_attrs["y_range"], resolution)
-    spec = {**spec, "fingerprint": fingerprint(spec, spec["directions"])}
+    spec = {**spec, "fingerprint": fingerprint(spec, x, y)}
     partial = out.with_name(out.name + ".partial")
     group = _open_partial(partial, x, y, chunk, spec, attrs)
     grid = store.surface_chunks((resolution, resolution), chunk)
@@ -111,7 +115,7 @@ def _points(index, chunk, shape) -> int:
 
 
 def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
-                       chunk: int, log=None) -> None:
+                       chunk: int | None = None, log=None) -> None:
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes
     (keyword arguments of cluster.dask_client)."""
     from .cluster import dask_client
