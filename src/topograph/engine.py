@@ -75,6 +75,8 @@ class Plane:
 def load_plane(spec: dict) -> Plane:
     """spec: model, model_args, data, data_args, sample_index, directions, center_checkpoint, batch_size, device."""
     device = torch.device(spec.get("device", "cpu"))
+    if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     model = build(spec["model"], spec["model_args"])
     model.load_state_dict(load_state_dict(spec["center_checkpoint"]))
     center, d1, d2, _ = store.read_vectors(spec["directions"])
