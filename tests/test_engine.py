@@ -76,3 +76,16 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
     assert any(note.startswith("engine first-layer+compile: ") and "skipped" not in note for note in notes), notes
     assert chosen.name.startswith("first-layer"), notes
     np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_engines_equal_the_naive_loop_on_cpu():
+    torch.manual_seed(1)
+    cpu = make_plane(models.batchnorm_net(), torch.randn(40, 3, 8, 8))
+    expected = naive(cpu, POINTS)
+    cuda = engine.Plane(copy.deepcopy(cpu.model).cuda(), *(t.cuda() for t in (cpu.center, cpu.d1, cpu.d2,
+                                                                                cpu.inputs, cpu.labels)), 16)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    chosen = engine.choose_engine(cuda, POINTS, expected_points=10_000)
+    for candidate in (chosen, engine.Vmap(cuda, 4), engine.FirstLayer(cuda, "conv", compile=False)):
+        np.testing.assert_allclose(candidate.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=candidate.name)

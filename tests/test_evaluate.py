@@ -105,29 +105,29 @@ def test_an_existing_scheduler_does_the_work(result_surface, tmp_path):
 
 def test_an_interrupted_grid_resumes_and_a_changed_grid_starts_over(result_surface, tmp_path, monkeypatch):
     folder, spec = result_surface
-    real, calls = evaluate.evaluate_chunk, []
+    real = evaluate.evaluate_chunk
 
-    def crash_on_the_fourth(*args):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return real(*args)
+    def interrupt_on_the_fourth_chunk(out):
+        calls = []
 
-    monkeypatch.setattr(evaluate, "evaluate_chunk", crash_on_the_fourth)
-    with pytest.raises(KeyboardInterrupt):
-        evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=5, chunk=2)
-    monkeypatch.setattr(evaluate, "evaluate_chunk", real)
-    log = io.StringIO()
-    evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=5, chunk=2, log=log)
-    assert log.getvalue().startswith("6 chunks to evaluate (10/25 points already done)")
+        def evaluate_chunk(*args):
+            calls.append(args)
+            if len(calls) == 4:
+                raise KeyboardInterrupt
+            return real(*args)
+
+        with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+            patch.setattr(evaluate, "evaluate_chunk", evaluate_chunk)
+            evaluate.evaluate_grid(out, spec, {}, resolution=5, chunk=2)
+
+    def rerun(out, resolution):
+        log = io.StringIO()
+        evaluate.evaluate_grid(out, spec, {}, resolution=resolution, chunk=2, log=log)
+        return log.getvalue()
+
+    interrupt_on_the_fourth_chunk(tmp_path / "s.zarr")
+    assert rerun(tmp_path / "s.zarr", 5).startswith("6 chunks to evaluate (10/25 points already done)")
     np.testing.assert_allclose(xr.open_zarr(tmp_path / "s.zarr").loss.values,
                                xr.open_zarr(folder / "surface.zarr").loss.values, rtol=1e-6)
-
-    monkeypatch.setattr(evaluate, "evaluate_chunk", crash_on_the_fourth)
-    calls.clear()
-    with pytest.raises(KeyboardInterrupt):
-        evaluate.evaluate_grid(tmp_path / "t.zarr", spec, {}, resolution=5, chunk=2)
-    monkeypatch.setattr(evaluate, "evaluate_chunk", real)
-    log = io.StringIO()
-    evaluate.evaluate_grid(tmp_path / "t.zarr", spec, {}, resolution=6, chunk=2, log=log)
-    assert log.getvalue().startswith("9 chunks to evaluate (0/36 points already done)")
+    interrupt_on_the_fourth_chunk(tmp_path / "t.zarr")
+    assert rerun(tmp_path / "t.zarr", 6).startswith("9 chunks to evaluate (0/36 points already done)")
