@@ -51,7 +51,7 @@ def test_engines_equal_the_naive_loop(case):
     assert engine.find_first_layer(plane.model, plane.inputs[:2]) == first
     engines = [engine.Functional(plane), engine.Vmap(plane, points_per_pass=3)]
     if first and case != "input used twice":
-        engines.append(engine.FirstLayer(plane, first, compile=False))
+        engines.append(engine.FirstLayer(plane, first))
     for candidate in engines:
         loss, accuracy = candidate.evaluate(POINTS)
         np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=candidate.name)
@@ -87,5 +87,5 @@ def test_cuda_engines_equal_the_naive_loop_on_cpu():
                                                                                 cpu.inputs, cpu.labels)), 16)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     chosen = engine.choose_engine(cuda, POINTS, expected_points=10_000)
-    for candidate in (chosen, engine.Vmap(cuda, 4), engine.FirstLayer(cuda, "conv", compile=False)):
+    for candidate in (chosen, engine.Vmap(cuda, 4), engine.FirstLayer(cuda, "conv")):
         np.testing.assert_allclose(candidate.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=candidate.name)

@@ -139,8 +139,8 @@ class FirstLayer:
     """Precomputed first layer (linear in its weights) + the rest of the model; with compile, the combination,
     the rest of the model and the loss become one compiled graph per batch shape."""
 
-    def __init__(self, plane: Plane, layer: str, compile: bool):
-        self.plane, self.name = plane, "first-layer" + ("+compile" if compile else "")
+    def __init__(self, plane: Plane, layer: str):
+        self.plane, self.name = plane, "first-layer"
         names = plane.names
         owned = [i for i, n in enumerate(names) if n.startswith(layer + ".")]
         self.rest = copy.deepcopy(plane.model)
@@ -151,9 +151,14 @@ class FirstLayer:
         self.rest_index = [i for i in range(len(names)) if i not in owned]
         self.outputs = [self._first_outputs(module, {names[i][len(layer) + 1:]: i for i in owned}, v)
                         for v in (plane.center, plane.d1, plane.d2)]
-        if compile:
-            torch._inductor.config.compile_threads = 1  # no compile subprocesses inside dask workers
-        self.metrics = torch.compile(self._metrics, dynamic=False) if compile else self._metrics
+        self.metrics = self._metrics
+
+    def compiled(self) -> FirstLayer:
+        """The same engine (sharing the precomputed outputs) with one compiled graph per batch shape."""
+        torch._inductor.config.compile_threads = 1  # no compile subprocesses inside dask workers
+        twin = copy.copy(self)
+        twin.name, twin.metrics = self.name + "+compile", torch.compile(self._metrics, dynamic=False)
+        return twin
 
     @torch.inference_mode()
     def _first_outputs(self, module, owned: dict[str, int], vector) -> torch.Tensor:
@@ -225,16 +230,17 @@ class Vmap:
 
 
 def candidates(plane: Plane, expected_points: int, seconds_per_point: float):
-    """The engines that apply to this model and device, cheapest to try first."""
+    """Makers of the engines that apply to this model and device."""
     if plane.center.device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(plane.center.device)
-        yield Vmap(plane, max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane)))))
+        yield lambda: Vmap(plane, max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane)))))
     layer = find_first_layer(plane.model, plane.inputs[:2])
     if layer is None or 3 * _first_output_bytes(plane, layer) > _first_layer_budget(plane):
         return
-    yield FirstLayer(plane, layer, compile=False)
+    first = FirstLayer(plane, layer)
+    yield lambda: first
     if seconds_per_point * expected_points > 30:  # compiling costs seconds: only worth it for long jobs
-        yield FirstLayer(plane, layer, compile=True)
+        yield first.compiled
 
 
 def _bytes_per_point(plane: Plane) -> int:
@@ -266,18 +272,22 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
     to RTOL on the first; the fastest per point wins. What it measured is appended to notes."""
     say = (notes if notes is not None else []).append
     reference = Functional(plane)
-    started = time.perf_counter()
     expected = reference.evaluate(probes[:1])
-    best, best_time = reference, time.perf_counter() - started
+    best, best_time = reference, _seconds_per_point(reference, probes[:1])
     say(f"engine functional: {best_time:.3f} s/point")
-    for engine in candidates(plane, expected_points, best_time):
+    try:
+        makers = list(candidates(plane, expected_points, best_time))
+    except Exception as error:  # a strategy that cannot handle this model is skipped, never fatal
+        say(f"engines beside functional: skipped ({type(error).__name__}: {error})")
+        makers = []
+    for make in makers:
+        engine = None
         try:
+            engine = make()
             got = engine.evaluate(probes[:1])  # also the warm-up: compiles, allocates
-            started = time.perf_counter()
-            timed = engine.evaluate(probes[:getattr(engine, "per_pass", 1)])
-            seconds = (time.perf_counter() - started) / len(timed[0])
-        except Exception as error:  # a strategy that cannot run this model is skipped, never fatal
-            say(f"engine {engine.name}: skipped ({type(error).__name__}: {error})")
+            seconds = _seconds_per_point(engine, probes[:getattr(engine, "per_pass", 1)])
+        except Exception as error:
+            say(f"engine {getattr(engine, 'name', 'candidate')}: skipped ({type(error).__name__}: {error})")
             continue
         if not (np.allclose(got[0], expected[0], rtol=RTOL, atol=0, equal_nan=True)
                 and np.allclose(got[1], expected[1])):
@@ -288,3 +298,9 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
             best, best_time = engine, seconds
     say(f"engine chosen: {best.name}")
     return best
+
+
+def _seconds_per_point(engine, points: np.ndarray) -> float:
+    started = time.perf_counter()
+    engine.evaluate(points)
+    return (time.perf_counter() - started) / len(points)
