@@ -48,6 +48,17 @@ def test_each_mistake_names_the_field_and_the_fix(changes, field, fix):
     assert message.startswith(field + ":") and fix in message and "\n" not in message
 
 
+def test_compare_names_runs_with_a_result_landscape():
+    config = config_with()
+    config["compare"] = ["r", "nope"]
+    with pytest.raises(ConfigError, match=r"^compare: 'nope' is not a run\. Fix: name runs listed under runs: \(r\)"):
+        validate(config)
+    config = config_with(landscapes={"train": True, "result": False})
+    config["compare"] = ["r"]
+    with pytest.raises(ConfigError, match=r"^compare: run 'r' has no result landscape"):
+        validate(config)
+
+
 def test_checkpoint_folders_must_hold_matching_files(tmp_path):
     with pytest.raises(ConfigError, match=r"runs\.r\.checkpoints: no folder"):
         validate(config_with(train=None, checkpoints=str(tmp_path / "missing")))

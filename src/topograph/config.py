@@ -46,7 +46,19 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
         raise ConfigError(f"{_where(error)}: {error.message}. Fix: {fix}.")
     for name, run in config["runs"].items():
         check_run(name, run)
+    check_compare(config)
     return config
+
+
+def check_compare(config: dict) -> None:
+    for name in config["compare"] or []:
+        run = config["runs"].get(name)
+        if run is None:
+            raise ConfigError(f"compare: {name!r} is not a run. Fix: name runs listed under runs: "
+                              f"({', '.join(config['runs'])}).")
+        if not run["landscapes"]["result"]:
+            raise ConfigError(f"compare: run {name!r} has no result landscape. Fix: set its landscapes.result "
+                              "to true, or leave it out of compare.")
 
 
 def resolve(spec: str):
