@@ -9,5 +9,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "results/index.html",
+        "results/compare.html",
         expand("results/{run}/report.html", run=RUNS),
         [surface(run, name) for run in RUNS for name in LANDSCAPES[run]],

@@ -1,6 +1,9 @@
-"""The HTML reports, built from small synthetic stores (a quadratic bowl), checked as text and in headless Chromium."""
+"""The HTML reports and figures: small synthetic stores (a quadratic bowl) checked as text, and the pages of a real
+small run (trained, projected and evaluated by the library into the stores a snakemake run writes) in headless
+Chromium."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -8,23 +11,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from topograph import store
-from topograph.report import write_index, write_run_report
+from topograph.report import write_compare, write_index, write_run_report
 from topograph.report.html import script_json_text
-from topograph.report.stores import read_run
-from topograph.report.views import Style, axis_labels, surface_at, surface_figure
+from topograph.report.metrics import circle_rise, flatness, mean_rise
+from topograph.report.page import render_run
+from topograph.report.stores import Landscape, read_run
+from topograph.report.views import Style, axis_labels, display_values, landscape_json, surface_at
 
 XSS = "<img src=x onerror=alert(1)>"
 STEPS = np.array([1, 2, 3, 4])
 GRID_X = np.linspace(-1.0, 1.0, 9)
 GRID_Y = np.linspace(-0.8, 0.8, 7)
-TRACK_X = GRID_X[[7, 6, 5, 5]]  # on grid nodes, so the lifted track height is exact
+TRACK_X = GRID_X[[7, 6, 5, 5]]  # on grid nodes, so the landscape loss under the track is exact
 TRACK_Y = GRID_Y[[5, 4, 3, 2]]
+MB = 1024 * 1024
 
 
 def bowl(x, y, scale=1.0):
@@ -79,9 +86,12 @@ def make_run(results: Path, name: str, *, network="TinyNet", run_json=True, resi
 
 
 def report(run: Path) -> str:
-    out = run / "report.html"
-    write_run_report(run, out)
-    return out.read_text(encoding="utf-8")
+    return render_run(read_run(run), Style())
+
+
+def page_data(html: str, element_id: str) -> dict:
+    found = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', html, flags=re.S)
+    return json.loads(found.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -106,21 +116,26 @@ def test_run_name_and_metadata_are_escaped(results):
 
 
 def test_axis_labels_carry_explained_variance(bowl_html):
-    assert "PC1 (64.1 %)" in bowl_html and "PC2 (21.1 %)" in bowl_html
-    assert "d1 (filter-normalized random)" in bowl_html
+    labels = [(ls["xlabel"], ls["ylabel"]) for ls in page_data(bowl_html, "run-data")["landscapes"]]
+    random = ("d1 (filter-normalized random)", "d2 (filter-normalized random)")
+    assert labels == [("PC1 (64.1 %)", "PC2 (21.1 %)"), random]
     assert "PC1 64.1 %, PC2 21.1 % (together 85.2 %)" in bowl_html
     assert axis_labels({"method": "random", "normalization": "none"}) == ("d1 (random)", "d2 (random)")
 
 
-def test_page_is_self_contained(bowl_html):
-    external = re.findall(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", bowl_html,
+def assert_self_contained(html: str, bokeh: bool) -> None:
+    external = re.findall(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", html,
                           flags=re.I)
     assert external == []
-    assert re.findall(r"<script[^>]*\bsrc\s*=", bowl_html, flags=re.I) == []
-    assert bowl_html.count("BEGIN bokeh.min.js") == 1
+    assert re.findall(r"<script[^>]*\bsrc\s*=", html, flags=re.I) == []
+    assert html.count("BEGIN bokeh.min.js") == int(bokeh)
     from plotly.offline import get_plotlyjs
-    assert bowl_html.count(get_plotlyjs()[:300]) == 1
-    assert "Plotly.newPlot" in bowl_html
+    assert html.count(get_plotlyjs()[:300]) == 1
+    assert len(html.encode()) < 10 * MB
+
+
+def test_page_is_self_contained(bowl_html):
+    assert_self_contained(bowl_html, bokeh=True)
 
 
 def test_json_in_scripts_cannot_close_the_script():
@@ -129,14 +144,17 @@ def test_json_in_scripts_cannot_close_the_script():
     assert json.loads(text) == {"name": "</script><script>alert(3)</script><!--"}
 
 
-def test_every_landscape_has_a_tab_maps_and_3d(bowl_html):
+def test_every_landscape_has_a_button_and_the_views_and_settings(bowl_html):
     for name in ("train_1-4", "result"):
         assert f">{name}</button>" in bowl_html
-    assert bowl_html.count('class="landscape"') == 2
-    assert bowl_html.count('id="surface-') == 2
-    assert "Isoline map" in bowl_html and "Topographic map" in bowl_html
-    assert "log10(loss)" in bowl_html
-    assert "training loss" in bowl_html  # hover on the checkpoints
+    assert [ls["name"] for ls in page_data(bowl_html, "run-data")["landscapes"]] == ["train_1-4", "result"]
+    for view in ("isoline", "topographic", "surface"):
+        assert f'data-view="{view}"' in bowl_html and f'id="view-{view}"' in bowl_html
+    for setting in Style().settings():
+        assert f'name="{setting}"' in bowl_html, setting
+    assert 'name="levels" min="10" max="80"' in bowl_html
+    assert page_data(bowl_html, "run-data")["defaults"] == Style().settings()
+    assert "viridis" in page_data(bowl_html, "topograph-colorscales")
 
 
 def test_training_information_table(bowl_html):
@@ -151,16 +169,26 @@ def test_off_plane_warning(tmp_path, bowl_html):
     assert "far off this plane" in html
 
 
-def test_surface_is_transposed_for_plotting(results):
+def test_page_data_has_rows_of_y_and_the_track(results):
     landscape = read_run(results / "bowl").landscapes[0]
-    assert landscape.name == "train_1-4" and landscape.loss.shape == (len(GRID_X), len(GRID_Y))
-    figure = surface_figure(landscape, Style())
-    z = np.asarray(figure.data[0].z)
-    assert z.shape == (len(GRID_Y), len(GRID_X))
-    np.testing.assert_allclose(z[2, 6], np.log10(bowl(GRID_X[6], GRID_Y[2])), rtol=1e-5)
-    lifted = np.asarray(figure.data[2].z)
-    lift = lifted - np.log10(bowl(TRACK_X, TRACK_Y))
-    assert np.all(lift > 0) and np.ptp(lift) < 1e-6 and lift[0] < 0.05 * np.ptp(z)
+    data = landscape_json(landscape, "0")
+    assert len(data["loss"]) == len(GRID_Y) and len(data["loss"][0]) == len(GRID_X)
+    assert data["loss"][2][6] == pytest.approx(bowl(GRID_X[6], GRID_Y[2]), rel=1e-5)
+    assert data["accuracy"][2][6] == pytest.approx(np.exp(-bowl(GRID_X[6], GRID_Y[2])), rel=1e-5)
+    track = data["track"]
+    assert track["step"] == [1, 2, 3, 4]
+    np.testing.assert_allclose(track["surface_loss"], bowl(TRACK_X, TRACK_Y), rtol=1e-5)
+    np.testing.assert_allclose(track["train_loss"], 1.1 * bowl(TRACK_X, TRACK_Y), rtol=1e-5)
+
+
+def test_display_values_cap_then_log(results):
+    landscape = read_run(results / "bowl").landscapes[0]
+    capped, title = display_values(landscape, Style(cap=0.5))
+    np.testing.assert_allclose(capped, np.log10(np.minimum(landscape.loss, 0.5)))
+    assert title == "log10(loss), capped at 0.5"
+    linear, title = display_values(landscape, Style(field="accuracy", log=False))
+    np.testing.assert_array_equal(linear, landscape.accuracy)
+    assert title == "accuracy"
 
 
 def test_surface_at_interpolates_between_grid_points(results):
@@ -177,6 +205,7 @@ def test_empty_surface_is_reported_not_fatal(tmp_path):
     write_landscape(run, "result", loss=np.full((len(GRID_X), len(GRID_Y)), np.nan))
     html = report(run)
     assert "holds no finite values" in html and ">result</button>" in html
+    assert page_data(html, "run-data")["landscapes"][0]["drawable"] is False
 
 
 def test_run_info_falls_back_to_trajectory_attrs(results):
@@ -185,9 +214,50 @@ def test_run_info_falls_back_to_trajectory_attrs(results):
     assert run.info["steps_per_epoch"] == 10
 
 
+def paraboloid(x, y) -> Landscape:
+    loss = 0.1 + x[:, None] ** 2 + y[None, :] ** 2
+    return Landscape("result", {"kind": "result"}, x, y, loss, 1.0 - loss)
+
+
+def test_flatness_of_a_paraboloid():
+    fine = np.linspace(-1.0, 1.0, 41)
+    landscape = paraboloid(fine, fine)
+    assert mean_rise(landscape, 0.5) == pytest.approx(0.5 ** 2 / 2, rel=0.05)  # mean of r^2 over the disc
+    assert mean_rise(landscape, 1.0) == pytest.approx(0.5, rel=0.05)
+    assert circle_rise(landscape, 0.5) == pytest.approx(0.25, abs=0.002)
+    figures = flatness(landscape)
+    assert figures["loss"] == pytest.approx(0.1) and figures["accuracy"] == pytest.approx(0.9)
+    assert figures["rise_within_0.25"] < figures["rise_within_0.5"] < figures["rise_within_1"]
+    assert np.isnan(mean_rise(paraboloid(fine, fine * 0.8), 1.0)), "the disc must fit inside the grid"
+
+
+def test_flatness_counts_the_grid_points_in_the_disc(results):
+    landscape = next(ls for ls in read_run(results / "bowl").landscapes if ls.kind == "result")
+    x, y = np.meshgrid(GRID_X, GRID_Y, indexing="ij")
+    inside = np.hypot(x, y) <= 0.5
+    expected = landscape.loss[inside].mean() - landscape.loss[4, 3]  # (GRID_X[4], GRID_Y[3]) == (0, 0)
+    assert mean_rise(landscape, 0.5) == pytest.approx(expected, rel=1e-6)
+    assert np.isnan(flatness(landscape)["rise_within_1"])  # GRID_Y only reaches 0.8
+
+
+def test_compare_page(results, tmp_path):
+    make_run(tmp_path, "no-result", landscapes=("train_1-4",))
+    out = tmp_path / "compare.html"
+    write_compare([results / "bowl", results / XSS, tmp_path / "no-result"], out)
+    html = out.read_text(encoding="utf-8")
+    assert_self_contained(html, bokeh=False)
+    assert [run["name"] for run in page_data(html, "compare-data")["runs"]] == ["bowl", XSS]
+    assert "no-result" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html and "<script>alert(2)" not in html
+    link = "../" + results.name + "/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/report.html"
+    assert f'href="{link}"' in html
+    assert html.count("<tr>") == 3 and "Mean rise within r = 0.5" in html and "√(x² + y²) ≤ r" in html
+    assert 'data-mode="tile"' in html and 'data-mode="overlay"' in html and 'id="run-1"' in html
+
+
 def test_index_lists_runs_with_links(results, tmp_path):
     (results / "not-a-run").mkdir(exist_ok=True)
-    out = tmp_path / "index.html"
+    out = results / "index.html"
     write_index(results, out)
     html = out.read_text(encoding="utf-8")
     assert 'href="bowl/report.html"' in html
@@ -197,23 +267,86 @@ def test_index_lists_runs_with_links(results, tmp_path):
     assert "not-a-run" not in html
     assert "train_1-4, result" in html
     assert html.count("<tr>") == 3
+    assert "compare.html" not in html
+    (results / "compare.html").write_text("")
+    write_index(results, out)
+    assert 'href="compare.html"' in out.read_text(encoding="utf-8")
+    (results / "compare.html").unlink()
 
 
 def test_report_never_imports_torch(results, tmp_path):
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from pathlib import Path\nfrom topograph.report import write_run_report, write_index\n"
+            "from pathlib import Path\nfrom topograph.report import write_run_report, write_index, write_compare\n"
             f"write_run_report(Path({str(results / 'bowl')!r}), Path({str(tmp_path / 'r.html')!r}))\n"
+            f"write_compare([Path({str(results / 'bowl')!r})], Path({str(tmp_path / 'c.html')!r}))\n"
             f"write_index(Path({str(results)!r}), Path({str(tmp_path / 'i.html')!r}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
 
-# ---- in a real browser ------------------------------------------------------------------------------------------
+# ---- a real small run ------------------------------------------------------------------------------------------
+
+NARROW, WIDE = "narrow", XSS  # the wide run's name also checks escaping in the browser
+REAL_RUNS = {NARROW: (1, [[1, 2, 3], [2, 3, 4]]), WIDE: (2, [])}
+
+
+def run_pipeline(run_dir: Path, name: str, width: int, intervals: list) -> None:
+    """What the workflow's rules do for one run, in this process: train, extract, fit the planes, evaluate."""
+    from topograph import config, directions, evaluate, train, trajectory
+
+    spec = {"model": "topograph.zoo:lenet5", "model_args": {"width": width}, "data": "topograph.zoo:digits",
+            "data_args": {"split": "test"}, "unit": "epoch", "intervals": intervals,
+            "train": {"epochs": 4, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
+            "landscapes": {"train": bool(intervals), "result": True}, "resolution": 7, "num_samples": 48}
+    run = config.validate({"runs": {"run": spec}})["runs"]["run"]
+    train.train(partial(config.build, run["model"], run["model_args"]), config.build(run["data"], run["data_args"]),
+                run_dir / "checkpoints", unit=run["unit"], intervals=run["intervals"], **run["train"])
+    trajectory.extract_run(name, run, run_dir, run_dir / "trajectory.zarr")
+    for landscape, steps in config.landscapes(run).items():
+        folder = run_dir / "landscapes" / landscape
+        if steps is None:
+            directions.fit_result(run_dir / "trajectory.zarr", folder / "directions.zarr", seed=run["seed"])
+        else:
+            directions.fit_train(run_dir / "trajectory.zarr", steps, folder / "directions.zarr")
+        evaluate.evaluate_landscape(name, run, landscape, run_dir, folder / "surface.zarr", cluster={}, chunk=8)
+
+
+@pytest.fixture(scope="module")
+def real_results(tmp_path_factory) -> Path:
+    """results/ of a narrow and a wider LeNet-5, 4 epochs on the digits, 7 x 7 grids: reports, compare, index."""
+    from topograph import cluster
+
+    root = tmp_path_factory.mktemp("real") / "results"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cluster, "dask_client", lambda **_: contextlib.nullcontext())  # evaluate in this process
+        for name, (width, intervals) in REAL_RUNS.items():
+            run_pipeline(root / name, name, width, intervals)
+    for name in REAL_RUNS:
+        write_run_report(root / name, root / name / "report.html")
+    write_compare([root / name for name in REAL_RUNS], root / "compare.html")
+    write_index(root, root / "index.html")
+    return root
+
+
+def test_figures_for_papers(real_results):
+    from PIL import Image
+    folder = real_results / NARROW / "figures"
+    names = [f"{ls}_{view}" for ls in ("train_1-3", "train_2-4", "result")
+             for view in ("isoline", "topographic", "surface3d")] + ["loss_curve"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{fmt}" for n in names for fmt in ("png", "pdf"))
+    for name in names:
+        assert (folder / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        image = Image.open(folder / f"{name}.png").convert("RGB")
+        assert image.width > 800 and colourful(image) > 0.01, name
+
+
+# ---- in a real browser -----------------------------------------------------------------------------------------
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 BROWSER_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
                 "--enable-unsafe-swiftshader", "--window-size=1500,2200")
+LOCAL = ("file:", "data:", "blob:", "about:")
 
 
 @pytest.fixture(scope="module")
@@ -228,12 +361,41 @@ def browser():
         options.add_argument(argument)
     with tempfile.TemporaryDirectory() as profile:
         options.add_argument(f"--user-data-dir={profile}")
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        driver.set_script_timeout(60)
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_DRAWING})
         try:
             yield driver
         finally:
             driver.quit()
+
+
+RECORD_DRAWING = """
+window.drawnAt = {};  /* when the first map and the first 3-D scene appeared, ms after the navigation start */
+new MutationObserver(() => {
+  for (const [what, selector] of [['maps', '.contourlayer path'], ['3-D scene', '.gl-container canvas']]) {
+    if (!(what in drawnAt) && document.querySelector(selector)) drawnAt[what] = performance.now();
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+WAIT_UNTIL = """
+const ready = new Function('return ' + arguments[0]), done = arguments[arguments.length - 1];
+(function poll() { if (ready()) { done(performance.now()); } else { setTimeout(poll, 25); } })();
+"""
+
+
+def open_page(driver, path: Path, drawn: str) -> None:
+    """Open a page, wait until the JS expression `drawn` holds, and print the open times: seconds from the
+    navigation start to the first paint, the first map, the first 3-D scene and everything drawn."""
+    driver.get_log("browser"), driver.get_log("performance")  # drop what earlier pages logged
+    driver.get(path.as_uri())
+    times = {"everything drawn": driver.execute_async_script(WAIT_UNTIL, drawn)}
+    times.update(driver.execute_script("return drawnAt"))
+    times.update(driver.execute_script("return Object.fromEntries(performance.getEntriesByType('paint')"
+                                       ".map((p) => [p.name, p.startTime]))"))
+    print(f"\n{path.name}: {path.stat().st_size / MB:.2f} MB; seconds after navigation start: "
+          + ", ".join(f"{what} {ms / 1000:.2f}" for what, ms in sorted(times.items(), key=lambda item: item[1])))
 
 
 def wait_for(driver, script: str, timeout: float = 20.0) -> None:
@@ -243,65 +405,129 @@ def wait_for(driver, script: str, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-RENDERED = """
-var section = document.querySelector('.landscape:not([hidden])');
-return !!section.querySelector('.gl-container canvas') && section.querySelector('.maps').offsetHeight > 300
-  && !!window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents.every(function (d) { return d.is_idle; });
-"""
+def check_clean(driver) -> None:
+    """No console errors and no request from the page that left the file system."""
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    events = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
+    urls = {m["params"]["request"]["url"] for m in events if m["method"] == "Network.requestWillBeSent"
+            and m["params"].get("documentURL", "").startswith("file:")}
+    urls |= set(driver.execute_script("return performance.getEntriesByType('resource').map((r) => r.name)"))
+    assert urls and all(url.startswith(LOCAL) for url in urls), urls
 
 
-def visible_crops(driver, path: Path):
-    """Screenshot, then the visible section's map card and the middle of its 3-D scene."""
+def picture(driver, element_id: str):
     from PIL import Image
-    rects = driver.execute_script("""
-      var s = document.querySelector('.landscape:not([hidden])');
-      function box(e) { var r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }
-      return [box(s.querySelector('.maps')), box(s.querySelector('.gl-container canvas'))];
-    """)
-    png = driver.get_screenshot_as_png()
-    path.write_bytes(png)
-    shot = Image.open(io.BytesIO(png)).convert("RGB")
-    ratio = shot.width / driver.execute_script("return window.innerWidth")
-    maps, scene = ([int(v * ratio) for v in rect] for rect in rects)
-    width, height = scene[2] - scene[0], scene[3] - scene[1]
-    middle = (scene[0] + width // 4, scene[1] + height // 4, scene[2] - width // 4, scene[3] - height // 4)
-    return shot.crop(maps), shot.crop(middle)
+    time.sleep(0.4)  # let the last frame paint
+    png = driver.find_element("id", element_id).screenshot_as_png
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def middle(image):
+    width, height = image.size
+    return image.crop((width // 4, height // 4, 3 * width // 4, 3 * height // 4))
 
 
 def colourful(image) -> float:
-    """Share of clearly coloured pixels: contour fills and the surface are, axes, text and backgrounds are not."""
+    """Share of clearly coloured pixels: contours, fills and surfaces are, axes, text and backgrounds are not."""
     pixels = np.asarray(image, dtype=np.int16)
     return float(((pixels.max(axis=2) - pixels.min(axis=2)) > 40).mean())
 
 
-def scroll_to(driver, selector: str) -> None:
-    driver.execute_script(f"document.querySelector({selector!r}).scrollIntoView()")
-    time.sleep(0.3)
+def differ(a, b) -> float:
+    if a.size != b.size:
+        return 1.0
+    return float((np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max(axis=2) > 30).mean())
 
 
-def test_report_renders_in_chromium(browser, results, bowl_html, tmp_path):
+def set_input(driver, element_id: str, value) -> None:
+    driver.execute_script("const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+                          "e.dispatchEvent(new Event('input', {bubbles: true}));", element_id, str(value))
+
+
+def click_on_curve(driver, landscape: str) -> None:
+    """A real mouse click in the middle of the landscape's interval on the Bokeh loss curve."""
+    x, y = driver.execute_script("""
+      const doc = Bokeh.documents[0], plot = doc.get_model_by_name('loss-curve');
+      const box = doc.get_model_by_name('interval-' + arguments[0]), view = Bokeh.index.get_by_id(plot.id);
+      const rect = view.el.getBoundingClientRect();
+      return [rect.left + view.frame.x_scale.compute((box.left + box.right) / 2), rect.top + view.frame.bbox.vcenter];
+    """, landscape)
+    for kind in ("mousePressed", "mouseReleased"):
+        driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
+                                                            "clickCount": 1})
+
+
+RUN_DRAWN = ("!!document.querySelector('#view-isoline .contourlayer path')"
+             " && !!document.querySelector('#view-topographic .contourlayer path')"
+             " && !!document.querySelector('#view-surface .gl-container canvas')"
+             " && !!window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents.every((d) => d.is_idle)")
+SHOWN = "return document.querySelector('#landscapes button[aria-pressed=true]').textContent"
+
+
+def test_run_page_in_chromium(browser, real_results, tmp_path):
+    open_page(browser, real_results / NARROW / "report.html", RUN_DRAWN)
+    assert browser.execute_script(SHOWN) == "train_1-3"
+    browser.save_screenshot(str(tmp_path / "run.png"))
+    assert colourful(picture(browser, "view-topographic")) > 0.3, "the topographic map looks blank"
+    assert colourful(picture(browser, "view-isoline")) > 0.03, "the isoline map looks blank"
+    assert colourful(middle(picture(browser, "view-surface"))) > 0.15, "the 3-D map looks blank"
+
+    before = picture(browser, "view-topographic")
+    click_on_curve(browser, "train_2-4")
+    wait_for(browser, SHOWN + " === 'train_2-4'")
+    assert "train_2-4" in browser.find_element("css selector", ".landscape:not([hidden]) h2").text
+    assert differ(before, picture(browser, "view-topographic")) > 0.05, "choosing an interval changed nothing"
+
+    set_input(browser, "set-levels", 10)
+    few = picture(browser, "view-isoline")
+    set_input(browser, "set-levels", 80)
+    many = picture(browser, "view-isoline")
+    assert colourful(many) > 1.5 * colourful(few), "80 contour lines should colour more pixels than 10"
+
+    browser.find_element("id", "play").click()
+    wait_for(browser, "return document.getElementById('view-isoline').data[3].x.length === 1")  # the moving head
+    browser.save_screenshot(str(tmp_path / "run-playing.png"))
+    wait_for(browser, "return document.getElementById('play').textContent.includes('Play')")
+
+    browser.find_element("css selector", '#view-switch button[data-view="surface"]').click()
+    wait_for(browser, "return document.getElementById('view-isoline').hidden")
+    browser.find_element("css selector", '#landscapes button[data-index="2"]').click()
+    wait_for(browser, SHOWN + " === 'result'")
+    browser.save_screenshot(str(tmp_path / "run-3d-result.png"))
+    assert colourful(middle(picture(browser, "view-surface"))) > 0.15
+    check_clean(browser)
+
+
+COMPARE_DRAWN = "document.querySelectorAll('.tile .contourlayer path').length >= 2"
+
+
+def test_compare_page_in_chromium(browser, real_results, tmp_path):
+    open_page(browser, real_results / "compare.html", COMPARE_DRAWN)
+    browser.save_screenshot(str(tmp_path / "compare-tile.png"))
+    titles = browser.execute_script("return [...document.querySelectorAll('.tile .gtitle')].map((t) => t.textContent)")
+    assert titles == [NARROW, WIDE]
+    ranges = browser.execute_script("return [0, 1].map((i) => { const t = document.getElementById('tile-' + i).data[0];"
+                                    " return [t.zmin, t.zmax]; })")
+    assert ranges[0] == ranges[1], "the tiles share one colour scale"
+    assert all(colourful(picture(browser, f"tile-{i}")) > 0.3 for i in (0, 1))
+
+    browser.find_element("css selector", '#mode-switch button[data-mode="overlay"]').click()
+    wait_for(browser, "return !!document.querySelector('#overlay .gl-container canvas')")
+    both = picture(browser, "overlay")
+    browser.save_screenshot(str(tmp_path / "compare-overlay.png"))
+    browser.find_element("id", "run-1").click()
+    wait_for(browser, "return document.getElementById('overlay').data[1].visible === false")
+    assert differ(both, picture(browser, "overlay")) > 0.01, "hiding a run changed nothing in the overlay"
+    check_clean(browser)
+
+
+def test_index_in_chromium(browser, real_results, tmp_path):
     from selenium.webdriver.common.by import By
-    browser.get((results / "bowl" / "report.html").as_uri())
-    wait_for(browser, "return document.readyState === 'complete'")
-    wait_for(browser, RENDERED)
-    time.sleep(1.0)
-    scroll_to(browser, ".landscape:not([hidden]) .maps")
-    maps, scene = visible_crops(browser, tmp_path / "train.png")
-    assert colourful(maps) > 0.15, "the Bokeh maps look blank"
-    assert colourful(scene) > 0.15, "the Plotly 3-D surface looks blank"
-
-    browser.find_elements(By.CSS_SELECTOR, ".tabs button")[1].click()
-    wait_for(browser, "return document.getElementById('landscape-0').hidden && !document.getElementById('landscape-1').hidden")
-    wait_for(browser, RENDERED)
-    time.sleep(1.0)
-    scroll_to(browser, ".landscape:not([hidden]) .maps")
-    maps2, scene2 = visible_crops(browser, tmp_path / "result.png")
-    assert colourful(maps2) > 0.15 and colourful(scene2) > 0.15
-    assert maps2.size != maps.size or maps2.tobytes() != maps.tobytes(), "switching landscapes changed nothing"
-    assert browser.find_element(By.CSS_SELECTOR, "#landscape-1 h2").text.startswith("result")
-
-    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-    assert severe == []
+    open_page(browser, real_results / "index.html", "document.readyState === 'complete'")
+    browser.save_screenshot(str(tmp_path / "index.png"))
+    assert browser.find_element(By.CSS_SELECTOR, "header a").get_attribute("href").endswith("/compare.html")
+    assert [row.text for row in browser.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child")] == [WIDE, NARROW]
+    check_clean(browser)
 
 
 def test_index_sorts_in_chromium(browser, results, tmp_path):

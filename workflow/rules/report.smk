@@ -1,10 +1,15 @@
+COMPARED = [run for run in (config["compare"] or RUNS) if "result" in LANDSCAPES[run]]
+
+
 rule report:
-    """One self-contained HTML page per run: isoline, topographic and 3D maps with the track."""
+    """One self-contained HTML page per run (isoline, topographic and 3D maps with the track, live display
+    settings), and every view as PNG and PDF in figures/ for papers."""
     input:
         unpack(run_outputs),
         trajectory="results/{run}/trajectory.zarr",
     output:
-        "results/{run}/report.html",
+        report="results/{run}/report.html",
+        figures=directory("results/{run}/figures"),
     log:
         "results/{run}/logs/report.log",
     conda:
@@ -13,10 +18,26 @@ rule report:
         "../scripts/report.py"
 
 
+rule compare:
+    """results/compare.html: the result landscapes of the compared runs (compare:, default every run with a
+    result landscape), tiled or overlaid, with loss, accuracy and flatness per run."""
+    input:
+        [surface(run, "result") for run in COMPARED],
+    output:
+        "results/compare.html",
+    log:
+        "results/logs/compare.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/compare.py"
+
+
 rule index:
-    """results/index.html lists every run."""
+    """results/index.html lists every run, and links the compare page."""
     input:
         expand("results/{run}/report.html", run=RUNS),
+        "results/compare.html",
     output:
         "results/index.html",
     log:

@@ -1,10 +1,11 @@
-"""Small HTML helpers shared by the run report, the index and later pages: escaping, tables, the page shell."""
+"""Small HTML helpers shared by the pages: escaping, tables, inlined scripts and data, the page shell."""
 from __future__ import annotations
 
 import html
 import json
 import math
 from functools import lru_cache
+from pathlib import Path
 
 from bokeh.resources import Resources
 
@@ -22,15 +23,34 @@ table.info th,table.info td{border:1px solid #d9dde3;padding:3px 8px;text-align:
 table.info th{background:#eef1f4;font-weight:600;white-space:nowrap}
 .card{background:#fff;border:1px solid #d9dde3;border-radius:6px;padding:10px;margin:10px 0}
 .row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
-.tabs{display:flex;flex-wrap:wrap;gap:4px;margin-top:14px;border-bottom:2px solid #1d2b3a}
-.tabs button{font:inherit;border:1px solid #c4cad2;border-bottom:none;background:#e7eaee;padding:6px 14px;cursor:pointer;border-radius:6px 6px 0 0}
-.tabs button[aria-selected=true]{background:#1d2b3a;color:#fff;border-color:#1d2b3a}
-.landscape[hidden]{display:none}
+[hidden]{display:none !important}
+header a{color:#a8d4ff}
 .warning{background:#fff4d6;border:1px solid #e0a800;border-left:6px solid #e0a800;padding:8px 12px;border-radius:4px;margin:8px 0}
 .note{color:#5b6570;font-size:.9em}
-.surface3d{flex:1 1 600px;min-width:0}
-.plot3d{height:600px}
-.maps{display:inline-block}
+.controls{position:sticky;top:0;z-index:5;box-shadow:0 2px 6px rgba(0,0,0,.08)}
+.toolbar{display:flex;flex-wrap:wrap;gap:10px 22px;align-items:center}
+.group{display:inline-flex;flex-wrap:wrap;align-items:center;gap:6px}
+.buttons{display:inline-flex;flex-wrap:wrap}
+.buttons button,#play{font:inherit;border:1px solid #c4cad2;background:#e7eaee;padding:4px 12px;cursor:pointer;margin-left:-1px}
+.buttons button:first-child{border-radius:5px 0 0 5px}
+.buttons button:last-child{border-radius:0 5px 5px 0}
+.buttons button[aria-pressed=true]{background:#1d2b3a;color:#fff;border-color:#1d2b3a}
+#play{border-radius:5px;background:#fff;border-color:#1d2b3a;margin-left:0}
+#play:disabled{opacity:.4;cursor:default}
+.settings{display:flex;flex-wrap:wrap;gap:8px 18px;align-items:center;margin-top:10px;font-size:.9em}
+.settings label{display:inline-flex;align-items:center;gap:5px;white-space:nowrap}
+.settings input[type=number]{width:6em}
+.settings output{display:inline-block;min-width:2.4em}
+.run-toggle{border-left:6px solid;padding-left:5px}
+.views{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:10px 0}
+.views:not([data-view=all]){grid-template-columns:1fr}
+.views>div,.tile,#overlay{background:#fff;border:1px solid #d9dde3;border-radius:6px;min-width:0}
+.view2d{height:480px}
+.views:not([data-view=all]) .view2d{height:660px}
+.views[data-view=all] .view3d{grid-column:1 / span 2}
+.view3d{height:640px}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:10px;margin:10px 0}
+.tile{height:460px}
 table.runs{border-collapse:collapse;background:#fff;min-width:60%}
 table.runs th,table.runs td{border:1px solid #d9dde3;padding:5px 10px;text-align:left}
 table.runs th{background:#eef1f4;cursor:pointer;user-select:none}
@@ -63,7 +83,17 @@ def info_table(rows) -> str:
 
 def script_json(value) -> str:
     """JSON that is safe inside a <script> element."""
-    return script_json_text(json.dumps(value))
+    return script_json_text(json.dumps(value, allow_nan=False))
+
+
+def json_script(element_id: str, value) -> str:
+    return f'<script type="application/json" id="{esc(element_id)}">{script_json(value)}</script>'
+
+
+@lru_cache(maxsize=None)
+def inline_js(name: str) -> str:
+    """One of the page scripts in js/, inlined."""
+    return f"<script>{(Path(__file__).with_name('js') / name).read_text(encoding='utf-8')}</script>"
 
 
 def script_json_text(text: str) -> str:

@@ -5,26 +5,8 @@ import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from .html import esc, page
+from .html import esc, inline_js, page
 from .stores import list_landscapes, read_run_info
-
-SORT_JS = """
-document.querySelectorAll('table.runs th').forEach(function (th, column) {
-  th.addEventListener('click', function () {
-    var table = th.closest('table'), body = table.tBodies[0];
-    var ascending = th.getAttribute('aria-sort') !== 'ascending';
-    table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
-    th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
-    var key = function (row) { var c = row.cells[column]; return c.dataset.sort !== undefined ? c.dataset.sort : c.textContent; };
-    var rows = Array.prototype.slice.call(body.rows).sort(function (a, b) {
-      var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-      var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-      return ascending ? order : -order;
-    });
-    rows.forEach(function (row) { body.appendChild(row); });
-  });
-});
-"""
 
 COLUMNS = ("Run", "Network", "Optimizer", "Learning rate", "Landscapes", "Date")
 
@@ -47,12 +29,16 @@ def run_row(run_dir: Path) -> str:
 
 
 def write_index(results_dir: Path, out: Path) -> None:
+    """The index of results_dir, linking compare.html when that page is there."""
+    results_dir = Path(results_dir)
     rows = "".join(run_row(p) for p in run_folders(results_dir))
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in COLUMNS)
     table = (f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>' if rows
              else '<p class="note">No runs with a trajectory store yet.</p>')
-    body = (f"<header><h1>topograph runs</h1><p>{esc(Path(results_dir).resolve().name)}</p></header>"
-            f"<main>{table}<p class=note>Click a column header to sort.</p></main><script>{SORT_JS}</script>")
+    compare = (' · <a href="compare.html">compare the result landscapes</a>'
+               if (results_dir / "compare.html").is_file() else "")
+    body = (f"<header><h1>topograph runs</h1><p>{esc(results_dir.resolve().name)}{compare}</p></header>"
+            f"<main>{table}<p class=note>Click a column header to sort.</p></main>{inline_js('sort.js')}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page("topograph runs", body), encoding="utf-8")

@@ -1,71 +1,41 @@
-"""results/<run>/report.html: one self-contained page per run, one tab per landscape."""
+"""results/<run>/report.html: one self-contained page per run; its landscapes drawn in the browser by js/run.js."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from bokeh.embed import components
 
-from .html import bokeh_js, esc, info_table, page, plotly_js, script_json_text, text
+from .controls import settings_form
+from .figures import write_figures
+from .html import bokeh_js, esc, info_table, inline_js, json_script, page, plotly_js, text
 from .stores import Landscape, Run, read_run
-from .views import Style, colour_title, has_values, loss_curve, map_layout, surface_figure, unit_of
-
-TAB_JS = """
-var figures = {};
-function show3d(section) {
-  section.querySelectorAll('.plot3d').forEach(function (div) {
-    var figure = figures[div.id] || (figures[div.id] = JSON.parse(document.getElementById(div.dataset.figure).textContent));
-    Plotly.newPlot(div, figure.data, figure.layout, {responsive: true, displaylogo: false});
-  });
-}
-function hide3d(section) {  /* one live WebGL context at a time; the camera is kept */
-  section.querySelectorAll('.plot3d.js-plotly-plot').forEach(function (div) {
-    if (div.layout && div.layout.scene && div.layout.scene.camera) {
-      figures[div.id].layout.scene.camera = div.layout.scene.camera;
-    }
-    Plotly.purge(div);
-  });
-}
-document.querySelectorAll('.tabs button').forEach(function (button) {
-  button.addEventListener('click', function () {
-    document.querySelectorAll('.tabs button').forEach(function (b) {
-      b.setAttribute('aria-selected', String(b === button));
-    });
-    document.querySelectorAll('.landscape').forEach(function (section) {
-      if (section.id !== button.dataset.target && !section.hidden) { hide3d(section); section.hidden = true; }
-    });
-    var shown = document.getElementById(button.dataset.target);
-    if (shown.hidden) { shown.hidden = false; show3d(shown); }
-    window.dispatchEvent(new Event('resize'));
-  });
-});
-window.addEventListener('DOMContentLoaded', function () {  /* after the maps and tables are up */
-  setTimeout(function () { document.querySelectorAll('.landscape:not([hidden])').forEach(show3d); }, 0);
-});
-window.addEventListener('load', function () {
-  document.querySelectorAll('.plot3d.js-plotly-plot').forEach(function (div) { Plotly.Plots.resize(div); });
-});
-"""
+from .views import Style, colorscales, has_values, landscape_json, loss_curve, unit_of
 
 
-def write_run_report(run_dir: Path, out: Path, style: Style = Style()) -> None:
+def write_run_report(run_dir: Path, out: Path, style: Style = Style()) -> list[Path]:
+    """results/<run>/report.html, and the figures for papers in figures/ beside it; returns the figure files."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_run(read_run(Path(run_dir)), style), encoding="utf-8")
+    run = read_run(Path(run_dir))
+    out.write_text(render_run(run, style), encoding="utf-8")
+    return write_figures(run, out.parent / "figures", style)
 
 
 def render_run(run: Run, style: Style) -> str:
-    models = {f"maps-{i}": map_layout(ls, style) for i, ls in enumerate(run.landscapes) if has_values(ls)}
-    curve = loss_curve(run)
-    if curve is not None:
-        models["curve"] = curve
-    script, divs = components(models) if models else ("", {})
-    sections = "".join(landscape_section(i, ls, run, divs.get(f"maps-{i}"), style)
-                       for i, ls in enumerate(run.landscapes))
-    body = (f"<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape report</p></header><main>"
+    curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
+    script, divs = components({"curve": curve}) if curve is not None else ("", {})
+    curve_div = divs.get("curve", "<p class=note>No training-loss curve stored.</p>")
+    body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape report · '
+            f'<a href="../index.html">all runs</a></p></header><main>'
             f'<div class="row"><div class="card">{info_table(run_rows(run))}</div>'
-            f'<div class="card">{divs.get("curve", "<p class=note>No training-loss curve stored.</p>")}</div></div>'
-            f"{tabs(run.landscapes)}{sections}</main>{script}<script>{TAB_JS}</script>")
-    return page(f"{run.name} – topograph report", body, head=bokeh_js() + plotly_js())
+            f'<div class="card">{curve_div}</div></div>{landscape_views(run, style)}</main>{script}')
+    if run.landscapes:
+        data = {"defaults": style.settings(),
+                "landscapes": [{**landscape_json(ls, f"{index}"), "drawable": has_values(ls)}
+                               for index, ls in enumerate(run.landscapes)]}
+        body += json_script("run-data", data) + inline_js("landscape.js") + inline_js("run.js")
+    head = bokeh_js() + plotly_js() + json_script("topograph-colorscales", colorscales())
+    return page(f"{run.name} – topograph report", body, head=head)
 
 
 def run_rows(run: Run) -> list[tuple[str, object]]:
@@ -76,29 +46,42 @@ def run_rows(run: Run) -> list[tuple[str, object]]:
             ("Landscapes", [ls.name for ls in run.landscapes])]
 
 
-def tabs(landscapes: list[Landscape]) -> str:
-    if not landscapes:
+VIEW_BUTTONS = (("isoline", "Isoline"), ("topographic", "Topographic"), ("surface", "3D"), ("all", "All three"))
+
+
+VIEWS = ('<div id="views" class="views" data-view="all"><div id="view-isoline" class="view2d"></div>'
+         '<div id="view-topographic" class="view2d"></div><div id="view-surface" class="view3d"></div></div>')
+
+
+def landscape_views(run: Run, style: Style) -> str:
+    """The controls, each landscape's heading and table (one shown at a time), and one shared set of views."""
+    if not run.landscapes:
         return '<p class="note">This run has no landscapes yet.</p>'
-    buttons = "".join(f'<button type="button" role="tab" data-target="landscape-{i}" '
-                      f'aria-selected="{str(i == 0).lower()}">{esc(ls.name)}</button>'
-                      for i, ls in enumerate(landscapes))
-    return f'<nav class="tabs" role="tablist">{buttons}</nav>'
+    heads = "".join(landscape_head(i, ls) for i, ls in enumerate(run.landscapes))
+    tables = "".join(f'<div class="card" data-landscape-index="{i}"{" hidden" if i else ""}><h2>Landscape '
+                     f'{esc(ls.name)}</h2>{info_table(landscape_rows(ls, run))}</div>'
+                     for i, ls in enumerate(run.landscapes))
+    return f'<div class="card controls">{toolbar(run.landscapes)}{settings_form(style)}</div>{heads}{VIEWS}{tables}'
 
 
-def landscape_section(index: int, landscape: Landscape, run: Run, maps_div: str | None, style: Style) -> str:
-    hidden = "" if index == 0 else " hidden"
-    head = f"<h2>{esc(landscape.name)} <span class=note>{esc(describe(landscape))}</span></h2>"
-    if maps_div is None:
-        return (f'<section class="landscape" id="landscape-{index}"{hidden}>{head}'
-                f'<p class="warning">This surface holds no finite values yet (not computed, or diverged).</p></section>')
-    figure = script_json_text(surface_figure(landscape, style).to_json())
-    surface = (f'<div class="plot3d" id="surface-{index}" data-figure="figure-{index}"></div>'
-               f'<script type="application/json" id="figure-{index}">{figure}</script>')
-    return (f'<section class="landscape" id="landscape-{index}" data-landscape="{esc(landscape.name)}"{hidden}>'
-            f'{head}{residual_warning(landscape)}<div class="card maps">{maps_div}</div><div class="row">'
-            f'<div class="card surface3d"><h2>3-D map <span class="note">drag to rotate, scroll to zoom</span></h2>'
-            f'{surface}</div><div class="card"><h2>Landscape</h2>{info_table(landscape_rows(landscape, run, style))}</div>'
-            f"</div></section>")
+def toolbar(landscapes: list[Landscape]) -> str:
+    """The landscape chooser, the view switch and the play button."""
+    chooser = "".join(f'<button type="button" data-index="{i}" aria-pressed="{str(i == 0).lower()}">{esc(ls.name)}'
+                      f"</button>" for i, ls in enumerate(landscapes))
+    switch = "".join(f'<button type="button" data-view="{key}" aria-pressed="{str(key == "all").lower()}">'
+                     f"{label}</button>" for key, label in VIEW_BUTTONS)
+    return (f'<div class="toolbar"><span class="group">Landscape <span id="landscapes" class="buttons">{chooser}'
+            f'</span></span><span class="group">View <span id="view-switch" class="buttons">{switch}</span></span>'
+            f'<span class="group"><button type="button" id="play">▶ Play</button> <span id="play-status"></span>'
+            f"</span></div>")
+
+
+def landscape_head(index: int, landscape: Landscape) -> str:
+    empty = ("" if has_values(landscape) else
+             '<p class="warning">This surface holds no finite values yet (not computed, or diverged).</p>')
+    return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
+            f"<h2>{esc(landscape.name)} <span class=note>{esc(describe(landscape))}</span></h2>"
+            f"{residual_warning(landscape)}{empty}</div>")
 
 
 def describe(landscape: Landscape) -> str:
@@ -134,7 +117,7 @@ def reduction_text(attrs: dict) -> str:
     return text(attrs.get("method"))
 
 
-def landscape_rows(landscape: Landscape, run: Run, style: Style) -> list[tuple[str, object]]:
+def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
     attrs, info = landscape.attrs, run.info
     resolution = attrs.get("resolution") or f"{len(landscape.x)} × {len(landscape.y)}"
     rows = [("Network", attrs.get("network") or info.get("network")),
@@ -145,7 +128,7 @@ def landscape_rows(landscape: Landscape, run: Run, style: Style) -> list[tuple[s
             ("Unit", attrs.get("unit") or info.get("unit")), ("Steps per epoch", info.get("steps_per_epoch")),
             ("Center checkpoint", attrs.get("center_checkpoint")), ("Normalization", attrs.get("normalization")),
             ("Seed", attrs.get("seed")), ("BatchNorm mode", attrs.get("bn_mode")), ("Data", attrs.get("data")),
-            ("Loss function", attrs.get("loss")), ("Colour scale", colour_title(style))]
+            ("Loss function", attrs.get("loss"))]
     if landscape.track is not None:
         rows.append(("Max off-plane distance", landscape.track.max_residual()))
     return rows

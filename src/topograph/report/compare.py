@@ -1,0 +1,95 @@
+"""results/compare.html: the result landscapes of several runs, tiled with one colour scale or overlaid in one
+3-D scene (js/compare.js), with a table of final loss, accuracy and flatness figures per run."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+from .controls import settings_form
+from .html import esc, inline_js, json_script, page, plotly_js
+from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, flatness
+from .stores import Landscape, Run, read_run
+from .views import INTERVAL_COLORS, Style, colorscales, has_values, landscape_json
+
+COLUMNS = ("Run", "Network", "Model arguments", "Final training loss", "Loss at center", "Accuracy at center",
+           *(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}", "Grid")
+
+
+def result_runs(results_dir: Path) -> list[Path]:
+    """The run folders under results_dir that hold a computed result landscape."""
+    return sorted(p.parent.parent.parent for p in Path(results_dir).glob("*/landscapes/result/surface.zarr"))
+
+
+def result_landscape(run: Run) -> Landscape | None:
+    return next((ls for ls in run.landscapes if ls.kind == "result" and has_values(ls)), None)
+
+
+def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75)) -> None:
+    """The compare page of the runs in run_dirs (folders results/<run>), links relative to out."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runs = [read_run(Path(d)) for d in run_dirs]
+    links = [quote(Path(os.path.relpath(d, out.parent)).as_posix()) + "/report.html" for d in run_dirs]
+    out.write_text(render_compare(runs, links, style), encoding="utf-8")
+
+
+def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
+    chosen = [(run, link, ls) for run, link in zip(runs, links) if (ls := result_landscape(run)) is not None]
+    header = ('<header><h1>Result landscapes compared</h1><p>the terrain around each run\'s final weights · '
+              '<a href="index.html">all runs</a></p></header>')
+    if not chosen:
+        return page("topograph: compare", header + '<main><p class="note">No run has a computed result landscape '
+                    "yet.</p></main>")
+    body = (f"{header}<main>{controls(chosen, style)}"
+            f'<p id="nothing-shown" class="note" hidden>No run is ticked.</p>{views(chosen)}'
+            f'<div class="card"><h2>Final loss, accuracy and flatness</h2>{table(chosen)}'
+            f'<p class="note">{esc(DEFINITION)}</p></div></main>')
+    data = {"defaults": style.settings(),
+            "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
+                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(chosen)]}
+    body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
+    head = plotly_js() + json_script("topograph-colorscales", colorscales())
+    return page("topograph: compare", body, head=head)
+
+
+def controls(chosen, style: Style) -> str:
+    modes = ('<span class="group">Layout <span id="mode-switch" class="buttons">'
+             '<button type="button" data-mode="tile" aria-pressed="true">Tile</button>'
+             '<button type="button" data-mode="overlay" aria-pressed="false">Overlay</button></span></span>')
+    ticks = "".join(f'<label class="run-toggle" style="border-color:{INTERVAL_COLORS[i % len(INTERVAL_COLORS)]}">'
+                    f'<input type="checkbox" id="run-{i}" checked> {esc(run.name)}</label>'
+                    for i, (run, _, _) in enumerate(chosen))
+    runs = f'<span class="group">Runs {ticks}</span>'
+    form = settings_form(style, ("field", "log", "cap", "cmap", "levels", "opacity"), extra=runs)
+    return f'<div class="card controls"><div class="toolbar">{modes}</div>{form}</div>'
+
+
+def views(chosen) -> str:
+    tiles = "".join(f'<div id="tile-{i}" class="tile"></div>' for i in range(len(chosen)))
+    return f'<div id="tiles" class="tiles">{tiles}</div><div id="overlay" class="view3d" hidden></div>'
+
+
+def table(chosen) -> str:
+    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in COLUMNS)
+    rows = "".join(run_row(run, link, ls) for run, link, ls in chosen)
+    return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def number_cell(value: float, percent: bool = False) -> str:
+    if math.isnan(value):
+        return '<td data-sort="">–</td>'
+    return f'<td data-sort="{value}">{esc(f"{100 * value:.1f} %" if percent else f"{value:.4g}")}</td>'
+
+
+def run_row(run: Run, link: str, landscape: Landscape) -> str:
+    figures = flatness(landscape)
+    final = run.checkpoints[max(run.checkpoints)][1] if run.checkpoints else float("nan")
+    cells = [f'<td><a href="{esc(link)}">{esc(run.name)}</a></td>', f"<td>{esc(run.info.get('network'))}</td>",
+             f"<td>{esc(landscape.attrs.get('model_args') or run.info.get('model_args'))}</td>", number_cell(final),
+             number_cell(figures["loss"]), number_cell(figures["accuracy"], percent=True),
+             *(number_cell(figures[f"rise_within_{r:g}"]) for r in RADII),
+             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]),
+             f"<td>{len(landscape.x)} × {len(landscape.y)}, {esc(landscape.attrs.get('num_samples'))} samples</td>"]
+    return f"<tr>{''.join(cells)}</tr>"

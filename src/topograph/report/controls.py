@@ -1,0 +1,39 @@
+"""The display-settings form the page scripts read (Topo.readSettings): one control per Style field."""
+from __future__ import annotations
+
+from .html import esc
+from .views import CMAPS, Style
+
+
+def select(name: str, label: str, options, value) -> str:
+    items = "".join(f'<option value="{esc(key)}"{" selected" if key == value else ""}>{esc(text)}</option>'
+                    for key, text in options)
+    return f'<label>{esc(label)} <select id="set-{name}" name="{name}">{items}</select></label>'
+
+
+def slider(name: str, label: str, low, high, step, value) -> str:
+    return (f'<label>{esc(label)} <input type="range" id="set-{name}" name="{name}" min="{low}" max="{high}" '
+            f'step="{step}" value="{value}"> <output for="set-{name}">{value}</output></label>')
+
+
+def field(name: str, label: str, kind: str, value, extra: str = "") -> str:
+    shown = "" if value is None else esc(value)
+    return f'<label>{esc(label)} <input type="{kind}" id="set-{name}" name="{name}" value="{shown}"{extra}></label>'
+
+
+CONTROLS = {
+    "field": lambda s: select("field", "Quantity", [("loss", "loss"), ("accuracy", "accuracy")], s.field),
+    "log": lambda s: select("log", "Colour scale", [("true", "log10"), ("false", "linear")], str(s.log).lower()),
+    "cap": lambda s: field("cap", "Cap outliers at", "number", s.cap,
+                           ' step="any" placeholder="none" title="values above are drawn at the cap" size="7"'),
+    "cmap": lambda s: select("cmap", "Colour map", [(name, name) for name in CMAPS], s.cmap),
+    "levels": lambda s: slider("levels", "Contour lines", 10, 80, 1, s.levels),
+    "track_color": lambda s: field("track_color", "Track colour", "color", s.track_color),
+    "track_width": lambda s: slider("track_width", "Track width", 1, 10, 0.5, s.track_width),
+    "opacity": lambda s: slider("opacity", "3-D opacity", 0.1, 1, 0.05, s.opacity),
+}
+
+
+def settings_form(style: Style, names=tuple(CONTROLS), extra: str = "") -> str:
+    controls = "".join(CONTROLS[name](style) for name in names)
+    return f'<form id="settings" class="settings" autocomplete="off">{extra}{controls}</form>'

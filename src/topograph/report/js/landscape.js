@@ -1,0 +1,200 @@
+/* Plotly traces of a landscape for any display setting; shared by the run and the compare page.
+   A landscape is views.landscape_json(): grids are rows of y (Plotly's z order), null where not finite. */
+const Topo = (() => {
+  'use strict';
+  const SCALES = JSON.parse(document.getElementById('topograph-colorscales').textContent);
+  const displays = new Map();
+  const hoverTexts = new Map();
+
+  function readSettings(form, defaults) {
+    const s = {...defaults};
+    for (const input of form.elements) {
+      if (!(input.name in s)) continue;
+      if (input.name === 'log') s.log = input.value === 'true';
+      else if (input.name === 'cap') s.cap = Number.isFinite(parseFloat(input.value)) ? parseFloat(input.value) : null;
+      else if (typeof defaults[input.name] === 'number') s[input.name] = parseFloat(input.value);
+      else s[input.name] = input.value;
+    }
+    return s;
+  }
+
+  function title(s) {
+    const name = s.log ? `log10(${s.field})` : s.field;
+    return s.cap === null ? name : `${name}, capped at ${s.cap}`;
+  }
+
+  function minPositive(grid) {
+    let low = Infinity;
+    for (const row of grid) for (const v of row) if (v !== null && v > 0 && v < low) low = v;
+    return low === Infinity ? 1e-12 : low;
+  }
+
+  /* The plotted grid: the field, capped, then log10 (views.display_values() in Python does the same). */
+  function display(ls, s) {
+    const key = [ls.key, s.field, s.log, s.cap].join('|');
+    if (!displays.has(key)) {
+      const raw = ls[s.field], floor = minPositive(raw);
+      let min = Infinity, max = -Infinity;
+      const z = raw.map((row) => row.map((v) => {
+        if (v === null) return null;
+        if (s.cap !== null && v > s.cap) v = s.cap;
+        if (s.log) v = Math.log10(Math.max(v, floor));
+        min = Math.min(min, v);
+        max = Math.max(max, v);
+        return v;
+      }));
+      displays.set(key, {z, min, max});
+    }
+    return displays.get(key);
+  }
+
+  function span(shown) {
+    const min = Math.min(...shown.map((d) => d.min)), max = Math.max(...shown.map((d) => d.max));
+    return {min, max: max > min ? max : min + 1e-9};
+  }
+
+  /* count contour lines evenly spaced strictly between the lowest and the highest value */
+  function levels(range, count) {
+    const size = (range.max - range.min) / (count + 1);
+    return {start: range.min + size, end: range.min + (count + 0.5) * size, size};
+  }
+
+  /* Plotly reads tags in text (<b>, <a href>...): names and labels are shown as plain text */
+  const plain = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const number = (v) => (v === null || v === undefined ? '–' : Number(v).toPrecision(4));
+  const percent = (v) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(1)} %`);
+
+  function hoverText(ls) {
+    if (!hoverTexts.has(ls.key)) {
+      hoverTexts.set(ls.key, ls.loss.map((row, j) => row.map((loss, i) =>
+        `loss ${number(loss)}<br>accuracy ${percent(ls.accuracy[j][i])}`)));
+    }
+    return hoverTexts.get(ls.key);
+  }
+
+  const HOVER = 'x %{x:.3f}<br>y %{y:.3f}<br>%{text}<extra>%{fullData.name}</extra>';
+
+  function contour(ls, s, range, fill, showscale = true) {
+    const lv = levels(range, s.levels);
+    return {
+      type: 'contour', name: plain(ls.name), x: ls.x, y: ls.y, z: display(ls, s).z, text: hoverText(ls),
+      hovertemplate: HOVER, colorscale: SCALES[s.cmap], zauto: false, zmin: range.min, zmax: range.max,
+      autocontour: false, contours: {start: lv.start, end: lv.end, size: lv.size, coloring: fill ? 'fill' : 'lines'},
+      line: fill ? {width: 0.6, color: 'rgba(0,0,0,0.35)', smoothing: 0.8} : {width: 1.6, smoothing: 0.8},
+      showscale, colorbar: {title: {text: title(s), side: 'right'}, len: 0.9},
+    };
+  }
+
+  function surface(ls, s, range, extra = {}) {
+    return {
+      type: 'surface', name: plain(ls.name), x: ls.x, y: ls.y, z: display(ls, s).z, text: hoverText(ls),
+      hovertemplate: HOVER, colorscale: SCALES[s.cmap], cmin: range.min, cmax: range.max, opacity: s.opacity,
+      colorbar: {title: {text: title(s), side: 'right'}, len: 0.8}, ...extra,
+    };
+  }
+
+  /* The track between checkpoints, finely sampled; t counts checkpoints (2.5 = halfway from the 3rd to the 4th). */
+  function densify(track, perSegment = 24) {
+    const x = [], y = [], t = [];
+    for (let i = 0; i + 1 < track.x.length; i++) {
+      for (let k = 0; k < perSegment; k++) {
+        const f = k / perSegment;
+        x.push(track.x[i] + f * (track.x[i + 1] - track.x[i]));
+        y.push(track.y[i] + f * (track.y[i + 1] - track.y[i]));
+        t.push(i + f);
+      }
+    }
+    x.push(track.x[track.x.length - 1]);
+    y.push(track.y[track.y.length - 1]);
+    t.push(track.x.length - 1);
+    return {x, y, t};
+  }
+
+  function locate(axis, v) {
+    const last = axis.length - 1;
+    if (v <= axis[0]) return [0, 0];
+    if (v >= axis[last]) return [last - 1, 1];
+    let i = 0;
+    while (axis[i + 1] < v) i++;
+    return [i, (v - axis[i]) / (axis[i + 1] - axis[i])];
+  }
+
+  /* Bilinear interpolation of a z grid; corners without a value are left out. */
+  function interpolate(ls, z, x, y) {
+    const [i, fx] = locate(ls.x, x), [j, fy] = locate(ls.y, y);
+    let sum = 0, weight = 0;
+    for (const [row, column, w] of [[j, i, (1 - fx) * (1 - fy)], [j, i + 1, fx * (1 - fy)],
+                                    [j + 1, i, (1 - fx) * fy], [j + 1, i + 1, fx * fy]]) {
+      const v = z[row][column];
+      if (v !== null && w > 0) { sum += w * v; weight += w; }
+    }
+    return weight > 0 ? sum / weight : null;
+  }
+
+  function checkpointHover(ls) {
+    return `${ls.unit} %{customdata[0]}<br>training loss %{customdata[1]}<br>loss on the plane %{customdata[2]}`
+      + '<br>accuracy on the plane %{customdata[3]}<br>off-plane distance %{customdata[4]}<extra></extra>';
+  }
+
+  function checkpointData(track) {
+    return track.step.map((step, i) => [step, number(track.train_loss[i]), number(track.surface_loss[i]),
+                                        percent(track.surface_accuracy[i]), number(track.residual[i])]);
+  }
+
+  /* The track (or the center of a result landscape) over the map; lifted onto the surface when lift is a number.
+     play: {shown: dense points drawn (all if undefined), cursor: whether to mark the last one}. */
+  function marks(ls, s, play, lift = null) {
+    const track = ls.track, flat = lift === null;
+    const height = (x, y) => interpolate(ls, display(ls, s).z, x, y) + lift;
+    const point = (x, y) => (flat ? {x, y, type: 'scatter'}
+      : {x, y, z: x.map((xi, i) => height(xi, y[i])), type: 'scatter3d'});
+    if (!track) {
+      return [{...point([0], [0]), mode: 'markers', name: 'center',
+               marker: {symbol: 'diamond', size: flat ? 16 : 7, color: '#fff', line: {color: s.track_color, width: 3}},
+               hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})<extra></extra>`}];
+    }
+    const path = densify(track), shown = Math.min(play.shown ?? path.x.length, path.x.length);
+    const last = Math.max(shown - 1, 0), cursor = play.cursor ? [path.x[last]] : [];
+    return [
+      {...point(path.x.slice(0, shown), path.y.slice(0, shown)), mode: 'lines', name: 'track', hoverinfo: 'skip',
+       line: {color: s.track_color, width: flat ? s.track_width : 2 * s.track_width}},
+      {...point(track.x, track.y), mode: 'markers+text', name: 'checkpoints', text: track.step.map(String),
+       textposition: 'top center', textfont: {size: flat ? 13 : 16, color: '#111'}, customdata: checkpointData(track),
+       hovertemplate: checkpointHover(ls),
+       marker: {size: flat ? 10 : 5, color: '#fff', line: {color: s.track_color, width: 2}}},
+      {...point(cursor, play.cursor ? [path.y[last]] : []), mode: 'markers', name: 'now', hoverinfo: 'skip',
+       marker: {size: flat ? 15 : 8, color: s.track_color, line: {color: '#000', width: 1.5}}},
+    ];
+  }
+
+  /* where the animation is, in the landscape's unit (7.5 = halfway from the 7th to the 8th epoch's checkpoint) */
+  function position(ls, shown) {
+    const path = densify(ls.track), t = path.t[Math.min(shown, path.t.length) - 1], i = Math.floor(t);
+    const steps = ls.track.step, next = steps[Math.min(i + 1, steps.length - 1)];
+    return steps[i] + (t - i) * (next - steps[i]);
+  }
+
+  function layout2d(ls, heading) {
+    return {
+      title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 64, r: 12, t: 42, b: 52},
+      showlegend: false,
+      hovermode: 'closest', uirevision: ls.key, paper_bgcolor: '#fff', plot_bgcolor: '#fff',
+      xaxis: {title: {text: plain(ls.xlabel)}, showgrid: false, zeroline: false},
+      yaxis: {title: {text: plain(ls.ylabel)}, showgrid: false, zeroline: false},
+    };
+  }
+
+  function layout3d(ls, heading, s, showlegend = false) {
+    return {
+      title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 0, r: 0, t: 42, b: 0},
+      showlegend,
+      uirevision: 'scene',
+      legend: {x: 0, y: 1},
+      scene: {xaxis: {title: {text: plain(ls.xlabel)}}, yaxis: {title: {text: plain(ls.ylabel)}},
+              zaxis: {title: {text: title(s)}},
+              aspectmode: 'manual', aspectratio: {x: 1, y: 1, z: 0.6}, camera: {eye: {x: -1.1, y: -1.25, z: 0.95}}},
+    };
+  }
+
+  return {readSettings, plain, title, display, span, contour, surface, marks, densify, position, layout2d, layout3d};
+})();

@@ -1,0 +1,118 @@
+/* The run page: one landscape at a time in the isoline, topographic and 3-D views, live display settings,
+   the training-loss curve (and the buttons) choosing the landscape, and the track's animation. */
+(() => {
+  'use strict';
+  const page = JSON.parse(document.getElementById('run-data').textContent);
+  const form = document.getElementById('settings');
+  const views = {isoline: 'view-isoline', topographic: 'view-topographic', surface: 'view-surface'};
+  const config = {responsive: true, displaylogo: false};
+  const state = {index: 0, view: 'all', play: {}, playing: null};
+  const playButton = document.getElementById('play');
+  const status = document.getElementById('play-status');
+
+  /* the 3-D scene (a WebGL context, slow to create without a GPU) waits until the page has painted once and
+     the loss curve is drawn */
+  const idle = window.requestIdleCallback || ((callback) => setTimeout(callback, 0));
+  const painted = new Promise((resolve) => requestAnimationFrame(() => idle(resolve, {timeout: 1000})));
+  const current = () => page.landscapes[state.index];
+  const shown = (view) => state.view === 'all' || state.view === view;
+
+  function render() {
+    const ls = current();
+    document.getElementById('views').hidden = !ls.drawable;
+    if (!ls.drawable) return Promise.resolve();
+    const s = Topo.readSettings(form, page.defaults), range = Topo.span([Topo.display(ls, s)]);
+    const lift = 0.015 * (range.max - range.min);
+    const figures = {
+      isoline: () => [[Topo.contour(ls, s, range, false), ...Topo.marks(ls, s, state.play)],
+                      Topo.layout2d(ls, 'Isoline map')],
+      topographic: () => [[Topo.contour(ls, s, range, true), ...Topo.marks(ls, s, state.play)],
+                          Topo.layout2d(ls, 'Topographic map')],
+      surface: () => [[Topo.surface(ls, s, range), ...Topo.marks(ls, s, state.play, lift)],
+                      Topo.layout3d(ls, '3-D map · drag to rotate, scroll to zoom', s)],
+    };
+    return Promise.all(Object.entries(views).filter(([view]) => shown(view)).map(([view, id]) => {
+      const draw = () => Plotly.react(id, ...figures[view](), config);
+      return view === 'surface' ? painted.then(draw) : draw();
+    }));
+  }
+
+  function press(selector, chosen) {
+    document.querySelectorAll(selector).forEach((b) => b.setAttribute('aria-pressed', String(b === chosen)));
+  }
+
+  function highlightInterval(name) {
+    for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
+      for (const ls of page.landscapes) {
+        const box = doc.get_model_by_name(`interval-${ls.name}`);
+        if (box) box.fill_alpha = ls.name === name ? 0.45 : 0.12;
+      }
+    }
+  }
+
+  function select(name) {
+    const index = page.landscapes.findIndex((ls) => ls.name === name);
+    if (index < 0) return;
+    stop();
+    state.index = index;
+    state.play = {};
+    press('#landscapes button', document.querySelector(`#landscapes button[data-index="${index}"]`));
+    document.querySelectorAll('[data-landscape-index]').forEach((e) => {
+      e.hidden = e.dataset.landscapeIndex !== String(index);
+    });
+    playButton.disabled = !current().track || !current().drawable;
+    status.textContent = '';
+    highlightInterval(name);
+    render();
+  }
+
+  function setView(view) {
+    state.view = view;
+    press('#view-switch button', document.querySelector(`#view-switch button[data-view="${view}"]`));
+    document.getElementById('views').dataset.view = view;
+    for (const [name, id] of Object.entries(views)) document.getElementById(id).hidden = !shown(name);
+    render().then(() => Object.entries(views).filter(([name]) => shown(name))
+      .forEach(([, id]) => Plotly.Plots.resize(id)));
+  }
+
+  function stop() {
+    state.playing = null;
+    playButton.textContent = '▶ Play';
+  }
+
+  /* The descent: the track drawn point by point with a marker at its head, in every view shown, one second
+     per checkpoint; a frame that draws slowly (3-D without a GPU) makes the next one skip ahead. */
+  function play() {
+    if (state.playing) return stop();
+    const ls = current(), run = {}, started = performance.now();
+    const total = Topo.densify(ls.track).x.length, duration = 1000 * (ls.track.x.length - 1);
+    state.playing = run;
+    playButton.textContent = '❚❚ Pause';
+    const frame = () => {
+      if (state.playing !== run) return;
+      const drawn = Math.min(total, 1 + Math.round((total - 1) * (performance.now() - started) / duration));
+      state.play = {shown: drawn, cursor: true};
+      status.textContent = `${ls.unit} ${Topo.position(ls, drawn).toFixed(1)}`;
+      render().then(() => {
+        if (drawn < total) requestAnimationFrame(frame);
+        else if (state.playing === run) stop();
+      });
+    };
+    requestAnimationFrame(frame);
+  }
+
+  window.topographSelect = select;
+  document.querySelectorAll('#landscapes button').forEach((b) => b.addEventListener('click', () =>
+    select(page.landscapes[Number(b.dataset.index)].name)));
+  document.querySelectorAll('#view-switch button').forEach((b) => {
+    b.addEventListener('click', () => setView(b.dataset.view));
+  });
+  playButton.addEventListener('click', play);
+  form.addEventListener('input', (event) => {
+    const output = form.querySelector(`output[for="${event.target.id}"]`);
+    if (output) output.value = event.target.value;
+    render();
+  });
+  form.addEventListener('submit', (event) => event.preventDefault());
+  select(page.landscapes.length ? page.landscapes[0].name : '');
+})();
