@@ -80,3 +80,20 @@ def test_train_track_spans_the_grid(workflow_run):
     assert low < xs.min() and xs.max() < high
     assert plane.attrs["center_checkpoint"] == "checkpoints/epoch_000003.pt"
     assert sum(plane.attrs["explained_variance_ratio"]) == pytest.approx(1.0)  # 3 points span a plane exactly
+
+
+def test_pages_and_figures_show_the_runs(workflow_run):
+    from PIL import Image
+
+    plane = store.open_store(workflow_run / "tiny" / "landscapes" / "train_1-3" / "directions.zarr")
+    report = (workflow_run / "tiny" / "report.html").read_text()
+    assert f"PC1 ({100 * plane.attrs['explained_variance_ratio'][0]:.1f} %)" in report
+    index = (workflow_run / "index.html").read_text()
+    assert 'href="tiny/report.html"' in index and 'href="old/report.html"' in index and "compare.html" in index
+    compare = (workflow_run / "compare.html").read_text()
+    assert ">tiny<" in compare and ">old<" not in compare, "only runs with a result landscape are compared"
+    figures = workflow_run / "tiny" / "figures"
+    for name in ("train_1-3_isoline", "train_1-3_topographic", "result_surface3d", "loss_curve"):
+        with Image.open(figures / f"{name}.png") as image:
+            assert image.width > 300 and len(np.unique(np.asarray(image.convert("L")))) > 20, f"{name}.png looks blank"
+        assert (figures / f"{name}.pdf").read_bytes().startswith(b"%PDF")
