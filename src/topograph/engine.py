@@ -229,18 +229,20 @@ class Vmap:
         return (torch.stack([loss, correct]) / len(plane.labels)).cpu().numpy()
 
 
-def candidates(plane: Plane, expected_points: int, seconds_per_point: float):
-    """Makers of the engines that apply to this model and device."""
+COMPILE_WORTH_S = 120  # a cold torch.compile costs 10-30 s per worker: only for jobs longer than this
+
+
+def candidates(plane: Plane, expected_points: int):
+    """(maker, least eager seconds the job must take for it to be worth trying) of each engine that applies."""
     if plane.center.device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(plane.center.device)
-        yield lambda: Vmap(plane, max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane)))))
+        yield lambda: Vmap(plane, max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane))))), 0
     layer = find_first_layer(plane.model, plane.inputs[:2])
     if layer is None or 3 * _first_output_bytes(plane, layer) > _first_layer_budget(plane):
         return
     first = FirstLayer(plane, layer)
-    yield lambda: first
-    if seconds_per_point * expected_points > 30:  # compiling costs seconds: only worth it for long jobs
-        yield first.compiled
+    yield (lambda: first), 0
+    yield first.compiled, COMPILE_WORTH_S
 
 
 def _bytes_per_point(plane: Plane) -> int:
@@ -276,11 +278,13 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
     best, best_time = reference, _seconds_per_point(reference, probes[:1])
     say(f"engine functional: {best_time:.3f} s/point")
     try:
-        makers = list(candidates(plane, expected_points, best_time))
+        makers = list(candidates(plane, expected_points))
     except Exception as error:  # a strategy that cannot handle this model is skipped, never fatal
         say(f"engines beside functional: skipped ({type(error).__name__}: {error})")
         makers = []
-    for make in makers:
+    for make, worth_after_s in makers:
+        if best_time * expected_points < worth_after_s:
+            continue
         engine = None
         try:
             engine = make()
