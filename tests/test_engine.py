@@ -72,7 +72,10 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
     torch.manual_seed(1)
     plane = make_plane(zoo.lenet5(), torch.randn(256, 1, 32, 32), batch_size=128)
     notes = []
-    chosen = engine.choose_engine(plane, POINTS, expected_points=10_000, notes=notes)
+    engine.choose_engine(plane, POINTS, expected_points=10, notes=notes)
+    assert not any("compile" in note for note in notes), "a short job must not pay for a compile"
+    notes = []
+    chosen = engine.choose_engine(plane, POINTS, expected_points=1_000_000, notes=notes)
     assert any(note.startswith("engine first-layer+compile: ") and "skipped" not in note for note in notes), notes
     assert chosen.name.startswith("first-layer"), notes
     np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
