@@ -190,10 +190,13 @@ class Vmap:
 
     def __init__(self, plane: Plane, points_per_pass: int):
         self.plane, self.per_pass = plane, points_per_pass
-        self.name = f"vmap[{points_per_pass}]"
         buffers = dict(plane.model.named_buffers())
         call = lambda params, x: functional_call(plane.model, {**params, **buffers}, (x,))  # noqa: E731
         self.forward = vmap(call, in_dims=(0, None))
+
+    @property
+    def name(self) -> str:
+        return f"vmap[{self.per_pass}]"  # per_pass halves on out-of-memory
 
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

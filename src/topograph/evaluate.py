@@ -22,7 +22,7 @@ _ENGINES: dict[str, object] = {}
 def evaluate_chunk(spec: dict, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Loss and accuracy on the grid xs x ys, and notes for the log. Each worker process loads the plane
     and chooses its engine once, on the first chunk it gets."""
-    torch.set_num_threads(spec.get("threads", 1))
+    torch.set_num_threads(1)  # one worker process per core
     points = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
     key, notes = spec["fingerprint"], []
     if key not in _ENGINES:
@@ -65,7 +65,7 @@ def evaluate_grid(out: Path, spec: dict, attrs: dict, *, resolution: int, chunk:
     already done there are skipped, so a killed run resumes. client=None evaluates in this process."""
     out = Path(out)
     chunk = chunk or -(-resolution // 8)  # 64 chunks: enough to balance many workers and to resume finely
-    _, _, _, plane_attrs = store.read_vectors(spec["directions"])
+    plane_attrs = dict(store.open_store(spec["directions"]).attrs)  # the vectors are read once, by fingerprint()
     x = np.linspace(*plane_attrs["x_range"], resolution)
     y = np.linspace(*plane_attrs["y_range"], resolution)
     spec = {**spec, "fingerprint": fingerprint(spec, x, y)}
