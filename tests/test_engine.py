@@ -92,3 +92,20 @@ def test_cuda_engines_equal_the_naive_loop_on_cpu():
     chosen = engine.choose_engine(cuda, POINTS, expected_points=10_000)
     for candidate in (chosen, engine.Vmap(cuda, 4), engine.FirstLayer(cuda, "conv")):
         np.testing.assert_allclose(candidate.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=candidate.name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_vmap_halves_its_points_per_pass_until_they_fit_the_device():
+    """4096 points of a 70 MB model in one pass would need 290 GB: real out-of-memory errors halve the pass."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4096), torch.nn.ReLU(),
+                                torch.nn.Linear(4096, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 5))
+    cpu = make_plane(model, torch.randn(40, 3, 4, 4))
+    cuda = engine.Plane(copy.deepcopy(cpu.model).cuda(), *(t.cuda() for t in (cpu.center, cpu.d1, cpu.d2,
+                                                                                cpu.inputs, cpu.labels)), 40)
+    points = np.stack(np.meshgrid(np.linspace(-1, 1, 64), np.linspace(-1, 1, 64)), -1).reshape(-1, 2)
+    vmapped = engine.Vmap(cuda, points_per_pass=len(points))
+    loss, _ = vmapped.evaluate(points)
+    assert vmapped.per_pass < len(points)
+    some = [0, 1234, len(points) - 1]
+    np.testing.assert_allclose(loss[some], naive(cpu, points[some])[0], rtol=1e-5)
