@@ -81,14 +81,18 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
     np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
 
 
+def on_cuda(plane):
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as load_plane does
+    tensors = (plane.center, plane.d1, plane.d2, plane.inputs, plane.labels)
+    return engine.Plane(copy.deepcopy(plane.model).cuda(), *(t.cuda() for t in tensors), plane.batch_size)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_engines_equal_the_naive_loop_on_cpu():
     torch.manual_seed(1)
     cpu = make_plane(models.batchnorm_net(), torch.randn(40, 3, 8, 8))
     expected = naive(cpu, POINTS)
-    cuda = engine.Plane(copy.deepcopy(cpu.model).cuda(), *(t.cuda() for t in (cpu.center, cpu.d1, cpu.d2,
-                                                                                cpu.inputs, cpu.labels)), 16)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    cuda = on_cuda(cpu)
     chosen = engine.choose_engine(cuda, POINTS, expected_points=10_000)
     for candidate in (chosen, engine.Vmap(cuda, 4), engine.FirstLayer(cuda, "conv")):
         np.testing.assert_allclose(candidate.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=candidate.name)
@@ -101,8 +105,7 @@ def test_vmap_halves_its_points_per_pass_until_they_fit_the_device():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4096), torch.nn.ReLU(),
                                 torch.nn.Linear(4096, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 5))
     cpu = make_plane(model, torch.randn(40, 3, 4, 4))
-    cuda = engine.Plane(copy.deepcopy(cpu.model).cuda(), *(t.cuda() for t in (cpu.center, cpu.d1, cpu.d2,
-                                                                                cpu.inputs, cpu.labels)), 40)
+    cuda = on_cuda(cpu)
     points = np.stack(np.meshgrid(np.linspace(-1, 1, 64), np.linspace(-1, 1, 64)), -1).reshape(-1, 2)
     vmapped = engine.Vmap(cuda, points_per_pass=len(points))
     loss, _ = vmapped.evaluate(points)
