@@ -75,8 +75,9 @@ class Plane:
 def load_plane(spec: dict) -> Plane:
     """spec: model, model_args, data, data_args, sample_index, directions, center_checkpoint, batch_size, device."""
     device = torch.device(spec.get("device", "cpu"))
-    if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
+    if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5); every pass has the same shapes
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     model = build(spec["model"], spec["model_args"])
     model.load_state_dict(load_state_dict(spec["center_checkpoint"]))
     center, d1, d2, _ = store.read_vectors(spec["directions"])
@@ -235,7 +236,9 @@ class Vmap:
         return (torch.stack([loss, correct]) / len(plane.labels)).cpu().numpy()
 
 
-COMPILE_WORTH_S = 60  # a cold torch.compile costs 10-30 s per worker and saves about half of an eager job
+# A cold torch.compile costs 10-30 s per CPU worker and saves about half of an eager job there; on a GPU it
+# costs minutes for a large model, whose time goes to cuDNN's convolutions either way.
+COMPILE_WORTH_S = {"cpu": 60, "cuda": 1800}
 
 
 def candidates(plane: Plane, expected_points: int):
@@ -248,7 +251,7 @@ def candidates(plane: Plane, expected_points: int):
         return
     first = FirstLayer(plane, layer)
     yield (lambda: first), 0
-    yield first.compiled, COMPILE_WORTH_S
+    yield first.compiled, COMPILE_WORTH_S[plane.center.device.type]
 
 
 def _bytes_per_point(plane: Plane) -> int:
