@@ -4,6 +4,7 @@
     python benchmarks/grid.py                         # LeNet-5, 40x40 grid, 2048 samples, CPU
     python benchmarks/grid.py --device cuda           # the same on GPU (dask-cuda worker if installed)
     python benchmarks/grid.py --device cuda --model resnet50
+    python benchmarks/grid.py --techniques            # seconds per point of each engine, one thread, no dask
 
 naive: copy center + a*d1 + b*d2 into the model, evaluate in batches of 128, using every core (torch threads).
 On a large grid it is timed on --naive-points points and scaled to the grid (said in the output).
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="CPU worker processes (torch threads for naive)")
     parser.add_argument("--naive-points", type=int, default=100, help="points the naive loop is timed on")
+    parser.add_argument("--techniques", action="store_true", help="what each engine contributes, per point")
     args = parser.parse_args()
     resolution = 10 if args.quick else 40
     points = grid(resolution)
@@ -116,6 +118,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         spec = make_plane(folder, args.model, args.samples, args.device)
+        if args.techniques:
+            return techniques(spec, naive_points[:25], args.repeats)
         for repeat in range(args.repeats):
             naive_times.append(naive(spec, naive_points) * len(points) / len(naive_points))
             with cluster_for(args.device, args.workers) as client:  # fresh workers: each repeat pays its start-up
@@ -124,6 +128,27 @@ def main() -> None:
             engines.add(chosen)
             print(f"repeat {repeat + 1}: naive {naive_times[-1]:.1f} s, topograph {seconds:.1f} s", flush=True)
     report(args, resolution, len(naive_points), naive_times, engine_times, engines)
+
+
+def techniques(spec: dict, points: np.ndarray, repeats: int) -> None:
+    """Median seconds per point of the naive loop and of each engine that applies, in this process with one
+    thread (as in one dask worker), after a warm-up (compiling, for the compiled engine)."""
+    torch.set_num_threads(1)
+    plane = engine.load_plane(spec)
+    naive_s = statistics.median(naive(spec, points) for _ in range(repeats)) / len(points)
+    print(f"seconds per point, one thread, {len(plane.labels)} samples, median of {repeats}")
+    print(f"{'naive':24s} {naive_s:8.4f}")
+    for make, _ in [(lambda: engine.Functional(plane), 0), *engine.candidates(plane, len(points))]:
+        candidate = make()
+        candidate.evaluate(points[:1])
+        seconds = statistics.median(_timed(candidate.evaluate, points) for _ in range(repeats)) / len(points)
+        print(f"{candidate.name:24s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
+
+
+def _timed(evaluate, points) -> float:
+    started = time.perf_counter()
+    evaluate(points)  # returns numpy arrays: the device is done
+    return time.perf_counter() - started
 
 
 def report(args, resolution, naive_points, naive_times, engine_times, engines) -> None:
