@@ -1,4 +1,5 @@
 import io
+import re
 
 import numpy as np
 import pytest
@@ -131,3 +132,13 @@ def test_an_interrupted_grid_resumes_and_a_changed_grid_starts_over(result_surfa
                                xr.open_zarr(folder / "surface.zarr").loss.values, rtol=1e-6)
     interrupt_on_the_fourth_chunk(tmp_path / "t.zarr")
     assert rerun(tmp_path / "t.zarr", 6).startswith("9 chunks to evaluate (0/36 points already done)")
+
+
+def test_the_log_shows_points_done_rate_and_eta_after_every_chunk(result_surface, tmp_path):
+    _, spec = result_surface
+    log = io.StringIO()
+    evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=5, chunk=2, log=log)
+    progress = re.findall(r"^points (\d+)/25  ([\d.]+) points/s  ETA (\d+) s$", log.getvalue(), re.MULTILINE)
+    done = [int(points) for points, _, _ in progress]
+    assert len(progress) == 9 and done == sorted(done) and done[-1] == 25, log.getvalue()
+    assert all(float(rate) > 0 for _, rate, _ in progress) and progress[-1][2] == "0"

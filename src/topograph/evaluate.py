@@ -19,9 +19,9 @@ from .config import build
 _ENGINES: dict[str, object] = {}
 
 
-def evaluate_chunk(spec: dict, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Loss and accuracy on the grid xs x ys, and notes for the log. Each worker process loads the plane
-    and chooses its engine once, on the first chunk it gets."""
+def evaluate_chunk(spec: dict, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str], float]:
+    """Loss and accuracy on the grid xs x ys, notes for the log, and the seconds the engine took. Each worker
+    process loads the plane and chooses its engine once, on the first chunk it gets."""
     torch.set_num_threads(1)  # one worker process per core
     points = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
     key, notes = spec["fingerprint"], []
@@ -29,9 +29,11 @@ def evaluate_chunk(spec: dict, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str
         _ENGINES.clear()
         plane = engine.load_plane(spec)
         _ENGINES[key] = engine.choose_engine(plane, points, spec.get("points_per_worker", len(points)), notes)
+    started = time.perf_counter()
     loss, accuracy = _ENGINES[key].evaluate(points)
+    seconds = time.perf_counter() - started
     shape = (len(xs), len(ys))
-    return loss.reshape(shape).astype(np.float32), accuracy.reshape(shape).astype(np.float32), notes
+    return loss.reshape(shape).astype(np.float32), accuracy.reshape(shape).astype(np.float32), notes, seconds
 
 
 VALUE_KEYS = ("model", "model_args", "data", "data_args", "sample_index", "center_checkpoint")
@@ -75,18 +77,18 @@ def evaluate_grid(out: Path, spec: dict, attrs: dict, *, resolution: int, chunk:
     todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
     workers = len(client.nthreads()) if client is not None else 1
     spec["points_per_worker"] = sum(_points(index, chunk, (resolution, resolution)) for index in todo) / workers
-    _run_chunks(group, spec, todo, chunk, x, y, client, log or sys.stdout)
+    _run_chunks(group, spec, todo, chunk, x, y, client, workers, log or sys.stdout)
     store.consolidate(partial)
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
 
 
-def _run_chunks(group, spec, todo, chunk, x, y, client, log) -> None:
+def _run_chunks(group, spec, todo, chunk, x, y, client, workers, log) -> None:
     shape = (len(x), len(y))
     total = shape[0] * shape[1]
     done = total - sum(_points(index, chunk, shape) for index in todo)
-    started, fresh = time.perf_counter(), 0
+    fresh, busy = 0, 0.0
     print(f"{len(todo)} chunks to evaluate ({done}/{total} points already done)", file=log, flush=True)
 
     def coords(index):
@@ -99,12 +101,12 @@ def _run_chunks(group, spec, todo, chunk, x, y, client, log) -> None:
         from distributed import as_completed
         futures = {client.submit(evaluate_chunk, spec, *coords(index), pure=False): index for index in todo}
         results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
-    for index, (loss, accuracy, notes) in results:
+    for index, (loss, accuracy, notes, seconds) in results:
         for note in notes:
             print(note, file=log, flush=True)
         store.write_surface_chunk(group, index, loss, accuracy)
-        fresh += loss.size
-        rate = fresh / (time.perf_counter() - started)
+        fresh, busy = fresh + loss.size, busy + seconds
+        rate = fresh / busy * workers  # the engines' pace: start-up and calibration would skew the ETA
         eta = (total - done - fresh) / rate
         print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s", file=log, flush=True)
 
