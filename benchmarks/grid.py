@@ -102,6 +102,7 @@ def cluster_for(device: str, workers: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10x10 grid instead of 40x40")
+    parser.add_argument("--resolution", type=int, default=40, help="grid side (peak memory must not grow with it)")
     parser.add_argument("--model", choices=MODELS, default="lenet")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--samples", type=int, default=2048)
@@ -110,7 +111,7 @@ def main() -> None:
     parser.add_argument("--naive-points", type=int, default=100, help="points the naive loop is timed on")
     parser.add_argument("--techniques", action="store_true", help="what each engine contributes, per point")
     args = parser.parse_args()
-    resolution = 10 if args.quick else 40
+    resolution = 10 if args.quick else args.resolution
     points = grid(resolution)
     naive_points = points[np.linspace(0, len(points) - 1, min(args.naive_points, len(points))).astype(int)]
     torch.set_num_threads(args.workers)
