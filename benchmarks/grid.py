@@ -93,9 +93,9 @@ def cluster_for(device: str, workers: int):
     try:
         import dask_cuda  # noqa: F401
         return dask_client(1, devices=[0])
-    except ImportError:
+    except Exception as error:  # not installed, or not matching this machine's CUDA packages
         from contextlib import nullcontext
-        print("dask-cuda is not installed: the engine runs in this process on cuda:0")
+        print(f"dask-cuda unusable ({type(error).__name__}: {error}): the engine runs in this process on cuda:0")
         return nullcontext(None)
 
 
