@@ -6,7 +6,7 @@ set -uo pipefail
 out=${OUT:-device-out}
 mkdir -p "$out"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit
-export PYTHONPATH=/tmp/site:$PWD/src:$PWD/tests PYTHONUNBUFFERED=1
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -c "import torch, dask_cuda; print('torch', torch.__version__, 'dask-cuda', dask_cuda.__version__)" | tee -a "$out/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_engine.py 2>&1 | tee "$out/tests.txt"

@@ -142,14 +142,8 @@ def techniques(spec: dict, points: np.ndarray, repeats: int) -> None:
     for make, _ in [(lambda: engine.Functional(plane), 0), *engine.candidates(plane, len(points))]:
         candidate = make()
         candidate.evaluate(points[:1])
-        seconds = statistics.median(_timed(candidate.evaluate, points) for _ in range(repeats)) / len(points)
+        seconds = statistics.median(engine.seconds_per_point(candidate, points) for _ in range(repeats))
         print(f"{candidate.name:24s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
-
-
-def _timed(evaluate, points) -> float:
-    started = time.perf_counter()
-    evaluate(points)  # returns numpy arrays: the device is done
-    return time.perf_counter() - started
 
 
 def report(args, resolution, naive_points, naive_times, engine_times, engines) -> None:

@@ -284,7 +284,7 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
     say = (notes if notes is not None else []).append
     reference = Functional(plane)
     expected = reference.evaluate(probes[:1])
-    best, best_time = reference, _seconds_per_point(reference, probes[:1])
+    best, best_time = reference, seconds_per_point(reference, probes[:1])
     say(f"engine functional: {best_time:.3f} s/point")
     try:
         makers = list(candidates(plane, expected_points))
@@ -298,7 +298,7 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
         try:
             engine = make()
             got = engine.evaluate(probes[:1])  # also the warm-up: compiles, allocates
-            seconds = _seconds_per_point(engine, probes[:getattr(engine, "per_pass", 1)])
+            seconds = seconds_per_point(engine, probes[:getattr(engine, "per_pass", 1)])
         except Exception as error:
             say(f"engine {getattr(engine, 'name', 'candidate')}: skipped ({type(error).__name__}: {error})")
             continue
@@ -313,7 +313,8 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
     return best
 
 
-def _seconds_per_point(engine, points: np.ndarray) -> float:
+def seconds_per_point(engine, points: np.ndarray) -> float:
+    """Wall seconds per point of one evaluate() (it returns numpy arrays: the device has finished)."""
     started = time.perf_counter()
     engine.evaluate(points)
     return (time.perf_counter() - started) / len(points)
