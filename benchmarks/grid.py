@@ -8,16 +8,19 @@
 
 naive: copy center + a*d1 + b*d2 into the model, evaluate in batches of 128, using every core (torch threads).
 On a large grid it is timed on --naive-points points and scaled to the grid (said in the output).
-topograph: evaluate_grid on a fresh dask cluster each repeat (started before the clock): the time includes
-loading the plane in the workers and calibrating (and compiling) their engines.
+topograph: evaluate_grid on a fresh dask cluster each repeat, started before the clock (its workers import torch
+as they start; that start is printed apart): the time includes loading the plane in the workers and calibrating
+(and compiling) their engines.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import resource
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,16 +73,21 @@ def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
     return time.perf_counter() - started
 
 
-def engine_run(spec: dict, resolution: int, client, folder: Path) -> tuple[float, str]:
-    """Seconds for topograph's evaluate_grid, and the engine notes of its log."""
+def engine_run(spec: dict, resolution: int, client, folder: Path, echo: bool) -> tuple[float, str]:
+    """Seconds for topograph's evaluate_grid, and the engine notes of its log (echoed as it runs if echo)."""
     out = folder / f"surface-{time.monotonic_ns()}.zarr"
-    log = folder / "log.txt"
+    log = _Echo() if echo else io.StringIO()
     started = time.perf_counter()
-    with log.open("w") as stream:
-        evaluate.evaluate_grid(out, spec, {}, resolution=resolution, client=client, log=stream)
+    evaluate.evaluate_grid(out, spec, {}, resolution=resolution, client=client, log=log)
     seconds = time.perf_counter() - started
-    chosen = [line for line in log.read_text().splitlines() if line.startswith("engine chosen")]
+    chosen = [line for line in log.getvalue().splitlines() if line.startswith("engine chosen")]
     return seconds, ", ".join(sorted(set(chosen)))
+
+
+class _Echo(io.StringIO):
+    def write(self, text: str) -> int:
+        print(text, end="", flush=True)
+        return super().write(text)
 
 
 def _synchronize(spec):
@@ -87,16 +95,19 @@ def _synchronize(spec):
         torch.cuda.synchronize()
 
 
+@contextmanager
 def cluster_for(device: str, workers: int):
-    if device == "cpu":
-        return dask_client(workers)
-    try:
-        import dask_cuda  # noqa: F401
-        return dask_client(1, devices=[0])
-    except Exception as error:  # not installed, or not matching this machine's CUDA packages
-        from contextlib import nullcontext
-        print(f"dask-cuda unusable ({type(error).__name__}: {error}): the engine runs in this process on cuda:0")
-        return nullcontext(None)
+    """A dask client (None: in this process, where dask-cuda cannot start here), and the seconds it took."""
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        try:
+            client = stack.enter_context(dask_client(workers) if device == "cpu" else dask_client(1, devices=[0]))
+        except Exception as error:  # dask-cuda missing, or not matching this machine's CUDA packages
+            if device == "cpu":
+                raise
+            print(f"dask-cuda unusable ({type(error).__name__}: {error}): the engine runs in this process")
+            client = None
+        yield client, time.perf_counter() - started
 
 
 def main() -> None:
@@ -109,13 +120,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="CPU worker processes (torch threads for naive)")
     parser.add_argument("--naive-points", type=int, default=100, help="points the naive loop is timed on")
+    parser.add_argument("--log", action="store_true", help="print the evaluation's log (engines, progress)")
     parser.add_argument("--techniques", action="store_true", help="what each engine contributes, per point")
     args = parser.parse_args()
     resolution = 10 if args.quick else args.resolution
     points = grid(resolution)
     naive_points = points[np.linspace(0, len(points) - 1, min(args.naive_points, len(points))).astype(int)]
     torch.set_num_threads(args.workers)
-    naive_times, engine_times, engines = [], [], set()
+    naive_times, engine_times, start_times, engines = [], [], [], set()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         spec = make_plane(folder, args.model, args.samples, args.device)
@@ -123,12 +135,14 @@ def main() -> None:
             return techniques(spec, naive_points[:25], args.repeats)
         for repeat in range(args.repeats):
             naive_times.append(naive(spec, naive_points) * len(points) / len(naive_points))
-            with cluster_for(args.device, args.workers) as client:  # fresh workers: each repeat pays its start-up
-                seconds, chosen = engine_run(spec, resolution, client, folder)
+            with cluster_for(args.device, args.workers) as (client, start_s):  # fresh workers each repeat
+                seconds, chosen = engine_run(spec, resolution, client, folder, args.log)
             engine_times.append(seconds)
+            start_times.append(start_s)
             engines.add(chosen)
-            print(f"repeat {repeat + 1}: naive {naive_times[-1]:.1f} s, topograph {seconds:.1f} s", flush=True)
-    report(args, resolution, len(naive_points), naive_times, engine_times, engines)
+            print(f"repeat {repeat + 1}: naive {naive_times[-1]:.1f} s, topograph {seconds:.1f} s "
+                  f"(cluster start {start_s:.1f} s before that)", flush=True)
+    report(args, resolution, len(naive_points), naive_times, engine_times, start_times, engines)
 
 
 def techniques(spec: dict, points: np.ndarray, repeats: int) -> None:
@@ -146,7 +160,7 @@ def techniques(spec: dict, points: np.ndarray, repeats: int) -> None:
         print(f"{candidate.name:24s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
 
 
-def report(args, resolution, naive_points, naive_times, engine_times, engines) -> None:
+def report(args, resolution, naive_points, naive_times, engine_times, start_times, engines) -> None:
     points = resolution ** 2
     naive_s, engine_s = statistics.median(naive_times), statistics.median(engine_times)
     scaled = "" if naive_points == points else f" (timed on {naive_points} of {points} points, scaled)"
@@ -156,6 +170,7 @@ def report(args, resolution, naive_points, naive_times, engine_times, engines) -
     print(f"naive      {naive_s:8.2f} s  {points / naive_s:8.1f} points/s{scaled}")
     print(f"topograph  {engine_s:8.2f} s  {points / engine_s:8.1f} points/s  ({'; '.join(sorted(engines))})")
     print(f"ratio      {naive_s / engine_s:8.2f} x")
+    print(f"cluster    {statistics.median(start_times):8.2f} s  to start the workers (they import torch), not timed above")
     print(f"peak RSS   this process {rss(resource.RUSAGE_SELF):.0f} MB, largest worker {rss(resource.RUSAGE_CHILDREN):.0f} MB")
 
 

@@ -91,6 +91,17 @@ def test_gpus_asked_for_on_a_machine_without_them():
             pass
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_a_gpu_worker_computes_the_cpu_surface(result_surface, tmp_path):
+    """devices: [0]: a dask-cuda worker evaluates on the GPU, equal to the CPU surface."""
+    folder, spec = result_surface
+    with dask_client(1, devices=[0]) as client:
+        evaluate.evaluate_grid(tmp_path / "s.zarr", {**spec, "device": "cuda"}, {}, resolution=5, chunk=3,
+                               client=client)
+    np.testing.assert_allclose(xr.open_zarr(tmp_path / "s.zarr").loss.values,
+                               xr.open_zarr(folder / "surface.zarr").loss.values, rtol=1e-5)
+
+
 def test_an_existing_scheduler_does_the_work(result_surface, tmp_path):
     """scheduler: tcp://... (e.g. one started by dask-jobqueue): evaluation goes to its workers."""
     from distributed import LocalCluster

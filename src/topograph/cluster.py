@@ -40,7 +40,9 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
         with (Client(scheduler_file=str(path)) if path.suffix == ".json" else Client(scheduler)) as client:
             yield client
         return
-    options = {"dashboard_address": None, "memory_limit": f"{memory_limit_mb}MB" if memory_limit_mb else 0}
+    # Workers import torch and the engines while they start, not on their first chunk.
+    options = {"dashboard_address": None, "memory_limit": f"{memory_limit_mb}MB" if memory_limit_mb else 0,
+               "preload": ["topograph.evaluate"]}
     if devices:
         check_gpus(devices)
         try:
