@@ -99,7 +99,7 @@ def test_cuda_engines_equal_the_naive_loop_on_cpu():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_vmap_halves_its_points_per_pass_until_they_fit_the_device():
+def test_vmap_on_cuda_halves_its_points_per_pass_until_they_fit_the_device():
     """4096 points of a 70 MB model in one pass would need 290 GB: real out-of-memory errors halve the pass."""
     torch.manual_seed(1)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4096), torch.nn.ReLU(),

@@ -75,9 +75,8 @@ class Plane:
 def load_plane(spec: dict) -> Plane:
     """spec: model, model_args, data, data_args, sample_index, directions, center_checkpoint, batch_size, device."""
     device = torch.device(spec.get("device", "cpu"))
-    if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5); every pass has the same shapes
+    if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cudnn.benchmark = True
     model = build(spec["model"], spec["model_args"])
     model.load_state_dict(load_state_dict(spec["center_checkpoint"]))
     center, d1, d2, _ = store.read_vectors(spec["directions"])
@@ -98,9 +97,9 @@ class Functional:
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         plane, out = self.plane, np.empty((2, len(points)))
-        flats = plane.vectors_at(*self._coords(points))
-        for k, flat in enumerate(flats):
-            state = {**plane.split(flat), **self.buffers}
+        a, b = self._coords(points)
+        for k in range(len(points)):  # a vector per point: rows of one matrix would vary cuDNN's tuned alignment
+            state = {**plane.split(plane.center + a[k] * plane.d1 + b[k] * plane.d2), **self.buffers}
             out[:, k] = _mean_metrics(plane, lambda s: functional_call(plane.model, state, (plane.inputs[s],)))
         return out[0], out[1]
 
@@ -297,8 +296,9 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
         engine = None
         try:
             engine = make()
-            got = engine.evaluate(probes[:1])  # also the warm-up: compiles, allocates
-            seconds = seconds_per_point(engine, probes[:getattr(engine, "per_pass", 1)])
+            probe = probes[:getattr(engine, "per_pass", 1)]  # warm-up on the timed shapes: compiles, tunes cuDNN
+            got = [values[:1] for values in engine.evaluate(probe)]
+            seconds = seconds_per_point(engine, probe)
         except Exception as error:
             say(f"engine {getattr(engine, 'name', 'candidate')}: skipped ({type(error).__name__}: {error})")
             continue
