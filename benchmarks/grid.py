@@ -59,7 +59,7 @@ def grid(resolution: int) -> np.ndarray:
 def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
     """Seconds for the naive loop over points."""
     plane = engine.load_plane(spec)
-    model = plane.model
+    model, inputs = plane.model, plane.inputs.contiguous()  # the plain layout, not the engines' channels-last
     started = time.perf_counter()
     with torch.no_grad():
         for a, b in points:
@@ -67,7 +67,7 @@ def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
                                                 model.parameters())
             loss = 0.0
             for start in range(0, len(plane.labels), batch_size):
-                logits = model(plane.inputs[start:start + batch_size])
+                logits = model(inputs[start:start + batch_size])
                 loss += F.cross_entropy(logits, plane.labels[start:start + batch_size], reduction="sum").item()
     _synchronize(spec)
     return time.perf_counter() - started

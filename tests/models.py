@@ -53,14 +53,40 @@ class InputSkip(nn.Module):
         return self.head((torch.relu(self.conv(x)) * x).flatten(1))
 
 
-def batchnorm_net():
+class BatchNormVariants(nn.Module):
+    """BatchNorms to fold (after a conv without bias, after a Linear, without affine weights) and not to fold
+    (after a conv whose output is used again, after a conv module called twice)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6)
+        self.conv2, self.bn2 = nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6)
+        self.shared, self.bn3 = nn.Conv2d(6, 6, 1), nn.BatchNorm2d(6)
+        self.fc, self.bn4 = nn.Linear(6 * 8 * 8, 16), nn.BatchNorm1d(16, affine=False)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        y = self.conv2(x)
+        x = self.shared(self.bn3(self.shared(torch.relu(self.bn2(y)) + y)))
+        return self.head(torch.relu(self.bn4(self.fc(x.flatten(1)))))
+
+
+def with_running_stats(model):
     torch.manual_seed(0)
-    model = BatchNormNet()
     model.train()
     with torch.no_grad():  # give the running statistics values of their own
         for _ in range(3):
             model(torch.randn(16, 3, 8, 8) * 2 + 0.5)
     return model.eval()
+
+
+def batchnorm_net():
+    return with_running_stats(BatchNormNet())
+
+
+def batchnorm_variants():
+    return with_running_stats(BatchNormVariants())
 
 
 def nonlinear_first():

@@ -36,6 +36,7 @@ def naive(plane, points, batch_size=7):
 CASES = {
     "lenet": (lambda: zoo.lenet5(), (40, 1, 32, 32), "conv1"),
     "batchnorm+dropout": (models.batchnorm_net, (40, 3, 8, 8), "conv"),
+    "batchnorm variants": (models.batchnorm_variants, (40, 3, 8, 8), "conv1"),
     "non-linear first layer": (models.nonlinear_first, (40, 3, 8, 8), None),
     "unused parameters": (models.unused, (40, 3, 8, 8), None),
     "input used twice": (models.input_skip, (40, 3, 8, 8), "conv"),
@@ -52,10 +53,20 @@ def test_engines_equal_the_naive_loop(case):
     engines = [engine.Functional(plane), engine.Vmap(plane, points_per_pass=3)]
     if first and case != "input used twice":
         engines.append(engine.FirstLayer(plane, first))
+    if case.startswith("batchnorm"):
+        folded = engine.FoldedBatchNorm(plane.model)
+        engines += [engine.Functional(plane, folded), engine.Vmap(plane, 3, folded)]
     for candidate in engines:
         loss, accuracy = candidate.evaluate(POINTS)
         np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=candidate.name)
         np.testing.assert_allclose(accuracy, expected[1], atol=1e-9, err_msg=candidate.name)
+
+
+def test_batchnorm_is_folded_only_where_it_alone_follows_a_layer_called_once():
+    folded = engine.FoldedBatchNorm(models.batchnorm_variants())
+    assert {layer: name for layer, (name, _) in folded.pairs.items()} == {"conv1": "bn1", "fc": "bn4"}
+    remaining = {name for name, module in folded.model.named_modules() if isinstance(module, torch.nn.BatchNorm2d)}
+    assert remaining == {"bn2", "bn3"}
 
 
 def test_calibration_refuses_an_inexact_engine():

@@ -6,6 +6,8 @@ Engines, each exact (equal to a plain forward pass up to float rounding):
   over all samples is computed once for center, d1 and d2 and combined per point; the rest of the model runs
   eagerly or compiled (torch.compile).
 - Vmap (CUDA): many points per forward pass with torch.func.vmap, as many as the device memory holds.
+- Functional and Vmap with BatchNorm folded: each eval-mode BatchNorm right after a Conv/Linear is folded into
+  that layer's weights, per point, so one pass over each of those activations is saved.
 choose_engine() tries those that apply on a probe point, drops any that disagrees with Functional, and keeps
 the fastest.
 """
@@ -81,26 +83,83 @@ def load_plane(spec: dict) -> Plane:
     model.load_state_dict(load_state_dict(spec["center_checkpoint"]))
     center, d1, d2, _ = store.read_vectors(spec["directions"])
     inputs, labels = stack_samples(build(spec["data"], spec["data_args"]), np.asarray(spec["sample_index"]))
+    inputs = inputs.to(device)
+    if device.type == "cpu" and inputs.dim() == 4:  # oneDNN's convolutions run faster channels-last
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
     vector = lambda v: torch.as_tensor(v, device=device)  # noqa: E731
-    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2), inputs.to(device),
-                 labels.to(device), spec["batch_size"])
+    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2), inputs, labels.to(device),
+                 spec["batch_size"])
+
+
+class FoldedBatchNorm:
+    """The model with each eval-mode BatchNorm that alone consumes a Conv/Linear's output folded into it:
+    w' = w * s and b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps) from the point's weights."""
+
+    def __init__(self, model: nn.Module):
+        self.model = torch.fx.symbolic_trace(copy.deepcopy(model))
+        modules = dict(self.model.named_modules())
+        calls = [node.target for node in self.model.graph.nodes if node.op == "call_module"]
+        self.pairs: dict[str, tuple[str, nn.Module]] = {}  # layer -> the BatchNorm folded into it
+        for node in list(self.model.graph.nodes):
+            source = node.args[0] if node.op == "call_module" and node.args else None
+            if (getattr(source, "op", None) == "call_module" and _foldable(modules[node.target])
+                    and isinstance(modules[source.target], LINEAR_LAYERS) and len(source.users) == 1
+                    and calls.count(source.target) == calls.count(node.target) == 1):
+                self.pairs[source.target] = node.target, modules[node.target]
+                node.replace_all_uses_with(source)
+                self.model.graph.erase_node(node)
+                _give_bias(modules[source.target])
+        if not self.pairs:
+            raise ValueError("no eval-mode BatchNorm right after a Conv/Linear")
+        self.model.recompile()
+        self.model.delete_all_unused_submodules()
+
+    def __call__(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The folded model's weights from the model's weights at one point."""
+        folded = dict(params)
+        for layer, (name, norm) in self.pairs.items():
+            scale = folded.pop(f"{name}.weight", 1) / torch.sqrt(norm.running_var + norm.eps)
+            shift = folded.pop(f"{name}.bias", 0) - norm.running_mean * scale
+            weight = folded[f"{layer}.weight"]
+            folded[f"{layer}.weight"] = weight * scale.reshape(-1, *(1,) * (weight.dim() - 1))
+            folded[f"{layer}.bias"] = folded.get(f"{layer}.bias", 0) * scale + shift
+        return folded
+
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _foldable(module: nn.Module) -> bool:
+    """An eval-mode BatchNorm that normalizes with its running statistics."""
+    return isinstance(module, BATCH_NORMS) and not module.training and module.running_var is not None
+
+
+def _give_bias(layer: nn.Module) -> None:
+    if layer.bias is None:
+        layer.bias = nn.Parameter(layer.weight.new_zeros(layer.weight.shape[0]), requires_grad=False)
+
+
+def _forward(plane: Plane, folded: FoldedBatchNorm | None):
+    """The model's logits as a function of (its weights at a point, inputs)."""
+    model = folded.model if folded else plane.model
+    buffers, fold = dict(model.named_buffers()), folded or (lambda params: params)
+    return lambda params, x: functional_call(model, {**fold(params), **buffers}, (x,))
 
 
 class Functional:
     """One point per pass through functional_call: the reference every other engine is checked against."""
-    name = "functional"
 
-    def __init__(self, plane: Plane):
-        self.plane = plane
-        self.buffers = dict(plane.model.named_buffers())
+    def __init__(self, plane: Plane, folded: FoldedBatchNorm | None = None):
+        self.plane, self.forward = plane, _forward(plane, folded)
+        self.name = "functional" + ("+fold-bn" if folded else "")
 
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         plane, out = self.plane, np.empty((2, len(points)))
         a, b = self._coords(points)
-        for k in range(len(points)):  # a vector per point: rows of one matrix would vary cuDNN's tuned alignment
-            state = {**plane.split(plane.center + a[k] * plane.d1 + b[k] * plane.d2), **self.buffers}
-            out[:, k] = _mean_metrics(plane, lambda s: functional_call(plane.model, state, (plane.inputs[s],)))
+        for k in range(len(points)):  # a vector per point, not rows of one matrix: less memory, aligned weights
+            params = plane.split(plane.center + a[k] * plane.d1 + b[k] * plane.d2)
+            out[:, k] = _mean_metrics(plane, lambda s: self.forward(params, plane.inputs[s]))
         return out[0], out[1]
 
     def _coords(self, points):
@@ -191,15 +250,13 @@ class FirstLayer:
 class Vmap:
     """Many points per forward pass (torch.func.vmap over stacked weights): what fills a GPU."""
 
-    def __init__(self, plane: Plane, points_per_pass: int):
-        self.plane, self.per_pass = plane, points_per_pass
-        buffers = dict(plane.model.named_buffers())
-        call = lambda params, x: functional_call(plane.model, {**params, **buffers}, (x,))  # noqa: E731
-        self.forward = vmap(call, in_dims=(0, None))
+    def __init__(self, plane: Plane, points_per_pass: int, folded: FoldedBatchNorm | None = None):
+        self.plane, self.per_pass, self.suffix = plane, points_per_pass, "+fold-bn" if folded else ""
+        self.forward = vmap(_forward(plane, folded), in_dims=(0, None))
 
     @property
     def name(self) -> str:
-        return f"vmap[{self.per_pass}]"  # per_pass halves on out-of-memory
+        return f"vmap[{self.per_pass}]{self.suffix}"  # per_pass halves on out-of-memory
 
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -242,9 +299,15 @@ COMPILE_WORTH_S = {"cpu": 60, "cuda": 1800}
 
 def candidates(plane: Plane, expected_points: int):
     """(maker, least eager seconds the job must take for it to be worth trying) of each engine that applies."""
+    batch_norm = any(_foldable(module) for module in plane.model.modules())
+    if batch_norm:
+        yield lambda: Functional(plane, FoldedBatchNorm(plane.model)), 0
     if plane.center.device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(plane.center.device)
-        yield lambda: Vmap(plane, max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane))))), 0
+        per_pass = max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane))))
+        yield lambda: Vmap(plane, per_pass), 0
+        if batch_norm:
+            yield lambda: Vmap(plane, per_pass, FoldedBatchNorm(plane.model)), 0
     layer = find_first_layer(plane.model, plane.inputs[:2])
     if layer is None or 3 * _first_output_bytes(plane, layer) > _first_layer_budget(plane):
         return
