@@ -170,7 +170,7 @@ def report(args, resolution, naive_points, naive_times, engine_times, start_time
     print(f"naive      {naive_s:8.2f} s  {points / naive_s:8.1f} points/s{scaled}")
     print(f"topograph  {engine_s:8.2f} s  {points / engine_s:8.1f} points/s  ({'; '.join(sorted(engines))})")
     print(f"ratio      {naive_s / engine_s:8.2f} x")
-    print(f"cluster    {statistics.median(start_times):8.2f} s  to start the workers (they import torch), not timed above")
+    print(f"cluster    {statistics.median(start_times):8.2f} s  to start the workers (not timed above)")
     print(f"peak RSS   this process {rss(resource.RUSAGE_SELF):.0f} MB, largest worker {rss(resource.RUSAGE_CHILDREN):.0f} MB")
 
 

@@ -72,6 +72,19 @@ class BatchNormVariants(nn.Module):
         return self.head(torch.relu(self.bn4(self.fc(x.flatten(1)))))
 
 
+class Pools(nn.Module):
+    """Max-pools whose windows tile the input (odd sizes: the rest is cut off), and two that do not."""
+
+    def __init__(self):
+        super().__init__()
+        self.tiling, self.overlapping = nn.MaxPool2d(2), nn.MaxPool2d(3, stride=1)
+        self.ceil = nn.MaxPool2d(2, ceil_mode=True)
+
+    def forward(self, x):
+        tiled = self.tiling(nn.functional.max_pool2d(x, 2)).sum() + nn.functional.max_pool2d(x, (4, 3), (4, 3)).sum()
+        return tiled + self.overlapping(x).sum() + self.ceil(x).sum()
+
+
 def with_running_stats(model):
     torch.manual_seed(0)
     model.train()

@@ -69,6 +69,15 @@ def test_batchnorm_is_folded_only_where_it_alone_follows_a_layer_called_once():
     assert remaining == {"bn2", "bn3"}
 
 
+def test_only_tiling_max_pools_become_window_maxima_with_the_same_values():
+    model = models.Pools()
+    rewritten = engine._pools_as_window_max(model)
+    targets = [node.target for node in rewritten.graph.nodes]
+    assert targets.count(engine._window_max) == 3 and {"overlapping", "ceil"} <= set(targets)
+    x = torch.randn(2, 3, 17, 19)
+    assert torch.equal(rewritten(x), model(x))
+
+
 def test_calibration_refuses_an_inexact_engine():
     """With the raw input used again, the first-layer engine computes something else: calibration drops it."""
     torch.manual_seed(1)

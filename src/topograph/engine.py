@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
+from torch.nn.modules.utils import _pair
 
 from . import store
 from .config import build
@@ -216,7 +217,8 @@ class FirstLayer:
         """The same engine (sharing the precomputed outputs) with one compiled graph per batch shape."""
         torch._inductor.config.compile_threads = 1  # no compile subprocesses inside dask workers
         twin = copy.copy(self)
-        twin.name, twin.metrics = self.name + "+compile", torch.compile(self._metrics, dynamic=False)
+        twin.rest = _pools_as_window_max(self.rest)  # shares the parameters evaluate() writes
+        twin.name, twin.metrics = self.name + "+compile", torch.compile(twin._metrics, dynamic=False)
         return twin
 
     @torch.inference_mode()
@@ -245,6 +247,48 @@ class FirstLayer:
                 loss, correct = self.metrics(*(o[s] for o in self.outputs), a, b, plane.labels[s])
                 out[:, k] += (loss.item(), correct.item())
         return out[0] / len(plane.labels), out[1] / len(plane.labels)
+
+
+def _pools_as_window_max(module: nn.Module) -> nn.Module:
+    """module with each 2-D max-pool whose windows tile its input computed as a max over a reshaped view:
+    the same values, but inductor then fuses the pool into the ops before it instead of writing their output
+    out first (LeNet's combine + ReLU + pool: 19-41 ms -> 13 ms per 2048 samples)."""
+    try:
+        graph = torch.fx.symbolic_trace(module)
+    except Exception:  # not traceable: compiled as it is
+        return module
+    for node in list(graph.graph.nodes):
+        pool = _tiling_max_pool(graph, node)
+        if pool:
+            with graph.graph.inserting_after(node):
+                node.replace_all_uses_with(graph.graph.call_function(_window_max, pool))
+            graph.graph.erase_node(node)
+    graph.recompile()
+    return graph
+
+
+def _tiling_max_pool(graph: torch.fx.GraphModule, node: torch.fx.Node) -> tuple | None:
+    """(input, kernel height, kernel width) of a max_pool2d node with stride = kernel, no padding, dilation,
+    ceil mode or indices."""
+    if node.op == "call_module" and isinstance(graph.get_submodule(node.target), nn.MaxPool2d):
+        options = {**vars(graph.get_submodule(node.target)), "input": node.args[0]}
+    elif node.op == "call_function" and node.target is F.max_pool2d:
+        normalized = node.normalized_arguments(graph, normalize_to_only_use_kwargs=True)
+        if normalized is None:
+            return None
+        options = normalized.kwargs
+    else:
+        return None
+    kernel = _pair(options["kernel_size"])
+    if (_pair(options["stride"] or kernel) == kernel and _pair(options["padding"]) == (0, 0)
+            and _pair(options["dilation"]) == (1, 1) and not options["ceil_mode"] and not options["return_indices"]):
+        return options["input"], *kernel
+    return None
+
+
+def _window_max(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    h, w = x.shape[-2] // kh, x.shape[-1] // kw
+    return x[..., :h * kh, :w * kw].unflatten(-1, (w, kw)).unflatten(-3, (h, kh)).amax(dim=(-3, -1))
 
 
 class Vmap:
