@@ -403,7 +403,7 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
         engine = None
         try:
             engine = make()
-            probe = probes[:getattr(engine, "per_pass", 1)]  # warm-up on the timed shapes: compiles, tunes cuDNN
+            probe = probes[:getattr(engine, "per_pass", 1)]  # warm-up on the timed shapes: compiles, loads kernels
             got = [values[:1] for values in engine.evaluate(probe)]
             seconds = seconds_per_point(engine, probe)
         except Exception as error:
