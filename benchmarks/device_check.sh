@@ -12,6 +12,6 @@ step() { local limit=$1 log=$2; shift 2; echo "== $*" | tee "$out/$log"; timeout
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -c "import torch, dask_cuda; print('torch', torch.__version__, 'dask-cuda', dask_cuda.__version__)" | tee -a "$out/gpu.txt"
 step 60 tests.txt python3 -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_evaluate.py -k "cuda or gpu"
-step 90 lenet.txt python3 benchmarks/grid.py --device cuda --repeats 3
+step 90 lenet.txt python3 benchmarks/grid.py --device cuda --repeats 3 --log
 step 420 resnet50.txt python3 benchmarks/grid.py --device cuda --model resnet50 --repeats 1 --naive-points 10 --log
 step 30 techniques.txt python3 benchmarks/grid.py --device cuda --techniques

@@ -149,7 +149,9 @@ def test_the_log_shows_points_done_rate_and_eta_after_every_chunk(result_surface
     _, spec = result_surface
     log = io.StringIO()
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=5, chunk=2, log=log)
-    progress = re.findall(r"^points (\d+)/25  ([\d.]+) points/s  ETA (\d+) s$", log.getvalue(), re.MULTILINE)
-    done = [int(points) for points, _, _ in progress]
+    progress = re.findall(r"^points (\d+)/25  ([\d.]+) points/s  ETA (\d+) s  elapsed ([\d.]+) s$",
+                          log.getvalue(), re.MULTILINE)
+    done, elapsed = [int(line[0]) for line in progress], [float(line[3]) for line in progress]
     assert len(progress) == 9 and done == sorted(done) and done[-1] == 25, log.getvalue()
-    assert all(float(rate) > 0 for _, rate, _ in progress) and progress[-1][2] == "0"
+    assert all(float(rate) > 0 for _, rate, _, _ in progress) and progress[-1][2] == "0"
+    assert elapsed == sorted(elapsed) and elapsed[-1] > 0

@@ -88,7 +88,7 @@ def _run_chunks(group, spec, todo, chunk, x, y, client, workers, log) -> None:
     shape = (len(x), len(y))
     total = shape[0] * shape[1]
     done = total - sum(_points(index, chunk, shape) for index in todo)
-    fresh, busy = 0, 0.0
+    fresh, busy, started = 0, 0.0, time.perf_counter()
     print(f"{len(todo)} chunks to evaluate ({done}/{total} points already done)", file=log, flush=True)
 
     def coords(index):
@@ -108,7 +108,8 @@ def _run_chunks(group, spec, todo, chunk, x, y, client, workers, log) -> None:
         fresh, busy = fresh + loss.size, busy + seconds
         rate = fresh / busy * workers  # the engines' pace: start-up and calibration would skew the ETA
         eta = (total - done - fresh) / rate
-        print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s", file=log, flush=True)
+        print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s  "
+              f"elapsed {time.perf_counter() - started:.1f} s", file=log, flush=True)
 
 
 def _points(index, chunk, shape) -> int:
