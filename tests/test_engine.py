@@ -114,7 +114,8 @@ def test_cuda_engines_equal_the_naive_loop_on_cpu():
     expected = naive(cpu, POINTS)
     cuda = on_cuda(cpu)
     chosen = engine.choose_engine(cuda, POINTS, expected_points=10_000)
-    for candidate in (chosen, engine.Vmap(cuda, 4), engine.FirstLayer(cuda, "conv")):
+    folded = engine.FoldedBatchNorm(cuda.model)
+    for candidate in (chosen, engine.Vmap(cuda, 4), engine.Vmap(cuda, 4, folded), engine.FirstLayer(cuda, "conv")):
         np.testing.assert_allclose(candidate.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=candidate.name)
 
 
