@@ -216,6 +216,7 @@ class FirstLayer:
     def compiled(self) -> FirstLayer:
         """The same engine (sharing the precomputed outputs) with one compiled graph per batch shape."""
         torch._inductor.config.compile_threads = 1  # no compile subprocesses inside dask workers
+        torch._inductor.config.cpp.vec_isa_ok = True  # trust the CPU's flags: probing each ISA costs 2 s a process
         twin = copy.copy(self)
         twin.rest = _pools_as_window_max(self.rest)  # shares the parameters evaluate() writes
         twin.name, twin.metrics = self.name + "+compile", torch.compile(twin._metrics, dynamic=False)
