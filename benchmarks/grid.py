@@ -59,7 +59,7 @@ def grid(resolution: int) -> np.ndarray:
 def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
     """Seconds for the naive loop over points."""
     plane = engine.load_plane(spec)
-    model, inputs = plane.model, plane.inputs.contiguous()  # the plain layout, not the engines' channels-last
+    model = plane.model
     started = time.perf_counter()
     with torch.no_grad():
         for a, b in points:
@@ -67,7 +67,7 @@ def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
                                                 model.parameters())
             loss = 0.0
             for start in range(0, len(plane.labels), batch_size):
-                logits = model(inputs[start:start + batch_size])
+                logits = model(plane.inputs[start:start + batch_size])
                 loss += F.cross_entropy(logits, plane.labels[start:start + batch_size], reduction="sum").item()
     _synchronize(spec)
     return time.perf_counter() - started
@@ -152,12 +152,12 @@ def techniques(spec: dict, points: np.ndarray, repeats: int) -> None:
     plane = engine.load_plane(spec)
     naive_s = statistics.median(naive(spec, points) for _ in range(repeats)) / len(points)
     print(f"seconds per point, one thread, {len(plane.labels)} samples, median of {repeats}")
-    print(f"{'naive':24s} {naive_s:8.4f}")
+    print(f"{'naive':34s} {naive_s:8.4f}")
     for make, _ in [(lambda: engine.Functional(plane), 0), *engine.candidates(plane, len(points))]:
         candidate = make()
         candidate.evaluate(points[:1])
         seconds = statistics.median(engine.seconds_per_point(candidate, points) for _ in range(repeats))
-        print(f"{candidate.name:24s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
+        print(f"{candidate.name:34s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
 
 
 def report(args, resolution, naive_points, naive_times, engine_times, start_times, engines) -> None:

@@ -85,6 +85,18 @@ class Pools(nn.Module):
         return tiled + self.overlapping(x).sum() + self.ceil(x).sum()
 
 
+class ViewAfterConv(nn.Module):
+    """Flattens with .view(), which channels-last activations refuse."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(torch.tanh(x)))
+        return self.head(y.view(y.shape[0], -1))
+
+
 def with_running_stats(model):
     torch.manual_seed(0)
     model.train()
