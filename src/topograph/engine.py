@@ -1,7 +1,8 @@
 """Exact loss and accuracy at points of a plane center + a*d1 + b*d2, as fast as the model and device allow.
 
 Engines, each exact (equal to a plain forward pass up to float rounding):
-- Functional: one point at a time through torch.func.functional_call; works for any nn.Module.
+- Functional: one point at a time through torch.func.functional_call; works for any nn.Module. On CPU also
+  with the samples channels-last, which oneDNN's convolutions prefer.
 - FirstLayer: the first layer (Conv/Linear applied to the raw input) is linear in its weights, so its output
   over all samples is computed once for center, d1 and d2 and combined per point; the rest of the model runs
   eagerly or compiled (torch.compile).
