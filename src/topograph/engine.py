@@ -15,6 +15,7 @@ the fastest.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -62,8 +63,8 @@ class Plane:
         return [name for name, _ in self.model.named_parameters()]
 
     def vectors_at(self, a, b) -> torch.Tensor:
-        """Flat weight vectors, one row per point (a, b: 1-D tensors)."""
-        return self.center + a[:, None] * self.d1 + b[:, None] * self.d2
+        """Flat weight vectors at points (a, b: tensors of one shape), shape (*a.shape, P)."""
+        return self.center + a[..., None] * self.d1 + b[..., None] * self.d2
 
     def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cut flat vectors (..., P) into named parameter views of shape (..., *param.shape)."""
@@ -158,7 +159,7 @@ class Functional:
         plane, out = self.plane, np.empty((2, len(points)))
         a, b = self._coords(points)
         for k in range(len(points)):  # a vector per point, not rows of one matrix: less memory, aligned weights
-            params = plane.split(plane.center + a[k] * plane.d1 + b[k] * plane.d2)
+            params = plane.split(plane.vectors_at(a[k], b[k]))
             out[:, k] = _mean_metrics(plane, lambda s: self.forward(params, plane.inputs[s]))
         return out[0], out[1]
 
@@ -240,7 +241,7 @@ class FirstLayer:
         sizes = [p.numel() for p in plane.model.parameters()]
         coords = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device)
         for k, (a, b) in enumerate(coords):
-            pieces = (plane.center + a * plane.d1 + b * plane.d2).split(sizes)
+            pieces = plane.vectors_at(a, b).split(sizes)
             for param, i in zip(self.rest_params, self.rest_index):
                 param.copy_(pieces[i].view_as(param))
             for s in plane.batches():
@@ -344,19 +345,20 @@ COMPILE_WORTH_S = {"cpu": 60, "cuda": 1800}
 def candidates(plane: Plane, expected_points: int):
     """(maker, least eager seconds the job must take for it to be worth trying) of each engine that applies."""
     batch_norm = any(_foldable(module) for module in plane.model.modules())
+    folded = functools.cache(lambda: FoldedBatchNorm(plane.model))  # traced once, for every engine that folds
     if plane.center.device.type == "cpu" and plane.inputs.dim() == 4:  # oneDNN's convs run faster channels-last
         fast = replace(plane, inputs=plane.inputs.contiguous(memory_format=torch.channels_last))
         yield lambda: Functional(fast), 0  # fails on a model that calls .view() on its activations
         if batch_norm:
-            yield lambda: Functional(fast, FoldedBatchNorm(plane.model)), 0
+            yield lambda: Functional(fast, folded()), 0
     elif batch_norm:
-        yield lambda: Functional(plane, FoldedBatchNorm(plane.model)), 0
+        yield lambda: Functional(plane, folded()), 0
     if plane.center.device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(plane.center.device)
         per_pass = max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane))))
         yield lambda: Vmap(plane, per_pass), 0
         if batch_norm:
-            yield lambda: Vmap(plane, per_pass, FoldedBatchNorm(plane.model)), 0
+            yield lambda: Vmap(plane, per_pass, folded()), 0
     layer = find_first_layer(plane.model, plane.inputs[:2])
     if layer is None or 3 * _first_output_bytes(plane, layer) > _first_layer_budget(plane):
         return
