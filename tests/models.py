@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from topograph import zoo
+
 
 class BatchNormNet(nn.Module):
     def __init__(self):
@@ -97,6 +99,20 @@ class ViewAfterConv(nn.Module):
         return self.head(y.view(y.shape[0], -1))
 
 
+class Residual(nn.Module):
+    """A conv-BatchNorm-ReLU stem and two bottlenecks (a conv shortcut, then an identity one): seven ReLUs that
+    FusedModel(relu=True) fuses into their conv, and one after a mean that it must leave alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.blocks = nn.Sequential(zoo.Bottleneck(8, 4), zoo.Bottleneck(16, 4))
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean((2, 3)).relu())
+
+
 def with_running_stats(model):
     torch.manual_seed(0)
     model.train()
@@ -112,6 +128,10 @@ def batchnorm_net():
 
 def batchnorm_variants():
     return with_running_stats(BatchNormVariants())
+
+
+def residual():
+    return with_running_stats(Residual())
 
 
 def nonlinear_first():

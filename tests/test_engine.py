@@ -1,5 +1,6 @@
 """Every engine equals the naive loop (weights copied into a fresh model, plain forward) to 1e-5."""
 import copy
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -37,6 +38,7 @@ CASES = {
     "lenet": (lambda: zoo.lenet5(), (40, 1, 32, 32), "conv1"),
     "batchnorm+dropout": (models.batchnorm_net, (40, 3, 8, 8), "conv"),
     "batchnorm variants": (models.batchnorm_variants, (40, 3, 8, 8), "conv1"),
+    "batchnorm residual": (models.residual, (40, 3, 8, 8), "stem.0"),
     "non-linear first layer": (models.nonlinear_first, (40, 3, 8, 8), None),
     "unused parameters": (models.unused, (40, 3, 8, 8), None),
     "input used twice": (models.input_skip, (40, 3, 8, 8), "conv"),
@@ -54,8 +56,9 @@ def test_engines_equal_the_naive_loop(case):
     if first and case != "input used twice":
         engines.append(engine.FirstLayer(plane, first))
     if case.startswith("batchnorm"):
-        folded = engine.FoldedBatchNorm(plane.model)
-        engines += [engine.Functional(plane, folded), engine.Vmap(plane, 3, folded)]
+        folded = engine.FusedModel(plane.model)
+        engines += [engine.Functional(plane, folded), engine.Vmap(plane, 3, folded),
+                    engine.Functional(plane, engine.FusedModel(plane.model, relu=True))]
     for candidate in engines:
         loss, accuracy = candidate.evaluate(POINTS)
         np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=candidate.name)
@@ -63,10 +66,21 @@ def test_engines_equal_the_naive_loop(case):
 
 
 def test_batchnorm_is_folded_only_where_it_alone_follows_a_layer_called_once():
-    folded = engine.FoldedBatchNorm(models.batchnorm_variants())
+    folded = engine.FusedModel(models.batchnorm_variants())
     assert {layer: name for layer, (name, _) in folded.pairs.items()} == {"conv1": "bn1", "fc": "bn4"}
     remaining = {name for name, module in folded.model.named_modules() if isinstance(module, torch.nn.BatchNorm2d)}
     assert remaining == {"bn2", "bn3"}
+
+
+def test_conv_relu_is_fused_only_where_the_conv_output_goes_into_the_relu_alone_or_through_one_addition():
+    fused = engine.FusedModel(models.residual(), relu=True)
+    assert fused.name == "+fold-bn+fuse-relu"
+    kinds = Counter(type(module).__name__ for module in fused.model.modules())
+    assert (kinds["ConvReLU"], kinds["Conv2d"], kinds["BatchNorm2d"]) == (7, 1, 0)  # left: the conv shortcut
+    relus = [node for node in fused.model.graph.nodes if "relu" in str(node.target)]
+    assert [node.op for node in relus] == ["call_method"]  # the one after the mean
+    with_z = [node for node in fused.model.graph.nodes if node.op == "call_module" and len(node.args) == 2]
+    assert len(with_z) == 2, "both residual additions fused"
 
 
 def test_only_tiling_max_pools_become_window_maxima_with_the_same_values():
@@ -117,14 +131,16 @@ def on_cuda(plane):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_cuda_engines_equal_the_naive_loop_on_cpu():
+@pytest.mark.parametrize("factory, first", [(models.batchnorm_net, "conv"), (models.residual, "stem.0")])
+def test_cuda_engines_equal_the_naive_loop_on_cpu(factory, first):
     torch.manual_seed(1)
-    cpu = make_plane(models.batchnorm_net(), torch.randn(40, 3, 8, 8))
+    cpu = make_plane(factory(), torch.randn(40, 3, 8, 8))
     expected = naive(cpu, POINTS)
     cuda = on_cuda(cpu)
     chosen = engine.choose_engine(cuda, POINTS, expected_points=10_000)
-    folded = engine.FoldedBatchNorm(cuda.model)
-    for candidate in (chosen, engine.Vmap(cuda, 4), engine.Vmap(cuda, 4, folded), engine.FirstLayer(cuda, "conv")):
+    folded, fused = engine.FusedModel(cuda.model), engine.FusedModel(cuda.model, relu=True)
+    for candidate in (chosen, engine.Vmap(cuda, 4), engine.Vmap(cuda, 4, folded), engine.FirstLayer(cuda, first),
+                      engine.Functional(cuda, fused)):
         np.testing.assert_allclose(candidate.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=candidate.name)
 
 

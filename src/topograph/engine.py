@@ -8,7 +8,8 @@ Engines, each exact (equal to a plain forward pass up to float rounding):
   eagerly or compiled (torch.compile).
 - Vmap (CUDA): many points per forward pass with torch.func.vmap, as many as the device memory holds.
 - Functional and Vmap with BatchNorm folded: each eval-mode BatchNorm right after a Conv/Linear is folded into
-  that layer's weights, per point, so one pass over each of those activations is saved.
+  that layer's weights, per point, so one pass over each of those activations is saved. On CUDA, Functional
+  also with each Conv2d + bias (+ residual) + ReLU as one cuDNN call.
 choose_engine() tries those that apply on a probe point, drops any that disagrees with Functional, and keeps
 the fastest.
 """
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import operator
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -91,31 +94,25 @@ def load_plane(spec: dict) -> Plane:
                  labels.to(device), spec["batch_size"])
 
 
-class FoldedBatchNorm:
-    """The model with each eval-mode BatchNorm that alone consumes a Conv/Linear's output folded into it:
-    w' = w * s and b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps) from the point's weights."""
+class FusedModel:
+    """The model traced with torch.fx, rewritten for speed with the same weights (by name) and values:
+    - each eval-mode BatchNorm that alone consumes a Conv/Linear's output is folded into it, per point:
+      w' = w * s and b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps) from the point's weights;
+    - with relu=True, each Conv2d whose output only goes into a ReLU, alone or through one addition, becomes
+      ConvReLU: one cuDNN call instead of passes for the bias, the addition and the ReLU."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, relu: bool = False):
         self.model = torch.fx.symbolic_trace(copy.deepcopy(model))
-        modules = dict(self.model.named_modules())
-        calls = [node.target for node in self.model.graph.nodes if node.op == "call_module"]
-        self.pairs: dict[str, tuple[str, nn.Module]] = {}  # layer -> the BatchNorm folded into it
-        for node in list(self.model.graph.nodes):
-            source = node.args[0] if node.op == "call_module" and node.args else None
-            if (getattr(source, "op", None) == "call_module" and _foldable(modules[node.target])
-                    and isinstance(modules[source.target], LINEAR_LAYERS) and len(source.users) == 1
-                    and calls.count(source.target) == calls.count(node.target) == 1):
-                self.pairs[source.target] = node.target, modules[node.target]
-                node.replace_all_uses_with(source)
-                self.model.graph.erase_node(node)
-                _give_bias(modules[source.target])
-        if not self.pairs:
-            raise ValueError("no eval-mode BatchNorm right after a Conv/Linear")
+        self.pairs = _fold_batch_norms(self.model)  # layer -> the BatchNorm folded into it
+        fused = _fuse_conv_relu(self.model) if relu else 0
+        if not self.pairs and not fused:
+            raise ValueError("no eval-mode BatchNorm right after a Conv/Linear" + (", no Conv2d before a ReLU" * relu))
+        self.name = "+fold-bn" * bool(self.pairs) + "+fuse-relu" * bool(fused)
         self.model.recompile()
         self.model.delete_all_unused_submodules()
 
     def __call__(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The folded model's weights from the model's weights at one point."""
+        """The rewritten model's weights from the model's weights at one point."""
         folded = dict(params)
         for layer, (name, norm) in self.pairs.items():
             scale = folded.pop(f"{name}.weight", 1) / torch.sqrt(norm.running_var + norm.eps)
@@ -124,6 +121,22 @@ class FoldedBatchNorm:
             folded[f"{layer}.weight"] = weight * scale.reshape(-1, *(1,) * (weight.dim() - 1))
             folded[f"{layer}.bias"] = folded.get(f"{layer}.bias", 0) * scale + shift
         return folded
+
+
+def _fold_batch_norms(graph: torch.fx.GraphModule) -> dict[str, tuple[str, nn.Module]]:
+    modules = dict(graph.named_modules())
+    calls = Counter(node.target for node in graph.graph.nodes if node.op == "call_module")
+    pairs = {}
+    for node in list(graph.graph.nodes):
+        source = node.args[0] if node.op == "call_module" and node.args else None
+        if (getattr(source, "op", None) == "call_module" and _foldable(modules[node.target])
+                and isinstance(modules[source.target], LINEAR_LAYERS) and len(source.users) == 1
+                and calls[source.target] == calls[node.target] == 1):
+            pairs[source.target] = node.target, modules[node.target]
+            node.replace_all_uses_with(source)
+            graph.graph.erase_node(node)
+            _give_bias(modules[source.target])
+    return pairs
 
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -139,7 +152,59 @@ def _give_bias(layer: nn.Module) -> None:
         layer.bias = nn.Parameter(layer.weight.new_zeros(layer.weight.shape[0]), requires_grad=False)
 
 
-def _forward(plane: Plane, folded: FoldedBatchNorm | None):
+class ConvReLU(nn.Conv2d):
+    """relu(conv(x) + bias + z), on CUDA as one cuDNN call."""
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        options = self.bias, self.stride, self.padding, self.dilation, self.groups
+        if x.is_cuda:
+            if z is None:
+                return torch.cudnn_convolution_relu(x, self.weight, *options)
+            return torch.cudnn_convolution_add_relu(x, self.weight, z, 1, *options)
+        y = super().forward(x)
+        return torch.relu(y if z is None else y + z)
+
+
+def _fuse_conv_relu(graph: torch.fx.GraphModule) -> int:
+    """Rewrite relu(conv(x)) and relu(conv(x) + z) as ConvReLU where conv is a Conv2d called once whose output
+    is used nowhere else; returns how many."""
+    calls = Counter(node.target for node in graph.graph.nodes if node.op == "call_module")
+    fused = 0
+    for relu in list(graph.graph.nodes):
+        if not _is_relu(graph, relu):
+            continue
+        source = relu.args[0]
+        add = source if (source.op == "call_function" and source.target in (operator.add, torch.add)
+                         and len(source.args) == 2 and not source.kwargs and len(source.users) == 1) else None
+        conv = next((node for node in (add.args if add else (source,)) if _fusable_conv(graph, node, calls)), None)
+        z = [node for node in add.args if node is not conv] if add else []
+        if conv is None or not all(isinstance(node, torch.fx.Node) for node in z):
+            continue
+        with graph.graph.inserting_before(relu):
+            relu.replace_all_uses_with(graph.graph.call_module(conv.target, (conv.args[0], *z)))
+        for node in (relu, add, conv):
+            if node is not None:
+                graph.graph.erase_node(node)
+        graph.get_submodule(conv.target).__class__ = ConvReLU  # the same parameters, a fused forward
+        fused += 1
+    return fused
+
+
+def _is_relu(graph: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
+    return ((node.op == "call_function" and node.target in (F.relu, torch.relu))
+            or (node.op == "call_method" and node.target == "relu")
+            or (node.op == "call_module" and isinstance(graph.get_submodule(node.target), nn.ReLU)))
+
+
+def _fusable_conv(graph: torch.fx.GraphModule, node, calls: Counter) -> bool:
+    if not (isinstance(node, torch.fx.Node) and node.op == "call_module" and calls[node.target] == 1
+            and len(node.users) == 1 and len(node.args) == 1 and not node.kwargs):
+        return False
+    conv = graph.get_submodule(node.target)
+    return type(conv) is nn.Conv2d and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+
+
+def _forward(plane: Plane, folded: FusedModel | None):
     """The model's logits as a function of (its weights at a point, inputs)."""
     model = folded.model if folded else plane.model
     buffers, fold = dict(model.named_buffers()), folded or (lambda params: params)
@@ -149,10 +214,10 @@ def _forward(plane: Plane, folded: FoldedBatchNorm | None):
 class Functional:
     """One point per pass through functional_call: the reference every other engine is checked against."""
 
-    def __init__(self, plane: Plane, folded: FoldedBatchNorm | None = None):
+    def __init__(self, plane: Plane, folded: FusedModel | None = None):
         self.plane, self.forward = plane, _forward(plane, folded)
         layout = "+channels-last" if plane.inputs.dim() == 4 and plane.inputs.stride(1) == 1 else ""
-        self.name = "functional" + layout + ("+fold-bn" if folded else "")
+        self.name = "functional" + layout + (folded.name if folded else "")
 
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,8 +360,8 @@ def _window_max(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
 class Vmap:
     """Many points per forward pass (torch.func.vmap over stacked weights): what fills a GPU."""
 
-    def __init__(self, plane: Plane, points_per_pass: int, folded: FoldedBatchNorm | None = None):
-        self.plane, self.per_pass, self.suffix = plane, points_per_pass, "+fold-bn" if folded else ""
+    def __init__(self, plane: Plane, points_per_pass: int, folded: FusedModel | None = None):
+        self.plane, self.per_pass, self.suffix = plane, points_per_pass, folded.name if folded else ""
         self.forward = vmap(_forward(plane, folded), in_dims=(0, None))
 
     @property
@@ -345,7 +410,7 @@ COMPILE_WORTH_S = {"cpu": 60, "cuda": 1800}
 def candidates(plane: Plane, expected_points: int):
     """(maker, least eager seconds the job must take for it to be worth trying) of each engine that applies."""
     batch_norm = any(_foldable(module) for module in plane.model.modules())
-    folded = functools.cache(lambda: FoldedBatchNorm(plane.model))  # traced once, for every engine that folds
+    folded = functools.cache(lambda: FusedModel(plane.model))  # traced once, for every engine that folds
     if plane.center.device.type == "cpu" and plane.inputs.dim() == 4:  # oneDNN's convs run faster channels-last
         fast = replace(plane, inputs=plane.inputs.contiguous(memory_format=torch.channels_last))
         yield lambda: Functional(fast), 0  # fails on a model that calls .view() on its activations
@@ -354,6 +419,8 @@ def candidates(plane: Plane, expected_points: int):
     elif batch_norm:
         yield lambda: Functional(plane, folded()), 0
     if plane.center.device.type == "cuda":
+        if any(type(module) is nn.Conv2d for module in plane.model.modules()):
+            yield lambda: Functional(plane, FusedModel(plane.model, relu=True)), 0
         free, _ = torch.cuda.mem_get_info(plane.center.device)
         per_pass = max(1, min(expected_points, int(free * 0.5 / _bytes_per_point(plane))))
         yield lambda: Vmap(plane, per_pass), 0
