@@ -153,7 +153,11 @@ def techniques(spec: dict, points: np.ndarray, repeats: int) -> None:
     naive_s = statistics.median(naive(spec, points) for _ in range(repeats)) / len(points)
     print(f"seconds per point, one thread, {len(plane.labels)} samples, median of {repeats}")
     print(f"{'naive':34s} {naive_s:8.4f}")
-    for make, _ in [(lambda: engine.Functional(plane), 0), *engine.candidates(plane, len(points))]:
+    grid_s = naive_s * len(grid(40))
+    for make, worth_after_s in [(lambda: engine.Functional(plane), 0), *engine.candidates(plane, len(points))]:
+        if grid_s < worth_after_s:
+            print(f"{'(a compiled engine)':34s} not tried: worth it only for jobs over {worth_after_s} s")
+            continue
         candidate = make()
         candidate.evaluate(points[:1])
         seconds = statistics.median(engine.seconds_per_point(candidate, points) for _ in range(repeats))
