@@ -113,6 +113,17 @@ class Residual(nn.Module):
         return self.head(self.blocks(self.stem(x)).mean((2, 3)).relu())
 
 
+class PoolThenReLU(nn.Module):
+    """A tiling max-pool that drops the last row and column, then a ReLU module, after the first layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.relu, self.head = nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Linear(4 * 4 * 4, 5)
+
+    def forward(self, x):
+        return self.head(self.relu(nn.functional.max_pool2d(self.conv(x), 2)).flatten(1))
+
+
 def with_running_stats(model):
     torch.manual_seed(0)
     model.train()
@@ -132,6 +143,10 @@ def batchnorm_variants():
 
 def residual():
     return with_running_stats(Residual())
+
+
+def pool_then_relu():
+    return PoolThenReLU()
 
 
 def nonlinear_first():

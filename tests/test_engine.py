@@ -39,6 +39,7 @@ CASES = {
     "batchnorm+dropout": (models.batchnorm_net, (40, 3, 8, 8), "conv"),
     "batchnorm variants": (models.batchnorm_variants, (40, 3, 8, 8), "conv1"),
     "batchnorm residual": (models.residual, (40, 3, 8, 8), "stem.0"),
+    "pool then relu": (models.pool_then_relu, (40, 3, 11, 11), "conv"),
     "non-linear first layer": (models.nonlinear_first, (40, 3, 8, 8), None),
     "unused parameters": (models.unused, (40, 3, 8, 8), None),
     "input used twice": (models.input_skip, (40, 3, 8, 8), "conv"),
@@ -83,6 +84,20 @@ def test_conv_relu_is_fused_only_where_the_conv_output_goes_into_the_relu_alone_
     assert len(with_z) == 2, "both residual additions fused"
 
 
+@pytest.mark.parametrize("factory, layer, window, after", [
+    (zoo.lenet5, "conv1", (2, 2), "conv2"), (models.pool_then_relu, "conv", (2, 2), "flatten"),
+    (models.batchnorm_net, "conv", None, None),  # a BatchNorm between the layer and the ReLU
+    (models.input_skip, "conv", None, None),  # the raw input is used again
+    (models.ViewAfterConv, "conv", None, None),  # the layer's input is not the raw input
+])
+def test_a_relu_and_a_tiling_pool_right_after_the_first_layer_are_taken_into_it(factory, layer, window, after):
+    rest, found = engine._rest_after(factory(), layer)
+    assert found == window
+    if window:  # the rest starts from the pooled output: what came after the pool takes the input
+        placeholder = next(node for node in rest.graph.nodes if node.op == "placeholder")
+        assert [node.target for node in placeholder.users] == [after]
+
+
 def test_only_tiling_max_pools_become_window_maxima_with_the_same_values():
     model = models.Pools()
     rewritten = engine._pools_as_window_max(model)
@@ -119,7 +134,7 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
     assert not any("compile" in note for note in notes), "a short job must not pay for a compile"
     notes = []
     chosen = engine.choose_engine(plane, POINTS, expected_points=1_000_000, notes=notes)
-    assert any(note.startswith("engine first-layer+compile: ") and "skipped" not in note for note in notes), notes
+    assert any(note.startswith("engine first-layer+pool+compile: ") and "skipped" not in note for note in notes), notes
     assert chosen.name.startswith("first-layer"), notes
     np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
 

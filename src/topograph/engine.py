@@ -262,20 +262,19 @@ def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:
 
 class FirstLayer:
     """Precomputed first layer (linear in its weights) + the rest of the model; with compile, the combination,
-    the rest of the model and the loss become one compiled graph per batch shape."""
+    the rest of the model and the loss become one compiled graph per batch shape. When a ReLU and a max-pool
+    whose windows tile the input follow the first layer, its outputs are stored window by window, so that
+    combining them and pooling is one pass of full-width vector operations."""
 
     def __init__(self, plane: Plane, layer: str):
-        self.plane, self.name = plane, "first-layer"
-        names = plane.names
-        owned = [i for i, n in enumerate(names) if n.startswith(layer + ".")]
-        self.rest = copy.deepcopy(plane.model)
-        module = self.rest.get_submodule(layer)
-        parent, _, child = layer.rpartition(".")
-        setattr(self.rest.get_submodule(parent) if parent else self.rest, child, nn.Identity())
-        self.rest_params = [p.requires_grad_(False) for p in self.rest.parameters()]
-        self.rest_index = [i for i in range(len(names)) if i not in owned]
-        self.outputs = [self._first_outputs(module, {names[i][len(layer) + 1:]: i for i in owned}, v)
-                        for v in (plane.center, plane.d1, plane.d2)]
+        self.plane, names = plane, plane.names
+        owned = {name[len(layer) + 1:]: i for i, name in enumerate(names) if name.startswith(layer + ".")}
+        self.rest, self.window = _rest_after(plane.model, layer)
+        index = {name: i for i, name in enumerate(names)}
+        self.rest_params = [(p.requires_grad_(False), index[name]) for name, p in self.rest.named_parameters()]
+        module = plane.model.get_submodule(layer)
+        self.outputs = [self._first_outputs(module, owned, v) for v in (plane.center, plane.d1, plane.d2)]
+        self.name = "first-layer" + "+pool" * bool(self.window)
         self.metrics = self._metrics
 
     def compiled(self) -> FirstLayer:
@@ -292,12 +291,18 @@ class FirstLayer:
         pieces = self.plane.split(vector)
         weights = {local: pieces[self.plane.names[i]] for local, i in owned.items()}
         out = torch.cat([functional_call(module, weights, (self.plane.inputs[s],)) for s in self.plane.batches()])
+        if self.window:
+            return _by_window(out, *self.window)
         if out.dim() == 4 and out.device.type == "cpu":  # oneDNN's convs and pools run faster channels-last
             return out.contiguous(memory_format=torch.channels_last)
         return out
 
     def _metrics(self, center, d1, d2, a, b, labels):
-        logits = self.rest(center + a * d1 + b * d2)
+        x = center + a * d1 + b * d2
+        if self.window:  # the max over each window, then the ReLU (they commute): the pooled activations
+            n, _, height, width, channels = x.shape  # flat, the compiled loop runs over whole vectors
+            x = torch.relu(x.flatten(2).amax(dim=1)).view(n, height, width, channels).permute(0, 3, 1, 2)
+        logits = self.rest(x)
         return F.cross_entropy(logits, labels, reduction="sum"), (logits.argmax(dim=-1) == labels).sum()
 
     @torch.inference_mode()
@@ -307,7 +312,7 @@ class FirstLayer:
         coords = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device)
         for k, (a, b) in enumerate(coords):
             pieces = plane.vectors_at(a, b).split(sizes)
-            for param, i in zip(self.rest_params, self.rest_index):
+            for param, i in self.rest_params:
                 param.copy_(pieces[i].view_as(param))
             for s in plane.batches():
                 loss, correct = self.metrics(*(o[s] for o in self.outputs), a, b, plane.labels[s])
@@ -315,10 +320,46 @@ class FirstLayer:
         return out[0] / len(plane.labels), out[1] / len(plane.labels)
 
 
+def _rest_after(model: nn.Module, layer: str) -> tuple[nn.Module, tuple[int, int] | None]:
+    """The model from the output of its first layer on, and None; or, where that output only goes through a
+    ReLU and a tiling max-pool (either order), the model from the pooled output on, and the pool's window."""
+    rest = copy.deepcopy(model)
+    parent, _, child = layer.rpartition(".")
+    setattr(rest.get_submodule(parent) if parent else rest, child, nn.Identity())
+    try:
+        graph = torch.fx.symbolic_trace(rest)
+    except Exception:  # not traceable: the plain rest
+        return rest, None
+    first = next(node for node in graph.graph.nodes if node.op == "call_module" and node.target == layer)
+    chain = [first]
+    while len(chain) < 3 and len(chain[-1].users) == 1:
+        chain.append(next(iter(chain[-1].users)))
+    if len(chain) < 3 or first.args[0].op != "placeholder" or len(first.args[0].users) != 1:
+        return rest, None
+    relu, pool = chain[1:] if _is_relu(graph, chain[1]) else chain[:0:-1]
+    window = _tiling_max_pool(graph, pool)
+    if not (_is_relu(graph, relu) and window and relu.args[0] in chain and window[0] in chain):
+        return rest, None
+    chain[2].replace_all_uses_with(first.args[0])
+    for node in reversed(chain):
+        graph.graph.erase_node(node)
+    graph.recompile()
+    return graph, window[1:]
+
+
+def _by_window(out: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, kh * kw, H / kh, W / kw, C): for each position in a pooling window, that element of
+    every window and channel, contiguous in the channels-last order of the pooled output."""
+    height, width = out.shape[-2] // kh, out.shape[-1] // kw
+    windows = out[..., :height * kh, :width * kw].unflatten(-1, (width, kw)).unflatten(-3, (height, kh))
+    return windows.permute(0, 3, 5, 2, 4, 1).flatten(1, 2).contiguous()
+
+
 def _pools_as_window_max(module: nn.Module) -> nn.Module:
     """module with each 2-D max-pool whose windows tile its input computed as a max over a reshaped view:
     the same values, but inductor then fuses the pool into the ops before it instead of writing their output
-    out first (LeNet's combine + ReLU + pool: 19-41 ms -> 13 ms per 2048 samples)."""
+    out first (measured on LeNet's first pool, before FirstLayer took it over: 19-41 ms -> 13 ms per 2048
+    samples)."""
     try:
         graph = torch.fx.symbolic_trace(module)
     except Exception:  # not traceable: compiled as it is
@@ -411,7 +452,8 @@ def candidates(plane: Plane, expected_points: int):
     """(maker, least eager seconds the job must take for it to be worth trying) of each engine that applies."""
     batch_norm = any(_foldable(module) for module in plane.model.modules())
     folded = functools.cache(lambda: FusedModel(plane.model))  # traced once, for every engine that folds
-    if plane.center.device.type == "cpu" and plane.inputs.dim() == 4:  # oneDNN's convs run faster channels-last
+    # oneDNN's convs run faster channels-last; with one channel, that is the layout the inputs already have
+    if plane.center.device.type == "cpu" and plane.inputs.dim() == 4 and plane.inputs.shape[1] > 1:
         fast = replace(plane, inputs=plane.inputs.contiguous(memory_format=torch.channels_last))
         yield lambda: Functional(fast), 0  # fails on a model that calls .view() on its activations
         if batch_norm:
