@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The GPU checks, as one run on a lent H100/H200 (about 10 minutes): the CUDA tests, the 40x40 grid for LeNet-5
-# (median of 3) and ResNet-50 (one run) on cuda, then each engine's seconds per point. Each step has its own
-# time limit, so a slow one cannot hide the others. Prepare with benchmarks/device_wheels.sh, then run this
-# with carry [".whl"]. Logs go to $OUT.
+# The GPU checks, as one run on a lent H100/H200 (about 8 minutes): the CUDA tests, the 40x40 grid for LeNet-5
+# (median of 3) and ResNet-50 (one run) on cuda, then each engine's seconds per point for both. Each step has
+# its own time limit, so a slow one cannot hide the others. Prepare with benchmarks/device_wheels.sh, then run
+# this with carry [".whl"]. Logs go to $OUT.
 set -uo pipefail
 out=${OUT:-device-out}
 mkdir -p "$out"
@@ -15,3 +15,4 @@ step 60 tests.txt python3 -m pytest -q -p no:cacheprovider tests/test_engine.py 
 step 90 lenet.txt python3 benchmarks/grid.py --device cuda --repeats 3 --log
 step 420 resnet50.txt python3 benchmarks/grid.py --device cuda --model resnet50 --repeats 1 --naive-points 10 --log
 step 30 techniques.txt python3 benchmarks/grid.py --device cuda --techniques
+step 60 techniques-resnet50.txt python3 benchmarks/grid.py --device cuda --model resnet50 --techniques --naive-points 4 --repeats 1

@@ -443,9 +443,10 @@ class Vmap:
         return (torch.stack([loss, correct]) / len(plane.labels)).cpu().numpy()
 
 
-# A cold torch.compile costs 10-30 s per CPU worker and saves about half of an eager job there; on a GPU it
-# costs minutes for a large model, whose time goes to cuDNN's convolutions either way.
-COMPILE_WORTH_S = {"cpu": 60, "cuda": 1800}
+# On CPU a torch.compile costs a worker 6 s (cache warm) to 18 s (cold) and saves 40-50 % of an eager job (LeNet
+# with its pool taken into the first layer: 71 -> 41 ms/point). On a GPU it costs minutes for a large model,
+# whose time goes to cuDNN's convolutions either way.
+COMPILE_WORTH_S = {"cpu": 30, "cuda": 1800}
 
 
 def candidates(plane: Plane, expected_points: int):
