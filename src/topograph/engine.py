@@ -178,7 +178,7 @@ def _fuse_conv_relu(graph: torch.fx.GraphModule) -> int:
                          and len(source.args) == 2 and not source.kwargs and len(source.users) == 1) else None
         conv = next((node for node in (add.args if add else (source,)) if _fusable_conv(graph, node, calls)), None)
         z = [node for node in add.args if node is not conv] if add else []
-        if conv is None or not all(isinstance(node, torch.fx.Node) for node in z):
+        if conv is None or len(z) != bool(add) or not all(isinstance(node, torch.fx.Node) for node in z):
             continue
         with graph.graph.inserting_before(relu):
             relu.replace_all_uses_with(graph.graph.call_module(conv.target, (conv.args[0], *z)))
