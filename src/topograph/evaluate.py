@@ -70,9 +70,9 @@ def evaluate_grid(out: Path, spec: dict, attrs: dict, *, resolution: int, chunk:
     """Evaluate every grid point into out (surface.zarr). Work goes to <out>.partial first; chunks
     already done there are skipped, so a killed run resumes. client=None evaluates in this process."""
     out = Path(out)
-    # 64 chunks: enough to balance many workers and to resume finely. 16 on GPUs, which evaluate a chunk of 25
-    # LeNet points in 9 ms, less than dask and Zarr take to hand it over.
-    chunk = chunk or -(-resolution // (4 if spec["device"] == "cuda" else 8))
+    # 64 chunks: enough to balance many workers and to resume finely. 16 on GPUs, where a chunk of 25 LeNet
+    # points takes 9 ms, about as long as dask and Zarr take to hand a chunk over.
+    chunk = chunk or -(-resolution // (4 if spec.get("device") == "cuda" else 8))
     plane_attrs = dict(store.open_store(spec["directions"]).attrs)  # the vectors are read once, by fingerprint()
     x = np.linspace(*plane_attrs["x_range"], resolution)
     y = np.linspace(*plane_attrs["y_range"], resolution)
