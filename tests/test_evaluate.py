@@ -1,4 +1,5 @@
 import io
+import os
 import re
 
 import numpy as np
@@ -66,13 +67,16 @@ def test_center_is_the_checkpoint_loss(result_surface, trained_run):
     assert float(surface.loss[2, 2]) < float(surface.loss.max()), "the trained center should sit lower than the rim"
 
 
-def test_dask_workers_compute_the_same_surface(result_surface, tmp_path):
+def test_dask_workers_compute_the_same_surface_from_samples_built_once(result_surface, tmp_path):
     folder, spec = result_surface
+    pids = tmp_path / "pids"
+    spec = {**spec, "data": "models:digits_built_by", "data_args": {"pids": str(pids), "split": "test"}}
     with dask_client(2) as client:
         evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {"run": "tiny"}, resolution=5, chunk=2, client=client)
     alone, parallel = (xr.open_zarr(f / "surface.zarr") for f in (folder, tmp_path))
     np.testing.assert_allclose(parallel.loss.values, alone.loss.values, rtol=1e-6)
     assert parallel.chunk_done.values.all()
+    assert pids.read_text().split() == [str(os.getpid())], "the workers built the dataset again"
 
 
 def test_non_finite_losses_are_stored_as_nan(trained_run, tmp_path):

@@ -80,15 +80,21 @@ class Plane:
             yield slice(start, start + self.batch_size)
 
 
-def load_plane(spec: dict) -> Plane:
-    """spec: model, model_args, data, data_args, sample_index, directions, center_checkpoint, batch_size, device."""
+def load_samples(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs and labels that spec's data and sample_index name, stacked."""
+    return stack_samples(build(spec["data"], spec["data_args"]), np.asarray(spec["sample_index"]))
+
+
+def load_plane(spec: dict, samples: tuple[torch.Tensor, torch.Tensor] | None = None) -> Plane:
+    """spec: model, model_args, data, data_args, sample_index, directions, center_checkpoint, batch_size, device;
+    samples: load_samples(spec), where the caller has them already."""
     device = torch.device(spec.get("device", "cpu"))
     if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     model = build(spec["model"], spec["model_args"])
     model.load_state_dict(load_state_dict(spec["center_checkpoint"]))
     center, d1, d2, _ = store.read_vectors(spec["directions"])
-    inputs, labels = stack_samples(build(spec["data"], spec["data_args"]), np.asarray(spec["sample_index"]))
+    inputs, labels = samples or load_samples(spec)
     vector = lambda v: torch.as_tensor(v, device=device)  # noqa: E731
     return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2), inputs.to(device),
                  labels.to(device), spec["batch_size"])
