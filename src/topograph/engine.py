@@ -336,11 +336,11 @@ def _rest_after(model: nn.Module, layer: str) -> tuple[nn.Module, tuple[int, int
         graph = torch.fx.symbolic_trace(rest)
     except Exception:  # not traceable: the plain rest
         return rest, None
-    first = next(node for node in graph.graph.nodes if node.op == "call_module" and node.target == layer)
-    chain = [first]
-    while len(chain) < 3 and len(chain[-1].users) == 1:
+    chain = [node for node in graph.graph.nodes if node.op == "call_module" and node.target == layer][:1]
+    while chain and len(chain) < 3 and len(chain[-1].users) == 1:
         chain.append(next(iter(chain[-1].users)))
-    if len(chain) < 3 or first.args[0].op != "placeholder" or len(first.args[0].users) != 1:
+    first = chain[0] if len(chain) == 3 else None
+    if first is None or first.args[0].op != "placeholder" or len(first.args[0].users) != 1:
         return rest, None
     relu, pool = chain[1:] if _is_relu(graph, chain[1]) else chain[:0:-1]
     window = _tiling_max_pool(graph, pool)
