@@ -115,6 +115,18 @@ class Residual(nn.Module):
         return self.head(self.blocks(self.stem(x)).mean((2, 3)).relu())
 
 
+class Doubled(nn.Module):
+    """A conv output added to itself before the ReLU: no residual to fuse."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.relu(y + y)
+
+
 class PoolThenReLU(nn.Module):
     """A tiling max-pool that drops the last row and column, then a ReLU module, after the first layer."""
 

@@ -83,17 +83,7 @@ def test_conv_relu_is_fused_only_where_the_conv_output_goes_into_the_relu_alone_
     with_z = [node for node in fused.model.graph.nodes if node.op == "call_module" and len(node.args) == 2]
     assert len(with_z) == 2, "both residual additions fused"
     with pytest.raises(ValueError):  # relu(y + y): the conv's output is added to itself
-        engine.FusedModel(Doubled(), relu=True)
-
-
-class Doubled(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-
-    def forward(self, x):
-        y = self.conv(x)
-        return torch.relu(y + y)
+        engine.FusedModel(models.Doubled(), relu=True)
 
 
 @pytest.mark.parametrize("factory, layer, window, after", [

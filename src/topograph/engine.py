@@ -356,9 +356,13 @@ def _rest_after(model: nn.Module, layer: str) -> tuple[nn.Module, tuple[int, int
 def _by_window(out: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
     """(N, C, H, W) -> (N, kh * kw, H / kh, W / kw, C): for each position in a pooling window, that element of
     every window and channel, contiguous in the channels-last order of the pooled output."""
-    height, width = out.shape[-2] // kh, out.shape[-1] // kw
-    windows = out[..., :height * kh, :width * kw].unflatten(-1, (width, kw)).unflatten(-3, (height, kh))
-    return windows.permute(0, 3, 5, 2, 4, 1).flatten(1, 2).contiguous()
+    return _windows(out, kh, kw).permute(0, 3, 5, 2, 4, 1).flatten(1, 2).contiguous()
+
+
+def _windows(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """(..., H, W) -> (..., H / kh, kh, W / kw, kw): the tiling kh x kw windows, the rest cut off."""
+    h, w = x.shape[-2] // kh, x.shape[-1] // kw
+    return x[..., :h * kh, :w * kw].unflatten(-1, (w, kw)).unflatten(-3, (h, kh))
 
 
 def _pools_as_window_max(module: nn.Module) -> nn.Module:
@@ -400,8 +404,7 @@ def _tiling_max_pool(graph: torch.fx.GraphModule, node: torch.fx.Node) -> tuple 
 
 
 def _window_max(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
-    h, w = x.shape[-2] // kh, x.shape[-1] // kw
-    return x[..., :h * kh, :w * kw].unflatten(-1, (w, kw)).unflatten(-3, (h, kh)).amax(dim=(-3, -1))
+    return _windows(x, kh, kw).amax(dim=(-3, -1))
 
 
 class Vmap:
