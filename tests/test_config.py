@@ -1,10 +1,17 @@
 import copy
+import shutil
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
-from topograph.config import ConfigError, validate
+import topograph
+
+from topograph.config import SCHEMA, ConfigError, check_data, validate
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {"epochs": 3}, "unit": "epoch",
        "intervals": [[1, 2, 3]], "num_samples": 512}
@@ -33,7 +40,6 @@ def test_a_valid_config_gets_its_defaults():
     ({"unit": "hour"}, "runs.r.unit", "step or epoch"),
     ({"intervals": [[1, 2]]}, "runs.r.intervals.0", "at least 3"),
     ({"intervals": [[1, 2, 5]]}, "runs.r.intervals[0]", "never collected"),
-    ({"num_samples": 5000}, "runs.r.num_samples", "at most 1437"),
     ({"model": "topograph.zoo:no_such_model"}, "runs.r.model", "importable"),
     ({"data": "no_such_package.data:load"}, "runs.r.data", "importable"),
     ({"model": "lenet5"}, "runs.r.model", "package.module:function"),
@@ -46,6 +52,39 @@ def test_each_mistake_names_the_field_and_the_fix(changes, field, fix):
         validate(config_with(**changes))
     message = str(error.value)
     assert message.startswith(field + ":") and fix in message and "\n" not in message
+
+
+@pytest.mark.parametrize("changes, field, fix", [
+    ({"num_samples": 5000}, "runs.r.num_samples", "at most 1437"),
+    ({"unit": "step", "intervals": [[1, 2, 200]]}, "runs.r.intervals[0]", "step [200] is never collected"),
+])
+def test_mistakes_only_the_data_shows_are_found_before_training(changes, field, fix):
+    config = validate(config_with(**changes))  # parsing the workflow builds no dataset
+    with pytest.raises(ConfigError) as error:
+        check_data("r", config["runs"]["r"])
+    assert str(error.value).startswith(field + ":") and fix in str(error.value)
+
+
+def test_checking_a_config_imports_no_model_and_builds_no_data():
+    code = ("import sys, yaml; from topograph.config import validate; "
+            "validate(yaml.safe_load(open('config/config.yaml'))); "
+            "print(sorted({'torch', 'sklearn'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_schema_ships_inside_the_package(tmp_path):
+    """Validation works from a plain (non-editable) install: the wheel carries the schema it reads."""
+    source = tmp_path / "source"  # building writes build/ into the source folder
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(source)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("topograph-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        assert "topograph/config.schema.yaml" in archive.namelist()
+    assert SCHEMA.parent == Path(topograph.__file__).parent
 
 
 def test_compare_names_runs_with_a_result_landscape():

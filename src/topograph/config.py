@@ -1,9 +1,13 @@
-"""Check a run configuration before any work: JSON schema (defaults filled), then the facts a
-schema cannot know (imports resolve, intervals name collected steps, enough samples)."""
+"""Check a run configuration before any work: JSON schema (defaults filled), then the facts a schema cannot
+know (factories exist, intervals name collected steps, checkpoint folders hold checkpoints). This runs whenever
+Snakemake parses the workflow, so it imports no model and builds no dataset; the checks that need the data
+(enough samples, intervals in steps of a run topograph trains) run in the first job that builds it."""
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
+import importlib.util
 import math
 import re
 from pathlib import Path
@@ -12,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).with_name("config.schema.yaml")
 
 
 class ConfigError(ValueError):
@@ -98,11 +102,7 @@ def collected_steps(run: dict, train_size: int | None = None) -> list[int]:
 def check_run(name: str, run: dict) -> None:
     field = f"runs.{name}"
     for key in ("model", "data"):
-        try:
-            resolve(run[key])
-        except (ImportError, AttributeError) as error:
-            raise ConfigError(f"{field}.{key}: cannot import {run[key]!r} ({error}). Fix: name a factory that is "
-                              "importable from sys.path or PYTHONPATH as 'package.module:function'.") from None
+        check_factory(f"{field}.{key}", run[key])
     for key in ("x_range", "y_range"):
         if run[key] is not None and not run[key][0] < run[key][1]:
             raise ConfigError(f"{field}.{key}: {run[key]} is empty. Fix: give [low, high] with low < high.")
@@ -114,30 +114,63 @@ def check_run(name: str, run: dict) -> None:
             raise ConfigError(f"{field}.checkpoints: no file in {str(folder)!r} matches checkpoint_pattern "
                               f"{run['checkpoint_pattern']!r}. Fix: point checkpoints at a folder of state_dict files, "
                               "or set checkpoint_pattern to a regular expression whose one group captures the number.")
-    train_data = build(run["data"], run["data_args"])
-    eval_data = train_data if run["eval_data_args"] is None else build(run["data"], run["eval_data_args"])
-    if run["num_samples"] > len(eval_data):
-        raise ConfigError(f"{field}.num_samples: {run['num_samples']} is more than the {len(eval_data)} examples of the "
-                          f"dataset. Fix: set num_samples to at most {len(eval_data)}.")
-    collected = collected_steps(run, len(train_data))
+    if "checkpoints" in run or run["unit"] == "epoch":
+        check_intervals(name, run)
+
+
+def check_factory(field: str, spec: str) -> None:
+    """The module of 'package.module:factory' exists and defines the factory. The module's source is read, not
+    run, where it plainly defines the name at top level: importing a user's module imports torch (seconds)."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        found = importlib.util.find_spec(module_name)
+        if found is None:
+            raise ImportError(f"no module named {module_name!r}")
+        if attribute not in _top_level_names(found.origin):
+            resolve(spec)
+    except (ImportError, AttributeError, ValueError, SyntaxError) as error:
+        raise ConfigError(f"{field}: cannot import {spec!r} ({error}). Fix: name a factory that is "
+                          "importable from sys.path or PYTHONPATH as 'package.module:function'.") from None
+
+
+def _top_level_names(source_file: str | None) -> set[str]:
+    if not source_file or not source_file.endswith(".py"):
+        return set()
+    names = set()
+    for node in ast.parse(Path(source_file).read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return names
+
+
+def check_intervals(name: str, run: dict, train_size: int | None = None) -> None:
+    collected = collected_steps(run, train_size)
     for index, interval in enumerate(run["intervals"]):
         missing = sorted(set(interval) - set(collected))
         if missing:
-            raise ConfigError(f"{field}.intervals[{index}]: {run['unit']} {missing} is never collected "
+            raise ConfigError(f"runs.{name}.intervals[{index}]: {run['unit']} {missing} is never collected "
                               f"(collected: {_span(collected)}). Fix: name only collected {run['unit']}s.")
+
+
+def check_data(name: str, run: dict):
+    """The checks that need the run's data (built once here); returns the training data."""
+    train_data = build(run["data"], run["data_args"])
+    eval_data = train_data if run["eval_data_args"] is None else build(run["data"], run["eval_data_args"])
+    check_samples(name, run, len(eval_data))
+    check_intervals(name, run, len(train_data))
+    return train_data
+
+
+def check_samples(name: str, run: dict, size: int) -> None:
+    if run["num_samples"] > size:
+        raise ConfigError(f"runs.{name}.num_samples: {run['num_samples']} is more than the {size} examples of the "
+                          f"dataset. Fix: set num_samples to at most {size}.")
 
 
 def _span(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers)) if len(numbers) <= 12 else f"{numbers[0]}..{numbers[-1]}"
-
-
-def landscapes(run: dict) -> dict[str, list[int] | None]:
-    """{landscape name: the interval's steps (train) or None (result)}."""
-    names = {}
-    if run["landscapes"]["train"]:
-        for interval in run["intervals"]:
-            steps = sorted(interval)
-            names[f"train_{steps[0]}-{steps[-1]}"] = steps
-    if run["landscapes"]["result"]:
-        names["result"] = None
-    return names
