@@ -1,7 +1,12 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 from topograph import config, train, trajectory, zoo
 
@@ -36,3 +41,37 @@ def copy_workflow(folder: Path) -> Path:
 def workflow_copy(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return copy_workflow(tmp_path)
+
+
+def save_user_checkpoints(folder):
+    """Someone's own old run: a plain loop that saved model_epoch_XXX.pt files."""
+    folder.mkdir()
+    torch.manual_seed(0)
+    model, data = zoo.lenet5(), zoo.digits("test")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for epoch in range(1, 5):
+        for x, y in torch.utils.data.DataLoader(data, batch_size=60):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        torch.save({"model_state_dict": model.state_dict(), "epoch": epoch}, folder / f"model_epoch_{epoch:03d}.pt")
+
+
+@pytest.fixture(scope="session")
+def finished_workflow(tmp_path_factory) -> Path:
+    """A real snakemake run of a tiny config: a run topograph trains and one from a user's checkpoints."""
+    folder = copy_workflow(tmp_path_factory.mktemp("flow"))
+    save_user_checkpoints(folder / "old_run")
+    config = {"chunk": 2, "runs": {
+        "tiny": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
+                 "train": {"epochs": 4, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
+                 "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 5, "num_samples": 48, "seed": 2},
+        "old": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
+                "checkpoints": "old_run", "checkpoint_pattern": r"model_epoch_(\d+)\.pt", "optimizer": "Adam",
+                "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 4, "num_samples": 32}}}
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"],
+                          cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "results"

@@ -1,23 +1,43 @@
 import re
 import sys
 
-from topograph.config import ConfigError, checkpoint_files, landscapes, validate
+from topograph import kinds
+from topograph.config import ConfigError, checkpoint_files, validate
 
 if not config:
     sys.exit("topograph: no configuration. Fix: run snakemake with --configfile config/config.yaml (or your own).")
 try:
-    validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+    validate(config)
 except ConfigError as error:
     sys.exit(f"topograph config error: {error}")
 
 RUNS = list(config["runs"])
 EVALUATE_ENV = "../../envs/gpu.yaml" if config["devices"] else "../../envs/cpu.yaml"
-LANDSCAPES = {run: landscapes(spec) for run, spec in config["runs"].items()}
+LANDSCAPES = {run: kinds.landscapes(spec) for run, spec in config["runs"].items()}
+
+# What each rule's output depends on, passed as its params: Snakemake reruns a job when they change, so a key
+# that is not here reruns nothing (evaluate_grid reads batch_size and the cluster keys from the config).
+TRAIN_KEYS = ("model", "model_args", "data", "data_args", "train", "unit", "intervals")
+TRAJECTORY_KEYS = ("model", "model_args", "checkpoints", "checkpoint_pattern", "unit", "steps_per_epoch", "network",
+                   "optimizer", "learning_rate")
+EVALUATE_KEYS = ("model", "model_args", "data", "num_samples", "seed", "resolution", "loss")
 
 
 wildcard_constraints:
     run="|".join(map(re.escape, RUNS)),
-    landscape=r"train_\d+-\d+|result",
+    landscape=kinds.NAME_PATTERN,
+
+
+def run_keys(wildcards, keys):
+    run = config["runs"][wildcards.run]
+    return {key: run[key] for key in keys if key in run}
+
+
+def evaluated_data(wildcards):
+    """The evaluation's data_args alone, so that a change of the training data_args reruns it only when used."""
+    run = config["runs"][wildcards.run]
+    return {**run_keys(wildcards, EVALUATE_KEYS), "eval_data_args": None,
+            "data_args": run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]}
 
 
 def surface(run, name):
@@ -43,8 +63,3 @@ def trajectory_sources(wildcards):
 def evaluate_workers(wildcards=None):
     """One dask worker per GPU in devices:, else per core (workers:, or the cores Snakemake has)."""
     return len(config["devices"] or []) or config["workers"] or workflow.cores
-
-
-def evaluate_cluster(threads):
-    return {"workers": threads, "devices": config["devices"], "scheduler": config["scheduler"],
-            "memory_limit_mb": config["worker_mem_mb"]}

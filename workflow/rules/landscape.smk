@@ -1,5 +1,6 @@
 rule fit_directions:
-    """The plane: PCA of an interval of the trajectory, or random filter-normalized directions."""
+    """The plane of a landscape, by its kind (topograph.kinds): PCA of an interval of the trajectory, or random
+    filter-normalized directions around the final weights."""
     input:
         "results/{run}/trajectory.zarr",
     output:
@@ -7,8 +8,7 @@ rule fit_directions:
     log:
         "results/{run}/logs/fit_directions_{landscape}.log",
     params:
-        run=lambda wildcards: config["runs"][wildcards.run],
-        steps=lambda wildcards: LANDSCAPES[wildcards.run][wildcards.landscape],
+        plane=lambda wildcards: LANDSCAPES[wildcards.run][wildcards.landscape][1],
     conda:
         "../../envs/cpu.yaml"
     script:
@@ -25,9 +25,7 @@ rule evaluate_grid:
     log:
         "results/{run}/logs/evaluate_grid_{landscape}.log",
     params:
-        run=lambda wildcards: config["runs"][wildcards.run],
-        chunk=config["chunk"],
-        cluster=lambda wildcards, threads: evaluate_cluster(threads),
+        run=evaluated_data,
     threads: evaluate_workers
     resources:
         gpu=len(config["devices"] or []),

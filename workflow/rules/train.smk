@@ -6,7 +6,7 @@ rule train:
     log:
         "results/{run}/logs/train.log",
     params:
-        run=lambda wildcards: config["runs"][wildcards.run],
+        run=lambda wildcards: run_keys(wildcards, TRAIN_KEYS),
     threads: 1
     conda:
         "../../envs/cpu.yaml"
@@ -23,7 +23,7 @@ rule extract_trajectory:
     log:
         "results/{run}/logs/extract_trajectory.log",
     params:
-        run=lambda wildcards: config["runs"][wildcards.run],
+        run=lambda wildcards: run_keys(wildcards, TRAJECTORY_KEYS),
     conda:
         "../../envs/cpu.yaml"
     script:

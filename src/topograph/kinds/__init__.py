@@ -1,0 +1,50 @@
+"""The kinds of landscape, one module each, in one registry. A kind says which landscapes a run's config asks
+for and their names, what its plane's fit depends on, how to fit the plane (directions.zarr), and how the report
+labels it. Adding a kind is one module plus one line in KINDS; its config switch is `landscapes: {<key>: true}`.
+
+No module here imports torch at import time: the report reads the labels."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import ModuleType
+
+from . import pca, random
+
+KINDS: dict[str, ModuleType] = {"train": pca, "result": random}  # the key of landscapes: in the config -> kind
+
+
+def landscapes(run: dict) -> dict[str, tuple[ModuleType, dict]]:
+    """{landscape name: (its kind, the parameters of its fit)} for a run's (validated) config."""
+    return {name: (kind, params) for key, kind in KINDS.items() if run["landscapes"][key]
+            for name, params in kind.landscapes(run).items()}
+
+
+NAME_PATTERN = "|".join(f"(?:{kind.NAME_PATTERN})" for kind in KINDS.values())
+
+
+def of_name(name: str) -> ModuleType | None:
+    return next((kind for kind in KINDS.values() if re.fullmatch(kind.NAME_PATTERN, name)), None)
+
+
+def of_attrs(attrs: dict) -> ModuleType | None:
+    """The kind a stored landscape (its directions' or surface's attrs) was made by."""
+    return next((kind for kind in KINDS.values() if kind.METHOD == attrs.get("method")), None)
+
+
+def order(name: str) -> tuple:
+    """Landscapes in registry order, then each kind's own order (train intervals by their first step)."""
+    kind = of_name(name)
+    if kind is None:
+        return (len(KINDS), 0, name)
+    return (list(KINDS.values()).index(kind), kind.order(name), name)
+
+
+def fit(name: str, trajectory: Path, out: Path, params: dict) -> None:
+    """Write directions.zarr of the landscape `name` from trajectory.zarr."""
+    of_name(name).fit(trajectory, out, **params)
+
+
+def axis_labels(attrs: dict) -> tuple[str, str]:
+    kind = of_attrs(attrs)
+    return kind.axis_labels(attrs) if kind else ("x", "y")
