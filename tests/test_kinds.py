@@ -1,9 +1,39 @@
+import re
+
 import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from topograph import directions, store
+import yaml
+
+from topograph import kinds, store
+from topograph.config import SCHEMA, validate
+from topograph.kinds import pca, random
+
+
+def test_the_config_switches_are_the_registry():
+    run = yaml.safe_load(SCHEMA.read_text())["properties"]["runs"]["additionalProperties"]["properties"]
+    assert set(run["landscapes"]["properties"]) == set(kinds.KINDS) == set(run["landscapes"]["default"])
+
+
+def test_each_landscape_name_leads_back_to_its_kind_and_sorts_by_interval():
+    config = validate({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+                                      "train": {"epochs": 12}, "unit": "epoch",
+                                      "intervals": [[9, 10, 11], [2, 3, 4], [1, 5, 12]]}}})
+    planes = kinds.landscapes(config["runs"]["r"])
+    assert list(planes) == ["train_9-11", "train_2-4", "train_1-12", "result"]
+    assert planes["train_2-4"] == (pca, {"steps": [2, 3, 4], "margin": 0.2, "x_range": None, "y_range": None})
+    for name, (kind, _) in planes.items():
+        assert kinds.of_name(name) is kind and re.fullmatch(kinds.NAME_PATTERN, name)
+    assert sorted(planes, key=kinds.order) == ["train_1-12", "train_2-4", "train_9-11", "result"]
+    assert kinds.of_name("train_1") is None and not re.fullmatch(kinds.NAME_PATTERN, "results")
+
+
+def test_labels_follow_the_stored_method():
+    assert kinds.axis_labels({"method": "pca", "explained_variance_ratio": [0.9, 0.05]}) == ("PC1 (90.0 %)",
+                                                                                              "PC2 (5.0 %)")
+    assert kinds.axis_labels({"method": "random", "normalization": "filter"})[0] == "d1 (filter-normalized random)"
 
 
 def write_rows(path, rows, monkeypatch, chunk=7):
@@ -20,7 +50,7 @@ def test_pca_matches_sklearn(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     rows = (rng.normal(size=(6, 50)) * np.linspace(3, 0.1, 50)).astype(np.float32)
     weights = write_rows(tmp_path / "t.zarr", rows, monkeypatch)["weights"]
-    d1, d2, ratio = directions.pca_plane(weights, list(range(6)))
+    d1, d2, ratio = pca.pca_plane(weights, list(range(6)))
     reference = PCA(n_components=2).fit(rows.astype(np.float64) - rows[-1])
     np.testing.assert_allclose(np.stack([d1, d2]), reference.components_, atol=1e-5)
     np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, rtol=1e-6)
@@ -34,7 +64,7 @@ def test_a_point_on_the_plane_projects_back(tmp_path, monkeypatch):
     center = rng.normal(size=40)
     rows = np.stack([center + 0.7 * d1 - 1.3 * d2, center + 2.0 * d1 + 0.5 * d2 + 0.25 * off_plane, center])
     weights = write_rows(tmp_path / "t.zarr", rows.astype(np.float32), monkeypatch)["weights"]
-    coords, residual = directions.project(weights, [0, 1, 2], center, d1, d2)
+    coords, residual = pca.project(weights, [0, 1, 2], center, d1, d2)
     np.testing.assert_allclose(coords, [[0.7, -1.3], [2.0, 0.5], [0, 0]], atol=1e-5)
     np.testing.assert_allclose(residual, [0, 0.25, 0], atol=1e-3)
 
@@ -46,7 +76,7 @@ def test_train_plane_reconstructs_a_planar_track(tmp_path, monkeypatch):
     coefficients = rng.normal(size=(5, 2))
     rows = (coefficients @ basis.T + rng.normal(size=30)).astype(np.float32)
     write_rows(tmp_path / "t.zarr", rows, monkeypatch)
-    directions.fit_train(tmp_path / "t.zarr", [1, 2, 3, 4, 5], tmp_path / "d.zarr")
+    pca.fit(tmp_path / "t.zarr", tmp_path / "d.zarr", steps=[1, 2, 3, 4, 5])
     plane = store.open_store(tmp_path / "d.zarr")
     assert np.all(plane["residual"][:] < 1e-4)
     center, d1, d2 = plane["center"][:], plane["d1"][:], plane["d2"][:]
@@ -61,7 +91,7 @@ def test_collinear_checkpoints_are_refused(tmp_path, monkeypatch):
     line = np.outer(np.arange(4.0), np.ones(10)).astype(np.float32)
     weights = write_rows(tmp_path / "t.zarr", line, monkeypatch)["weights"]
     with pytest.raises(ValueError, match="no plane"):
-        directions.pca_plane(weights, [0, 1, 2, 3])
+        pca.pca_plane(weights, [0, 1, 2, 3])
 
 
 LAYOUT = [["conv.weight", [4, 3, 3, 3]], ["conv.bias", [4]], ["bn.weight", [4]], ["fc.weight", [5, 36]]]
@@ -83,7 +113,7 @@ def pieces(vector):
 
 def test_filter_normalized_rows_have_the_weight_rows_norms():
     center = center_vector()
-    d = directions.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "filter", "biasbn")
+    d = random.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "filter", "biasbn")
     for (name, shape), w, v in zip(LAYOUT, pieces(center), pieces(d)):
         if len(shape) == 1:
             assert not v.any(), f"{name} must be zeroed with ignore=biasbn"
@@ -94,7 +124,7 @@ def test_filter_normalized_rows_have_the_weight_rows_norms():
 
 def test_layer_normalization_and_ignore_none():
     center = center_vector()
-    d = directions.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "layer", "none")
+    d = random.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "layer", "none")
     for (_, shape), w, v in zip(LAYOUT, pieces(center), pieces(d)):
         if len(shape) == 1:
             np.testing.assert_array_equal(v, w)  # Li et al.: 1-D tensors follow the weights
@@ -104,7 +134,7 @@ def test_layer_normalization_and_ignore_none():
 
 def test_random_directions_are_seeded(trained_run, tmp_path):
     for name in ("a", "b"):
-        directions.fit_result(trained_run / "trajectory.zarr", tmp_path / name, seed=5)
+        random.fit(trained_run / "trajectory.zarr", tmp_path / name, seed=5)
     a, b = (store.read_vectors(tmp_path / name) for name in ("a", "b"))
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.allclose(a[1], a[2]), "d1 and d2 must differ"
