@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from topograph import directions, engine, evaluate, store, zoo
+from topograph import directions, engines, evaluate, store, zoo
 from topograph.cluster import dask_client
 from topograph.trajectory import parameter_layout
 
 MODELS = {"lenet": ("topograph.zoo:lenet5", (1, 32, 32)), "resnet50": ("topograph.zoo:resnet50_cifar", (3, 32, 32))}
 
 
-def make_plane(folder: Path, model_name: str, samples: int, device: str) -> dict:
+def make_plane(folder: Path, model_name: str, samples: int, device: str) -> engines.PlaneSpec:
     """A random model's weights as the center, two filter-normalized directions, synthetic samples."""
     factory, shape = MODELS[model_name]
     torch.manual_seed(0)
@@ -45,10 +45,10 @@ def make_plane(folder: Path, model_name: str, samples: int, device: str) -> dict
     d1, d2 = (directions.random_direction(parameter_layout(model), center, generator, "filter", "biasbn")
               for _ in range(2))
     store.write_directions(folder / "directions.zarr", center, d1, d2, {"x_range": [-1, 1], "y_range": [-1, 1]})
-    return {"model": factory, "model_args": {}, "data": "topograph.zoo:synthetic",
-            "data_args": {"size": samples, "shape": list(shape)}, "sample_index": list(range(samples)),
-            "directions": str(folder / "directions.zarr"), "center_checkpoint": str(folder / "center.pt"),
-            "batch_size": 256 if device == "cpu" else 2048, "device": device}
+    return engines.PlaneSpec(model=factory, model_args={}, data="topograph.zoo:synthetic",
+                             data_args={"size": samples, "shape": list(shape)}, sample_index=range(samples),
+                             directions=folder / "directions.zarr", center_checkpoint=folder / "center.pt",
+                             batch_size=256 if device == "cpu" else 2048, device=device)
 
 
 def grid(resolution: int) -> np.ndarray:
@@ -56,9 +56,9 @@ def grid(resolution: int) -> np.ndarray:
     return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
 
 
-def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
+def naive(spec: engines.PlaneSpec, points: np.ndarray, batch_size: int = 128) -> float:
     """Seconds for the naive loop over points."""
-    plane = engine.load_plane(spec)
+    plane = engines.load_plane(spec)
     model = plane.model
     started = time.perf_counter()
     with torch.no_grad():
@@ -73,7 +73,7 @@ def naive(spec: dict, points: np.ndarray, batch_size: int = 128) -> float:
     return time.perf_counter() - started
 
 
-def engine_run(spec: dict, resolution: int, client, folder: Path, echo: bool) -> tuple[float, str]:
+def engine_run(spec: engines.PlaneSpec, resolution: int, client, folder: Path, echo: bool) -> tuple[float, str]:
     """Seconds for topograph's evaluate_grid, and the engine notes of its log (echoed as it runs if echo)."""
     out = folder / f"surface-{time.monotonic_ns()}.zarr"
     log = _Echo() if echo else io.StringIO()
@@ -91,7 +91,7 @@ class _Echo(io.StringIO):
 
 
 def _synchronize(spec):
-    if spec["device"].startswith("cuda"):
+    if spec.device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
@@ -145,23 +145,24 @@ def main() -> None:
     report(args, resolution, len(naive_points), naive_times, engine_times, start_times, engines)
 
 
-def techniques(spec: dict, points: np.ndarray, repeats: int) -> None:
+def techniques(spec: engines.PlaneSpec, points: np.ndarray, repeats: int) -> None:
     """Median seconds per point of the naive loop and of each engine that applies, in this process with one
     thread (as in one dask worker), after a warm-up (compiling, for the compiled engine)."""
     torch.set_num_threads(1)
-    plane = engine.load_plane(spec)
+    plane = engines.load_plane(spec)
     naive_s = statistics.median(naive(spec, points) for _ in range(repeats)) / len(points)
     print(f"seconds per point, one thread, {len(plane.labels)} samples, median of {repeats}")
     print(f"{'naive':34s} {naive_s:8.4f}")
     grid_s = naive_s * len(grid(40))
-    for make, worth_after_s in [(lambda: engine.Functional(plane), 0), *engine.candidates(plane, len(points))]:
-        if grid_s < worth_after_s:
-            print(f"{'(a compiled engine)':34s} not tried: worth it only for jobs over {worth_after_s} s")
+    reference = engines.Candidate("functional", lambda: engines.Functional(plane), 0)
+    for candidate in [reference, *engines.candidates(plane, len(points))]:
+        if grid_s < candidate.worth_after_s:
+            print(f"{candidate.name:34s} not tried: worth it only for jobs over {candidate.worth_after_s} s")
             continue
-        candidate = make()
-        candidate.evaluate(points[:1])
-        seconds = statistics.median(engine.seconds_per_point(candidate, points) for _ in range(repeats))
-        print(f"{candidate.name:34s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
+        engine = candidate.make()
+        engine.evaluate(points[:1])
+        seconds = statistics.median(engines.seconds_per_point(engine, points) for _ in range(repeats))
+        print(f"{engine.name:34s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
 
 
 def report(args, resolution, naive_points, naive_times, engine_times, start_times, engines) -> None:
@@ -175,7 +176,8 @@ def report(args, resolution, naive_points, naive_times, engine_times, start_time
     print(f"topograph  {engine_s:8.2f} s  {points / engine_s:8.1f} points/s  ({'; '.join(sorted(engines))})")
     print(f"ratio      {naive_s / engine_s:8.2f} x")
     print(f"cluster    {statistics.median(start_times):8.2f} s  to start the workers (not timed above)")
-    print(f"peak RSS   this process {rss(resource.RUSAGE_SELF):.0f} MB, largest worker {rss(resource.RUSAGE_CHILDREN):.0f} MB")
+    print(f"peak RSS   this process {rss(resource.RUSAGE_SELF):.0f} MB, "
+          f"largest worker {rss(resource.RUSAGE_CHILDREN):.0f} MB")
 
 
 if __name__ == "__main__":

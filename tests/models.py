@@ -138,6 +138,18 @@ class PoolThenReLU(nn.Module):
         return self.head(self.relu(nn.functional.max_pool2d(self.conv(x), 2)).flatten(1))
 
 
+class FailsInForward(nn.Module):
+    """Raises in forward, after its layer has run."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        self.conv(x)
+        raise RuntimeError("this model cannot run")
+
+
 def with_running_stats(model):
     torch.manual_seed(0)
     model.train()

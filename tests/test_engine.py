@@ -8,7 +8,9 @@ import torch
 from torch.nn import functional as F
 
 import models
-from topograph import engine, zoo
+from topograph import engines, zoo
+from topograph.engines import first_layer, pools, vmap
+from topograph.engines.fused import FusedModel, NothingToFuse
 
 POINTS = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0], [0.3, 0.9]])
 
@@ -18,7 +20,7 @@ def make_plane(model, inputs, batch_size=16, seed=0):
     center = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
     d1, d2 = (torch.randn_like(center) * 0.05 for _ in range(2))
     labels = torch.randint(0, 5 if model.__class__.__name__ != "LeNet5" else 10, (len(inputs),))
-    return engine.Plane(model.eval(), center, d1, d2, inputs, labels, batch_size)
+    return engines.Plane(model.eval(), center, d1, d2, inputs, labels, batch_size)
 
 
 def naive(plane, points, batch_size=7):
@@ -30,51 +32,80 @@ def naive(plane, points, batch_size=7):
         torch.nn.utils.vector_to_parameters(weights, model.parameters())
         with torch.no_grad():
             logits = torch.cat([model(plane.inputs[s:s + batch_size]) for s in range(0, len(plane.labels), batch_size)])
-        out.append((F.cross_entropy(logits, plane.labels).item(), (logits.argmax(1) == plane.labels).float().mean().item()))
+        accuracy = (logits.argmax(1) == plane.labels).float().mean().item()
+        out.append((F.cross_entropy(logits, plane.labels).item(), accuracy))
     return np.array(out).T
 
 
-CASES = {
-    "lenet": (lambda: zoo.lenet5(), (40, 1, 32, 32), "conv1"),
-    "batchnorm+dropout": (models.batchnorm_net, (40, 3, 8, 8), "conv"),
-    "batchnorm variants": (models.batchnorm_variants, (40, 3, 8, 8), "conv1"),
-    "batchnorm residual": (models.residual, (40, 3, 8, 8), "stem.0"),
-    "pool then relu": (models.pool_then_relu, (40, 3, 11, 11), "conv"),
-    "non-linear first layer": (models.nonlinear_first, (40, 3, 8, 8), None),
-    "unused parameters": (models.unused, (40, 3, 8, 8), None),
-    "input used twice": (models.input_skip, (40, 3, 8, 8), "conv"),
+CASES = {  # factory, input shape, first layer, the engines that must refuse it (calibration drops them)
+    "lenet": (lambda: zoo.lenet5(), (40, 1, 32, 32), "conv1", ()),
+    "batchnorm+dropout": (models.batchnorm_net, (40, 3, 8, 8), "conv", ()),
+    "batchnorm variants": (models.batchnorm_variants, (40, 3, 8, 8), "conv1", ()),
+    "batchnorm residual": (models.residual, (40, 3, 8, 8), "stem.0", ()),
+    "pool then relu": (models.pool_then_relu, (40, 3, 11, 11), "conv", ()),
+    "non-linear first layer": (models.nonlinear_first, (40, 3, 8, 8), None, ()),
+    "unused parameters": (models.unused, (40, 3, 8, 8), None, ()),
+    "input used twice": (models.input_skip, (40, 3, 8, 8), "conv", ("first-layer", "first-layer+compile")),
 }
+
+
+SLOW_TO_PREPARE_ON = {"pool then relu"}  # engines worth it only for long jobs (compiled: 10-30 s a model here)
+
+
+def tried_anywhere(plane, expected_points):
+    """Each registered engine that a CPU or a GPU would try on plane, once; a GPU's ones on these CPU tensors,
+    where each has a CPU path (vmap, ConvReLU)."""
+    found = {}
+    for device in ("cpu", "cuda"):
+        for candidate in engines.candidates(plane, expected_points, device):
+            found.setdefault(candidate.name, candidate)
+    return list(found.values())
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_engines_equal_the_naive_loop(case):
-    factory, shape, first = CASES[case]
+    factory, shape, first, inexact = CASES[case]
     torch.manual_seed(1)
     plane = make_plane(factory(), torch.randn(shape))
     expected = naive(plane, POINTS)
-    assert engine.find_first_layer(plane.model, plane.inputs[:2]) == first
-    engines = [engine.Functional(plane), engine.Vmap(plane, points_per_pass=3)]
-    if first and case != "input used twice":
-        engines.append(engine.FirstLayer(plane, first))
-    if case.startswith("batchnorm"):
-        folded = engine.FusedModel(plane.model)
-        engines += [engine.Functional(plane, folded), engine.Vmap(plane, 3, folded),
-                    engine.Functional(plane, engine.FusedModel(plane.model, relu=True))]
-    for candidate in engines:
-        loss, accuracy = candidate.evaluate(POINTS)
-        np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=candidate.name)
-        np.testing.assert_allclose(accuracy, expected[1], atol=1e-9, err_msg=candidate.name)
+    assert engines.find_first_layer(plane.model, plane.inputs[:2]) == first
+    checked = [engines.Functional(plane)]
+    for candidate in tried_anywhere(plane, expected_points=3):  # vmap: a pass of 3 points, then one of 1
+        if candidate.name not in inexact and (case in SLOW_TO_PREPARE_ON or not candidate.worth_after_s):
+            try:
+                checked.append(candidate.make())
+            except NothingToFuse:  # e.g. fuse-relu where no ReLU follows a conv
+                pass
+    for engine in checked:
+        loss, accuracy = engine.evaluate(POINTS)
+        np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=engine.name)
+        np.testing.assert_allclose(accuracy, expected[1], atol=1e-9, err_msg=engine.name)
+
+
+def test_every_registered_engine_is_checked_on_some_case():
+    tried = set()
+    for factory, shape, *_ in CASES.values():
+        torch.manual_seed(1)
+        tried |= {candidate.name for candidate in tried_anywhere(make_plane(factory(), torch.randn(shape)), 3)}
+    assert tried == {technique.name for technique in engines.REGISTRY}
+
+
+def test_a_memory_probe_that_fails_leaves_no_hooks_on_the_model():
+    plane = make_plane(models.FailsInForward(), torch.randn(8, 3, 8, 8))
+    with pytest.raises(RuntimeError, match="cannot run"):
+        vmap.bytes_per_point(plane)
+    assert not [module for module in plane.model.modules() if module._forward_hooks]
 
 
 def test_batchnorm_is_folded_only_where_it_alone_follows_a_layer_called_once():
-    folded = engine.FusedModel(models.batchnorm_variants())
+    folded = FusedModel(models.batchnorm_variants())
     assert {layer: name for layer, (name, _) in folded.pairs.items()} == {"conv1": "bn1", "fc": "bn4"}
     remaining = {name for name, module in folded.model.named_modules() if isinstance(module, torch.nn.BatchNorm2d)}
     assert remaining == {"bn2", "bn3"}
 
 
 def test_conv_relu_is_fused_only_where_the_conv_output_goes_into_the_relu_alone_or_through_one_addition():
-    fused = engine.FusedModel(models.residual(), relu=True)
+    fused = FusedModel(models.residual(), relu=True)
     assert fused.name == "+fold-bn+fuse-relu"
     kinds = Counter(type(module).__name__ for module in fused.model.modules())
     assert (kinds["ConvReLU"], kinds["Conv2d"], kinds["BatchNorm2d"]) == (7, 1, 0)  # left: the conv shortcut
@@ -83,7 +114,7 @@ def test_conv_relu_is_fused_only_where_the_conv_output_goes_into_the_relu_alone_
     with_z = [node for node in fused.model.graph.nodes if node.op == "call_module" and len(node.args) == 2]
     assert len(with_z) == 2, "both residual additions fused"
     with pytest.raises(ValueError):  # relu(y + y): the conv's output is added to itself
-        engine.FusedModel(models.Doubled(), relu=True)
+        FusedModel(models.Doubled(), relu=True)
 
 
 @pytest.mark.parametrize("factory, layer, window, after", [
@@ -93,7 +124,7 @@ def test_conv_relu_is_fused_only_where_the_conv_output_goes_into_the_relu_alone_
     (models.ViewAfterConv, "conv", None, None),  # the layer's input is not the raw input
 ])
 def test_a_relu_and_a_tiling_pool_right_after_the_first_layer_are_taken_into_it(factory, layer, window, after):
-    rest, found = engine._rest_after(factory(), layer)
+    rest, found = first_layer.rest_after(factory(), layer)
     assert found == window
     if window:  # the rest starts from the pooled output: what came after the pool takes the input
         placeholder = next(node for node in rest.graph.nodes if node.op == "placeholder")
@@ -102,9 +133,9 @@ def test_a_relu_and_a_tiling_pool_right_after_the_first_layer_are_taken_into_it(
 
 def test_only_tiling_max_pools_become_window_maxima_with_the_same_values():
     model = models.Pools()
-    rewritten = engine._pools_as_window_max(model)
+    rewritten = pools.pools_as_window_max(model)
     targets = [node.target for node in rewritten.graph.nodes]
-    assert targets.count(engine._window_max) == 3 and {"overlapping", "ceil"} <= set(targets)
+    assert targets.count(pools.window_max) == 3 and {"overlapping", "ceil"} <= set(targets)
     x = torch.randn(2, 3, 17, 19)
     assert torch.equal(rewritten(x), model(x))
 
@@ -114,7 +145,7 @@ def test_calibration_refuses_an_inexact_engine():
     torch.manual_seed(1)
     plane = make_plane(models.input_skip(), torch.randn(40, 3, 8, 8))
     notes = []
-    chosen = engine.choose_engine(plane, POINTS[1:], expected_points=4, notes=notes)
+    chosen = engines.choose_engine(plane, POINTS[1:], expected_points=4, notes=notes)
     assert chosen.name.startswith("functional"), notes
     assert any("first-layer: skipped, loss" in note for note in notes), notes
 
@@ -123,7 +154,7 @@ def test_a_layout_the_model_refuses_is_skipped_not_fatal():
     torch.manual_seed(1)
     plane = make_plane(models.ViewAfterConv(), torch.randn(40, 3, 8, 8))
     notes = []
-    chosen = engine.choose_engine(plane, POINTS, expected_points=4, notes=notes)
+    chosen = engines.choose_engine(plane, POINTS, expected_points=4, notes=notes)
     assert any(note.startswith("engine functional+channels-last: skipped (RuntimeError") for note in notes), notes
     np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
 
@@ -132,10 +163,10 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
     torch.manual_seed(1)
     plane = make_plane(zoo.lenet5(), torch.randn(256, 1, 32, 32), batch_size=128)
     notes = []
-    engine.choose_engine(plane, POINTS, expected_points=10, notes=notes)
+    engines.choose_engine(plane, POINTS, expected_points=10, notes=notes)
     assert not any("compile" in note for note in notes), "a short job must not pay for a compile"
     notes = []
-    chosen = engine.choose_engine(plane, POINTS, expected_points=1_000_000, notes=notes)
+    chosen = engines.choose_engine(plane, POINTS, expected_points=1_000_000, notes=notes)
     assert any(note.startswith("engine first-layer+pool+compile: ") and "skipped" not in note for note in notes), notes
     assert chosen.name.startswith("first-layer"), notes
     np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
@@ -144,21 +175,21 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
 def on_cuda(plane):
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as load_plane does
     tensors = (plane.center, plane.d1, plane.d2, plane.inputs, plane.labels)
-    return engine.Plane(copy.deepcopy(plane.model).cuda(), *(t.cuda() for t in tensors), plane.batch_size)
+    return engines.Plane(copy.deepcopy(plane.model).cuda(), *(t.cuda() for t in tensors), plane.batch_size)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-@pytest.mark.parametrize("factory, first", [(models.batchnorm_net, "conv"), (models.residual, "stem.0")])
-def test_cuda_engines_equal_the_naive_loop_on_cpu(factory, first):
+@pytest.mark.parametrize("factory", [models.batchnorm_net, models.residual])
+def test_cuda_engines_equal_the_naive_loop_on_cpu(factory):
     torch.manual_seed(1)
     cpu = make_plane(factory(), torch.randn(40, 3, 8, 8))
     expected = naive(cpu, POINTS)
     cuda = on_cuda(cpu)
-    chosen = engine.choose_engine(cuda, POINTS, expected_points=10_000)
-    folded, fused = engine.FusedModel(cuda.model), engine.FusedModel(cuda.model, relu=True)
-    for candidate in (chosen, engine.Vmap(cuda, 4), engine.Vmap(cuda, 4, folded), engine.FirstLayer(cuda, first),
-                      engine.Functional(cuda, fused)):
-        np.testing.assert_allclose(candidate.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=candidate.name)
+    chosen = engines.choose_engine(cuda, POINTS, expected_points=10_000)
+    eager = [candidate.make() for candidate in engines.candidates(cuda, 4) if not candidate.worth_after_s]
+    assert {engine.name for engine in eager} >= {"vmap[4]", "vmap[4]+fold-bn", "first-layer", "functional+fold-bn"}
+    for engine in (chosen, *eager):  # compiling costs minutes on a GPU: the compiled engine is checked on CPU
+        np.testing.assert_allclose(engine.evaluate(POINTS)[0], expected[0], rtol=1e-5, err_msg=engine.name)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
@@ -170,8 +201,8 @@ def test_vmap_on_cuda_halves_its_points_per_pass_until_they_fit_the_device():
     cpu = make_plane(model, torch.randn(40, 3, 4, 4))
     cuda = on_cuda(cpu)
     points = np.stack(np.meshgrid(np.linspace(-1, 1, 64), np.linspace(-1, 1, 64)), -1).reshape(-1, 2)
-    vmapped = engine.Vmap(cuda, points_per_pass=len(points))
+    vmapped = engines.Vmap(cuda, points_per_pass=len(points))
     loss, _ = vmapped.evaluate(points)
-    assert vmapped.per_pass < len(points)
+    assert vmapped.points_per_pass < len(points)
     some = [0, 1234, len(points) - 1]
     np.testing.assert_allclose(loss[some], naive(cpu, points[some])[0], rtol=1e-5)

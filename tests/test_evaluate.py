@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import os
 import re
@@ -8,17 +9,17 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from topograph import directions, engine, evaluate, store, zoo
+from topograph import directions, engines, evaluate, store, zoo
 from topograph.cluster import ClusterError, dask_client
 from topograph.trajectory import load_state_dict
 
 
 def plane_spec(run_dir, landscape, num_samples=64, seed=0):
     plane = dict(store.open_store(landscape).attrs)
-    samples = engine.choose_samples(len(zoo.digits("test")), num_samples, seed)
-    return {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
-            "data_args": {"split": "test"}, "sample_index": samples.tolist(), "directions": str(landscape),
-            "center_checkpoint": str(run_dir / plane["center_checkpoint"]), "batch_size": 24}
+    samples = engines.choose_samples(len(zoo.digits("test")), num_samples, seed)
+    return engines.PlaneSpec(model="topograph.zoo:lenet5", model_args={}, data="topograph.zoo:digits",
+                             data_args={"split": "test"}, sample_index=samples, directions=landscape,
+                             center_checkpoint=run_dir / plane["center_checkpoint"], batch_size=24)
 
 
 def direct_loss(state_or_vector, sample_index):
@@ -52,17 +53,17 @@ def test_grid_points_equal_a_direct_forward_pass(result_surface):
     for i, j in [(0, 0), (1, 3), (4, 2), (4, 4)]:
         a, b = surface.x.values[i], surface.y.values[j]
         weights = center + np.float32(a) * d1 + np.float32(b) * d2
-        loss, accuracy = direct_loss(weights, spec["sample_index"])
+        loss, accuracy = direct_loss(weights, spec.sample_index)
         assert float(surface.loss[i, j]) == pytest.approx(loss, rel=1e-5)
         assert float(surface.accuracy[i, j]) == pytest.approx(accuracy, abs=1e-6)
-    np.testing.assert_array_equal(surface.sample_index.values, spec["sample_index"])
+    np.testing.assert_array_equal(surface.sample_index.values, spec.sample_index)
 
 
 def test_center_is_the_checkpoint_loss(result_surface, trained_run):
     folder, spec = result_surface
     surface = xr.open_zarr(folder / "surface.zarr")
     assert surface.x.values[2] == 0 and surface.y.values[2] == 0
-    loss, _ = direct_loss(load_state_dict(spec["center_checkpoint"]), spec["sample_index"])
+    loss, _ = direct_loss(load_state_dict(spec.center_checkpoint), spec.sample_index)
     assert float(surface.loss[2, 2]) == pytest.approx(loss, rel=1e-5)
     assert float(surface.loss[2, 2]) < float(surface.loss.max()), "the trained center should sit lower than the rim"
 
@@ -70,7 +71,7 @@ def test_center_is_the_checkpoint_loss(result_surface, trained_run):
 def test_dask_workers_compute_the_same_surface_from_samples_built_once(result_surface, tmp_path):
     folder, spec = result_surface
     pids = tmp_path / "pids"
-    spec = {**spec, "data": "models:digits_built_by", "data_args": {"pids": str(pids), "split": "test"}}
+    spec = dataclasses.replace(spec, data="models:digits_built_by", data_args={"pids": str(pids), "split": "test"})
     with dask_client(2) as client:
         evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {"run": "tiny"}, resolution=5, chunk=2, client=client)
     alone, parallel = (xr.open_zarr(f / "surface.zarr") for f in (folder, tmp_path))
@@ -100,8 +101,8 @@ def test_a_gpu_worker_computes_the_cpu_surface(result_surface, tmp_path):
     """devices: [0]: a dask-cuda worker evaluates on the GPU, equal to the CPU surface."""
     folder, spec = result_surface
     with dask_client(1, devices=[0]) as client:
-        evaluate.evaluate_grid(tmp_path / "s.zarr", {**spec, "device": "cuda"}, {}, resolution=5, chunk=3,
-                               client=client)
+        on_gpu = dataclasses.replace(spec, device="cuda")
+        evaluate.evaluate_grid(tmp_path / "s.zarr", on_gpu, {}, resolution=5, chunk=3, client=client)
     np.testing.assert_allclose(xr.open_zarr(tmp_path / "s.zarr").loss.values,
                                xr.open_zarr(folder / "surface.zarr").loss.values, rtol=1e-5)
 
@@ -159,3 +160,46 @@ def test_the_log_shows_points_done_rate_and_eta_after_every_chunk(result_surface
     assert len(progress) == 9 and done == sorted(done) and done[-1] == 25, log.getvalue()
     assert all(float(rate) > 0 for _, rate, _, _ in progress) and progress[-1][2] == "0"
     assert elapsed == sorted(elapsed) and elapsed[-1] > 0
+
+
+def test_the_fingerprint_of_a_plane_never_changes(tmp_path):
+    """Stored in every surface and compared on resume: the value computed before PlaneSpec, so old stores resume."""
+    center = np.linspace(-1, 1, 50, dtype=np.float32)
+    store.write_directions(tmp_path / "d.zarr", center, center * 2, center[::-1].copy(),
+                           {"x_range": [-1, 1], "y_range": [-0.5, 0.5]})
+    spec = engines.PlaneSpec(model="topograph.zoo:lenet5", model_args={"width": 4}, data="topograph.zoo:digits",
+                             data_args={"split": "test"}, sample_index=np.array([3, 1, 4, 15]),
+                             directions=tmp_path / "d.zarr", center_checkpoint="results/wide/checkpoints/004.pt",
+                             batch_size=7, device="cuda")
+    assert spec.fingerprint(np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 5)) == "55a2b55e92beee0a"
+
+
+def test_each_worker_expects_a_whole_number_of_points_that_every_engine_takes(result_surface, tmp_path, monkeypatch):
+    """25 points over one worker once came as 25.0: the vmap engine sliced its probes with it and was skipped."""
+    _, spec = result_surface
+    expected, choose_engine = [], evaluate.choose_engine
+
+    def spy(plane, probes, expected_points, notes):
+        expected.append(expected_points)
+        return choose_engine(plane, probes, expected_points, notes)
+
+    monkeypatch.setattr(evaluate, "choose_engine", spy)
+    evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=4, chunk=3)
+    assert expected == [16] and type(expected[0]) is int
+    assert evaluate.points_per_worker(list(np.ndindex(2, 2)), 3, (4, 4), workers=3) == 6
+    plane, probes = engines.load_plane(spec), np.array([[0.0, 0.0], [0.5, -0.5], [1.0, 1.0]])
+    for device in ("cpu", "cuda"):  # a GPU's engines too, on CPU tensors
+        for candidate in engines.candidates(plane, expected[0], device):
+            engine = candidate.make()
+            assert type(engine.points_per_pass) is int and len(probes[:engine.points_per_pass]) >= 1, engine.name
+
+
+def test_evaluating_in_this_process_leaves_its_torch_threads_alone(result_surface, tmp_path):
+    _, spec = result_surface
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=3, chunk=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

@@ -12,7 +12,7 @@ import xarray as xr
 import yaml
 
 from conftest import copy_workflow
-from topograph import engine, store
+from topograph import engines, store
 
 CONFIG = {"chunk": 2, "runs": {"wide": {
     "model": "topograph.zoo:lenet5", "model_args": {"width": 4}, "data": "topograph.zoo:digits",
@@ -72,11 +72,12 @@ def test_killed_evaluation_resumes_where_it_stopped(tmp_path):
 
     surface = xr.open_zarr(folder / TARGET)
     assert surface.chunk_done.values.all() and not np.isnan(surface.loss.values).any()
-    spec = {"model": "topograph.zoo:lenet5", "model_args": {"width": 4}, "data": "topograph.zoo:digits",
-            "data_args": {"split": "test"}, "sample_index": surface.sample_index.values.tolist(),
-            "directions": str(folder / "results/wide/landscapes/result/directions.zarr"),
-            "center_checkpoint": str(folder / "results/wide" / surface.attrs["center_checkpoint"]), "batch_size": 256}
-    reference = engine.Functional(engine.load_plane(spec))
+    spec = engines.PlaneSpec(model="topograph.zoo:lenet5", model_args={"width": 4}, data="topograph.zoo:digits",
+                             data_args={"split": "test"}, sample_index=surface.sample_index.values,
+                             directions=folder / "results/wide/landscapes/result/directions.zarr",
+                             center_checkpoint=folder / "results/wide" / surface.attrs["center_checkpoint"],
+                             batch_size=256)
+    reference = engines.Functional(engines.load_plane(spec))
     grid = np.stack(np.meshgrid(surface.x.values, surface.y.values, indexing="ij"), -1).reshape(-1, 2)
     loss, accuracy = reference.evaluate(grid)
     np.testing.assert_allclose(surface.loss.values.ravel(), loss, rtol=1e-5)

@@ -1,0 +1,50 @@
+"""Exact loss and accuracy at points of a plane center + a*d1 + b*d2, as fast as the model and device allow.
+
+Every engine is exact (equal to a plain forward pass up to float rounding); each technique is one module:
+- functional: one point at a time through torch.func.functional_call, for any nn.Module: the reference. On CPU
+  also with the samples channels-last, which oneDNN's convolutions prefer.
+- fused (used by functional and vmap): each eval-mode BatchNorm right after a Conv/Linear folded into that
+  layer's weights, per point; on CUDA also each Conv2d + bias (+ residual) + ReLU as one cuDNN call.
+- vmap (CUDA): many points per forward pass, as many as the device memory holds.
+- first_layer: the first layer is linear in its weights, so its output over all samples is computed once for
+  center, d1 and d2 and combined per point; the rest of the model runs eagerly or compiled (torch.compile).
+calibrate.choose_engine() tries those in registry.REGISTRY that apply on probe points, drops any that disagrees
+with functional, and keeps the fastest.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+
+from .calibrate import RTOL, choose_engine, seconds_per_point
+from .first_layer import FirstLayer, find_first_layer
+from .functional import Functional
+from .fused import FusedModel
+from .plane import Plane, PlaneSpec, Shared, choose_samples, load_plane, load_samples, stack_samples
+from .registry import REGISTRY, Candidate, candidates
+from .vmap import Vmap
+
+
+class Engine(Protocol):
+    name: str
+    points_per_pass: int  # the points one pass evaluates: calibration times at least that many
+
+    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean loss and accuracy over the samples at each point (a, b) of points, shape (n, 2)."""
+
+
+class Technique(Protocol):
+    """One line of the REGISTRY: makes an engine where it applies."""
+    name: str
+    worth_after_s: Mapping[str, float]  # by device type: the least seconds a job must take eagerly; absent: 0
+
+    def applies(self, shared: Shared) -> bool: ...
+
+    def make(self, shared: Shared, expected_points: int) -> Engine: ...
+
+
+__all__ = ["REGISTRY", "RTOL", "Candidate", "Engine", "FirstLayer", "Functional", "FusedModel", "Plane",
+           "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose_engine", "choose_samples",
+           "find_first_layer", "load_plane", "load_samples", "seconds_per_point", "stack_samples"]

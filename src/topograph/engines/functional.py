@@ -1,0 +1,105 @@
+"""One point per pass through torch.func.functional_call: works for any nn.Module, and is the reference every
+other engine is checked against. Its techniques: the samples channels-last (CPU), BatchNorm folded, and on
+CUDA each Conv2d + bias (+ residual) + ReLU as one cuDNN call."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
+
+from .fused import FusedModel, folded_model, has_foldable_batch_norm
+from .plane import Plane, Shared
+
+
+def forward_of(plane: Plane, folded: FusedModel | None):
+    """The model's logits as a function of (its weights at a point, inputs)."""
+    model = folded.model if folded else plane.model
+    buffers, fold = dict(model.named_buffers()), folded or (lambda params: params)
+    return lambda params, x: functional_call(model, {**fold(params), **buffers}, (x,))
+
+
+class Functional:
+    """One point per pass: the reference."""
+    points_per_pass = 1
+
+    def __init__(self, plane: Plane, folded: FusedModel | None = None):
+        self.plane, self.forward = plane, forward_of(plane, folded)
+        layout = "+channels-last" if plane.inputs.dim() == 4 and plane.inputs.stride(1) == 1 else ""
+        self.name = "functional" + layout + (folded.name if folded else "")
+
+    @torch.inference_mode()
+    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        plane, out = self.plane, np.empty((2, len(points)))
+        a, b = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device).T
+        for k in range(len(points)):  # a vector per point, not rows of one matrix: less memory, aligned weights
+            params = plane.split(plane.vectors_at(a[k], b[k]))
+            out[:, k] = mean_metrics(plane, lambda s: self.forward(params, plane.inputs[s]))
+        return out[0], out[1]
+
+
+def mean_metrics(plane: Plane, logits_of) -> tuple[float, float]:
+    loss = correct = 0.0
+    for s in plane.batches():
+        logits, labels = logits_of(s), plane.labels[s]
+        loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        correct += (logits.argmax(dim=-1) == labels).sum().item()
+    return loss / len(plane.labels), correct / len(plane.labels)
+
+
+def _channels_last_helps(shared: Shared) -> bool:
+    """oneDNN's convolutions run faster channels-last; with one channel, that is the layout inputs already have."""
+    inputs = shared.plane.inputs
+    return shared.device == "cpu" and inputs.dim() == 4 and inputs.shape[1] > 1
+
+
+def _channels_last_plane(shared: Shared) -> Plane:
+    return shared.plane.channels_last()
+
+
+@dataclass(frozen=True)
+class ChannelsLast:
+    """Functional on the samples channels-last (it fails on a model that calls .view() on its activations)."""
+    fold_bn: bool = False
+    worth_after_s: ClassVar[Mapping[str, float]] = {}
+
+    @property
+    def name(self) -> str:
+        return "functional+channels-last" + "+fold-bn" * self.fold_bn
+
+    def applies(self, shared: Shared) -> bool:
+        return _channels_last_helps(shared) and (not self.fold_bn or has_foldable_batch_norm(shared.plane.model))
+
+    def make(self, shared: Shared, expected_points: int) -> Functional:
+        return Functional(shared.once(_channels_last_plane), shared.once(folded_model) if self.fold_bn else None)
+
+
+@dataclass(frozen=True)
+class FoldBatchNorm:
+    """Functional with BatchNorm folded, in the samples' own layout: where channels-last is not tried."""
+    name: ClassVar[str] = "functional+fold-bn"
+    worth_after_s: ClassVar[Mapping[str, float]] = {}
+
+    def applies(self, shared: Shared) -> bool:
+        return has_foldable_batch_norm(shared.plane.model) and not _channels_last_helps(shared)
+
+    def make(self, shared: Shared, expected_points: int) -> Functional:
+        return Functional(shared.plane, shared.once(folded_model))
+
+
+@dataclass(frozen=True)
+class FuseConvReLU:
+    """Functional with BatchNorm folded and each Conv2d + bias (+ residual) + ReLU as one cuDNN call (CUDA)."""
+    name: ClassVar[str] = "functional+fuse-relu"
+    worth_after_s: ClassVar[Mapping[str, float]] = {}
+
+    def applies(self, shared: Shared) -> bool:
+        return shared.device == "cuda" and any(type(module) is nn.Conv2d for module in shared.plane.model.modules())
+
+    def make(self, shared: Shared, expected_points: int) -> Functional:
+        return Functional(shared.plane, FusedModel(shared.plane.model, relu=True))

@@ -1,0 +1,131 @@
+"""The evaluation plane: what it is (PlaneSpec, which the surface's fingerprint is taken of), its tensors loaded
+on a device (Plane), and the dataset samples it is evaluated on."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import store
+from ..config import build
+from ..trajectory import load_state_dict
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PlaneSpec:
+    """The model and data by import string, the dataset indices evaluated, and the paths of the directions store
+    and the center checkpoint; batch_size and device change the speed only."""
+    model: str
+    model_args: dict
+    data: str
+    data_args: dict
+    sample_index: tuple[int, ...]
+    directions: str
+    center_checkpoint: str
+    batch_size: int
+    device: str = "cpu"
+
+    def __post_init__(self):  # lists, arrays and paths in, what json and the fingerprint expect kept
+        object.__setattr__(self, "sample_index", tuple(int(i) for i in self.sample_index))
+        object.__setattr__(self, "directions", str(self.directions))
+        object.__setattr__(self, "center_checkpoint", str(self.center_checkpoint))
+
+    def fingerprint(self, x: np.ndarray, y: np.ndarray) -> str:
+        """What the surface's values depend on (not device or batch size): the same fingerprint, the same surface.
+        Stored in surface.zarr and compared on resume, so its bytes must never change."""
+        values = {"model": self.model, "model_args": self.model_args, "data": self.data, "data_args": self.data_args,
+                  "sample_index": list(self.sample_index), "center_checkpoint": self.center_checkpoint}
+        digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
+        center, d1, d2, _ = store.read_vectors(self.directions)
+        for array in (center, d1, d2, x, y):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, eq=False)
+class Plane:
+    """The model (eval mode, buffers of the center checkpoint), the plane and the samples, on one device."""
+    model: nn.Module
+    center: torch.Tensor
+    d1: torch.Tensor
+    d2: torch.Tensor
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    batch_size: int
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.model.named_parameters()]
+
+    def vectors_at(self, a, b) -> torch.Tensor:
+        """Flat weight vectors at points (a, b: tensors of one shape), shape (*a.shape, P)."""
+        return self.center + a[..., None] * self.d1 + b[..., None] * self.d2
+
+    def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cut flat vectors (..., P) into named parameter views of shape (..., *param.shape)."""
+        params = list(self.model.parameters())
+        pieces = flat.split([p.numel() for p in params], dim=-1)
+        return {name: piece.view(*flat.shape[:-1], *p.shape) for name, piece, p in zip(self.names, pieces, params)}
+
+    def batches(self):
+        for start in range(0, len(self.labels), self.batch_size):
+            yield slice(start, start + self.batch_size)
+
+    def channels_last(self) -> Plane:
+        """The same plane with 4-D samples in channels-last memory order."""
+        return replace(self, inputs=self.inputs.contiguous(memory_format=torch.channels_last))
+
+
+class Shared:
+    """A plane and what the engines tried on it share (a traced model, precomputed outputs): each computed once,
+    on first use, and let go with this object when the engine is chosen. device: the kind of device the engines
+    are chosen for, by default the one the plane is on."""
+
+    def __init__(self, plane: Plane, device: str | None = None):
+        self.plane, self.device, self._done = plane, device or plane.center.device.type, {}
+
+    def once(self, compute: Callable[[Shared], T]) -> T:
+        if compute not in self._done:
+            self._done[compute] = compute(self)
+        return self._done[compute]
+
+
+def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:
+    """The dataset indices evaluated: num_samples distinct ones drawn by the seed, sorted."""
+    return np.sort(np.random.default_rng(seed).choice(size, size=num_samples, replace=False))
+
+
+def stack_samples(dataset, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        inputs, labels = dataset.tensors[:2]
+        return inputs[index], labels[index]
+    items = [dataset[int(i)] for i in index]
+    return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
+
+
+def load_samples(spec: PlaneSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs and labels that spec's data and sample_index name, stacked."""
+    return stack_samples(build(spec.data, spec.data_args), np.asarray(spec.sample_index))
+
+
+def load_plane(spec: PlaneSpec, samples: tuple[torch.Tensor, torch.Tensor] | None = None) -> Plane:
+    """samples: load_samples(spec), where the caller has them already."""
+    device = torch.device(spec.device)
+    if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    model = build(spec.model, spec.model_args)
+    model.load_state_dict(load_state_dict(spec.center_checkpoint))
+    center, d1, d2, _ = store.read_vectors(spec.directions)
+    inputs, labels = samples or load_samples(spec)
+    vector = functools.partial(torch.as_tensor, device=device)
+    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2), inputs.to(device),
+                 labels.to(device), spec.batch_size)

@@ -1,0 +1,102 @@
+"""Many points per forward pass (torch.func.vmap over stacked weights): what fills a GPU."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch.func import vmap
+from torch.nn import functional as F
+
+from .functional import forward_of
+from .fused import FusedModel, folded_model, has_foldable_batch_norm
+from .plane import Plane, Shared
+
+
+class Vmap:
+    """points_per_pass points per forward pass; halved on running out of device memory."""
+
+    def __init__(self, plane: Plane, points_per_pass: int, folded: FusedModel | None = None):
+        self.plane, self.points_per_pass, self.suffix = plane, points_per_pass, folded.name if folded else ""
+        self.forward = vmap(forward_of(plane, folded), in_dims=(0, None))
+
+    @property
+    def name(self) -> str:
+        return f"vmap[{self.points_per_pass}]{self.suffix}"  # points_per_pass halves on out-of-memory
+
+    @torch.inference_mode()
+    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = np.empty((2, len(points)))
+        for start in range(0, len(points), self.points_per_pass):
+            group = points[start:start + self.points_per_pass]
+            try:
+                out[:, start:start + len(group)] = self._group(group)
+            except torch.OutOfMemoryError:
+                if self.points_per_pass == 1:
+                    raise
+                torch.cuda.empty_cache()
+                self.points_per_pass //= 2
+                out[:, start:] = self.evaluate(points[start:])
+                break
+        return out[0], out[1]
+
+    def _group(self, group: np.ndarray) -> np.ndarray:
+        plane = self.plane
+        coords = torch.as_tensor(group, dtype=plane.center.dtype, device=plane.center.device).T
+        params = plane.split(plane.vectors_at(*coords))
+        loss = torch.zeros(len(group), dtype=torch.float64, device=plane.center.device)
+        correct = torch.zeros_like(loss)
+        for s in plane.batches():
+            logits, labels = self.forward(params, plane.inputs[s]), plane.labels[s]
+            per_point = F.cross_entropy(logits.flatten(0, 1), labels.repeat(len(group)), reduction="none")
+            loss += per_point.view(len(group), -1).sum(dim=1)
+            correct += (logits.argmax(dim=-1) == labels).sum(dim=1)
+        return (torch.stack([loss, correct]) / len(plane.labels)).cpu().numpy()
+
+
+def bytes_per_point(plane: Plane) -> int:
+    """A generous guess of the memory one point of a vmap pass needs: weights + activations of a batch."""
+    activations = []
+    hooks = [m.register_forward_hook(lambda m, i, o: activations.append(o.numel() if torch.is_tensor(o) else 0))
+             for m in plane.model.modules()]
+    try:
+        with torch.inference_mode():
+            plane.model(plane.inputs[: plane.batch_size])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 4 * (plane.center.numel() + 2 * sum(activations))
+
+
+def free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    import psutil  # distributed's dependency, needed here only off CUDA
+
+    return psutil.virtual_memory().available
+
+
+def _points_that_fit(shared: Shared) -> int:
+    """How many points half the free memory holds, measured once for every vmap engine of the plane."""
+    plane = shared.plane
+    return int(free_bytes(plane.center.device) * 0.5 / bytes_per_point(plane))
+
+
+@dataclass(frozen=True)
+class OnGpu:
+    """Vmap, as many points per pass as the memory holds or the job has (CUDA)."""
+    fold_bn: bool = False
+    worth_after_s: ClassVar[Mapping[str, float]] = {}
+
+    @property
+    def name(self) -> str:
+        return "vmap" + "+fold-bn" * self.fold_bn
+
+    def applies(self, shared: Shared) -> bool:
+        return shared.device == "cuda" and (not self.fold_bn or has_foldable_batch_norm(shared.plane.model))
+
+    def make(self, shared: Shared, expected_points: int) -> Vmap:
+        points_per_pass = max(1, min(expected_points, shared.once(_points_that_fit)))
+        return Vmap(shared.plane, points_per_pass, shared.once(folded_model) if self.fold_bn else None)
