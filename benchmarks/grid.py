@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from topograph import directions, engines, evaluate, store, zoo
+from topograph import engines, evaluate, store, zoo
 from topograph.cluster import dask_client
+from topograph.kinds.random import random_direction
 from topograph.trajectory import parameter_layout
 
 MODELS = {"lenet": ("topograph.zoo:lenet5", (1, 32, 32)), "resnet50": ("topograph.zoo:resnet50_cifar", (3, 32, 32))}
@@ -42,7 +43,7 @@ def make_plane(folder: Path, model_name: str, samples: int, device: str) -> engi
     torch.save(model.state_dict(), folder / "center.pt")
     center = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
     generator = torch.Generator().manual_seed(1)
-    d1, d2 = (directions.random_direction(parameter_layout(model), center, generator, "filter", "biasbn")
+    d1, d2 = (random_direction(parameter_layout(model), center, generator, "filter", "biasbn")
               for _ in range(2))
     store.write_directions(folder / "directions.zarr", center, d1, d2, {"x_range": [-1, 1], "y_range": [-1, 1]})
     return engines.PlaneSpec(model=factory, model_args={}, data="topograph.zoo:synthetic",

@@ -151,10 +151,11 @@ def test_run_json_keys_are_the_documented_ones(finished_workflow):
 # The formulas, recomputed from the doc's words.
 
 def load_checkpoint(path: Path) -> dict:
-    """docs/stores.md, Conventions: a state_dict, maybe under state_dict/model_state_dict/model, maybe module.-prefixed."""
+    """docs/stores.md, Conventions: a state_dict, maybe under state_dict/model_state_dict/model, maybe with
+    module. prefixes."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    state = next((state[key] for key in ("state_dict", "model_state_dict", "model") if isinstance(state.get(key), dict)),
-                 state)
+    wrappers = ("state_dict", "model_state_dict", "model")
+    state = next((state[key] for key in wrappers if isinstance(state.get(key), dict)), state)
     if all(key.startswith("module.") for key in state):
         state = {key[len("module."):]: value for key, value in state.items()}
     return state
@@ -179,7 +180,8 @@ def test_trajectory_rows_and_attrs(finished_workflow, run):
     assert attrs["parameters"] == [[name, list(p.shape)] for name, p in model.named_parameters()]
     assert trajectory["weights"].shape == (len(steps), sum(p.numel() for p in model.parameters()))
     for row, file in enumerate(attrs["checkpoints"]):
-        np.testing.assert_array_equal(trajectory["weights"][row], vector(model_at(attrs, finished_workflow / run / file)))
+        expected = vector(model_at(attrs, finished_workflow / run / file))
+        np.testing.assert_array_equal(trajectory["weights"][row], expected)
     np.testing.assert_array_equal(trajectory["epoch"][:], steps.astype(float))  # unit epoch
     if run == "tiny":
         info = json.loads((finished_workflow / run / "run.json").read_text())

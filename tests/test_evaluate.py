@@ -9,8 +9,9 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from topograph import directions, engines, evaluate, store, zoo
+from topograph import engines, evaluate, store, zoo
 from topograph.cluster import ClusterError, dask_client
+from topograph.kinds import random
 from topograph.trajectory import load_state_dict
 
 
@@ -40,7 +41,7 @@ def direct_loss(state_or_vector, sample_index):
 @pytest.fixture(scope="module")
 def result_surface(trained_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("result")
-    directions.fit_result(trained_run / "trajectory.zarr", folder / "directions.zarr", seed=3)
+    random.fit(trained_run / "trajectory.zarr", folder / "directions.zarr", seed=3)
     spec = plane_spec(trained_run, folder / "directions.zarr")
     evaluate.evaluate_grid(folder / "surface.zarr", spec, {"run": "tiny"}, resolution=5, chunk=2)
     return folder, spec
@@ -81,7 +82,7 @@ def test_dask_workers_compute_the_same_surface_from_samples_built_once(result_su
 
 
 def test_non_finite_losses_are_stored_as_nan(trained_run, tmp_path):
-    directions.fit_result(trained_run / "trajectory.zarr", tmp_path / "d.zarr", seed=3, x_range=[0, 3e38])
+    random.fit(trained_run / "trajectory.zarr", tmp_path / "d.zarr", seed=3, x_range=[0, 3e38])
     spec = plane_spec(trained_run, tmp_path / "d.zarr")
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=3, chunk=2)
     loss = xr.open_zarr(tmp_path / "s.zarr").loss.values

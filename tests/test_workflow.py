@@ -1,7 +1,6 @@
 """A real `snakemake` run of a tiny config, its stores checked against direct forward passes."""
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 
 from topograph import store, zoo
@@ -17,7 +16,8 @@ def test_trajectory_rows_are_the_checkpoints(finished_workflow):
     assert trajectory.attrs["optimizer"] == "Adam"
 
 
-@pytest.mark.parametrize("run, landscape", [("tiny", "train_1-3"), ("tiny", "result"), ("old", "train_1-3"), ("old", "result")])
+@pytest.mark.parametrize("run, landscape", [("tiny", "train_1-3"), ("tiny", "result"), ("old", "train_1-3"),
+                                           ("old", "result")])
 def test_surfaces_equal_direct_forward_passes(finished_workflow, run, landscape):
     folder = finished_workflow / run / "landscapes" / landscape
     surface = xr.open_zarr(folder / "surface.zarr")

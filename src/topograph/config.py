@@ -109,7 +109,8 @@ def check_run(name: str, run: dict) -> None:
     if "checkpoints" in run:
         folder = Path(run["checkpoints"])
         if not folder.is_dir():
-            raise ConfigError(f"{field}.checkpoints: no folder {str(folder)!r}. Fix: give the folder of your saved state_dicts.")
+            raise ConfigError(f"{field}.checkpoints: no folder {str(folder)!r}. Fix: give the folder of your saved "
+                              "state_dicts.")
         if not checkpoint_files(folder, run["checkpoint_pattern"]):
             raise ConfigError(f"{field}.checkpoints: no file in {str(folder)!r} matches checkpoint_pattern "
                               f"{run['checkpoint_pattern']!r}. Fix: point checkpoints at a folder of state_dict files, "

@@ -109,7 +109,8 @@ def _torchvision(name: str, root: str, train: bool, mean, std):
     except ImportError as error:
         raise ImportError(f"{name} needs torchvision: pip install 'topograph[vision]'") from error
     if not Path(root).is_dir():
-        raise FileNotFoundError(f"{name}: no folder {root!r}; point data_args.root at your local copy (nothing is downloaded)")
+        raise FileNotFoundError(f"{name}: no folder {root!r}; point data_args.root at your local copy "
+                                "(nothing is downloaded)")
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
     return getattr(datasets, name)(root, train=train, transform=transform, download=False)
 
