@@ -18,12 +18,15 @@ import numpy as np
 import pytest
 
 from topograph import store
-from topograph.report import write_compare, write_index, write_run_report
+from topograph.report import Style, write_compare, write_figures, write_index, write_run_report
+from topograph.report.grid import display_values, surface_at
 from topograph.report.html import script_json_text
+from topograph.report.labels import axis_labels
 from topograph.report.metrics import circle_rise, flatness, mean_rise
 from topograph.report.page import render_run
-from topograph.report.stores import Landscape, read_run
-from topograph.report.views import Style, axis_labels, display_values, landscape_json, surface_at
+from topograph.report.page_data import landscape_json
+from topograph.report.run import Landscape, read_run
+from topograph.report.views import VIEWS
 
 XSS = "<img src=x onerror=alert(1)>"
 STEPS = np.array([1, 2, 3, 4])
@@ -148,8 +151,12 @@ def test_every_landscape_has_a_button_and_the_views_and_settings(bowl_html):
     for name in ("train_1-4", "result"):
         assert f">{name}</button>" in bowl_html
     assert [ls["name"] for ls in page_data(bowl_html, "run-data")["landscapes"]] == ["train_1-4", "result"]
-    for view in ("isoline", "topographic", "surface"):
-        assert f'data-view="{view}"' in bowl_html and f'id="view-{view}"' in bowl_html
+    for view in ("isoline", "topographic", "surface3d", "all"):
+        assert f'data-view="{view}"' in bowl_html
+    assert [view.key for view in VIEWS] == ["isoline", "topographic", "surface3d"]
+    for view in VIEWS:
+        assert f'id="view-{view.key}" class="view{view.dims}d"' in bowl_html
+    assert page_data(bowl_html, "run-data")["views"] == [view.json() for view in VIEWS]
     for setting in Style().settings():
         assert f'name="{setting}"' in bowl_html, setting
     assert 'name="levels" min="10" max="80"' in bowl_html
@@ -198,6 +205,16 @@ def test_surface_at_interpolates_between_grid_points(results):
     middle = surface_at(landscape, landscape.loss, [(GRID_X[1] + GRID_X[2]) / 2], [GRID_Y[3]])
     expected = (bowl(GRID_X[1], GRID_Y[3]) + bowl(GRID_X[2], GRID_Y[3])) / 2
     np.testing.assert_allclose(middle, [expected], rtol=1e-6)
+
+
+def test_surface_at_leaves_out_the_corners_without_a_value():
+    x, y = np.array([0.0, 1.0, 2.0]), np.array([0.0, 1.0])
+    loss = np.array([[1.0, 2.0], [np.nan, 4.0], [5.0, np.nan]])
+    landscape = Landscape("holes", {"kind": "result"}, x, y, loss, loss)
+    heights = surface_at(landscape, loss, [0.25, 1.5, 1.0, 2.0, -3.0], [0.5, 1.0, 0.0, 1.0, 0.25])
+    weights = np.array([0.375, 0.375, 0.125])  # (0, 0), (0, 1), (1, 1); (1, 0) holds no value
+    expected = [weights @ [1.0, 2.0, 4.0] / weights.sum(), 4.0, np.nan, np.nan, 1.25]
+    np.testing.assert_allclose(heights, expected, rtol=1e-12)
 
 
 def test_empty_surface_is_reported_not_fatal(tmp_path):
@@ -284,6 +301,54 @@ def test_report_never_imports_torch(results, tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+def test_public_api_as_the_readme_documents(results, tmp_path):
+    written = write_figures(results / "bowl", tmp_path / "figures", Style(cmap="magma"))
+    names = {f"{ls}_{view}.{fmt}" for ls in ("train_1-4", "result") for view in ("isoline", "topographic", "surface3d")
+             for fmt in ("png", "pdf")} | {"loss_curve.png", "loss_curve.pdf"}
+    assert {p.name for p in written} == names == {p.name for p in (tmp_path / "figures").iterdir()}
+
+
+def test_report_reads_stores_only_through_topograph_store():
+    import ast
+
+    import topograph.report
+    for path in Path(topograph.report.__file__).parent.glob("*.py"):
+        nodes = list(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+        imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in nodes
+                     if isinstance(node, ast.ImportFrom) and node.level == 0}
+        assert not imported & {"zarr", "xarray", "torch"}, path.name
+
+
+def front_bowl(run: Path) -> None:
+    """A result landscape whose basin lies toward the page's 3-D camera: the page sees all of it from above."""
+    write_landscape(run, "result", loss=1.0 + 4.0 * ((GRID_X[:, None] + 0.4) ** 2 + (GRID_Y[None, :] + 0.4) ** 2))
+
+
+def back_facing(px: np.ndarray, py: np.ndarray) -> set:
+    """The grid cells whose projected quad turns clockwise on the screen: there the surface is seen from below."""
+    cross = ((px[1:, 1:] - px[:-1, :-1]) * (py[:-1, 1:] - py[1:, :-1])
+             - (py[1:, 1:] - py[:-1, :-1]) * (px[:-1, 1:] - px[1:, :-1]))
+    return {tuple(cell) for cell in np.argwhere(cross < 0).tolist()}
+
+
+def figure_projection(landscape: Landscape) -> tuple[np.ndarray, np.ndarray]:
+    """Where the 3-D paper figure draws each grid point of the surface, in its projection's coordinates."""
+    from mpl_toolkits.mplot3d import proj3d
+    figure = next(view for view in VIEWS if view.dims == 3).figure(landscape, Style())
+    figure.savefig(io.BytesIO(), format="png")
+    z, _ = display_values(landscape, Style())
+    grid_x, grid_y = np.meshgrid(landscape.x, landscape.y, indexing="ij")
+    px, py, _ = proj3d.proj_transform(grid_x.ravel(), grid_y.ravel(), z.ravel(), figure.axes[0].get_proj())
+    return px.reshape(z.shape), py.reshape(z.shape)
+
+
+def test_3d_figure_does_not_show_the_underside_the_page_does_not(tmp_path):
+    run = make_run(tmp_path, "front", landscapes=())
+    front_bowl(run)
+    assert back_facing(*figure_projection(read_run(run).landscapes[0])) == set()
+
+
 # ---- a real small run ------------------------------------------------------------------------------------------
 
 NARROW, WIDE = "narrow", XSS  # the wide run's name also checks escaping in the browser
@@ -292,7 +357,7 @@ REAL_RUNS = {NARROW: (1, [[1, 2, 3], [2, 3, 4]]), WIDE: (2, [])}
 
 def run_pipeline(run_dir: Path, name: str, width: int, intervals: list) -> None:
     """What the workflow's rules do for one run, in this process: train, extract, fit the planes, evaluate."""
-    from topograph import config, directions, evaluate, train, trajectory
+    from topograph import config, evaluate, kinds, train, trajectory
 
     spec = {"model": "topograph.zoo:lenet5", "model_args": {"width": width}, "data": "topograph.zoo:digits",
             "data_args": {"split": "test"}, "unit": "epoch", "intervals": intervals,
@@ -302,12 +367,9 @@ def run_pipeline(run_dir: Path, name: str, width: int, intervals: list) -> None:
     train.train(partial(config.build, run["model"], run["model_args"]), config.build(run["data"], run["data_args"]),
                 run_dir / "checkpoints", unit=run["unit"], intervals=run["intervals"], **run["train"])
     trajectory.extract_run(name, run, run_dir, run_dir / "trajectory.zarr")
-    for landscape, steps in config.landscapes(run).items():
+    for landscape, (_, params) in kinds.landscapes(run).items():
         folder = run_dir / "landscapes" / landscape
-        if steps is None:
-            directions.fit_result(run_dir / "trajectory.zarr", folder / "directions.zarr", seed=run["seed"])
-        else:
-            directions.fit_train(run_dir / "trajectory.zarr", steps, folder / "directions.zarr")
+        kinds.fit(landscape, run_dir / "trajectory.zarr", folder / "directions.zarr", params)
         evaluate.evaluate_landscape(name, run, landscape, run_dir, folder / "surface.zarr", cluster={}, chunk=8)
 
 
@@ -459,7 +521,7 @@ def click_on_curve(driver, landscape: str) -> None:
 
 RUN_DRAWN = ("!!document.querySelector('#view-isoline .contourlayer path')"
              " && !!document.querySelector('#view-topographic .contourlayer path')"
-             " && !!document.querySelector('#view-surface .gl-container canvas')"
+             " && !!document.querySelector('#view-surface3d .gl-container canvas')"
              " && !!window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents.every((d) => d.is_idle)")
 SHOWN = "return document.querySelector('#landscapes button[aria-pressed=true]').textContent"
 
@@ -470,7 +532,7 @@ def test_run_page_in_chromium(browser, real_results, tmp_path):
     browser.save_screenshot(str(tmp_path / "run.png"))
     assert colourful(picture(browser, "view-topographic")) > 0.3, "the topographic map looks blank"
     assert colourful(picture(browser, "view-isoline")) > 0.03, "the isoline map looks blank"
-    assert colourful(middle(picture(browser, "view-surface"))) > 0.15, "the 3-D map looks blank"
+    assert colourful(middle(picture(browser, "view-surface3d"))) > 0.15, "the 3-D map looks blank"
 
     before = picture(browser, "view-topographic")
     click_on_curve(browser, "train_2-4")
@@ -489,12 +551,12 @@ def test_run_page_in_chromium(browser, real_results, tmp_path):
     browser.save_screenshot(str(tmp_path / "run-playing.png"))
     wait_for(browser, "return document.getElementById('play').textContent.includes('Play')")
 
-    browser.find_element("css selector", '#view-switch button[data-view="surface"]').click()
+    browser.find_element("css selector", '#view-switch button[data-view="surface3d"]').click()
     wait_for(browser, "return document.getElementById('view-isoline').hidden")
     browser.find_element("css selector", '#landscapes button[data-index="2"]').click()
     wait_for(browser, SHOWN + " === 'result'")
     browser.save_screenshot(str(tmp_path / "run-3d-result.png"))
-    assert colourful(middle(picture(browser, "view-surface"))) > 0.15
+    assert colourful(middle(picture(browser, "view-surface3d"))) > 0.15
     check_clean(browser)
 
 
@@ -534,10 +596,82 @@ def test_index_sorts_in_chromium(browser, results, tmp_path):
     from selenium.webdriver.common.by import By
     write_index(results, tmp_path / "index.html")
     browser.get((tmp_path / "index.html").as_uri())
-    names = lambda: [row.text for row in browser.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child")]
+
+    def names():
+        return [row.text for row in browser.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child")]
+
     header = browser.find_elements(By.CSS_SELECTOR, "th")[3]  # learning rate: 0.003 (bowl) < 0.1 (XSS)
     header.click()
     assert names() == ["bowl", XSS]
     header.click()
     assert names() == [XSS, "bowl"]
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_track_heights_agree_with_the_page(browser, tmp_path):
+    """The page lifts the track onto the 3-D surface by Topo.interpolate; the page data and the figures take the
+    heights from surface_at: the same rule, also next to cells without a value."""
+    run = make_run(tmp_path, "holes", landscapes=())
+    loss = bowl(GRID_X[:, None], GRID_Y[None, :])
+    loss[[2, 3, 3, 6], [4, 4, 5, 1]] = np.nan
+    write_landscape(run, "train_1-4", loss=loss)
+    html = tmp_path / "holes.html"
+    html.write_text(render_run(read_run(run), Style()), encoding="utf-8")
+    browser.get(html.as_uri())
+    wait_for(browser, "return typeof Topo === 'object'")
+    shown = page_data(html.read_text(encoding="utf-8"), "run-data")["landscapes"][0]
+    grid = {name: np.array(shown[name], dtype=float).T for name in ("loss", "accuracy")}  # None -> NaN
+    landscape = Landscape(shown["name"], {}, np.array(shown["x"]), np.array(shown["y"]), grid["loss"], grid["accuracy"])
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-1.2, 1.2, 80), landscape.x[[2, 3, 4]], [landscape.x[2] + 0.1, 1.5]])
+    y = np.concatenate([rng.uniform(-1.0, 1.0, 80), landscape.y[[4, 4, 3]], [landscape.y[4] - 0.1, -2.0]])
+    in_page = browser.execute_script("""
+      const ls = JSON.parse(document.getElementById('run-data').textContent).landscapes[0];
+      const z = Topo.display(ls, arguments[2]).z;
+      return arguments[0].map((x, k) => Topo.interpolate(ls, z, x, arguments[1][k]));
+    """, x.tolist(), y.tolist(), Style().settings())
+    in_python = surface_at(landscape, display_values(landscape, Style())[0], x, y)
+    np.testing.assert_allclose(np.array(in_page, dtype=float), in_python, rtol=0, atol=1e-9)
+    assert np.isnan(in_python).sum() == 2, "two of the points lie on a node without a value"
+
+
+PAGE_PROJECTION = """
+const gd = document.getElementById('view-surface3d'), scene = gd._fullLayout.scene._scene;
+const camera = scene.glplot.cameraParams, trace = gd.data[0];
+const times = (m, v) => [0, 1, 2, 3].map((r) => m[r] * v[0] + m[4 + r] * v[1] + m[8 + r] * v[2] + m[12 + r] * v[3]);
+const project = (x, y, z) => {
+  const point = [x * scene.dataScale[0], y * scene.dataScale[1], z * scene.dataScale[2], 1];
+  const v = [camera.model, camera.view, camera.projection].reduce((p, m) => times(m, p), point);
+  return [v[0] / v[3], v[1] / v[3]];
+};
+return trace.x.map((x, i) => trace.y.map((y, j) => project(x, y, trace.z[j][i])));
+"""
+
+
+def page_projection(driver, name: str) -> np.ndarray:
+    """Where the page's 3-D view draws each grid point of the landscape's surface [x, y, screen x or y], from
+    Plotly's camera matrices, once they have settled."""
+    wait_for(driver, f"return document.getElementById('view-surface3d').data[0].name === {json.dumps(name)}")
+    last, deadline = None, time.monotonic() + 20
+    while True:
+        now = np.array(driver.execute_script(PAGE_PROJECTION))
+        if last is not None and np.array_equal(now, last):
+            return now
+        assert time.monotonic() < deadline, "the 3-D camera did not settle"
+        last = now
+        time.sleep(0.3)
+
+
+def test_3d_figure_sees_the_surface_as_the_page_does(browser, tmp_path):
+    run = make_run(tmp_path, "camera", landscapes=("train_1-4",))
+    front_bowl(run)
+    html = tmp_path / "camera.html"
+    html.write_text(render_run(read_run(run), Style()), encoding="utf-8")
+    open_page(browser, html, "!!document.querySelector('#view-surface3d .gl-container canvas')")
+    from_below = {}
+    for index, landscape in enumerate(read_run(run).landscapes):
+        browser.find_element("css selector", f'#landscapes button[data-index="{index}"]').click()
+        page = page_projection(browser, landscape.name)
+        from_below[landscape.name] = back_facing(page[..., 0], page[..., 1])
+        assert back_facing(*figure_projection(landscape)) == from_below[landscape.name], landscape.name
+    assert from_below["train_1-4"] and not from_below["result"], "a steep bowl shows its near rim from below"

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import xarray as xr
 
 from topograph import store
@@ -34,10 +35,32 @@ def test_trajectory_rows_stream_in_and_read_back_by_blocks(tmp_path, monkeypatch
     monkeypatch.setattr(store, "PARAM_CHUNK", 4)
     rows = np.random.default_rng(0).normal(size=(3, 10)).astype(np.float32)
     store.write_trajectory(tmp_path / "t.zarr", iter(rows), 3, 10, step=[1, 2, 5], epoch=[1, 2, 5],
-                           train_loss=[1.0, 0.5, np.nan], curve_step=[1, 2], curve_loss=[2.0, 1.0], attrs={"unit": "epoch"})
+                           train_loss=[1.0, 0.5, np.nan], curve_step=[1, 2], curve_loss=[2.0, 1.0],
+                           attrs={"unit": "epoch"})
     group = store.open_store(tmp_path / "t.zarr")
     assert group["weights"].chunks == (1, 4)
     blocks = list(store.column_blocks(group["weights"], [0, 2]))
     assert [c for c, _ in blocks] == [slice(0, 4), slice(4, 8), slice(8, 10)]
     np.testing.assert_array_equal(np.hstack([b for _, b in blocks]), rows[[0, 2]])
     assert list(group["step"][:]) == [1, 2, 5] and group.attrs["unit"] == "epoch"
+
+
+def test_small_arrays_and_attrs_read_whole(tmp_path):
+    zeros = np.zeros(3, dtype=np.float32)
+    store.write_directions(tmp_path / "d.zarr", zeros, zeros, zeros, {"kind": "train", "interval": (1, 2)},
+                           {"step": np.array([1, 2]), "trajectory_x": np.array([0.5, -0.5])})
+    assert store.read_attrs(tmp_path / "d.zarr") == {"kind": "train", "interval": [1, 2]}
+    arrays = store.read_arrays(tmp_path / "d.zarr", ("step", "residual", "trajectory_x"))
+    assert sorted(arrays) == ["step", "trajectory_x"] and arrays["step"].tolist() == [1, 2]
+    assert store.read_attrs(tmp_path / "none.zarr") == {} and store.read_arrays(tmp_path / "none.zarr", ["step"]) == {}
+
+
+def test_open_surface_while_it_is_written(tmp_path):
+    """A surface being evaluated has no consolidated metadata yet; it opens all the same, NaN where not computed."""
+    group = store.create_surface(tmp_path / "s.zarr", [0.0, 1.0], [0.0, 1.0, 2.0], 2, [0], {"landscape": "result"})
+    store.write_surface_chunk(group, (0, 0), np.ones((2, 2)), np.ones((2, 2)))
+    with store.open_surface(tmp_path / "s.zarr") as surface:
+        assert surface.loss.dims == ("x", "y") and surface.attrs["landscape"] == "result"
+        np.testing.assert_array_equal(np.isnan(surface.loss.values), [[False, False, True], [False, False, True]])
+    with pytest.raises(FileNotFoundError):
+        store.open_surface(tmp_path / "none.zarr")

@@ -1,9 +1,10 @@
-"""The Zarr schema of topograph's stores, in one place (see DESIGN.md, Contracts).
+"""The Zarr schema of topograph's stores, in one place. The contracts (every array and attr, their meaning and
+the formulas to recompute them): docs/stores.md, checked by tests/test_contracts.py.
 
 trajectory.zarr  weights(step, param), step(step), epoch(step), train_loss(step),
                  curve_step(curve), curve_loss(curve)
 directions.zarr  center(param), d1(param), d2(param); train landscapes also
-                 trajectory_x(step), trajectory_y(step), residual(step), step(step)
+                 trajectory_x(step), trajectory_y(step), residual(step), step(step), train_loss(step)
 surface.zarr     loss(x, y), accuracy(x, y), x(x), y(y), sample_index(sample), chunk_done(cx, cy)
 """
 from __future__ import annotations
@@ -69,6 +70,31 @@ def open_store(path: Path) -> zarr.Group:
     if not Path(path).exists():
         raise FileNotFoundError(f"no store at {path}")
     return zarr.open_group(str(path), mode="r")
+
+
+def read_attrs(path: Path) -> dict:
+    """A store's attrs; {} where there is no store."""
+    return dict(open_store(path).attrs) if Path(path).is_dir() else {}
+
+
+def read_arrays(path: Path, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The named arrays of a store, read whole; the names it does not hold (all, where there is no store) are
+    left out."""
+    if not Path(path).is_dir():
+        return {}
+    group = open_store(path)
+    return {name: np.asarray(group[name][:]) for name in names if name in group}
+
+
+def open_surface(path: Path):
+    """surface.zarr as a lazy xarray Dataset: loss(x, y) and the metrics, chunk_done, sample_index, attrs."""
+    import xarray  # only readers of surfaces need it, and it takes about a second to import
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"no store at {path}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no consolidated metadata yet: xarray reads it per array
+        return xarray.open_zarr(path, consolidated=None)
 
 
 def column_blocks(weights: zarr.Array, rows=slice(None)):

@@ -48,3 +48,15 @@ def fit(name: str, trajectory: Path, out: Path, params: dict) -> None:
 def axis_labels(attrs: dict) -> tuple[str, str]:
     kind = of_attrs(attrs)
     return kind.axis_labels(attrs) if kind else ("x", "y")
+
+
+def describe(attrs: dict) -> str:
+    """What the landscape shows, e.g. "training epochs 7 to 10"."""
+    kind = of_attrs(attrs)
+    return kind.describe(attrs) if kind else ""
+
+
+def reduction(attrs: dict) -> str:
+    """How the plane was chosen, e.g. "PCA of the training trajectory"."""
+    kind = of_attrs(attrs)
+    return kind.reduction(attrs) if kind else str(attrs.get("method") or "–")

@@ -8,10 +8,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .controls import settings_form
+from .grid import has_values
 from .html import esc, inline_js, json_script, page, plotly_js
 from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, flatness
-from .stores import Landscape, Run, read_run
-from .views import INTERVAL_COLORS, Style, colorscales, has_values, landscape_json
+from .page_data import drawing_json, landscape_json
+from .run import Landscape, Run, read_run
+from .style import INTERVAL_COLORS, Style
 
 COLUMNS = ("Run", "Network", "Model arguments", "Final training loss", "Loss at center", "Accuracy at center",
            *(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}", "Grid")
@@ -27,7 +29,8 @@ def result_landscape(run: Run) -> Landscape | None:
 
 
 def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75)) -> None:
-    """The compare page of the runs in run_dirs (folders results/<run>), links relative to out."""
+    """The compare page of the runs in run_dirs (folders results/<run>) at out, its controls starting at style;
+    its links are relative to out. Runs without a computed result landscape are left out."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [read_run(Path(d)) for d in run_dirs]
@@ -50,7 +53,7 @@ def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
             "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
                       "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(chosen)]}
     body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
-    head = plotly_js() + json_script("topograph-colorscales", colorscales())
+    head = plotly_js() + drawing_json()
     return page("topograph: compare", body, head=head)
 
 

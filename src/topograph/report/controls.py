@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .html import esc
-from .views import CMAPS, Style
+from .style import CMAPS, Style
 
 
 def select(name: str, label: str, options, value) -> str:

@@ -25,13 +25,15 @@ table.info th{background:#eef1f4;font-weight:600;white-space:nowrap}
 .row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 [hidden]{display:none !important}
 header a{color:#a8d4ff}
-.warning{background:#fff4d6;border:1px solid #e0a800;border-left:6px solid #e0a800;padding:8px 12px;border-radius:4px;margin:8px 0}
+.warning{background:#fff4d6;border:1px solid #e0a800;border-left:6px solid #e0a800;padding:8px 12px}
+.warning{border-radius:4px;margin:8px 0}
 .note{color:#5b6570;font-size:.9em}
 .controls{position:sticky;top:0;z-index:5;box-shadow:0 2px 6px rgba(0,0,0,.08)}
 .toolbar{display:flex;flex-wrap:wrap;gap:10px 22px;align-items:center}
 .group{display:inline-flex;flex-wrap:wrap;align-items:center;gap:6px}
 .buttons{display:inline-flex;flex-wrap:wrap}
-.buttons button,#play{font:inherit;border:1px solid #c4cad2;background:#e7eaee;padding:4px 12px;cursor:pointer;margin-left:-1px}
+.buttons button,#play{font:inherit;border:1px solid #c4cad2;background:#e7eaee;padding:4px 12px;cursor:pointer}
+.buttons button,#play{margin-left:-1px}
 .buttons button:first-child{border-radius:5px 0 0 5px}
 .buttons button:last-child{border-radius:0 5px 5px 0}
 .buttons button[aria-pressed=true]{background:#1d2b3a;color:#fff;border-color:#1d2b3a}

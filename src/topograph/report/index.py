@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .html import esc, inline_js, page
-from .stores import list_landscapes, read_run_info
+from .run import list_landscapes, read_run_info
 
 COLUMNS = ("Run", "Network", "Optimizer", "Learning rate", "Landscapes", "Date")
 
@@ -29,7 +29,8 @@ def run_row(run_dir: Path) -> str:
 
 
 def write_index(results_dir: Path, out: Path) -> None:
-    """The index of results_dir, linking compare.html when that page is there."""
+    """The index of the runs in results_dir (the folder results/) at out, linking compare.html when that page is
+    there."""
     results_dir = Path(results_dir)
     rows = "".join(run_row(p) for p in run_folders(results_dir))
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in COLUMNS)

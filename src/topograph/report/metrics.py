@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stores import Landscape
-from .views import surface_at
+from .grid import surface_at
+from .run import Landscape
 
 RADII = (0.25, 0.5, 1.0)
 CIRCLE_RADIUS = 0.5

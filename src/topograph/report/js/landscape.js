@@ -1,8 +1,9 @@
 /* Plotly traces of a landscape for any display setting; shared by the run and the compare page.
-   A landscape is views.landscape_json(): grids are rows of y (Plotly's z order), null where not finite. */
+   A landscape is page_data.landscape_json(): grids are rows of y (Plotly's z order), null where not finite. */
 const Topo = (() => {
   'use strict';
   const SCALES = JSON.parse(document.getElementById('topograph-colorscales').textContent);
+  const CAMERA = JSON.parse(document.getElementById('topograph-camera').textContent);  /* style.CAMERA */
   const displays = new Map();
   const hoverTexts = new Map();
 
@@ -119,7 +120,8 @@ const Topo = (() => {
     return [i, (v - axis[i]) / (axis[i + 1] - axis[i])];
   }
 
-  /* Bilinear interpolation of a z grid; corners without a value are left out. */
+  /* Bilinear interpolation of a z grid over the cell's corners that hold a value, their weights renormalised;
+     null where none does (grid.surface_at() in Python, for the track's heights in the page data and figures). */
   function interpolate(ls, z, x, y) {
     const [i, fx] = locate(ls.x, x), [j, fy] = locate(ls.y, y);
     let sum = 0, weight = 0;
@@ -192,9 +194,10 @@ const Topo = (() => {
       legend: {x: 0, y: 1},
       scene: {xaxis: {title: {text: plain(ls.xlabel)}}, yaxis: {title: {text: plain(ls.ylabel)}},
               zaxis: {title: {text: title(s)}},
-              aspectmode: 'manual', aspectratio: {x: 1, y: 1, z: 0.6}, camera: {eye: {x: -1.1, y: -1.25, z: 0.95}}},
+              aspectmode: 'manual', aspectratio: {...CAMERA.aspectratio}, camera: {eye: {...CAMERA.eye}}},
     };
   }
 
-  return {readSettings, plain, title, display, span, contour, surface, marks, densify, position, layout2d, layout3d};
+  return {readSettings, plain, title, display, span, contour, surface, marks, densify, interpolate, position, layout2d,
+          layout3d};
 })();

@@ -1,39 +1,39 @@
-/* The run page: one landscape at a time in the isoline, topographic and 3-D views, live display settings,
-   the training-loss curve (and the buttons) choosing the landscape, and the track's animation. */
+/* The run page: one landscape at a time in the views of views.VIEWS (page.views: isoline, topographic, 3-D), live
+   display settings, the training-loss curve (and the buttons) choosing the landscape, and the track's animation. */
 (() => {
   'use strict';
   const page = JSON.parse(document.getElementById('run-data').textContent);
   const form = document.getElementById('settings');
-  const views = {isoline: 'view-isoline', topographic: 'view-topographic', surface: 'view-surface'};
   const config = {responsive: true, displaylogo: false};
   const state = {index: 0, view: 'all', play: {}, playing: null};
   const playButton = document.getElementById('play');
   const status = document.getElementById('play-status');
+
+  /* The traces of each view, by its key in views.VIEWS. */
+  const TRACES = {
+    isoline: (ls, s, range) => [Topo.contour(ls, s, range, false), ...Topo.marks(ls, s, state.play)],
+    topographic: (ls, s, range) => [Topo.contour(ls, s, range, true), ...Topo.marks(ls, s, state.play)],
+    surface3d: (ls, s, range) => [Topo.surface(ls, s, range),
+                                  ...Topo.marks(ls, s, state.play, 0.015 * (range.max - range.min))],
+  };
 
   /* the 3-D scene (a WebGL context, slow to create without a GPU) waits until the page has painted once and
      the loss curve is drawn */
   const idle = window.requestIdleCallback || ((callback) => setTimeout(callback, 0));
   const painted = new Promise((resolve) => requestAnimationFrame(() => idle(resolve, {timeout: 1000})));
   const current = () => page.landscapes[state.index];
-  const shown = (view) => state.view === 'all' || state.view === view;
+  const shown = (view) => state.view === 'all' || state.view === view.key;
+  const box = (view) => document.getElementById(`view-${view.key}`);
 
   function render() {
     const ls = current();
     document.getElementById('views').hidden = !ls.drawable;
     if (!ls.drawable) return Promise.resolve();
     const s = Topo.readSettings(form, page.defaults), range = Topo.span([Topo.display(ls, s)]);
-    const lift = 0.015 * (range.max - range.min);
-    const figures = {
-      isoline: () => [[Topo.contour(ls, s, range, false), ...Topo.marks(ls, s, state.play)],
-                      Topo.layout2d(ls, 'Isoline map')],
-      topographic: () => [[Topo.contour(ls, s, range, true), ...Topo.marks(ls, s, state.play)],
-                          Topo.layout2d(ls, 'Topographic map')],
-      surface: () => [[Topo.surface(ls, s, range), ...Topo.marks(ls, s, state.play, lift)],
-                      Topo.layout3d(ls, '3-D map · drag to rotate, scroll to zoom', s)],
-    };
-    return Promise.all(Object.entries(views).filter(([view]) => shown(view)).map(([view, id]) => {
-      const draw = () => Plotly.react(id, ...figures[view](), config);
-      return view === 'surface' ? painted.then(draw) : draw();
+    return Promise.all(page.views.filter(shown).map((view) => {
+      const layout = () => (view.dims === 3 ? Topo.layout3d(ls, view.heading, s) : Topo.layout2d(ls, view.heading));
+      const draw = () => Plotly.react(box(view), TRACES[view.key](ls, s, range), layout(), config);
+      return view.dims === 3 ? painted.then(draw) : draw();
     }));
   }
 
@@ -44,8 +44,8 @@
   function highlightInterval(name) {
     for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
       for (const ls of page.landscapes) {
-        const box = doc.get_model_by_name(`interval-${ls.name}`);
-        if (box) box.fill_alpha = ls.name === name ? 0.45 : 0.12;
+        const interval = doc.get_model_by_name(`interval-${ls.name}`);
+        if (interval) interval.fill_alpha = ls.name === name ? 0.45 : 0.12;
       }
     }
   }
@@ -66,13 +66,12 @@
     render();
   }
 
-  function setView(view) {
-    state.view = view;
-    press('#view-switch button', document.querySelector(`#view-switch button[data-view="${view}"]`));
-    document.getElementById('views').dataset.view = view;
-    for (const [name, id] of Object.entries(views)) document.getElementById(id).hidden = !shown(name);
-    render().then(() => Object.entries(views).filter(([name]) => shown(name))
-      .forEach(([, id]) => Plotly.Plots.resize(id)));
+  function setView(key) {
+    state.view = key;
+    press('#view-switch button', document.querySelector(`#view-switch button[data-view="${key}"]`));
+    document.getElementById('views').dataset.view = key;
+    for (const view of page.views) box(view).hidden = !shown(view);
+    render().then(() => page.views.filter(shown).forEach((view) => Plotly.Plots.resize(box(view))));
   }
 
   function stop() {

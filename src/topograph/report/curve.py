@@ -1,0 +1,60 @@
+"""The training-loss curve of the run page (HoloViews, rendered to Bokeh for its click events)."""
+from __future__ import annotations
+
+import numpy as np
+from bokeh.models import BoxAnnotation, ColumnDataSource, CustomJS, HoverTool, Label
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for hv.render)
+
+from .labels import unit_of
+from .run import Landscape, Run
+from .style import INTERVAL_COLORS
+
+SELECT_ON_TAP = """
+const distance = (iv) => Math.abs(cb_obj.x - (iv.left + iv.right) / 2);
+const hits = intervals.filter((iv) => cb_obj.x >= iv.left && cb_obj.x <= iv.right);
+hits.sort((a, b) => distance(a) - distance(b));  // overlapping intervals: the one centred nearest
+if (hits.length && window.topographSelect) { window.topographSelect(hits[0].name); }
+"""
+
+
+def loss_curve(run: Run, selected: str | None = None, width: int = 900, height: int = 260):
+    """Training loss per optimizer step, checkpoints marked, each train landscape's interval shaded (the
+    selected one darker); a click inside an interval calls the page's topographSelect(name)."""
+    if not len(run.curve_loss) and not run.checkpoints:
+        return None
+    positive = run.curve_loss > 0
+    curve = hv.Curve((run.curve_step[positive], run.curve_loss[positive]), "optimizer step",
+                     "training loss (log scale)").opts(
+        logy=True, width=width, height=height, color="#555555", line_width=1.2,
+        title="Training loss · click an interval", default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"])
+    plot = hv.render(curve, backend="bokeh")
+    plot.name = "loss-curve"
+    add_checkpoints(plot, run)
+    intervals = [add_interval(plot, run, landscape, INTERVAL_COLORS[index % len(INTERVAL_COLORS)],
+                              landscape.name == selected)
+                 for index, landscape in enumerate(ls for ls in run.landscapes if ls.interval)]
+    plot.js_on_event("tap", CustomJS(args={"intervals": intervals}, code=SELECT_ON_TAP))
+    return plot
+
+
+def add_checkpoints(plot, run: Run) -> None:
+    steps = [s for s, (_, loss) in run.checkpoints.items() if np.isfinite(loss) and loss > 0]
+    if not steps:
+        return
+    source = ColumnDataSource({"x": [run.global_step(s) for s in steps], "step": steps,
+                               "loss": [run.checkpoints[s][1] for s in steps]})
+    dots = plot.scatter("x", "loss", source=source, size=7, color="black")
+    unit = unit_of(run.info)
+    plot.add_tools(HoverTool(renderers=[dots], tooltips=[(unit, "@step"), ("training loss", "@loss{0.0000}")]))
+
+
+def add_interval(plot, run: Run, landscape: Landscape, color: str, selected: bool) -> dict:
+    left, right = run.global_step(landscape.interval[0]), run.global_step(landscape.interval[-1])
+    pad = 0.005 * max(run.global_step(max(run.checkpoints, default=1)), 1.0)
+    plot.add_layout(BoxAnnotation(left=left - pad, right=right + pad, fill_color=color,
+                                  fill_alpha=0.45 if selected else 0.12,
+                                  name=f"interval-{landscape.name}"))
+    plot.add_layout(Label(x=left, y=5, y_units="screen", text=landscape.name, text_font_size="9pt",
+                          text_color=color, x_offset=2))
+    return {"name": landscape.name, "left": left - pad, "right": right + pad}

@@ -1,0 +1,51 @@
+"""Arithmetic on a landscape's grid: the values drawn, and the height of the surface between grid points."""
+from __future__ import annotations
+
+import numpy as np
+
+from .run import Landscape
+from .style import Style, colour_title
+
+
+def display_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str]:
+    """The plotted grid in [x, y] order and its colour-bar title: the field, capped, then log10 if asked.
+    js/landscape.js display() does the same in the browser."""
+    values = landscape.loss if style.field == "loss" else landscape.accuracy
+    positive = values[np.isfinite(values) & (values > 0)]
+    floor = positive.min() if positive.size else 1e-12
+    if style.cap is not None:
+        values = np.minimum(values, style.cap)
+    if style.log:
+        values = np.log10(np.clip(values, floor, None))
+    return values, colour_title(style)
+
+
+def has_values(landscape: Landscape) -> bool:
+    return bool(np.isfinite(landscape.loss).any()) and len(landscape.x) > 1 and len(landscape.y) > 1
+
+
+def cell(axis: np.ndarray, values) -> tuple[np.ndarray, np.ndarray]:
+    """The grid cell each value lies in and the fraction of the way across it; points beyond the axis are
+    clamped to its ends."""
+    values = np.asarray(values, dtype=float)
+    index = np.clip(np.searchsorted(axis, values, side="left") - 1, 0, len(axis) - 2)
+    with np.errstate(invalid="ignore"):
+        fraction = np.clip((values - axis[index]) / (axis[index + 1] - axis[index]), 0.0, 1.0)
+    return index, fraction
+
+
+def surface_at(landscape: Landscape, values: np.ndarray, x, y) -> np.ndarray:
+    """Bilinear interpolation of a [x, y] grid at the points, over the corners of their cell that hold a finite
+    value, with those corners' weights renormalised; NaN where none does. js/landscape.js interpolate() lifts
+    the track onto the 3-D surface by the same rule."""
+    i, fx = cell(landscape.x, x)
+    j, fy = cell(landscape.y, y)
+    total, weight = np.zeros(len(i)), np.zeros(len(i))
+    for corner, w in (((i, j), (1 - fx) * (1 - fy)), ((i + 1, j), fx * (1 - fy)),
+                      ((i, j + 1), (1 - fx) * fy), ((i + 1, j + 1), fx * fy)):
+        value = values[corner]
+        use = np.isfinite(value) & (w > 0)
+        total += np.where(use, w * value, 0.0)
+        weight += np.where(use, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, np.nan)

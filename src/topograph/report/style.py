@@ -1,0 +1,44 @@
+"""How the pages and the figures look: the display settings, the colour maps, the interval colours and the 3-D
+camera, shared by the browser (embedded as JSON) and matplotlib."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
+
+INTERVAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+CMAPS = ("viridis", "cividis", "plasma", "inferno", "magma", "turbo", "terrain", "coolwarm", "Spectral_r", "Greys_r")
+CAMERA = {"eye": {"x": -1.1, "y": -1.25, "z": 0.95}, "aspectratio": {"x": 1, "y": 1, "z": 0.6}}  # Plotly's terms
+
+
+@dataclass(frozen=True)
+class Style:
+    """Display settings: the controls' starting values in the pages, and what the exported figures use."""
+    cmap: str = "viridis"
+    levels: int = 24  # contour lines, 10 to 80
+    track_color: str = "#ff2d2d"
+    track_width: float = 3.0
+    opacity: float = 1.0  # of the 3-D surface
+    field: str = "loss"  # loss | accuracy
+    log: bool = True
+    cap: float | None = None  # values above are drawn at the cap
+
+    def settings(self) -> dict:
+        return asdict(self)
+
+
+def colorscale(name: str, stops: int = 11) -> list:
+    """A matplotlib colour map as a Plotly colour scale, so the pages and the exported figures agree."""
+    cmap = colormaps[name]
+    return [[float(t), to_hex(cmap(t))] for t in np.linspace(0.0, 1.0, stops)]
+
+
+def colorscales() -> dict[str, list]:
+    return {name: colorscale(name) for name in CMAPS}
+
+
+def colour_title(style: Style) -> str:
+    title = f"log10({style.field})" if style.log else style.field
+    return f"{title}, capped at {style.cap:g}" if style.cap is not None else title
