@@ -1,6 +1,6 @@
 """topograph: loss landscapes of neural network training."""
 
-__all__ = ["Collector"]
+__all__ = ["Collector", "compute_landscape"]
 
 
 def __getattr__(name):
@@ -8,4 +8,7 @@ def __getattr__(name):
     if name == "Collector":
         from .collect import Collector
         return Collector
+    if name == "compute_landscape":
+        from .landscape import compute_landscape
+        return compute_landscape
     raise AttributeError(f"module 'topograph' has no attribute {name!r}")

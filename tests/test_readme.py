@@ -1,0 +1,56 @@
+"""README's Python example runs as a user would run it, and what it computes is right."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch.nn import functional as F
+
+from topograph import store, zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("readme")
+    for index, code in enumerate(python_blocks()):
+        (folder / f"example_{index}.py").write_text(code)
+        done = subprocess.run([sys.executable, f"example_{index}.py"], cwd=folder, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "results" / "myrun"
+
+
+def test_the_readme_has_an_example():
+    assert any("compute_landscape(" in code for code in python_blocks())
+
+
+@pytest.mark.parametrize("landscape", ["train_1-3", "result"])
+def test_its_landscapes_equal_direct_forward_passes(readme_run, landscape):
+    folder = readme_run / "landscapes" / landscape
+    surface = xr.open_zarr(folder / "surface.zarr")
+    center, d1, d2, _ = store.read_vectors(folder / "directions.zarr")
+    data = zoo.digits("train")
+    index = surface.sample_index.values
+    x, y = torch.stack([data[i][0] for i in index]), torch.tensor([int(data[i][1]) for i in index])
+    for i, j in [(0, 0), (4, 4), (8, 3)]:
+        model = zoo.lenet5().eval()
+        weights = center + np.float32(surface.x.values[i]) * d1 + np.float32(surface.y.values[j]) * d2
+        torch.nn.utils.vector_to_parameters(torch.as_tensor(weights), model.parameters())
+        with torch.no_grad():
+            logits = model(x)
+        assert float(surface.loss[i, j]) == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+        assert float(surface.accuracy[i, j]) == pytest.approx((logits.argmax(1) == y).float().mean().item())
+
+
+def test_its_report_shows_both_landscapes_in_the_style_asked_for(readme_run):
+    page = (readme_run / "report.html").read_text()
+    assert '"cmap": "magma"' in page and "train_1-3" in page and ">result<" in page
