@@ -21,7 +21,7 @@ from topograph import store
 from topograph.report import Style, write_compare, write_figures, write_index, write_run_report
 from topograph.report.grid import display_values, surface_at
 from topograph.report.html import script_json_text
-from topograph.report.labels import axis_labels
+from topograph.kinds import axis_labels
 from topograph.report.metrics import circle_rise, flatness, mean_rise
 from topograph.report.page import render_run
 from topograph.report.page_data import landscape_json
