@@ -118,3 +118,13 @@ def test_snakemake_stops_with_one_line(tmp_path, workflow_copy):
     assert done.returncode != 0
     assert done.stderr.strip() == ("topograph config error: runs.r.resolution: 2 is less than the minimum of 3. "
                                    "Fix: set resolution to an integer of at least 3 (points per grid side).")
+
+
+def test_a_run_with_more_samples_than_data_stops_before_training(tmp_path, workflow_copy):
+    (tmp_path / "big.yaml").write_text("runs:\n  r:\n    model: topograph.zoo:lenet5\n    data: topograph.zoo:digits\n"
+                                       "    data_args: {split: test}\n    train: {epochs: 50}\n    num_samples: 5000\n")
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tmp_path / "big.yaml")]
+    done = subprocess.run(command, cwd=workflow_copy, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    log = (workflow_copy / "results" / "r" / "logs" / "train.log").read_text()
+    assert "runs.r.num_samples: 5000 is more than the 360 examples of the dataset" in log

@@ -51,6 +51,12 @@ def test_its_landscapes_equal_direct_forward_passes(readme_run, landscape):
         assert float(surface.accuracy[i, j]) == pytest.approx((logits.argmax(1) == y).float().mean().item())
 
 
+def test_its_trajectory_carries_the_collectors_loss_curve(readme_run):
+    trajectory = store.open_store(readme_run / "trajectory.zarr")
+    assert trajectory.attrs["global_step"] == [45, 90, 135, 180]  # 1437 digits in batches of 32: 45 steps an epoch
+    assert trajectory["curve_loss"].shape == (180,) and np.isfinite(trajectory["train_loss"][:]).all()
+
+
 def test_its_report_shows_both_landscapes_in_the_style_asked_for(readme_run):
     page = (readme_run / "report.html").read_text()
     assert '"cmap": "magma"' in page and "train_1-3" in page and ">result<" in page

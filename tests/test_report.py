@@ -248,6 +248,19 @@ def test_flatness_of_a_paraboloid():
     assert np.isnan(mean_rise(paraboloid(fine, fine * 0.8), 1.0)), "the disc must fit inside the grid"
 
 
+def test_flatness_is_refused_next_to_a_node_without_a_value():
+    """The center and circle values are interpolated only where every node of their cell holds a value: the
+    page's track lift may lean on the finite corners, a number in the compare table may not."""
+    axis = np.array([-1.0, -0.5, 0.5, 1.0])
+    landscape = paraboloid(axis, axis)
+    landscape.loss[1, 1] = np.nan  # a corner of the cell around (0, 0)
+    assert np.isnan(flatness(landscape)["loss"])
+    circle = np.linspace(-1.0, 1.0, 41)
+    holed = paraboloid(circle, circle)
+    holed.loss[30, 20] = np.nan  # (0.5, 0): on the circle r = 0.5
+    assert circle_rise(holed, 0.5) == pytest.approx(0.25, abs=0.002)
+
+
 def test_flatness_counts_the_grid_points_in_the_disc(results):
     landscape = next(ls for ls in read_run(results / "bowl").landscapes if ls.kind == "result")
     x, y = np.meshgrid(GRID_X, GRID_Y, indexing="ij")

@@ -9,7 +9,8 @@ from .config import ConfigError, check_data, validate
 
 def compute_landscape(run_dir, *, model: str, data: str, checkpoints, landscape: str = "result", workers: int = 1,
                       devices: list[int] | None = None, **settings) -> Path:
-    """Extract the trajectory of `checkpoints` (a folder of state_dicts) into run_dir (results/<run>), fit the plane
+    """Extract the trajectory of `checkpoints` (a folder of state_dicts; where it is run_dir/checkpoints and a
+    Collector wrote run_dir/run.json, that is read too: loss curve, steps, unit) into run_dir, fit the plane
     of `landscape` ("result", or "train_<first>-<last>" for one of settings' intervals) and evaluate its grid on
     `workers` dask worker processes, or one per GPU in `devices`. model and data are import strings
     'package.module:factory'; settings are any other run keys of config/README.md (model_args, data_args, unit,
@@ -27,7 +28,8 @@ def compute_landscape(run_dir, *, model: str, data: str, checkpoints, landscape:
                           "one of those, or add its interval to intervals.")
     check_data(name, run)
     trajectory, folder = run_dir / "trajectory.zarr", run_dir / "landscapes" / landscape
-    extract_run(name, run, run_dir, trajectory)
+    collected = (run_dir / "run.json").is_file() and Path(checkpoints).resolve() == (run_dir / "checkpoints").resolve()
+    extract_run(name, {k: v for k, v in run.items() if k != "checkpoints"} if collected else run, run_dir, trajectory)
     kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1])
     evaluate_landscape(name, run, landscape, run_dir, folder / "surface.zarr",
                        cluster={"workers": workers, "devices": devices})

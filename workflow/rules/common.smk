@@ -18,8 +18,9 @@ LANDSCAPES = {run: kinds.landscapes(spec) for run, spec in config["runs"].items(
 # What each rule's output depends on, passed as its params: Snakemake reruns a job when they change, so a key
 # that is not here reruns nothing (evaluate_grid reads batch_size and the cluster keys from the config).
 TRAIN_KEYS = ("model", "model_args", "data", "data_args", "train", "unit", "intervals")
-TRAJECTORY_KEYS = ("model", "model_args", "checkpoints", "checkpoint_pattern", "unit", "steps_per_epoch", "network",
-                   "optimizer", "learning_rate")
+TRAJECTORY_KEYS = ("model", "model_args")  # + CHECKPOINT_KEYS for a run from checkpoints (others have run.json)
+CHECKPOINT_KEYS = ("checkpoints", "checkpoint_pattern", "unit", "steps_per_epoch", "network", "optimizer",
+                   "learning_rate")
 EVALUATE_KEYS = ("model", "model_args", "data", "num_samples", "seed", "resolution", "loss")
 
 
@@ -31,6 +32,11 @@ wildcard_constraints:
 def run_keys(wildcards, keys):
     run = config["runs"][wildcards.run]
     return {key: run[key] for key in keys if key in run}
+
+
+def trajectory_keys(wildcards):
+    from_checkpoints = "checkpoints" in config["runs"][wildcards.run]
+    return run_keys(wildcards, TRAJECTORY_KEYS + CHECKPOINT_KEYS * from_checkpoints)
 
 
 def evaluated_data(wildcards):

@@ -23,7 +23,7 @@ rule extract_trajectory:
     log:
         "results/{run}/logs/extract_trajectory.log",
     params:
-        run=lambda wildcards: run_keys(wildcards, TRAJECTORY_KEYS),
+        run=trajectory_keys,
     conda:
         "../../envs/cpu.yaml"
     script:

@@ -71,7 +71,8 @@ def bytes_per_point(plane: Plane) -> int:
 
 
 def free_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
+    if device.type == "cuda":  # what engines calibrated before left in PyTorch's cache is free for vmap too
+        torch.cuda.empty_cache()
         return torch.cuda.mem_get_info(device)[0]
     import psutil  # distributed's dependency, needed here only off CUDA
 

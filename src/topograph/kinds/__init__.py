@@ -1,6 +1,7 @@
 """The kinds of landscape, one module each, in one registry. A kind says which landscapes a run's config asks
 for and their names, what its plane's fit depends on, how to fit the plane (directions.zarr), and how the report
-labels it. Adding a kind is one module plus one line in KINDS; its config switch is `landscapes: {<key>: true}`.
+labels it. Adding a kind is one module plus one line in KINDS, and its switch `landscapes: {<key>: true}` in
+config.schema.yaml (a test holds the two together).
 
 No module here imports torch at import time: the report reads the labels."""
 from __future__ import annotations

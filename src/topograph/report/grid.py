@@ -34,18 +34,19 @@ def cell(axis: np.ndarray, values) -> tuple[np.ndarray, np.ndarray]:
     return index, fraction
 
 
-def surface_at(landscape: Landscape, values: np.ndarray, x, y) -> np.ndarray:
+def surface_at(landscape: Landscape, values: np.ndarray, x, y, strict: bool = False) -> np.ndarray:
     """Bilinear interpolation of a [x, y] grid at the points, over the corners of their cell that hold a finite
-    value, with those corners' weights renormalised; NaN where none does. js/landscape.js interpolate() lifts
-    the track onto the 3-D surface by the same rule."""
+    value, with those corners' weights renormalised; NaN where none does, or with strict, where any does not.
+    js/landscape.js interpolate() lifts the track onto the 3-D surface by the same rule."""
     i, fx = cell(landscape.x, x)
     j, fy = cell(landscape.y, y)
-    total, weight = np.zeros(len(i)), np.zeros(len(i))
+    total, weight, missing = np.zeros(len(i)), np.zeros(len(i)), np.zeros(len(i), dtype=bool)
     for corner, w in (((i, j), (1 - fx) * (1 - fy)), ((i + 1, j), fx * (1 - fy)),
                       ((i, j + 1), (1 - fx) * fy), ((i + 1, j + 1), fx * fy)):
         value = values[corner]
         use = np.isfinite(value) & (w > 0)
+        missing |= ~np.isfinite(value) & (w > 0)
         total += np.where(use, w * value, 0.0)
         weight += np.where(use, w, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, total / weight, np.nan)
+        return np.where((weight > 0) & ~(strict & missing), total / weight, np.nan)

@@ -1,10 +1,11 @@
 """Flatness figures of a result landscape, computed from its grid.
 
 Coordinates are in units of the (filter-normalized) directions, so runs of different widths compare.
-L0 is the loss at the center (0, 0), the final weights (interpolated if (0, 0) is not a grid node).
+L0 is the loss at the center (0, 0), the final weights (interpolated if (0, 0) is not a grid node; undefined
+where a node of its cell is not finite).
 - mean rise within r: the mean of L(x, y) - L0 over the grid nodes with sqrt(x^2 + y^2) <= r;
 - rise on the circle r: the mean of L - L0 over 64 equally spaced points of the circle of radius r
-  (linear interpolation between grid nodes).
+  (linear interpolation between grid nodes; points next to a non-finite node are left out).
 Both skip non-finite nodes and are undefined (NaN) when the disc does not fit inside the grid.
 Smaller is flatter.
 """
@@ -22,7 +23,7 @@ DEFINITION = ("L0 is the loss at the center (0, 0), the final weights. Mean rise
               "L(x, y) − L0 over the grid points with √(x² + y²) ≤ r. Rise on the circle r: the mean of "
               f"L − L0 over {CIRCLE_POINTS} equally spaced points on the circle of radius r, interpolated between "
               "grid points. x and y are in units of the filter-normalized directions; smaller is flatter; – where "
-              "the disc does not fit inside the grid.")
+              "the disc does not fit inside the grid or a grid point next to the center holds no value.")
 
 
 def fits(landscape: Landscape, radius: float) -> bool:
@@ -33,7 +34,7 @@ def fits(landscape: Landscape, radius: float) -> bool:
 def center_value(landscape: Landscape, values: np.ndarray) -> float:
     if not fits(landscape, 0.0):
         return float("nan")
-    return float(surface_at(landscape, values, [0.0], [0.0])[0])
+    return float(surface_at(landscape, values, [0.0], [0.0], strict=True)[0])
 
 
 def mean_rise(landscape: Landscape, radius: float) -> float:
@@ -51,7 +52,7 @@ def circle_rise(landscape: Landscape, radius: float = CIRCLE_RADIUS) -> float:
     if not fits(landscape, radius):
         return float("nan")
     angle = np.linspace(0.0, 2 * np.pi, CIRCLE_POINTS, endpoint=False)
-    values = surface_at(landscape, landscape.loss, radius * np.cos(angle), radius * np.sin(angle))
+    values = surface_at(landscape, landscape.loss, radius * np.cos(angle), radius * np.sin(angle), strict=True)
     values = values[np.isfinite(values)]
     return float(values.mean() - center_value(landscape, landscape.loss)) if values.size else float("nan")
 
