@@ -30,7 +30,7 @@ def readme_run(tmp_path_factory) -> Path:
 
 
 def test_the_readme_has_an_example():
-    assert any("compute_landscape(" in code for code in python_blocks())
+    assert any("compute_landscapes(" in code for code in python_blocks())
 
 
 @pytest.mark.parametrize("landscape", ["train_1-3", "result"])

@@ -1,6 +1,6 @@
 """topograph: loss landscapes of neural network training."""
 
-__all__ = ["Collector", "compute_landscape"]
+__all__ = ["Collector", "compute_landscapes"]
 
 
 def __getattr__(name):
@@ -8,7 +8,7 @@ def __getattr__(name):
     if name == "Collector":
         from .collect import Collector
         return Collector
-    if name == "compute_landscape":
-        from .landscape import compute_landscape
-        return compute_landscape
+    if name == "compute_landscapes":
+        from .landscape import compute_landscapes
+        return compute_landscapes
     raise AttributeError(f"module 'topograph' has no attribute {name!r}")

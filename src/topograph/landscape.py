@@ -1,4 +1,4 @@
-"""One landscape from Python, without Snakemake: the workflow's stages for one run in one call."""
+"""Landscapes from Python, without Snakemake: the workflow's stages for one run in one call."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,14 +7,14 @@ from . import kinds
 from .config import ConfigError, check_data, validate
 
 
-def compute_landscape(run_dir, *, model: str, data: str, checkpoints, landscape: str = "result", workers: int = 1,
-                      devices: list[int] | None = None, **settings) -> Path:
+def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscapes=("result",), workers: int = 1,
+                       devices: list[int] | None = None, **settings) -> dict[str, Path]:
     """Extract the trajectory of `checkpoints` (a folder of state_dicts; where it is run_dir/checkpoints and a
-    Collector wrote run_dir/run.json, that is read too: loss curve, steps, unit) into run_dir, fit the plane
-    of `landscape` ("result", or "train_<first>-<last>" for one of settings' intervals) and evaluate its grid on
-    `workers` dask worker processes, or one per GPU in `devices`. model and data are import strings
+    Collector wrote run_dir/run.json, that is read too: loss curve, steps, unit) into run_dir once, then for each
+    of `landscapes` ("result", or "train_<first>-<last>" for one of settings' intervals) fit its plane and evaluate
+    its grid on `workers` dask worker processes, or one per GPU in `devices`. model and data are import strings
     'package.module:factory'; settings are any other run keys of config/README.md (model_args, data_args, unit,
-    intervals, resolution, num_samples, seed, ...). Returns the path of the landscape's surface.zarr."""
+    intervals, resolution, num_samples, seed, ...). Returns {landscape: the path of its surface.zarr}."""
     from .evaluate import evaluate_landscape
     from .trajectory import extract_run
 
@@ -23,14 +23,19 @@ def compute_landscape(run_dir, *, model: str, data: str, checkpoints, landscape:
     run = validate({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **settings}}})
     run = run["runs"][name]
     planes = kinds.landscapes(run)
-    if landscape not in planes:
-        raise ConfigError(f"landscape: {landscape!r} is not a landscape of this run ({', '.join(planes)}). Fix: name "
-                          "one of those, or add its interval to intervals.")
+    unknown = [landscape for landscape in landscapes if landscape not in planes]
+    if unknown:
+        raise ConfigError(f"landscapes: {unknown} are not landscapes of this run ({', '.join(planes)}). Fix: name "
+                          "those, or add their intervals to intervals.")
     check_data(name, run)
-    trajectory, folder = run_dir / "trajectory.zarr", run_dir / "landscapes" / landscape
+    trajectory = run_dir / "trajectory.zarr"
     collected = (run_dir / "run.json").is_file() and Path(checkpoints).resolve() == (run_dir / "checkpoints").resolve()
     extract_run(name, {k: v for k, v in run.items() if k != "checkpoints"} if collected else run, run_dir, trajectory)
-    kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1])
-    evaluate_landscape(name, run, landscape, run_dir, folder / "surface.zarr",
-                       cluster={"workers": workers, "devices": devices})
-    return folder / "surface.zarr"
+    surfaces = {}
+    for landscape in landscapes:
+        folder = run_dir / "landscapes" / landscape
+        kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1])
+        surfaces[landscape] = folder / "surface.zarr"
+        evaluate_landscape(name, run, landscape, run_dir, surfaces[landscape],
+                           cluster={"workers": workers, "devices": devices})
+    return surfaces

@@ -3,7 +3,6 @@ read through topograph.store. Never the weights."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,10 +50,6 @@ class Landscape:
     @property
     def interval(self) -> list | None:
         return self.attrs.get("interval")
-
-    def sort_key(self):
-        first = self.interval[0] if self.interval else math.inf
-        return (self.kind != "train", first, self.name)
 
 
 @dataclass
@@ -128,7 +123,6 @@ def read_run(run_dir: Path) -> Run:
     info = read_run_info(run_dir)
     checkpoints = read_checkpoints(trajectory, info.get("global_step"))
     landscapes = [read_landscape(run_dir / "landscapes" / name, checkpoints) for name in list_landscapes(run_dir)]
-    landscapes.sort(key=Landscape.sort_key)
     if landscapes:  # runs without run.json or trajectory attrs still have the surface's metadata
         known = {k: v for k, v in info.items() if v is not None}
         info = {**{k: landscapes[0].attrs.get(k) for k in RUN_KEYS}, **known}
