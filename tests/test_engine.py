@@ -62,24 +62,41 @@ def tried_anywhere(plane, expected_points):
     return list(found.values())
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_engines_equal_the_naive_loop(case):
-    factory, shape, first, inexact = CASES[case]
-    torch.manual_seed(1)
-    plane = make_plane(factory(), torch.randn(shape))
-    expected = naive(plane, POINTS)
-    assert engines.find_first_layer(plane.model, plane.inputs[:2]) == first
+def engines_to_check(case, plane):
+    """Functional and every exact engine a CPU or GPU would try; compiled ones only where the case needs them."""
     checked = [engines.Functional(plane)]
     for candidate in tried_anywhere(plane, expected_points=3):  # vmap: a pass of 3 points, then one of 1
-        if candidate.name not in inexact and (case in SLOW_TO_PREPARE_ON or not candidate.worth_after_s):
+        if candidate.name not in CASES[case][3] and (case in SLOW_TO_PREPARE_ON or not candidate.worth_after_s):
             try:
                 checked.append(candidate.make())
             except NothingToFuse:  # e.g. fuse-relu where no ReLU follows a conv
                 pass
-    for engine in checked:
+    return checked
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_engines_equal_the_naive_loop(case):
+    factory, shape, first, _ = CASES[case]
+    torch.manual_seed(1)
+    plane = make_plane(factory(), torch.randn(shape))
+    expected = naive(plane, POINTS)
+    assert engines.find_first_layer(plane.model, plane.inputs[:2]) == first
+    for engine in engines_to_check(case, plane):
         loss, accuracy = engine.evaluate(POINTS)
         np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=engine.name)
         np.testing.assert_allclose(accuracy, expected[1], atol=1e-9, err_msg=engine.name)
+
+
+@pytest.mark.parametrize("case", ["lenet", "batchnorm residual"])
+def test_nan_weights_give_nan_loss_and_accuracy(case):
+    """Argmax over NaN logits still picks a class: the accuracy must be NaN all the same, not a number."""
+    factory, shape, *_ = CASES[case]
+    torch.manual_seed(1)
+    plane = make_plane(factory(), torch.randn(shape))
+    plane.center[0] = float("nan")  # the first layer's first weight: every logit becomes NaN
+    for engine in engines_to_check(case, plane):
+        loss, accuracy = engine.evaluate(POINTS)
+        assert np.isnan(loss).all() and np.isnan(accuracy).all(), (engine.name, loss, accuracy)
 
 
 def test_every_registered_engine_is_checked_on_some_case():

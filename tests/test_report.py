@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 from topograph import store
 from topograph.report import Style, write_compare, write_figures, write_index, write_run_report
@@ -217,12 +218,20 @@ def test_surface_at_leaves_out_the_corners_without_a_value():
     np.testing.assert_allclose(heights, expected, rtol=1e-12)
 
 
-def test_empty_surface_is_reported_not_fatal(tmp_path):
-    run = make_run(tmp_path, "empty", landscapes=())
+def nan_run(results: Path, name: str, computed: bool = True) -> Path:
+    """A run whose result landscape holds NaN everywhere: evaluated from NaN weights, or not evaluated yet."""
+    run = make_run(results, name, landscapes=())
     write_landscape(run, "result", loss=np.full((len(GRID_X), len(GRID_Y)), np.nan))
-    html = report(run)
-    assert "holds no finite values" in html and ">result</button>" in html
+    if not computed:
+        zarr.open_group(str(run / "landscapes" / "result" / "surface.zarr"), mode="r+")["chunk_done"][0, 0] = False
+    return run
+
+
+def test_empty_surface_is_reported_not_fatal(tmp_path):
+    html = report(nan_run(tmp_path, "nan"))
+    assert "loss is NaN (not finite)" in html and "holds no finite values" not in html and ">result</button>" in html
     assert page_data(html, "run-data")["landscapes"][0]["drawable"] is False
+    assert "holds no finite values yet (not computed" in report(nan_run(tmp_path, "pending", computed=False))
 
 
 def test_run_info_falls_back_to_trajectory_attrs(results):
@@ -236,16 +245,21 @@ def paraboloid(x, y) -> Landscape:
     return Landscape("result", {"kind": "result"}, x, y, loss, 1.0 - loss)
 
 
+def assert_undefined(figure, reason: str) -> None:
+    assert np.isnan(figure.value) and figure.reason == reason, figure
+
+
 def test_flatness_of_a_paraboloid():
     fine = np.linspace(-1.0, 1.0, 41)
     landscape = paraboloid(fine, fine)
-    assert mean_rise(landscape, 0.5) == pytest.approx(0.5 ** 2 / 2, rel=0.05)  # mean of r^2 over the disc
-    assert mean_rise(landscape, 1.0) == pytest.approx(0.5, rel=0.05)
-    assert circle_rise(landscape, 0.5) == pytest.approx(0.25, abs=0.002)
-    figures = flatness(landscape)
+    assert mean_rise(landscape, 0.5).value == pytest.approx(0.5 ** 2 / 2, rel=0.05)  # mean of r^2 over the disc
+    assert mean_rise(landscape, 1.0).value == pytest.approx(0.5, rel=0.05)
+    assert circle_rise(landscape, 0.5) == (pytest.approx(0.25, abs=0.002), "")
+    figures = {key: figure.value for key, figure in flatness(landscape).items()}
     assert figures["loss"] == pytest.approx(0.1) and figures["accuracy"] == pytest.approx(0.9)
     assert figures["rise_within_0.25"] < figures["rise_within_0.5"] < figures["rise_within_1"]
-    assert np.isnan(mean_rise(paraboloid(fine, fine * 0.8), 1.0)), "the disc must fit inside the grid"
+    assert_undefined(mean_rise(paraboloid(fine, fine * 0.8), 1.0),
+                     "the disc r = 1 does not fit inside the grid (x -1 to 1, y -0.8 to 0.8)")
 
 
 def test_flatness_is_refused_next_to_a_node_without_a_value():
@@ -254,11 +268,31 @@ def test_flatness_is_refused_next_to_a_node_without_a_value():
     axis = np.array([-1.0, -0.5, 0.5, 1.0])
     landscape = paraboloid(axis, axis)
     landscape.loss[1, 1] = np.nan  # a corner of the cell around (0, 0)
-    assert np.isnan(flatness(landscape)["loss"])
-    circle = np.linspace(-1.0, 1.0, 41)
-    holed = paraboloid(circle, circle)
-    holed.loss[30, 20] = np.nan  # (0.5, 0): on the circle r = 0.5
-    assert circle_rise(holed, 0.5) == pytest.approx(0.25, abs=0.002)
+    why = "loss at the center is undefined: a grid point of its cell is NaN (not finite)"
+    assert_undefined(flatness(landscape)["loss"], why)
+    assert_undefined(flatness(landscape)["rise_on_circle_0.5"], why)
+    fine = np.linspace(-1.0, 1.0, 41)
+    holed = paraboloid(fine, fine)
+    holed.loss[30, 20] = np.nan  # (0.5, 0): on the circle r = 0.5, and a corner of the cells of 2 points beside
+    assert_undefined(circle_rise(holed, 0.5),
+                     "the loss is NaN (not finite) next to 3 of the 64 points on the circle r = 0.5")
+    assert_undefined(mean_rise(holed, 1.0), "the loss is NaN (not finite) at 1 of the 1257 grid points within r = 1")
+    assert mean_rise(holed, 0.45).value == pytest.approx(mean_rise(paraboloid(fine, fine), 0.45).value)  # hole outside
+
+
+def test_flatness_needs_a_disc_of_5_grid_points_and_a_finite_center():
+    """A disc around the center node alone is no mean rise (it used to read 0); a NaN center makes every figure
+    undefined, and says so."""
+    coarse = paraboloid(np.linspace(-1.0, 1.0, 5), np.linspace(-1.0, 1.0, 5))  # grid spacing 0.5
+    assert_undefined(mean_rise(coarse, 0.25), "only 1 grid point within r = 0.25, 5 needed; raise the resolution")
+    assert mean_rise(coarse, 0.5).value == pytest.approx(0.25 * 4 / 5)  # the center and its 4 neighbours
+    coarse.loss[2, 2] = np.nan  # (0, 0)
+    figures = flatness(coarse)
+    for key in ("loss", "rise_within_0.5", "rise_within_1", "rise_on_circle_0.5"):
+        assert_undefined(figures[key], "loss at the center is NaN (not finite)")
+    assert figures["accuracy"] == (pytest.approx(0.9), "")
+    coarse.computed = False
+    assert_undefined(flatness(coarse)["loss"], "loss at the center is NaN (not finite, or not computed yet)")
 
 
 def test_flatness_counts_the_grid_points_in_the_disc(results):
@@ -266,8 +300,8 @@ def test_flatness_counts_the_grid_points_in_the_disc(results):
     x, y = np.meshgrid(GRID_X, GRID_Y, indexing="ij")
     inside = np.hypot(x, y) <= 0.5
     expected = landscape.loss[inside].mean() - landscape.loss[4, 3]  # (GRID_X[4], GRID_Y[3]) == (0, 0)
-    assert mean_rise(landscape, 0.5) == pytest.approx(expected, rel=1e-6)
-    assert np.isnan(flatness(landscape)["rise_within_1"])  # GRID_Y only reaches 0.8
+    assert mean_rise(landscape, 0.5).value == pytest.approx(expected, rel=1e-6)
+    assert np.isnan(flatness(landscape)["rise_within_1"].value)  # GRID_Y only reaches 0.8
 
 
 def test_compare_page(results, tmp_path):
@@ -283,6 +317,27 @@ def test_compare_page(results, tmp_path):
     assert f'href="{link}"' in html
     assert html.count("<tr>") == 3 and "Mean rise within r = 0.5" in html and "√(x² + y²) ≤ r" in html
     assert 'data-mode="tile"' in html and 'data-mode="overlay"' in html and 'id="run-1"' in html
+
+
+def test_compare_page_shows_a_dash_and_why_for_a_figure_it_cannot_compute(results, tmp_path):
+    nan_run(tmp_path, "nan-weights")
+    nan_run(tmp_path, "pending", computed=False)
+    out = tmp_path / "compare.html"
+    write_compare([results / "bowl", tmp_path / "nan-weights", tmp_path / "pending"], out)
+    html = out.read_text(encoding="utf-8")
+    assert [run["name"] for run in page_data(html, "compare-data")["runs"]] == ["bowl"]
+    assert "pending/report.html" not in html and "Not drawn, no finite loss on their grid: nan-weights." in html
+    nan_row = html[html.index('href="nan-weights/report.html"'):].split("</tr>")[0]
+    assert nan_row.count('title="loss at the center is NaN (not finite)">–</td>') == 3  # center, r = 0.5, circle
+    assert 'title="accuracy at the center is NaN (not finite)">–</td>' in nan_row and "%" not in nan_row
+    bowl_row = html[html.index(">bowl</a>"):].split("</tr>")[0]  # grid spacing 0.25 in x, 0.27 in y
+    assert 'title="only 3 grid points within r = 0.25, 5 needed; raise the resolution">–</td>' in bowl_row
+    assert 'title="the disc r = 1 does not fit inside the grid (x -1 to 1, y -0.8 to 0.8)">–</td>' in bowl_row
+    assert bowl_row.count(' title="') == 2
+    write_compare([tmp_path / "nan-weights"], out)  # nothing to draw: the table all the same
+    html = out.read_text(encoding="utf-8")
+    assert "loss at the center is NaN (not finite)" in html and "compare-data" not in html
+    assert "not computed" not in html
 
 
 def test_index_lists_runs_with_links(results, tmp_path):
@@ -585,6 +640,12 @@ def test_compare_page_in_chromium(browser, real_results, tmp_path):
                                     " return [t.zmin, t.zmax]; })")
     assert ranges[0] == ranges[1], "the tiles share one colour scale"
     assert all(colourful(picture(browser, f"tile-{i}")) > 0.3 for i in (0, 1))
+    cells = browser.execute_script(  # 7 x 7 nodes over [-1, 1]: the disc r = 0.25 holds the center alone
+        "const column = [...document.querySelectorAll('table.runs th')].findIndex((th) => th.textContent"
+        " === 'Mean rise within r = 0.25');"
+        " return [...document.querySelectorAll('table.runs tbody tr')].map((tr) => tr.cells[column])"
+        ".map((td) => [td.textContent, td.title, getComputedStyle(td).cursor]);")
+    assert cells == [["–", "only 1 grid point within r = 0.25, 5 needed; raise the resolution", "help"]] * 2
 
     browser.find_element("css selector", '#mode-switch button[data-mode="overlay"]').click()
     wait_for(browser, "return !!document.querySelector('#overlay .gl-container canvas')")

@@ -12,6 +12,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from .functional import hits
 from .fused import LINEAR_LAYERS, is_relu
 from .plane import Plane, Shared
 from .pools import pools_as_window_max, tiling_max_pool, windows
@@ -66,7 +67,7 @@ class FirstLayer:
             n, _, height, width, channels = x.shape  # flat, the compiled loop runs over whole vectors
             x = torch.relu(x.flatten(2).amax(dim=1)).view(n, height, width, channels).permute(0, 3, 1, 2)
         logits = self.rest(x)
-        return F.cross_entropy(logits, labels, reduction="sum"), (logits.argmax(dim=-1) == labels).sum()
+        return F.cross_entropy(logits, labels, reduction="sum"), hits(logits, labels)
 
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,8 +48,15 @@ def mean_metrics(plane: Plane, logits_of) -> tuple[float, float]:
     for s in plane.batches():
         logits, labels = logits_of(s), plane.labels[s]
         loss += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += (logits.argmax(dim=-1) == labels).sum().item()
+        correct += hits(logits, labels).item()
     return loss / len(plane.labels), correct / len(plane.labels)
+
+
+def hits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """How many samples' logits have their label as argmax, per point of logits [..., sample, class]; NaN where
+    any sample's logits are not finite (argmax over NaN still picks a class)."""
+    count = (logits.argmax(dim=-1) == labels).sum(dim=-1, dtype=torch.float64)
+    return count.where(logits.isfinite().flatten(-2).all(dim=-1), torch.nan)
 
 
 def _channels_last_helps(shared: Shared) -> bool:

@@ -10,7 +10,7 @@ import torch
 from torch.func import vmap
 from torch.nn import functional as F
 
-from .functional import forward_of
+from .functional import forward_of, hits
 from .fused import FusedModel, folded_model, has_foldable_batch_norm
 from .plane import Plane, Shared
 
@@ -52,7 +52,7 @@ class Vmap:
             logits, labels = self.forward(params, plane.inputs[s]), plane.labels[s]
             per_point = F.cross_entropy(logits.flatten(0, 1), labels.repeat(len(group)), reduction="none")
             loss += per_point.view(len(group), -1).sum(dim=1)
-            correct += (logits.argmax(dim=-1) == labels).sum(dim=1)
+            correct += hits(logits, labels)
         return (torch.stack([loss, correct]) / len(plane.labels)).cpu().numpy()
 
 

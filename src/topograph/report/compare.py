@@ -10,7 +10,7 @@ from urllib.parse import quote
 from .controls import settings_form
 from .grid import has_values
 from .html import esc, inline_js, json_script, page, plotly_js
-from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, flatness
+from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, Figure, flatness
 from .page_data import drawing_json, landscape_json
 from .run import Landscape, Run, read_run
 from .style import INTERVAL_COLORS, Style
@@ -25,12 +25,14 @@ def result_runs(results_dir: Path) -> list[Path]:
 
 
 def result_landscape(run: Run) -> Landscape | None:
-    return next((ls for ls in run.landscapes if ls.kind == "result" and has_values(ls)), None)
+    """The run's result landscape where it holds a value or is computed (then NaN everywhere, e.g. NaN weights)."""
+    return next((ls for ls in run.landscapes if ls.kind == "result" and (has_values(ls) or ls.computed)), None)
 
 
 def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75)) -> None:
     """The compare page of the runs in run_dirs (folders results/<run>) at out, its controls starting at style;
-    its links are relative to out. Runs without a computed result landscape are left out."""
+    its links are relative to out. Runs without a computed result landscape are left out; those whose result
+    landscape holds no finite loss are in the table only."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [read_run(Path(d)) for d in run_dirs]
@@ -45,13 +47,19 @@ def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
     if not chosen:
         return page("topograph: compare", header + '<main><p class="note">No run has a computed result landscape '
                     "yet.</p></main>")
-    body = (f"{header}<main>{controls(chosen, style)}"
-            f'<p id="nothing-shown" class="note" hidden>No run is ticked.</p>{views(chosen)}'
+    drawn = [(run, link, ls) for run, link, ls in chosen if has_values(ls)]
+    blank = ", ".join(run.name for run, _, ls in chosen if not has_values(ls))
+    blank = f'<p class="note">Not drawn, no finite loss on their grid: {esc(blank)}.</p>' if blank else ""
+    shown = (f'{controls(drawn, style)}<p id="nothing-shown" class="note" hidden>No run is ticked.</p>{views(drawn)}'
+             if drawn else "")
+    body = (f"{header}<main>{shown}{blank}"
             f'<div class="card"><h2>Final loss, accuracy and flatness</h2>{table(chosen)}'
             f'<p class="note">{esc(DEFINITION)}</p></div></main>')
+    if not drawn:
+        return page("topograph: compare", body + inline_js("sort.js"))
     data = {"defaults": style.settings(),
             "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
-                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(chosen)]}
+                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(drawn)]}
     body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
     head = plotly_js() + drawing_json()
     return page("topograph: compare", body, head=head)
@@ -80,15 +88,18 @@ def table(chosen) -> str:
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
-def number_cell(value: float, percent: bool = False) -> str:
+def number_cell(figure: Figure, percent: bool = False) -> str:
+    """A figure's cell: – where it is NaN, the reason on hover."""
+    value = figure.value
     if math.isnan(value):
-        return '<td data-sort="">–</td>'
+        return f'<td data-sort="" title="{esc(figure.reason)}">–</td>'
     return f'<td data-sort="{value}">{esc(f"{100 * value:.1f} %" if percent else f"{value:.4g}")}</td>'
 
 
 def run_row(run: Run, link: str, landscape: Landscape) -> str:
     figures = flatness(landscape)
-    final = run.checkpoints[max(run.checkpoints)][1] if run.checkpoints else float("nan")
+    final = (Figure(run.checkpoints[max(run.checkpoints)][1], "the training loss is NaN (not finite)")
+             if run.checkpoints else Figure(float("nan"), "no checkpoint recorded"))
     cells = [f'<td><a href="{esc(link)}">{esc(run.name)}</a></td>', f"<td>{esc(run.info.get('network'))}</td>",
              f"<td>{esc(landscape.attrs.get('model_args') or run.info.get('model_args'))}</td>", number_cell(final),
              number_cell(figures["loss"]), number_cell(figures["accuracy"], percent=True),

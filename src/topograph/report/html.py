@@ -56,6 +56,7 @@ header a{color:#a8d4ff}
 table.runs{border-collapse:collapse;background:#fff;min-width:60%}
 table.runs th,table.runs td{border:1px solid #d9dde3;padding:5px 10px;text-align:left}
 table.runs th{background:#eef1f4;cursor:pointer;user-select:none}
+table.runs td[title]{cursor:help;text-decoration:underline dotted}
 table.runs th[aria-sort=ascending]::after{content:" \\25B2"}
 table.runs th[aria-sort=descending]::after{content:" \\25BC"}
 """

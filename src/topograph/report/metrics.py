@@ -1,15 +1,18 @@
 """Flatness figures of a result landscape, computed from its grid.
 
 Coordinates are in units of the (filter-normalized) directions, so runs of different widths compare.
-L0 is the loss at the center (0, 0), the final weights (interpolated if (0, 0) is not a grid node; undefined
-where a node of its cell is not finite).
+L0 is the loss at the center (0, 0), the final weights (interpolated if (0, 0) is not a grid node).
 - mean rise within r: the mean of L(x, y) - L0 over the grid nodes with sqrt(x^2 + y^2) <= r;
 - rise on the circle r: the mean of L - L0 over 64 equally spaced points of the circle of radius r
-  (linear interpolation between grid nodes; points next to a non-finite node are left out).
-Both skip non-finite nodes and are undefined (NaN) when the disc does not fit inside the grid.
-Smaller is flatter.
+  (linear interpolation between grid nodes).
+Each figure is a number or NaN with the reason it cannot be computed: the disc does not fit inside the grid,
+fewer than MIN_DISC_POINTS grid nodes lie within r (the center and its 4 neighbours: fewer is no mean over a
+disc), a node within r or of a cell around a circle point or the center holds no finite value (leaving it out
+would hide where the loss diverged). Smaller is flatter.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,11 +22,26 @@ from .run import Landscape
 RADII = (0.25, 0.5, 1.0)
 CIRCLE_RADIUS = 0.5
 CIRCLE_POINTS = 64
+MIN_DISC_POINTS = 5
 DEFINITION = ("L0 is the loss at the center (0, 0), the final weights. Mean rise within r: the mean of "
               "L(x, y) − L0 over the grid points with √(x² + y²) ≤ r. Rise on the circle r: the mean of "
               f"L − L0 over {CIRCLE_POINTS} equally spaced points on the circle of radius r, interpolated between "
-              "grid points. x and y are in units of the filter-normalized directions; smaller is flatter; – where "
-              "the disc does not fit inside the grid or a grid point next to the center holds no value.")
+              "grid points. x and y are in units of the filter-normalized directions; smaller is flatter. – where a "
+              "figure cannot be computed, the reason on hover: the disc does not fit inside the grid, fewer than "
+              f"{MIN_DISC_POINTS} grid points lie within r, or a grid point it needs holds no finite value.")
+
+
+class Figure(NamedTuple):
+    value: float
+    reason: str = ""  # why value is NaN, where it is (read only then)
+
+
+def undefined(reason: str) -> Figure:
+    return Figure(float("nan"), reason)
+
+
+def not_finite(landscape: Landscape) -> str:
+    return "NaN (not finite)" if landscape.computed else "NaN (not finite, or not computed yet)"
 
 
 def fits(landscape: Landscape, radius: float) -> bool:
@@ -31,35 +49,57 @@ def fits(landscape: Landscape, radius: float) -> bool:
             and landscape.y.min() <= -radius and landscape.y.max() >= radius)
 
 
-def center_value(landscape: Landscape, values: np.ndarray) -> float:
+def outside(landscape: Landscape, what: str) -> Figure:
+    x, y = landscape.x, landscape.y
+    return undefined(f"{what} does not fit inside the grid (x {x.min():.3g} to {x.max():.3g}, "
+                     f"y {y.min():.3g} to {y.max():.3g})")
+
+
+def center_value(landscape: Landscape, values: np.ndarray, name: str = "loss") -> Figure:
     if not fits(landscape, 0.0):
-        return float("nan")
-    return float(surface_at(landscape, values, [0.0], [0.0], strict=True)[0])
+        return outside(landscape, "the center (0, 0)")
+    value = float(surface_at(landscape, values, [0.0], [0.0], strict=True)[0])
+    if np.isfinite(value):
+        return Figure(value)
+    node = 0.0 in landscape.x and 0.0 in landscape.y
+    return undefined(f"{name} at the center is {not_finite(landscape)}" if node else
+                     f"{name} at the center is undefined: a grid point of its cell is {not_finite(landscape)}")
 
 
-def mean_rise(landscape: Landscape, radius: float) -> float:
+def rise(landscape: Landscape, values: np.ndarray, where: str) -> Figure:
+    """The mean of values - L0; undefined where L0 or any of the values is not finite, where ("at {} grid
+    points ...") then naming how many."""
+    center = center_value(landscape, landscape.loss)
+    if center.reason:
+        return center
+    if missing := int((~np.isfinite(values)).sum()):
+        return undefined(f"the loss is {not_finite(landscape)} {where.format(f'{missing} of the {values.size}')}")
+    return Figure(float(values.mean() - center.value))
+
+
+def mean_rise(landscape: Landscape, radius: float) -> Figure:
     """Mean of loss - loss(center) over the grid nodes within radius of the center."""
     if not fits(landscape, radius):
-        return float("nan")
-    inside = np.hypot(landscape.x[:, None], landscape.y[None, :]) <= radius
-    values = landscape.loss[inside]
-    values = values[np.isfinite(values)]
-    return float(values.mean() - center_value(landscape, landscape.loss)) if values.size else float("nan")
+        return outside(landscape, f"the disc r = {radius:g}")
+    values = landscape.loss[np.hypot(landscape.x[:, None], landscape.y[None, :]) <= radius]
+    if values.size < MIN_DISC_POINTS:
+        return undefined(f"only {values.size} grid point{'s' * (values.size != 1)} within r = {radius:g}, "
+                         f"{MIN_DISC_POINTS} needed; raise the resolution")
+    return rise(landscape, values, f"at {{}} grid points within r = {radius:g}")
 
 
-def circle_rise(landscape: Landscape, radius: float = CIRCLE_RADIUS) -> float:
+def circle_rise(landscape: Landscape, radius: float = CIRCLE_RADIUS) -> Figure:
     """Mean of loss - loss(center) on the circle of that radius."""
     if not fits(landscape, radius):
-        return float("nan")
+        return outside(landscape, f"the circle r = {radius:g}")
     angle = np.linspace(0.0, 2 * np.pi, CIRCLE_POINTS, endpoint=False)
     values = surface_at(landscape, landscape.loss, radius * np.cos(angle), radius * np.sin(angle), strict=True)
-    values = values[np.isfinite(values)]
-    return float(values.mean() - center_value(landscape, landscape.loss)) if values.size else float("nan")
+    return rise(landscape, values, f"next to {{}} points on the circle r = {radius:g}")
 
 
-def flatness(landscape: Landscape) -> dict[str, float]:
+def flatness(landscape: Landscape) -> dict[str, Figure]:
     figures = {"loss": center_value(landscape, landscape.loss),
-               "accuracy": center_value(landscape, landscape.accuracy)}
+               "accuracy": center_value(landscape, landscape.accuracy, "accuracy")}
     figures.update({f"rise_within_{r:g}": mean_rise(landscape, r) for r in RADII})
     figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"] = circle_rise(landscape)
     return figures

@@ -85,11 +85,18 @@ def view_boxes() -> str:
 
 
 def landscape_head(index: int, landscape: Landscape) -> str:
-    empty = ("" if has_values(landscape) else
-             '<p class="warning">This surface holds no finite values yet (not computed, or diverged).</p>')
     return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
             f"<h2>{esc(landscape.name)} <span class=note>{esc(kinds.describe(landscape.attrs))}</span></h2>"
-            f"{residual_warning(landscape)}{empty}</div>")
+            f"{residual_warning(landscape)}{empty_warning(landscape)}</div>")
+
+
+def empty_warning(landscape: Landscape) -> str:
+    if has_values(landscape):
+        return ""
+    if landscape.computed:
+        return ('<p class="warning">Every grid point\'s loss is NaN (not finite), the loss at the center too: the '
+                "weights may hold NaN, or the loss diverged.</p>")
+    return '<p class="warning">This surface holds no finite values yet (not computed, or NaN where computed).</p>'
 
 
 def residual_warning(landscape: Landscape) -> str:

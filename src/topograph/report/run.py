@@ -42,6 +42,7 @@ class Landscape:
     loss: np.ndarray  # [x, y], as stored
     accuracy: np.ndarray
     track: Track | None = None
+    computed: bool = True  # every chunk evaluated: a NaN in loss is the loss, not a hole still to fill
 
     @property
     def kind(self) -> str:
@@ -102,8 +103,10 @@ def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
     with store.open_surface(folder / "surface.zarr") as surface:
         attrs = {**store.read_attrs(folder / "directions.zarr"), **surface.attrs}
         grid = {name: surface[name].transpose("x", "y").values.astype(float) for name in ("loss", "accuracy")}
+        computed = "chunk_done" not in surface or bool(surface["chunk_done"].values.all())
         return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
-                         grid["loss"], grid["accuracy"], read_track(folder / "directions.zarr", checkpoints))
+                         grid["loss"], grid["accuracy"], read_track(folder / "directions.zarr", checkpoints),
+                         computed)
 
 
 def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:
