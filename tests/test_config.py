@@ -104,7 +104,7 @@ def test_checkpoint_folders_must_hold_matching_files(tmp_path):
     with pytest.raises(ConfigError, match=r"runs\.r\.checkpoints: no file .* matches checkpoint_pattern"):
         validate(config_with(train=None, checkpoints=str(tmp_path)))
     for epoch in (1, 2, 4):
-        (tmp_path / f"model_epoch_{epoch:03d}.pt").touch()
+        (tmp_path / f"model_epoch_{epoch:03d}.pt").write_bytes(b"PK")  # not empty: parsing stats, never loads
     config = config_with(train=None, checkpoints=str(tmp_path), checkpoint_pattern=r"model_epoch_(\d+)\.pt")
     with pytest.raises(ConfigError, match=r"epoch \[3\] is never collected \(collected: 1, 2, 4\)"):
         validate(config)

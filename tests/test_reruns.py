@@ -3,11 +3,13 @@ config/README.md's column "changing it reruns" names (snakemake --dry-run)."""
 import copy
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import yaml
 
 from topograph.config import SCHEMA
@@ -28,8 +30,8 @@ CHANGES = {
     "optimizer": "SGD", "learning_rate": 0.001, "steps_per_epoch": 6,
     "unit": "step", "intervals": {"tiny": [[2, 3, 4]], "old": [[1, 2, 3], [2, 3, 4]]},
     "landscapes.train": False, "landscapes.result": False,
-    "resolution": 6, "num_samples": 40, "batch_size": 7, "seed": 3, "normalization": "layer", "ignore": "none",
-    "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5],
+    "resolution": 6, "allow_large": True, "num_samples": 40, "batch_size": 7, "seed": 3, "normalization": "layer",
+    "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5],
 }
 TOP_LEVEL = set(yaml.safe_load(SCHEMA.read_text())["properties"])
 CHECKPOINT_KEYS = {"checkpoints", "checkpoint_pattern", "network", "optimizer", "learning_rate", "steps_per_epoch"}
@@ -94,7 +96,15 @@ def cases():
             yield key, "tiny", rules["trained"]
 
 
-def test_a_change_reruns_what_the_readme_says(finished_workflow):
+@pytest.fixture
+def listening_scheduler(monkeypatch):
+    """A port that accepts connections, as the parse-time check of scheduler: asks (nothing is sent to it)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        monkeypatch.setitem(CHANGES, "scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+        yield
+
+
+def test_a_change_reruns_what_the_readme_says(finished_workflow, listening_scheduler):
     folder = finished_workflow.parent
     shutil.copytree(folder / "old_run", folder / "old_run_copy", dirs_exist_ok=True)
     config = yaml.safe_load((folder / "tiny.yaml").read_text())

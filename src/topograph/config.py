@@ -1,11 +1,14 @@
 """Check a run configuration before any work: JSON schema (defaults filled), then the facts a schema cannot
-know (factories exist, intervals name collected steps, checkpoint folders hold checkpoints). This runs whenever
-Snakemake parses the workflow, so it imports no model and builds no dataset; the checks that need the data
-(enough samples, intervals in steps of a run topograph trains) run in the first job that builds it."""
+know (factories exist, intervals name collected steps, checkpoint folders hold checkpoints, the scheduler answers).
+This runs whenever Snakemake parses the workflow, so it imports no model and builds no dataset; the checks that
+need the data or torch (enough samples, intervals in steps of a run topograph trains, what the factories return, the
+optimizer) run in the first job that builds them. Every mistake is a one-line ConfigError: field, what, fix."""
 from __future__ import annotations
 
 import ast
 import copy
+import difflib
+import functools
 import importlib
 import importlib.util
 import math
@@ -17,6 +20,8 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 SCHEMA = Path(__file__).with_name("config.schema.yaml")
+RESERVED = ("index.html", "compare.html", "logs")  # what the workflow itself writes directly under results/
+MAX_POINTS = 1_000_000  # grid points per landscape beyond which a run must say allow_large: true
 
 
 class ConfigError(ValueError):
@@ -36,22 +41,69 @@ def _filling_defaults(cls):
     return validators.extend(cls, {"properties": properties})
 
 
-def _where(error) -> str:
-    return ".".join(str(part) for part in error.absolute_path) or "config"
+def _where(path) -> str:
+    parts = (str(part) if str(part).isprintable() else repr(part) for part in path)
+    return ".".join(parts) or "config"
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """'Type: message' of an exception, on one line of printable characters, cut to about limit characters."""
+    text = "".join(c for c in " ".join(str(error).split()) if c.isprintable())
+    text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@functools.lru_cache
+def _validator(schema_path: Path):
+    return _filling_defaults(Draft202012Validator)(yaml.safe_load(Path(schema_path).read_text()))
 
 
 def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
     """Fill defaults in place and return config, or raise ConfigError naming the field and fix."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = _filling_defaults(Draft202012Validator)(schema)
-    error = best_match(validator.iter_errors(config))
+    error = best_match(_validator(Path(schema_path)).iter_errors(config))
     if error is not None:
-        fix = error.schema.get("fix", "see config/README.md for the keys topograph takes")
-        raise ConfigError(f"{_where(error)}: {error.message}. Fix: {fix}.")
+        raise ConfigError(_schema_message(error))
+    check_finite(config)
     for name, run in config["runs"].items():
         check_run(name, run)
     check_compare(config)
+    if config["scheduler"]:
+        from .cluster import check_scheduler
+        check_scheduler(config["scheduler"])
     return config
+
+
+def _schema_message(error) -> str:
+    where = _where(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        keys = list(error.schema.get("properties", {}))
+        key = next(str(k) for k in error.instance if k not in keys)
+        close = difflib.get_close_matches(key, keys, n=1)
+        fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(keys)}."
+        return f"{where}: {key!r} is not a key of {where}. Fix: {fix}"
+    fix = error.schema.get("fix", "see config/README.md for the keys topograph takes")
+    if error.validator == "oneOf":  # its message shows the whole mapping, with the defaults filled in so far
+        message = f"matches {'none' if error.context else 'more than one'} of the forms it can take"
+    else:
+        value = repr(error.instance)
+        message = error.message.replace(value, value[:60] + "...") if len(value) > 80 else error.message
+    return f"{where}: {message[:240]}. Fix: {fix}."
+
+
+def check_finite(config: dict) -> None:
+    """No .inf or .nan outside the factories' own arguments (*_args), where they may mean something."""
+    def walk(value, path):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{_where(path)}: {value} is not finite. Fix: give finite numbers (not .inf or .nan).")
+        if isinstance(value, list):
+            for item in value:
+                walk(item, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not str(key).endswith("_args"):
+                    walk(item, path + [key])
+
+    walk(config, [])
 
 
 def check_compare(config: dict) -> None:
@@ -72,19 +124,73 @@ def resolve(spec: str):
     return getattr(module, attribute)
 
 
-def build(spec: str, args: dict | None):
-    return resolve(spec)(**(args or {}))
+def build(spec: str, args: dict | None, field: str | None = None, args_key: str | None = None):
+    """spec's factory called with args. With field (e.g. 'runs.r.model'), any failure (importing it too) is a
+    one-line ConfigError naming field and the arguments (args_key; default: field's last part + '_args')."""
+    if field is None:
+        return resolve(spec)(**(args or {}))
+    args_key = args_key or field.rpartition(".")[2] + "_args"
+    try:
+        return resolve(spec)(**(args or {}))
+    except Exception as error:
+        raise ConfigError(f"{field}: {spec} with {args_key} {args or {}} failed ({one_line(error)}). Fix: give "
+                          f"{args_key} that the factory takes, or fix the factory.") from error
 
 
-def checkpoint_files(folder, pattern: str) -> dict[int, Path]:
-    """{step/epoch number: file} for the files in folder whose name matches pattern."""
-    regex = re.compile(pattern)
+def build_model(name: str, run: dict):
+    """The run's model, or a one-line ConfigError naming runs.<name>.model when it fails or is no nn.Module."""
+    from torch import nn
+
+    model = build(run["model"], run["model_args"], f"runs.{name}.model")
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"runs.{name}.model: {run['model']} with model_args {run['model_args']} returned "
+                          f"{type(model).__name__}, not a torch.nn.Module. Fix: name a factory that returns the "
+                          "network (an nn.Module).")
+    return model
+
+
+def build_data(name: str, run: dict, key: str = "data_args"):
+    """The run's dataset with run[key] (data_args or eval_data_args), or a one-line ConfigError naming
+    runs.<name>.data when it fails or is not a map-style dataset (__len__ and __getitem__)."""
+    data = build(run["data"], run[key], f"runs.{name}.data", key)
+    if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+        raise ConfigError(f"runs.{name}.data: {run['data']} with {key} {run[key]} returned {type(data).__name__}, "
+                          "which has no __len__ and __getitem__. Fix: name a factory that returns a map-style "
+                          "Dataset of (input, label).")
+    return data
+
+
+def checkpoint_files(folder, pattern: str, field: str = "checkpoint_pattern") -> dict[int, Path]:
+    """{step/epoch number: file} for the files in folder whose name matches pattern; a ConfigError naming field
+    when pattern is no regular expression with a group, a group captures no number, or two files share one."""
+    regex = _checkpoint_regex(pattern, field)
     found = {}
-    for path in sorted(Path(folder).iterdir()):
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
         match = regex.search(path.name)
-        if match and path.is_file():
-            found[int(match.group(1))] = path
+        if not match:
+            continue
+        number = match.group(1)
+        if number is None or not re.fullmatch(r"[0-9]+", number):
+            raise ConfigError(f"{field}: the group of {pattern!r} captures {number!r} in {path.name!r}, not a "
+                              r"number. Fix: make the group capture only the digits, e.g. (\d+).")
+        if int(number) in found:
+            raise ConfigError(f"{field}: {found[int(number)].name!r} and {path.name!r} in {str(folder)!r} both give "
+                              f"number {int(number)}. Fix: leave one of them out of the folder, or make "
+                              "checkpoint_pattern match only one.")
+        found[int(number)] = path
     return found
+
+
+def _checkpoint_regex(pattern: str, field: str) -> re.Pattern:
+    try:
+        regex = re.compile(pattern)
+    except Exception as error:  # re.error, or OverflowError for a huge repeat
+        raise ConfigError(f"{field}: {pattern!r} is not a regular expression ({one_line(error)}). Fix: give a "
+                          r"regular expression whose first group captures the number, e.g. 'epoch_(\d+)\.pt'.")
+    if regex.groups < 1:
+        raise ConfigError(f"{field}: {pattern!r} has no group to capture the number. Fix: put the number's part in "
+                          r"parentheses, e.g. 'epoch_(\d+)\.pt'.")
+    return regex
 
 
 def collected_steps(run: dict, train_size: int | None = None) -> list[int]:
@@ -101,22 +207,43 @@ def collected_steps(run: dict, train_size: int | None = None) -> list[int]:
 
 def check_run(name: str, run: dict) -> None:
     field = f"runs.{name}"
+    check_name(name)
     for key in ("model", "data"):
         check_factory(f"{field}.{key}", run[key])
     for key in ("x_range", "y_range"):
         if run[key] is not None and not run[key][0] < run[key][1]:
             raise ConfigError(f"{field}.{key}: {run[key]} is empty. Fix: give [low, high] with low < high.")
+    if run["resolution"] ** 2 > MAX_POINTS and not run["allow_large"]:
+        raise ConfigError(f"{field}.resolution: {run['resolution']} gives {run['resolution'] ** 2} grid points per "
+                          f"landscape, more than {MAX_POINTS}. Fix: lower resolution, or set allow_large: true in "
+                          "the run if you mean it.")
     if "checkpoints" in run:
-        folder = Path(run["checkpoints"])
-        if not folder.is_dir():
-            raise ConfigError(f"{field}.checkpoints: no folder {str(folder)!r}. Fix: give the folder of your saved "
-                              "state_dicts.")
-        if not checkpoint_files(folder, run["checkpoint_pattern"]):
-            raise ConfigError(f"{field}.checkpoints: no file in {str(folder)!r} matches checkpoint_pattern "
-                              f"{run['checkpoint_pattern']!r}. Fix: point checkpoints at a folder of state_dict files, "
-                              "or set checkpoint_pattern to a regular expression whose one group captures the number.")
+        check_checkpoint_folder(field, run)
     if "checkpoints" in run or run["unit"] == "epoch":
         check_intervals(name, run)
+
+
+def check_name(name: str) -> None:
+    """Beyond the schema's pattern: no name of the workflow's own outputs under results/ (in any case)."""
+    if name.lower() in RESERVED:
+        raise ConfigError(f"runs: {name!r} is a name the workflow uses itself under results/. Fix: rename the run "
+                          f"(not {', '.join(RESERVED)}).")
+
+
+def check_checkpoint_folder(field: str, run: dict) -> None:
+    folder = Path(run["checkpoints"])
+    if not folder.is_dir():
+        raise ConfigError(f"{field}.checkpoints: no folder {str(folder)!r}. Fix: give the folder of your saved "
+                          "state_dicts.")
+    files = checkpoint_files(folder, run["checkpoint_pattern"], f"{field}.checkpoint_pattern")
+    if not files:
+        raise ConfigError(f"{field}.checkpoints: no file in {str(folder)!r} matches checkpoint_pattern "
+                          f"{run['checkpoint_pattern']!r}. Fix: point checkpoints at a folder of state_dict files, "
+                          "or set checkpoint_pattern to a regular expression whose one group captures the number.")
+    empty = [path.name for path in files.values() if path.stat().st_size == 0]
+    if empty:
+        raise ConfigError(f"{field}.checkpoints: {empty[0]!r} in {str(folder)!r} is empty (0 bytes). Fix: re-save "
+                          "it with torch.save(model.state_dict(), path), or leave it out of the folder.")
 
 
 def check_factory(field: str, spec: str) -> None:
@@ -127,26 +254,21 @@ def check_factory(field: str, spec: str) -> None:
         found = importlib.util.find_spec(module_name)
         if found is None:
             raise ImportError(f"no module named {module_name!r}")
-        if attribute not in _top_level_names(found.origin):
-            resolve(spec)
-    except (ImportError, AttributeError, ValueError, SyntaxError) as error:
-        raise ConfigError(f"{field}: cannot import {spec!r} ({error}). Fix: name a factory that is "
+        factory = None if attribute in _defined_names(found.origin) else resolve(spec)
+    except Exception as error:
+        raise ConfigError(f"{field}: cannot import {spec!r} ({one_line(error)}). Fix: name a factory that is "
                           "importable from sys.path or PYTHONPATH as 'package.module:function'.") from None
+    if factory is not None and not callable(factory):
+        raise ConfigError(f"{field}: {spec!r} is not callable (type {type(factory).__name__}). Fix: name a function "
+                          "or class that returns it, as 'package.module:function'.")
 
 
-def _top_level_names(source_file: str | None) -> set[str]:
+def _defined_names(source_file: str | None) -> set[str]:
+    """The functions and classes a module's source defines at top level (callable without importing it)."""
     if not source_file or not source_file.endswith(".py"):
         return set()
-    names = set()
-    for node in ast.parse(Path(source_file).read_text(encoding="utf-8")).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(target.id for target in targets if isinstance(target, ast.Name))
-    return names
+    tree = ast.parse(Path(source_file).read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
 def check_intervals(name: str, run: dict, train_size: int | None = None) -> None:
@@ -159,12 +281,35 @@ def check_intervals(name: str, run: dict, train_size: int | None = None) -> None
 
 
 def check_data(name: str, run: dict):
-    """The checks that need the run's data (built once here); returns the training data."""
-    train_data = build(run["data"], run["data_args"])
-    eval_data = train_data if run["eval_data_args"] is None else build(run["data"], run["eval_data_args"])
+    """The checks that need the run's data (built once here) and torch (the optimizer of a run topograph trains);
+    returns the training data."""
+    if "train" in run:
+        check_optimizer(name, run)
+    train_data = build_data(name, run)
+    eval_data = train_data if run["eval_data_args"] is None else build_data(name, run, "eval_data_args")
     check_samples(name, run, len(eval_data))
     check_intervals(name, run, len(train_data))
     return train_data
+
+
+def check_optimizer(name: str, run: dict) -> None:
+    """train.optimizer is a torch.optim class that takes train.optimizer_args (tried on one dummy parameter)."""
+    import torch
+
+    field, train = f"runs.{name}.train", run["train"]
+    optimizers = sorted(n for n, c in vars(torch.optim).items()
+                        if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != "Optimizer")
+    if train["optimizer"] not in optimizers:
+        close = difflib.get_close_matches(train["optimizer"], optimizers, n=1)
+        fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(optimizers)}."
+        raise ConfigError(f"{field}.optimizer: {train['optimizer']!r} is not an optimizer of torch.optim. Fix: {fix}")
+    try:
+        getattr(torch.optim, train["optimizer"])([torch.nn.Parameter(torch.zeros(1))], lr=train["learning_rate"],
+                                                 **train["optimizer_args"])
+    except Exception as error:
+        raise ConfigError(f"{field}.optimizer_args: {train['optimizer']} refuses {train['optimizer_args']} "
+                          f"({one_line(error)}). Fix: give keyword arguments torch.optim.{train['optimizer']} takes "
+                          "(the learning rate is train.learning_rate).") from None
 
 
 def check_samples(name: str, run: dict, size: int) -> None:

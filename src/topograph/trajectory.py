@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,25 +11,71 @@ import torch
 from torch import nn
 
 from . import store
+from .config import ConfigError, build_model, checkpoint_files, one_line
+
+RESAVE = "re-save it with torch.save(model.state_dict(), path), or leave it out of the folder"
 
 
-def load_state_dict(path) -> dict[str, torch.Tensor]:
-    """A state_dict saved by torch.save, also when wrapped ({'state_dict': ...}) or from DataParallel."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def load_state_dict(path, field: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """A state_dict saved by torch.save, also when wrapped ({'state_dict': ...}) or from DataParallel; a file
+    that is none is a one-line ConfigError naming field, the file and why."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ConfigError(f"{field}: {str(path)!r} {_unreadable(Path(path), error)}. Fix: {RESAVE}.") from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: not a state_dict (a mapping of tensor names to tensors)")
-    if all(key.startswith("module.") for key in state):
+        raise ConfigError(f"{field}: {str(path)!r} holds a {type(state).__name__}, not a state_dict (a mapping of "
+                          f"tensor names to tensors). Fix: {RESAVE}.")
+    if state and all(key.startswith("module.") for key in state):
         state = {key[len("module."):]: value for key, value in state.items()}
     return state
 
 
-def flatten(model: nn.Module, state: dict[str, torch.Tensor]) -> np.ndarray:
-    """The parameter vector in the order of parameters_to_vector(model.parameters())."""
-    model.load_state_dict(state, strict=True)
+def _unreadable(path: Path, error: Exception) -> str:
+    if not path.is_file():
+        return "is not a file"
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    with open(path, "rb") as file:
+        zipped = file.read(4) == b"PK\x03\x04"
+    if zipped and not zipfile.is_zipfile(path):
+        return "is truncated (its zip archive has no end)"
+    if "weights_only" in str(error) or "Weights only" in str(error):
+        return "holds Python objects besides tensors, which torch.load(weights_only=True) refuses"
+    return f"is not a file torch.save wrote ({one_line(error, 120)})"
+
+
+def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field: str = "checkpoint") -> np.ndarray:
+    """The parameter vector in the order of parameters_to_vector(model.parameters()); a state that does not fit
+    the model (keys, shapes) is a one-line ConfigError naming field and source (the file)."""
+    mismatch = _mismatch(model.state_dict(), state)
+    if mismatch:
+        raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} does not fit the model "
+                          f"{type(model).__name__}: {mismatch}. Fix: set model and model_args to the network that "
+                          f"saved it, or {RESAVE}.")
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as error:
+        raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} does not load into the model "
+                          f"({one_line(error)}). Fix: {RESAVE}.") from None
     return torch.nn.utils.parameters_to_vector(model.parameters()).detach().to(torch.float32).numpy()
+
+
+def _mismatch(expected: dict, state: dict) -> str:
+    """'missing keys a, b; unexpected keys c; shapes d [2, 3] (model [3, 3])', empty when state fits."""
+    def names(keys):
+        keys = list(keys)
+        return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {list(state[k].shape)} (model {list(v.shape)})" for k, v in expected.items()
+              if k in state and state[k].shape != v.shape]
+    parts = {"missing keys": missing, "unexpected keys": unexpected, "shapes": shapes}
+    return "; ".join(f"{what} {names(keys)}" for what, keys in parts.items() if keys)
 
 
 def parameter_layout(model: nn.Module) -> list[list]:
@@ -36,8 +83,10 @@ def parameter_layout(model: nn.Module) -> list[list]:
     return [[name, list(p.shape)] for name, p in model.named_parameters()]
 
 
-def extract(out: Path, model: nn.Module, checkpoints: dict[int, Path], run_dir: Path, info: dict) -> None:
-    """Write trajectory.zarr from {number: checkpoint path}; info is run.json's content (or what the config knows)."""
+def extract(out: Path, model: nn.Module, checkpoints: dict[int, Path], run_dir: Path, info: dict,
+            field: str = "checkpoints") -> None:
+    """Write trajectory.zarr from {number: checkpoint path}; info is run.json's content (or what the config knows).
+    A checkpoint that is no state_dict of model is a one-line ConfigError naming field and the file."""
     numbers = sorted(checkpoints)
     by_number = {c["number"]: c for c in info.get("checkpoints", [])}
     spe = info.get("steps_per_epoch")
@@ -55,7 +104,7 @@ def extract(out: Path, model: nn.Module, checkpoints: dict[int, Path], run_dir: 
         "parameters": parameter_layout(model), "global_step": global_step,
         "checkpoints": [os.path.relpath(checkpoints[n], run_dir) for n in numbers],
     }
-    rows = (flatten(model, load_state_dict(checkpoints[n])) for n in numbers)
+    rows = (flatten(model, load_state_dict(checkpoints[n], field), checkpoints[n], field) for n in numbers)
     store.write_trajectory(out, rows, len(numbers), num_params, step=numbers, epoch=epoch,
                            train_loss=[np.nan if v is None else v for v in train_loss],
                            curve_step=np.arange(1, len(curve) + 1), curve_loss=curve, attrs=attrs)
@@ -67,14 +116,14 @@ def read_run_json(path: Path) -> dict:
 
 def extract_run(name: str, run: dict, run_dir: Path, out: Path) -> None:
     """extract() for a configured run: topograph's own training (run.json) or a user's checkpoint folder."""
-    from .config import build, checkpoint_files
-
     run_dir = Path(run_dir).resolve()
+    field = f"runs.{name}.checkpoints" if "checkpoints" in run else f"runs.{name}"
     if "checkpoints" in run:
-        files = checkpoint_files(Path(run["checkpoints"]).resolve(), run["checkpoint_pattern"])
+        files = checkpoint_files(Path(run["checkpoints"]).resolve(), run["checkpoint_pattern"],
+                                 f"runs.{name}.checkpoint_pattern")
         info = {key: run[key] for key in ("unit", "steps_per_epoch", "network", "optimizer", "learning_rate")}
     else:
         info = read_run_json(run_dir / "run.json")
         files = {c["number"]: run_dir / "checkpoints" / c["file"] for c in info["checkpoints"]}
     info.update(run=name, model=run["model"], model_args=run["model_args"])
-    extract(out, build(run["model"], run["model_args"]), files, run_dir, info)
+    extract(out, build_model(name, run), files, run_dir, info, field)
