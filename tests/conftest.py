@@ -14,6 +14,12 @@ TINY_RUN = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograp
             "data_args": {"split": "test"}}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory):
+    """Engines chosen (and torch.compile's kernels) kept apart from the user's, for the whole session."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A real 4-epoch LeNet-5 run on the digits test split: checkpoints, run.json, trajectory.zarr."""

@@ -2,6 +2,8 @@ import dataclasses
 import io
 import os
 import re
+import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from topograph import engines, evaluate, store, zoo
+from topograph import engines, evaluate, jobs, store, zoo
 from topograph.cluster import ClusterError, dask_client
 from topograph.kinds import random
 from topograph.trajectory import load_state_dict
@@ -23,7 +25,7 @@ def plane_spec(run_dir, landscape, num_samples=64, seed=0):
                              center_checkpoint=run_dir / plane["center_checkpoint"], batch_size=24)
 
 
-def direct_loss(state_or_vector, sample_index):
+def direct_loss(state_or_vector, sample_index, scale=1.0):
     """The oracle: a plain forward pass of a freshly built model at those weights."""
     model = zoo.lenet5().eval()
     if isinstance(state_or_vector, dict):
@@ -34,7 +36,7 @@ def direct_loss(state_or_vector, sample_index):
     x = torch.stack([data[i][0] for i in sample_index])
     y = torch.tensor([int(data[i][1]) for i in sample_index])
     with torch.no_grad():
-        logits = model(x)
+        logits = model(x) * scale
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
 
 
@@ -121,34 +123,35 @@ def test_an_existing_scheduler_does_the_work(result_surface, tmp_path):
                                xr.open_zarr(folder / "surface.zarr").loss.values, rtol=1e-6)
 
 
+def interrupt_on_the_fourth_chunk(monkeypatch, out, spec):
+    real, calls = evaluate.evaluate_chunk, []
+
+    def evaluate_chunk(*args):
+        calls.append(args)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(evaluate, "evaluate_chunk", evaluate_chunk)
+        evaluate.evaluate_grid(out, spec, {}, resolution=5, chunk=2)
+
+
 def test_an_interrupted_grid_resumes_and_a_changed_grid_starts_over(result_surface, tmp_path, monkeypatch):
     folder, spec = result_surface
-    real = evaluate.evaluate_chunk
-
-    def interrupt_on_the_fourth_chunk(out):
-        calls = []
-
-        def evaluate_chunk(*args):
-            calls.append(args)
-            if len(calls) == 4:
-                raise KeyboardInterrupt
-            return real(*args)
-
-        with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-            patch.setattr(evaluate, "evaluate_chunk", evaluate_chunk)
-            evaluate.evaluate_grid(out, spec, {}, resolution=5, chunk=2)
 
     def rerun(out, resolution):
         log = io.StringIO()
         evaluate.evaluate_grid(out, spec, {}, resolution=resolution, chunk=2, log=log)
         return log.getvalue()
 
-    interrupt_on_the_fourth_chunk(tmp_path / "s.zarr")
+    interrupt_on_the_fourth_chunk(monkeypatch, tmp_path / "s.zarr", spec)
     assert rerun(tmp_path / "s.zarr", 5).startswith("6 chunks to evaluate (10/25 points already done)")
     np.testing.assert_allclose(xr.open_zarr(tmp_path / "s.zarr").loss.values,
                                xr.open_zarr(folder / "surface.zarr").loss.values, rtol=1e-6)
-    interrupt_on_the_fourth_chunk(tmp_path / "t.zarr")
-    assert rerun(tmp_path / "t.zarr", 6).startswith("9 chunks to evaluate (0/36 points already done)")
+    interrupt_on_the_fourth_chunk(monkeypatch, tmp_path / "t.zarr", spec)
+    assert rerun(tmp_path / "t.zarr", 6).startswith("starting over: t.zarr.partial holds another computation "
+                                                    "(changed: grid)\n9 chunks to evaluate (0/36 points already done)")
 
 
 def test_the_log_shows_points_done_rate_and_eta_after_every_chunk(result_surface, tmp_path):
@@ -164,27 +167,33 @@ def test_the_log_shows_points_done_rate_and_eta_after_every_chunk(result_surface
 
 
 def test_the_fingerprint_of_a_plane_never_changes(tmp_path):
-    """Stored in every surface and compared on resume: the value computed before PlaneSpec, so old stores resume."""
+    """Stored in every surface and compared on resume: the values computed when the parts were introduced."""
     center = np.linspace(-1, 1, 50, dtype=np.float32)
     store.write_directions(tmp_path / "d.zarr", center, center * 2, center[::-1].copy(),
                            {"x_range": [-1, 1], "y_range": [-0.5, 0.5]})
+    (tmp_path / "004.pt").write_bytes(b"weights")
     spec = engines.PlaneSpec(model="topograph.zoo:lenet5", model_args={"width": 4}, data="topograph.zoo:digits",
                              data_args={"split": "test"}, sample_index=np.array([3, 1, 4, 15]),
-                             directions=tmp_path / "d.zarr", center_checkpoint="results/wide/checkpoints/004.pt",
+                             directions=tmp_path / "d.zarr", center_checkpoint=tmp_path / "004.pt",
                              batch_size=7, device="cuda")
-    assert spec.fingerprint(np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 5)) == "55a2b55e92beee0a"
+    samples = (torch.arange(8, dtype=torch.float32).reshape(4, 2), torch.tensor([0, 1, 1, 0]))
+    parts = spec.fingerprint(np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 5), samples)
+    code = parts.pop("code")  # topograph's own zoo.py and torch's version: it changes with them, as it should
+    assert parts == {"config": "b9b2f3e23ab88dc9", "samples": "2132d2726e46745c", "center": "9a129038d9a00aed",
+                     "plane": "211a4ab61216630c", "grid": "da1b4185eca30455"}
+    assert re.fullmatch("[0-9a-f]{16}", code) and engines.combined({**parts, "code": code}) != engines.combined(parts)
 
 
 def test_each_worker_expects_a_whole_number_of_points_that_every_engine_takes(result_surface, tmp_path, monkeypatch):
     """25 points over one worker once came as 25.0: the vmap engine sliced its probes with it and was skipped."""
     _, spec = result_surface
-    expected, choose_engine = [], evaluate.choose_engine
+    expected, choose = [], evaluate.choose
 
     def spy(plane, probes, expected_points, notes):
         expected.append(expected_points)
-        return choose_engine(plane, probes, expected_points, notes)
+        return choose(plane, probes, expected_points, notes)
 
-    monkeypatch.setattr(evaluate, "choose_engine", spy)
+    monkeypatch.setattr(evaluate, "choose", spy)
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=4, chunk=3)
     assert expected == [16] and type(expected[0]) is int
     assert evaluate.points_per_worker(list(np.ndindex(2, 2)), 3, (4, 4), workers=3) == 6
@@ -204,3 +213,77 @@ def test_evaluating_in_this_process_leaves_its_torch_threads_alone(result_surfac
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_two_clean_runs_give_the_same_bits_with_the_engine_they_name(result_surface, tmp_path):
+    """Each run chooses its engine once, on one worker, and every worker uses it; the choice is kept on this
+    machine, so the same config computes the same bits again."""
+    _, spec = result_surface
+    logs = []
+    with dask_client(2) as client:
+        for name in ("a", "b"):
+            logs.append(io.StringIO())
+            evaluate.evaluate_grid(tmp_path / name / "surface.zarr", spec, {}, resolution=6, chunk=2, client=client,
+                                   log=logs[-1])
+    a, b = (store.zarr.open_group(str(tmp_path / name / "surface.zarr"), mode="r") for name in ("a", "b"))
+    for array in ("loss", "accuracy"):
+        assert np.array_equal(a[array][:], b[array][:]), array
+    techniques = {"functional"} | {technique.name for technique in engines.REGISTRY}
+    assert a.attrs["engine"] == b.attrs["engine"] and a.attrs["engine"] in techniques
+    assert logs[0].getvalue().count("engine chosen:") == 1, "one worker times the engines, not each"
+    assert f"engine {a.attrs['engine']}: chosen by timing on this machine before" in logs[1].getvalue()
+
+
+def test_a_second_writer_of_a_partial_surface_is_refused(result_surface, tmp_path):
+    _, spec = result_surface
+    with jobs.exclusive(tmp_path / "surface.zarr.partial"):
+        with pytest.raises(jobs.Busy, match=rf"surface.zarr.partial is being written: pid {os.getpid()} on host "
+                                            r".*Fix: wait for that job to finish, or stop it"):
+            evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {}, resolution=3)
+    assert not (tmp_path / "surface.zarr").exists()
+
+
+def test_a_deleted_surface_comes_back_without_evaluating_a_point(result_surface, tmp_path):
+    """Snakemake deletes the output of a job it reruns: the finished partial publishes it again."""
+    folder, spec = result_surface
+    evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {}, resolution=5, chunk=2)
+    shutil.rmtree(tmp_path / "surface.zarr")
+    log = io.StringIO()
+    evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {}, resolution=5, chunk=2, log=log)
+    assert log.getvalue() == "0 chunks to evaluate (25/25 points already done)\n"
+    assert np.array_equal(xr.open_zarr(tmp_path / "surface.zarr").loss.values,
+                          xr.open_zarr(folder / "surface.zarr").loss.values)
+
+
+MODEL_CODE = """from topograph.zoo import LeNet5
+
+
+class Scaled(LeNet5):
+    def forward(self, x):
+        return super().forward(x) * {scale}
+
+
+def net():
+    return Scaled()
+"""
+
+
+def test_edited_model_code_starts_the_grid_over(result_surface, tmp_path, monkeypatch):
+    """Resuming after the model's code changed would mix points of two models in one surface."""
+    _, spec = result_surface
+    (tmp_path / "usermodel.py").write_text(MODEL_CODE.format(scale=1.0))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = dataclasses.replace(spec, model="usermodel:net")
+    interrupt_on_the_fourth_chunk(monkeypatch, tmp_path / "surface.zarr", spec)
+    (tmp_path / "usermodel.py").write_text(MODEL_CODE.format(scale=3.0))
+    del sys.modules["usermodel"]  # a job is a new process: it imports the edited module
+    log = io.StringIO()
+    evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {}, resolution=5, chunk=2, log=log)
+    assert log.getvalue().startswith("starting over: surface.zarr.partial holds another computation (changed: code)"
+                                     "\n9 chunks to evaluate (0/25 points already done)")
+    surface = xr.open_zarr(tmp_path / "surface.zarr")
+    center, d1, d2, _ = store.read_vectors(spec.directions)
+    for i, j in [(0, 0), (1, 1), (4, 2)]:  # the first chunks too: every point is the edited model's
+        weights = center + np.float32(surface.x.values[i]) * d1 + np.float32(surface.y.values[j]) * d2
+        loss, _ = direct_loss(weights, spec.sample_index, scale=3.0)
+        assert float(surface.loss[i, j]) == pytest.approx(loss, rel=1e-5)

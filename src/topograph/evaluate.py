@@ -2,18 +2,22 @@
 written into surface.zarr chunk by chunk so that an interrupted evaluation resumes where it stopped."""
 from __future__ import annotations
 
+import json
+import os
+import platform
 import shutil
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from . import store
-from .config import build, check_samples
-from .engines import Engine, PlaneSpec, choose_engine, choose_samples, load_plane, load_samples
+from . import jobs, store
+from .config import build_data, check_samples
+from .engines import Engine, PlaneSpec, choose, choose_samples, combined, load_plane, load_samples, make_engine
 
 
 class Job(NamedTuple):
@@ -21,6 +25,7 @@ class Job(NamedTuple):
     spec: PlaneSpec
     fingerprint: str
     points_per_worker: int  # the most points a worker may evaluate: what compiling or filling a GPU can pay off
+    engine: str | None = None  # the technique every worker uses (engines.make_engine); None: choose by timing
 
 
 _ENGINES: dict[tuple, Engine] = {}
@@ -28,71 +33,118 @@ _ENGINES: dict[tuple, Engine] = {}
 
 def evaluate_chunk(job: Job, samples, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str], float]:
     """Loss and accuracy on the grid xs x ys, notes for the log, and the seconds the engine took. Each worker
-    process loads the plane and chooses its engine once, on the first chunk it gets."""
-    points = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
-    key, notes = (job.fingerprint, job.spec.device, job.spec.batch_size), []
-    if key not in _ENGINES:
-        _ENGINES.clear()
-        _ENGINES[key] = _ready_engine(job, samples, points, notes)
+    process loads the plane and makes the job's engine once, on the first chunk it gets."""
+    points = _points_of(xs, ys)
+    notes = []
+    engine = _engine(job, samples, points, notes)
     started = time.perf_counter()
-    loss, accuracy = _ENGINES[key].evaluate(points)
+    loss, accuracy = engine.evaluate(points)
     seconds = time.perf_counter() - started
     shape = (len(xs), len(ys))
     return loss.reshape(shape).astype(np.float32), accuracy.reshape(shape).astype(np.float32), notes, seconds
 
 
-def _ready_engine(job: Job, samples, probes: np.ndarray, notes: list[str]) -> Engine:
+def choose_in_worker(job: Job, samples, xs, ys) -> tuple[str, float, list[str]]:
+    """Time the engines on the points xs x ys, keep the fastest for this worker's chunks: its technique,
+    seconds per point and what was measured."""
+    notes = []
     started = time.perf_counter()
     plane = load_plane(job.spec, samples)
     loaded = time.perf_counter()
-    engine = choose_engine(plane, probes, job.points_per_worker, notes)
-    notes.append(f"worker ready: plane loaded in {loaded - started:.2f} s, engines calibrated in "
-                 f"{time.perf_counter() - loaded:.2f} s")
-    return engine
+    choice = choose(plane, _points_of(xs, ys), job.points_per_worker, notes)
+    notes.append(f"plane loaded in {loaded - started:.2f} s, engines timed in {time.perf_counter() - loaded:.2f} s")
+    _ENGINES.clear()
+    _ENGINES[_key(job._replace(engine=choice.technique))] = choice.engine
+    return choice.technique, choice.seconds_per_point, notes
 
 
-def _evaluate_chunk_in_worker(*args):
-    """evaluate_chunk in a dask worker process: there is one per core, so one torch thread each."""
+def _engine(job: Job, samples, probes: np.ndarray, notes: list[str]) -> Engine:
+    key = _key(job)
+    if key not in _ENGINES:
+        _ENGINES.clear()
+        started = time.perf_counter()
+        _ENGINES[key] = make_engine(load_plane(job.spec, samples), job.engine, job.points_per_worker, probes)
+        notes.append(f"worker ready in {time.perf_counter() - started:.2f} s: engine {_ENGINES[key].name}")
+    return _ENGINES[key]
+
+
+def _key(job: Job) -> tuple:
+    return job.fingerprint, job.spec.device, job.spec.batch_size, job.engine
+
+
+def _points_of(xs, ys) -> np.ndarray:
+    return np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+def _in_worker(function, *args):
+    """function in a dask worker process: there is one per core, so one torch thread each."""
     torch.set_num_threads(1)
-    return evaluate_chunk(*args)
-
-
-def _open_partial(path: Path, x, y, chunk: int, spec: PlaneSpec, fingerprint: str, attrs: dict):
-    """Resume a partial surface of the same computation, or start a new one."""
-    if path.exists():
-        try:
-            group = store.zarr.open_group(str(path), mode="r+")
-            if group.attrs.get("fingerprint") == fingerprint and group["loss"].chunks[0] == chunk:
-                return group
-        except (KeyError, ValueError, FileNotFoundError):
-            pass
-        shutil.rmtree(path)
-    return store.create_surface(path, x, y, chunk, spec.sample_index, {**attrs, "fingerprint": fingerprint})
+    return function(*args)
 
 
 def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, chunk: int | None = None,
                   client=None, log=None) -> None:
     """Evaluate every grid point into out (surface.zarr). Work goes to <out>.partial first; chunks
     already done there are skipped, so a killed run resumes. client=None evaluates in this process."""
-    out = Path(out)
+    out, log = Path(out), log or sys.stdout
     # 64 chunks: enough to balance many workers and to resume finely. 16 on GPUs, where a chunk of 25 LeNet
     # points takes 9 ms, about as long as dask and Zarr take to hand a chunk over.
     chunk = chunk or -(-resolution // (4 if spec.device == "cuda" else 8))
-    plane_attrs = dict(store.open_store(spec.directions).attrs)  # the vectors are read once, by fingerprint()
+    plane_attrs = dict(store.open_store(spec.directions).attrs)
     x = np.linspace(*plane_attrs["x_range"], resolution)
     y = np.linspace(*plane_attrs["y_range"], resolution)
-    fingerprint = spec.fingerprint(x, y)
+    # Built once here and sent to every worker: each building the dataset again took the demo's workers 3.5 s
+    # of a 14 s job, most of it importing scikit-learn; for image folders it would be reading every file.
+    samples = load_samples(spec)
+    parts = spec.fingerprint(x, y, samples)
     partial = out.with_name(out.name + ".partial")
-    group = _open_partial(partial, x, y, chunk, spec, fingerprint, attrs)
-    grid = store.surface_chunks((resolution, resolution), chunk)
-    todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
-    workers = len(client.nthreads()) if client is not None else 1
-    job = Job(spec, fingerprint, points_per_worker(todo, chunk, (resolution, resolution), workers))
-    _run_chunks(group, job, todo, chunk, x, y, client, workers, log or sys.stdout)
-    store.consolidate(partial)
+    with jobs.exclusive(partial):
+        group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
+        grid = store.surface_chunks((resolution, resolution), chunk)
+        todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
+        workers = len(client.nthreads()) if client is not None else 1
+        job = Job(spec, combined(parts), points_per_worker(list(np.ndindex(grid)), chunk, (resolution,) * 2, workers),
+                  group.attrs.get("engine"))
+        _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
+        store.consolidate(partial)
+        _publish(partial, out)
+
+
+def _open_partial(path: Path, x, y, chunk: int, spec: PlaneSpec, parts: dict, attrs: dict, log):
+    """Resume a partial surface of the same computation, or start a new one and say why."""
+    fingerprint = combined(parts)
+    if path.exists():
+        try:
+            group = store.zarr.open_group(str(path), mode="r+")
+            if group.attrs.get("fingerprint") == fingerprint and group["loss"].chunks[0] == chunk:
+                return group
+            before = group.attrs.get("fingerprint_parts") or {}
+            changed = [part for part in parts if before.get(part) != parts[part]]
+            why = f"changed: {', '.join(changed)}" if before else "it was computed by an older topograph"
+            if group["loss"].chunks[0] != chunk:
+                why = f"its chunk edge is {group['loss'].chunks[0]}, not {chunk}"
+        except (KeyError, ValueError, FileNotFoundError) as error:
+            why = f"it cannot be read ({type(error).__name__})"
+        print(f"starting over: {path.name} holds another computation ({why})", file=log, flush=True)
+        shutil.rmtree(path)
+    return store.create_surface(path, x, y, chunk, spec.sample_index,
+                                {**attrs, "fingerprint": fingerprint, "fingerprint_parts": parts})
+
+
+def _publish(partial: Path, out: Path) -> None:
+    """A copy of the finished partial becomes out in one rename. The partial stays: a surface.zarr that
+    Snakemake deletes (rerunning a job it believes incomplete) is published again without evaluating a point."""
+    staging = out.with_name(out.name + ".publishing")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(partial, staging)
     if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
+        old = out.with_name(out.name + ".replaced")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old)
+    else:
+        staging.rename(out)
 
 
 def points_per_worker(todo, chunk: int, shape: tuple[int, int], workers: int) -> int:
@@ -100,11 +152,10 @@ def points_per_worker(todo, chunk: int, shape: tuple[int, int], workers: int) ->
     return -(-sum(_points(index, chunk, shape) for index in todo) // workers)
 
 
-def _run_chunks(group, job: Job, todo, chunk, x, y, client, workers, log) -> None:
+def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, log) -> None:
     shape = (len(x), len(y))
     total = shape[0] * shape[1]
     done = total - sum(_points(index, chunk, shape) for index in todo)
-    fresh, busy, started = 0, 0.0, time.perf_counter()
     print(f"{len(todo)} chunks to evaluate ({done}/{total} points already done)", file=log, flush=True)
     if not todo:
         return
@@ -113,15 +164,18 @@ def _run_chunks(group, job: Job, todo, chunk, x, y, client, workers, log) -> Non
         sx, sy = store.chunk_slices(index, chunk, shape)
         return x[sx], y[sy]
 
-    # Built once here and sent to every worker: each building the dataset again took the demo's workers 3.5 s
-    # of a 14 s job, most of it importing scikit-learn; for image folders it would be reading every file.
-    samples = load_samples(job.spec)
+    if client is not None:
+        samples = client.scatter(samples, broadcast=True)
+    if job.engine is None:
+        job = _choose_engine(group, job, samples, coords(todo[0]), client, log)
+    print(f"estimate: {total - done} points at {group.attrs['seconds_per_point']:.4f} s/point on {workers} "
+          f"worker(s): {_duration((total - done) * group.attrs['seconds_per_point'] / workers)}", file=log, flush=True)
+    fresh, busy, started = 0, 0.0, time.perf_counter()
     if client is None:
         results = ((index, evaluate_chunk(job, samples, *coords(index))) for index in todo)
     else:
         from distributed import as_completed
-        samples = client.scatter(samples, broadcast=True)
-        futures = {client.submit(_evaluate_chunk_in_worker, job, samples, *coords(index), pure=False): index
+        futures = {client.submit(_in_worker, evaluate_chunk, job, samples, *coords(index), pure=False): index
                    for index in todo}
         results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
     for index, (loss, accuracy, notes, seconds) in results:
@@ -129,10 +183,58 @@ def _run_chunks(group, job: Job, todo, chunk, x, y, client, workers, log) -> Non
             print(note, file=log, flush=True)
         store.write_surface_chunk(group, index, loss, accuracy)
         fresh, busy = fresh + loss.size, busy + seconds
-        rate = fresh / busy * workers  # the engines' pace: start-up and calibration would skew the ETA
+        rate = fresh / max(busy, 1e-9) * workers  # the engines' pace: start-up and calibration would skew the ETA
         eta = (total - done - fresh) / rate
         print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s  "
               f"elapsed {time.perf_counter() - started:.1f} s", file=log, flush=True)
+
+
+def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
+    """The engine of the whole grid, chosen once by timing on one worker, and kept: in the partial's attrs, so a
+    resumed grid keeps it, and in a file on this machine, so the same config gives the same bits next time."""
+    key = combined({"fingerprint": job.fingerprint, "device": job.spec.device, "batch_size": job.spec.batch_size,
+                    "points_per_worker": job.points_per_worker, "host": platform.node()})
+    known = _chosen_before()
+    if key in known:
+        technique, seconds = known[key]
+        print(f"engine {technique}: chosen by timing on this machine before ({choices_file()}; delete it to "
+              "time again)", file=log, flush=True)
+    else:
+        if client is None:
+            technique, seconds, notes = choose_in_worker(job, samples, *probes)
+        else:
+            technique, seconds, notes = client.submit(_in_worker, choose_in_worker, job, samples, *probes,
+                                                      pure=False).result()
+        print("\n".join(notes), file=log, flush=True)
+        _remember(key, technique, seconds)
+    group.attrs.update(engine=technique, seconds_per_point=seconds)
+    return job._replace(engine=technique)
+
+
+def choices_file() -> Path:
+    """Where the engines chosen on this machine are kept."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "topograph" / "engines.json"
+
+
+def _chosen_before() -> dict:
+    try:
+        return json.loads(choices_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember(key: str, technique: str, seconds: float) -> None:
+    path = choices_file()
+    with suppress(OSError):  # a read-only home costs the next job a calibration, nothing else
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f"{path.name}.{os.getpid()}")
+        staging.write_text(json.dumps({**_chosen_before(), key: [technique, seconds]}, indent=1))
+        staging.replace(path)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
 
 
 def _points(index, chunk, shape) -> int:
@@ -144,15 +246,21 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
                        chunk: int | None = None, log=None) -> None:
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes
     (keyword arguments of cluster.dask_client)."""
-    from .cluster import dask_client
+    from distributed import KilledWorker
+
+    from .cluster import ClusterError, check_worker_memory, dask_client
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
     trajectory = dict(store.open_store(run_dir / "trajectory.zarr").attrs)
     plane = dict(store.open_store(directions).attrs)
     data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
-    size = len(build(run["data"], data_args))
+    dataset = build_data(name, run, "data_args" if run["eval_data_args"] is None else "eval_data_args")
+    size = len(dataset)
     check_samples(name, run, size)  # a run from checkpoints meets its data here first
+    if cluster.get("memory_limit_mb") and not cluster.get("scheduler"):
+        check_worker_memory(cluster["memory_limit_mb"], parameters=store.open_store(directions)["center"].shape[0],
+                            sample_bytes=torch.as_tensor(dataset[0][0]).nbytes * run["num_samples"])
     samples = choose_samples(size, run["num_samples"], run["seed"])
     spec = PlaneSpec(model=run["model"], model_args=run["model_args"], data=run["data"], data_args=data_args,
                      sample_index=samples, directions=directions.resolve(),
@@ -166,4 +274,9 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
              **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
                                                 "center_checkpoint", "explained_variance_ratio")}}
     with dask_client(**cluster) as client:
-        evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log)
+        try:
+            evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log)
+        except KilledWorker as error:
+            raise ClusterError(f"dask workers died evaluating a chunk ({error}), most often for lack of memory "
+                               f"(worker_mem_mb: {cluster.get('memory_limit_mb')}). Fix: raise worker_mem_mb or lower "
+                               "batch_size; the chunks finished are kept") from None

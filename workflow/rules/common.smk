@@ -1,7 +1,7 @@
 import re
 import sys
 
-from topograph import kinds
+from topograph import jobs, kinds
 from topograph.config import ConfigError, checkpoint_files, validate
 
 if not config:
@@ -10,6 +10,14 @@ try:
     validate(config)
 except ConfigError as error:
     sys.exit(f"topograph config error: {error}")
+
+
+onstart:
+    try:
+        jobs.hold_folder()
+    except jobs.Busy as error:
+        sys.exit(f"topograph: {error}")
+
 
 RUNS = list(config["runs"])
 EVALUATE_ENV = "../../envs/gpu.yaml" if config["devices"] else "../../envs/cpu.yaml"

@@ -1,8 +1,7 @@
-import sys
 from pathlib import Path
 
+from topograph.jobs import run_script
 from topograph.trajectory import extract_run
 
-sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 output = Path(snakemake.output[0])
-extract_run(snakemake.wildcards.run, snakemake.params.run, output.parent, output)
+run_script(snakemake, lambda: extract_run(snakemake.wildcards.run, snakemake.params.run, output.parent, output))

@@ -1,6 +1,5 @@
-import sys
-
 from topograph import kinds
+from topograph.jobs import run_script
 
-sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
-kinds.fit(snakemake.wildcards.landscape, snakemake.input[0], snakemake.output[0], snakemake.params.plane)
+run_script(snakemake, lambda: kinds.fit(snakemake.wildcards.landscape, snakemake.input[0], snakemake.output[0],
+                                        snakemake.params.plane))

@@ -1,8 +1,7 @@
-import sys
 from pathlib import Path
 
+from topograph.jobs import run_script
 from topograph.report import write_index
 
-sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 output = Path(snakemake.output[0])
-write_index(output.parent, output)
+run_script(snakemake, lambda: write_index(output.parent, output))

@@ -1,11 +1,15 @@
-import sys
 from functools import partial
 
-from topograph.config import build, check_data
+from topograph.config import build_model, check_data
+from topograph.jobs import run_script
 from topograph.train import train
 
-sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
-name, run = snakemake.wildcards.run, snakemake.params.run
-data = check_data(name, snakemake.config["runs"][name])  # fail before training, not after; no dependency of it
-train(partial(build, run["model"], run["model_args"]), data, snakemake.output.checkpoints, unit=run["unit"],
-      intervals=run["intervals"], **run["train"])
+
+def main():
+    name, run = snakemake.wildcards.run, snakemake.params.run
+    data = check_data(name, snakemake.config["runs"][name])  # fail before training, not after; no dependency of it
+    train(partial(build_model, name, run), data, snakemake.output.checkpoints, unit=run["unit"],
+          intervals=run["intervals"], **run["train"])
+
+
+run_script(snakemake, main)

@@ -18,11 +18,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .calibrate import RTOL, choose_engine, seconds_per_point
+from .calibrate import RTOL, Choice, choose, choose_engine, make_engine, seconds_per_point
 from .first_layer import FirstLayer, find_first_layer
 from .functional import Functional
 from .fused import FusedModel
-from .plane import Plane, PlaneSpec, Shared, choose_samples, load_plane, load_samples, stack_samples
+from .plane import Plane, PlaneSpec, Shared, choose_samples, combined, load_plane, load_samples, stack_samples
 from .registry import REGISTRY, Candidate, candidates
 from .vmap import Vmap
 
@@ -45,6 +45,7 @@ class Technique(Protocol):
     def make(self, shared: Shared, expected_points: int) -> Engine: ...
 
 
-__all__ = ["REGISTRY", "RTOL", "Candidate", "Engine", "FirstLayer", "Functional", "FusedModel", "Plane",
-           "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose_engine", "choose_samples",
-           "find_first_layer", "load_plane", "load_samples", "seconds_per_point", "stack_samples"]
+__all__ = ["REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "FirstLayer", "Functional", "FusedModel", "Plane",
+           "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose", "choose_engine", "choose_samples",
+           "combined", "find_first_layer", "load_plane", "load_samples", "make_engine", "seconds_per_point",
+           "stack_samples"]

@@ -3,7 +3,7 @@ reference (Functional); the fastest wins."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -17,26 +17,56 @@ if TYPE_CHECKING:
 RTOL = 1e-5
 
 
+class Choice(NamedTuple):
+    technique: str  # "functional" or a registry technique's name: what make_engine() takes
+    engine: Engine
+    seconds_per_point: float
+
+
 def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes: list[str] | None = None) -> Engine:
+    return choose(plane, probes, expected_points, notes).engine
+
+
+def choose(plane: Plane, probes: np.ndarray, expected_points: int, notes: list[str] | None = None) -> Choice:
     """Calibrate on probes (points that need evaluating anyway): every candidate must agree with Functional
     to RTOL on the first; the fastest per point wins. What it measured is appended to notes."""
     say = (notes if notes is not None else []).append
-    best = Functional(plane)
-    expected, best_time = _calibrate(best, probes[:1])
-    say(f"engine functional: {best_time:.3f} s/point")
-    try:
-        found = list(candidates(plane, expected_points))
-    except Exception as error:  # a technique that cannot handle this model is skipped, never fatal
-        say(f"engines beside functional: skipped ({type(error).__name__}: {error})")
-        found = []
-    for candidate in found:
-        if best_time * expected_points < candidate.worth_after_s:
+    reference = Functional(plane)
+    expected, seconds = _calibrate(reference, probes[:1])
+    best = Choice("functional", reference, seconds)
+    say(f"engine functional: {seconds:.3f} s/point")
+    for candidate in _candidates(plane, expected_points, say):
+        if best.seconds_per_point * expected_points < candidate.worth_after_s:
             continue
         engine, seconds = _timed_if_exact(candidate, probes, expected, say)
-        if seconds < best_time:
-            best, best_time = engine, seconds
-    say(f"engine chosen: {best.name}")
+        if seconds < best.seconds_per_point:
+            best = Choice(candidate.name, engine, seconds)
+    say(f"engine chosen: {best.engine.name}")
     return best
+
+
+def make_engine(plane: Plane, technique: str, expected_points: int, probes: np.ndarray) -> Engine:
+    """The engine of a technique chosen before (by another worker, or a job before), checked against
+    Functional on probes[0] all the same: a surface is never computed by an engine that disagrees."""
+    reference = Functional(plane)
+    if technique == "functional":
+        return reference
+    notes = []
+    found = [c for c in _candidates(plane, expected_points, notes.append) if c.name == technique]
+    if found:
+        engine, _ = _timed_if_exact(found[0], probes, reference.evaluate(probes[:1]), notes.append)
+        if engine is not None:
+            return engine
+    raise RuntimeError(f"engine {technique}, chosen for this grid, cannot evaluate it here "
+                       f"({'; '.join(notes) or 'it does not apply'})")
+
+
+def _candidates(plane: Plane, expected_points: int, say) -> list[Candidate]:
+    try:
+        return list(candidates(plane, expected_points))
+    except Exception as error:  # a technique that cannot handle this model is skipped, never fatal
+        say(f"engines beside functional: skipped ({type(error).__name__}: {error})")
+        return []
 
 
 def _timed_if_exact(candidate: Candidate, probes, expected, say) -> tuple[Engine | None, float]:
@@ -49,7 +79,8 @@ def _timed_if_exact(candidate: Candidate, probes, expected, say) -> tuple[Engine
         say(f"engine {engine.name if engine else candidate.name}: skipped ({type(error).__name__}: {error})")
         return None, float("inf")
     got = [value[:1] for value in values]
-    if not (np.allclose(got[0], expected[0], rtol=RTOL, atol=0, equal_nan=True) and np.allclose(got[1], expected[1])):
+    if not (np.allclose(got[0], expected[0], rtol=RTOL, atol=0, equal_nan=True)
+            and np.allclose(got[1], expected[1], equal_nan=True)):
         say(f"engine {engine.name}: skipped, loss {got[0][0]!r} differs from {expected[0][0]!r}")
         return None, float("inf")
     say(f"engine {engine.name}: {seconds:.3f} s/point")

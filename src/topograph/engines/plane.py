@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -39,16 +41,45 @@ class PlaneSpec:
         object.__setattr__(self, "directions", str(self.directions))
         object.__setattr__(self, "center_checkpoint", str(self.center_checkpoint))
 
-    def fingerprint(self, x: np.ndarray, y: np.ndarray) -> str:
-        """What the surface's values depend on (not device or batch size): the same fingerprint, the same surface.
-        Stored in surface.zarr and compared on resume, so its bytes must never change."""
-        values = {"model": self.model, "model_args": self.model_args, "data": self.data, "data_args": self.data_args,
-                  "sample_index": list(self.sample_index), "center_checkpoint": self.center_checkpoint}
-        digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
+    def fingerprint(self, x: np.ndarray, y: np.ndarray, samples: tuple[torch.Tensor, ...]) -> dict[str, str]:
+        """What the surface's values depend on, part by part (not the device or batch size): the same parts, the
+        same surface. Stored in surface.zarr and compared on resume, so their bytes must never change."""
+        config = {"model": self.model, "model_args": self.model_args, "data": self.data, "data_args": self.data_args,
+                  "sample_index": list(self.sample_index)}
         center, d1, d2, _ = store.read_vectors(self.directions)
-        for array in (center, d1, d2, x, y):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        return digest.hexdigest()[:16]
+        return {"config": _digest(json.dumps(config, sort_keys=True).encode()),
+                "code": _digest(*map(_module_source, (self.model, self.data)), torch.__version__.encode()),
+                "samples": _digest(*(tensor.numpy() for tensor in samples)),
+                "center": _file_digest(self.center_checkpoint),
+                "plane": _digest(center, d1, d2),
+                "grid": _digest(x, y)}
+
+
+def combined(parts: dict[str, str]) -> str:
+    """The surface's fingerprint: 16 hex digits of its parts."""
+    return _digest(json.dumps(parts, sort_keys=True).encode())
+
+
+def _digest(*pieces) -> str:
+    digest = hashlib.sha256()
+    for piece in pieces:
+        if isinstance(piece, np.ndarray):
+            digest.update(f"{piece.dtype}{piece.shape}".encode())
+            piece = np.ascontiguousarray(piece).tobytes()
+        digest.update(piece)
+    return digest.hexdigest()[:16]
+
+
+def _file_digest(path) -> str:
+    with open(path, "rb") as file:
+        return _digest(*iter(lambda: file.read(1 << 24), b""))
+
+
+def _module_source(factory: str) -> bytes:
+    """The source of the module that defines factory ('module:function'): edited code means another surface."""
+    found = importlib.util.find_spec(factory.partition(":")[0])
+    origin = Path(found.origin) if found and found.origin else None
+    return origin.read_bytes() if origin and origin.is_file() else factory.encode()
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,93 @@
+"""What keeps interrupted work safe: one live snakemake per folder, one live writer per store, and no job that
+outlives the snakemake that started it. Locks are flock()s, which the kernel drops when their holder dies
+(also on kill -9), so a stale lock never needs deleting; the file names the holder for the message."""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import psutil
+
+from .cluster import ClusterError
+from .config import ConfigError
+
+_HELD = []  # locks held for the life of this process
+
+
+class Busy(RuntimeError):
+    """Another live process holds the lock: the message names it and what to do."""
+
+
+def _lock(path: Path, what: str, fix: str):
+    """An open file holding an exclusive flock on path, or Busy naming the process that holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise Busy(f"{what}: {holder} is at it. Fix: {fix}.") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()} on host {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    handle.flush()
+    return handle
+
+
+@contextmanager
+def exclusive(store: Path):
+    """Write store (a .partial being filled) alone: a second writer, e.g. a job an earlier snakemake left
+    running, is refused instead of both writing and one deleting the other's work."""
+    store = Path(store)
+    handle = _lock(store.with_name(store.name + ".lock"), f"{store} is being written",
+                   "wait for that job to finish, or stop it; the chunks it finished are kept")
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def hold_folder(lock_file=".snakemake/topograph.lock") -> None:
+    """Called by the main snakemake: a second one started in this folder (after --unlock, say) stops at once,
+    before it deletes the outputs the live one is writing."""
+    _HELD.append(_lock(Path(lock_file), "a snakemake in this folder is running",
+                       "wait for it to finish, or stop it (Ctrl-C); --unlock cannot free a snakemake that is alive"))
+
+
+def run_script(snakemake, work) -> None:
+    """A rule's script: output to the rule's log, stop when snakemake is gone, and a mistake the user can fix
+    as one line (in the log and on stderr) instead of a traceback."""
+    sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    watch_parent()
+    try:
+        work()
+    except (ConfigError, ClusterError, Busy) as error:
+        for stream in (sys.stdout, sys.__stderr__):
+            print(f"topograph: {error}", file=stream)
+        sys.exit(1)
+
+
+def watch_parent(interval: float = 0.5) -> None:
+    """Kill this process and every process under it (dask workers) once its parent is gone: a job whose
+    snakemake was killed would otherwise write on while the next snakemake reruns it."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        print(f"topograph: snakemake (pid {parent}) is gone; stopping this job. Finished work is kept.", flush=True)
+        for child in psutil.Process().children(recursive=True):  # psutil comes with dask's distributed
+            with suppress(psutil.Error):
+                child.kill()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
