@@ -2,7 +2,9 @@
 is there, with its dims, dtype and type; everything there is documented), and its formulas recomputed
 independently (numpy, torch) as oracles."""
 import hashlib
+import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import torch
 import zarr
 from torch.nn import functional as F
 
+from topograph import engines
 from topograph.config import build
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "stores.md"
@@ -24,6 +27,7 @@ RUNS, LANDSCAPES = ("tiny", "old"), ("train_1-3", "result")
 STORES = [f"{run}/trajectory.zarr" for run in RUNS] + [
     f"{run}/landscapes/{landscape}/{name}" for run in RUNS for landscape in LANDSCAPES
     for name in ("directions.zarr", "surface.zarr")]
+PARTIALS = [f"{run}/landscapes/{landscape}/surface.zarr.partial" for run in RUNS for landscape in LANDSCAPES]
 
 
 def doc_tables(path: Path = DOC) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
@@ -106,9 +110,18 @@ def test_the_doc_has_every_table():
 
 
 def test_the_workflow_wrote_exactly_these_stores(finished_workflow):
-    found = {p.relative_to(finished_workflow).as_posix() for p in finished_workflow.rglob("*.zarr*")
-             if p.is_dir() and p.name.endswith((".zarr", ".partial"))}
-    assert found == set(STORES), "a store the contract test does not check, or a leftover .partial"
+    found = {p.relative_to(finished_workflow).as_posix() for p in finished_workflow.rglob("*.zarr*") if p.is_dir()}
+    assert found == set(STORES) | set(PARTIALS), "a store the contract test does not check, or a leftover"
+
+
+@pytest.mark.parametrize("relative", PARTIALS)
+def test_a_finished_partial_stays_as_a_copy_of_the_surface(finished_workflow, relative):
+    """docs/stores.md, Chunks and resuming: the partial is copied to surface.zarr and kept as the record."""
+    partial, surface = open_group(finished_workflow / relative), open_group(finished_workflow / relative[:-8])
+    assert dict(partial.attrs) == dict(surface.attrs)
+    assert set(dict(partial.arrays())) == set(dict(surface.arrays()))
+    for name, array in surface.arrays():
+        np.testing.assert_array_equal(partial[name][:], array[:])
 
 
 @pytest.mark.parametrize("relative", STORES)
@@ -301,14 +314,41 @@ def test_surface_grid_samples_and_fingerprint(finished_workflow, run, landscape)
     assert surface["loss"].chunks == surface["accuracy"].chunks == (chunk, chunk) and chunk == 2  # config chunk
     assert surface["chunk_done"].shape == (-(-resolution // chunk),) * 2 and surface["chunk_done"][:].all()
 
-    center_file = (finished_workflow / run / attrs["center_checkpoint"]).resolve()
-    digest = hashlib.sha256(json.dumps({"model": attrs["model"], "model_args": attrs["model_args"],
-                                        "data": attrs["data"], "data_args": attrs["data_args"],
-                                        "sample_index": index.tolist(), "center_checkpoint": str(center_file)},
-                                       sort_keys=True).encode())
-    for array in (plane["center"][:], plane["d1"][:], plane["d2"][:], x, y):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    assert attrs["fingerprint"] == digest.hexdigest()[:16]
+    def digest(*pieces):
+        h = hashlib.sha256()
+        for piece in pieces:
+            if isinstance(piece, np.ndarray):
+                h.update(f"{piece.dtype}{piece.shape}".encode())
+                piece = np.ascontiguousarray(piece).tobytes()
+            h.update(piece)
+        return h.hexdigest()[:16]
+
+    def source(factory):
+        found = importlib.util.find_spec(factory.partition(":")[0])
+        path = found.origin if found else None
+        return Path(path).read_bytes() if path and os.path.isfile(path) else factory.encode()
+
+    inputs, labels = dataset.tensors[0][index], dataset.tensors[1][index]  # digits is a TensorDataset
+    parts = {"config": digest(json.dumps({"model": attrs["model"], "model_args": attrs["model_args"],
+                                          "data": attrs["data"], "data_args": attrs["data_args"],
+                                          "sample_index": index.tolist()}, sort_keys=True).encode()),
+             "code": digest(source(attrs["model"]), source(attrs["data"]), torch.__version__.encode()),
+             "samples": digest(inputs.numpy(), labels.numpy()),
+             "center": digest((finished_workflow / run / attrs["center_checkpoint"]).read_bytes()),
+             "plane": digest(plane["center"][:], plane["d1"][:], plane["d2"][:]),
+             "grid": digest(x, y)}
+    assert attrs["fingerprint_parts"] == parts
+    assert attrs["fingerprint"] == digest(json.dumps(parts, sort_keys=True).encode())
+    # the samples as the doc builds them for any dataset: the same bytes as the TensorDataset's here
+    assert digest(torch.stack([torch.as_tensor(dataset[int(k)][0]) for k in index]).numpy(),
+                  torch.as_tensor([int(dataset[int(k)][1]) for k in index]).numpy()) == parts["samples"]
+
+
+def test_each_surface_names_its_engine(finished_workflow):
+    techniques = {"functional"} | {technique.name for technique in engines.REGISTRY}
+    for run, landscape in surfaces():
+        attrs = dict(open_group(finished_workflow / run / "landscapes" / landscape / "surface.zarr").attrs)
+        assert attrs["engine"] in techniques and attrs["device"] == "cpu" and attrs["seconds_per_point"] > 0
 
 
 @pytest.mark.parametrize("run, landscape", surfaces())

@@ -196,7 +196,6 @@ def test_each_worker_expects_a_whole_number_of_points_that_every_engine_takes(re
     monkeypatch.setattr(evaluate, "choose", spy)
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=4, chunk=3)
     assert expected == [16] and type(expected[0]) is int
-    assert evaluate.points_per_worker(list(np.ndindex(2, 2)), 3, (4, 4), workers=3) == 6
     plane, probes = engines.load_plane(spec), np.array([[0.0, 0.0], [0.5, -0.5], [1.0, 1.0]])
     for device in ("cpu", "cuda"):  # a GPU's engines too, on CPU tensors
         for candidate in engines.candidates(plane, expected[0], device):

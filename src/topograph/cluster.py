@@ -99,6 +99,11 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
         start = lambda: LocalCUDACluster(CUDA_VISIBLE_DEVICES=devices, **options)  # noqa: E731
     else:
         start = lambda: LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, **options)  # noqa: E731
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}), start() as cluster, \
-            Client(cluster) as client:
-        yield client
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+        try:
+            cluster = start()
+        except RuntimeError as error:  # e.g. a worker process killed while it started
+            raise ClusterError(f"the dask workers did not start ({error}). Fix: run the same command again; the "
+                               "chunks finished are kept") from None
+        with cluster, Client(cluster) as client:
+            yield client

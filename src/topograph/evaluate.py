@@ -103,8 +103,8 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         grid = store.surface_chunks((resolution, resolution), chunk)
         todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
         workers = len(client.nthreads()) if client is not None else 1
-        job = Job(spec, combined(parts), points_per_worker(list(np.ndindex(grid)), chunk, (resolution,) * 2, workers),
-                  group.attrs.get("engine"))
+        engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
+        job = Job(spec, combined(parts), -(-resolution ** 2 // workers), engine)
         _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
         store.consolidate(partial)
         _publish(partial, out)
@@ -145,11 +145,6 @@ def _publish(partial: Path, out: Path) -> None:
         shutil.rmtree(old)
     else:
         staging.rename(out)
-
-
-def points_per_worker(todo, chunk: int, shape: tuple[int, int], workers: int) -> int:
-    """The points of the chunks todo shared out over the workers, rounded up."""
-    return -(-sum(_points(index, chunk, shape) for index in todo) // workers)
 
 
 def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, log) -> None:
@@ -207,7 +202,7 @@ def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
                                                       pure=False).result()
         print("\n".join(notes), file=log, flush=True)
         _remember(key, technique, seconds)
-    group.attrs.update(engine=technique, seconds_per_point=seconds)
+    group.attrs.update(engine=technique, device=job.spec.device, seconds_per_point=seconds)
     return job._replace(engine=technique)
 
 

@@ -41,7 +41,7 @@ def choose(plane: Plane, probes: np.ndarray, expected_points: int, notes: list[s
         engine, seconds = _timed_if_exact(candidate, probes, expected, say)
         if seconds < best.seconds_per_point:
             best = Choice(candidate.name, engine, seconds)
-    say(f"engine chosen: {best.engine.name}")
+    say(f"engine chosen: {best.technique}" + (f" ({best.engine.name})" if best.engine.name != best.technique else ""))
     return best
 
 
