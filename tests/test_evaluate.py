@@ -154,10 +154,13 @@ def test_an_interrupted_grid_resumes_and_a_changed_grid_starts_over(result_surfa
                                                     "(changed: grid)\n9 chunks to evaluate (0/36 points already done)")
 
 
-def test_the_log_shows_points_done_rate_and_eta_after_every_chunk(result_surface, tmp_path):
+def test_the_log_estimates_the_time_then_shows_points_done_rate_and_eta_after_every_chunk(result_surface, tmp_path):
     _, spec = result_surface
     log = io.StringIO()
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=5, chunk=2, log=log)
+    estimate = re.search(r"^estimate: 25 points at ([\d.]+) s/point on 1 worker\(s\): \d+ s$", log.getvalue(),
+                         re.MULTILINE)
+    assert estimate and float(estimate[1]) > 0 and log.getvalue().index("estimate") < log.getvalue().index("points 4/")
     progress = re.findall(r"^points (\d+)/25  ([\d.]+) points/s  ETA (\d+) s  elapsed ([\d.]+) s$",
                           log.getvalue(), re.MULTILINE)
     done, elapsed = [int(line[0]) for line in progress], [float(line[3]) for line in progress]
@@ -236,8 +239,8 @@ def test_two_clean_runs_give_the_same_bits_with_the_engine_they_name(result_surf
 def test_a_second_writer_of_a_partial_surface_is_refused(result_surface, tmp_path):
     _, spec = result_surface
     with jobs.exclusive(tmp_path / "surface.zarr.partial"):
-        with pytest.raises(jobs.Busy, match=rf"surface.zarr.partial is being written: pid {os.getpid()} on host "
-                                            r".*Fix: wait for that job to finish, or stop it"):
+        with pytest.raises(jobs.Busy, match=rf"surface.zarr.partial is being written by another job \(pid "
+                                            rf"{os.getpid()} on host .*\)\. Fix: wait for that job to finish"):
             evaluate.evaluate_grid(tmp_path / "surface.zarr", spec, {}, resolution=3)
     assert not (tmp_path / "surface.zarr").exists()
 
@@ -286,3 +289,22 @@ def test_edited_model_code_starts_the_grid_over(result_surface, tmp_path, monkey
         weights = center + np.float32(surface.x.values[i]) * d1 + np.float32(surface.y.values[j]) * d2
         loss, _ = direct_loss(weights, spec.sample_index, scale=3.0)
         assert float(surface.loss[i, j]) == pytest.approx(loss, rel=1e-5)
+
+
+def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_any_worker_starts(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "landscapes" / "result").mkdir(parents=True)
+    for name in ("trajectory.zarr", "checkpoints"):
+        (run_dir / name).symlink_to(trained_run / name)
+    random.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
+    run = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
+           "data_args": {"split": "test"}, "eval_data_args": None, "num_samples": 64, "seed": 0, "resolution": 3,
+           "loss": "cross_entropy", "batch_size": 32}
+    out = run_dir / "landscapes" / "result" / "surface.zarr"
+    parameters = sum(p.numel() for p in zoo.lenet5().parameters())
+    needed = 400 + -(-(5 * 4 * parameters + 2 * 64 * zoo.digits("test")[0][0].nbytes) // 2**20)  # the documented floor
+    with pytest.raises(ClusterError, match=rf"^worker_mem_mb: 256 MB is less than one worker needs for this model and "
+                                           rf"its samples \(about {needed} MB\)\. Fix: set worker_mem_mb to at least "
+                                           rf"{needed}\.$"):
+        evaluate.evaluate_landscape("tiny", run, "result", run_dir, out, cluster={"workers": 1, "memory_limit_mb": 256})
+    assert not out.with_name("surface.zarr.partial").exists()

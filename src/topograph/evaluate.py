@@ -102,7 +102,7 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
         grid = store.surface_chunks((resolution, resolution), chunk)
         todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
-        workers = len(client.nthreads()) if client is not None else 1
+        workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
         job = Job(spec, combined(parts), -(-resolution ** 2 // workers), engine)
         _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)

@@ -25,17 +25,17 @@ class Busy(RuntimeError):
     """Another live process holds the lock: the message names it and what to do."""
 
 
-def _lock(path: Path, what: str, fix: str):
-    """An open file holding an exclusive flock on path, or Busy naming the process that holds it."""
+def _lock(path: Path, busy: str, fix: str):
+    """An open file holding an exclusive flock on path, or Busy: busy, the holder the file names, and fix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         handle.seek(0)
-        holder = handle.read().strip() or "another process"
+        holder = handle.read().strip() or "holder unknown"
         handle.close()
-        raise Busy(f"{what}: {holder} is at it. Fix: {fix}.") from None
+        raise Busy(f"{busy} ({holder}). Fix: {fix}.") from None
     handle.truncate(0)
     handle.write(f"pid {os.getpid()} on host {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
     handle.flush()
@@ -47,7 +47,7 @@ def exclusive(store: Path):
     """Write store (a .partial being filled) alone: a second writer, e.g. a job an earlier snakemake left
     running, is refused instead of both writing and one deleting the other's work."""
     store = Path(store)
-    handle = _lock(store.with_name(store.name + ".lock"), f"{store} is being written",
+    handle = _lock(store.with_name(store.name + ".lock"), f"{store} is being written by another job",
                    "wait for that job to finish, or stop it; the chunks it finished are kept")
     try:
         yield
@@ -58,7 +58,7 @@ def exclusive(store: Path):
 def hold_folder(lock_file=".snakemake/topograph.lock") -> None:
     """Called by the main snakemake: a second one started in this folder (after --unlock, say) stops at once,
     before it deletes the outputs the live one is writing."""
-    _HELD.append(_lock(Path(lock_file), "a snakemake in this folder is running",
+    _HELD.append(_lock(Path(lock_file), "another snakemake is running in this folder",
                        "wait for it to finish, or stop it (Ctrl-C); --unlock cannot free a snakemake that is alive"))
 
 
