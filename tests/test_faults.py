@@ -65,7 +65,7 @@ def job_of(process: subprocess.Popen, rule: str, timeout: float = 300) -> psutil
     while time.time() < deadline and process.poll() is None:
         try:
             for child in psutil.Process(process.pid).children(recursive=True):
-                if any(part.endswith(f".{rule}.py") for part in child.cmdline()):
+                if command_line(child).endswith(f".{rule}.py"):
                     return child
         except psutil.Error:
             pass
@@ -80,6 +80,24 @@ def tree(process) -> list[psutil.Process]:
         return []
 
 
+def command_line(process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # gone, or a zombie
+        return ""
+
+
+def running(processes) -> list[int]:
+    """The pids of processes still running: a zombie is dead, whether or not anyone has reaped it yet."""
+    def alive(process):
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    return [process.pid for process in processes if alive(process)]
+
+
 def strike(process: subprocess.Popen, rule: str, fault: str, rng: random.Random) -> bool:
     """At a random moment of rule's job, do fault; False if the job never ran. Waits until snakemake is gone."""
     job = job_of(process, rule)
@@ -90,8 +108,10 @@ def strike(process: subprocess.Popen, rule: str, fault: str, rng: random.Random)
     if fault == "kill-snakemake":
         under = tree(job)
         os.kill(process.pid, signal.SIGKILL)
-        _, alive = psutil.wait_procs(under, timeout=10)
-        assert not alive, f"seed {SEED}: {[p.cmdline()[:3] for p in alive]} outlived the snakemake that started them"
+        deadline = time.time() + 10
+        while running(under) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not running(under), f"seed {SEED}: pids {running(under)} outlived the snakemake that started them"
     elif fault == "kill-job":
         for victim in tree(job):
             victim.kill()
@@ -128,7 +148,7 @@ def test_dead_dask_workers_lose_nothing(reference, cache, tmp_path):
             process = flow.start("--rerun-incomplete")
             job = job_of(process, "evaluate_grid")
         time.sleep(rng.uniform(0, 3))
-        workers = [p for p in tree(job)[1:] if "spawn_main" in " ".join(p.cmdline())]
+        workers = [p for p in tree(job)[1:] if "spawn_main" in command_line(p)]
         for worker in workers if kill_all else workers[:1]:
             worker.kill()
         psutil.wait_procs([job], timeout=300)
