@@ -1,10 +1,15 @@
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
+import yaml
+import zarr
 
 from topograph import Collector, zoo
-from topograph.trajectory import load_state_dict
+from topograph.config import validate
+from topograph.trajectory import extract_run, load_state_dict
 
 
 def fake_training(collector, model, epochs, steps_per_epoch):
@@ -47,3 +52,35 @@ def test_an_interval_never_reached_is_an_error(tmp_path):
     model = zoo.lenet5()
     with pytest.raises(RuntimeError, match=r"epochs \[9\] that training never reached"):
         fake_training(Collector(model, tmp_path, unit="epoch", intervals=[[1, 2, 9]]), model, 3, 2)
+
+
+def test_a_collector_folder_named_as_checkpoints_keeps_its_record(trained_run, tmp_path):
+    """README's own-training recipe: the config names only the folder; unit, intervals, the loss curve and each
+    checkpoint's training loss come from the run.json the Collector wrote next to it, where the config is silent."""
+    record = json.loads((trained_run / "run.json").read_text())
+    run = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+           "checkpoints": str(trained_run / "checkpoints")}
+    run = validate({"runs": {"mine": run}})["runs"]["mine"]
+    assert (run["unit"], run["intervals"], run["optimizer"]) == ("epoch", [[1, 2, 3, 4]], "SGD")
+    extract_run("mine", run, tmp_path, tmp_path / "trajectory.zarr")
+    trajectory = zarr.open_group(str(tmp_path / "trajectory.zarr"), mode="r")
+    checkpoints = record["checkpoints"]
+    assert trajectory["train_loss"][:].tolist() == pytest.approx([c["loss"] for c in checkpoints])
+    assert trajectory["curve_loss"][:].tolist() == pytest.approx(record["loss_curve"])
+    assert trajectory.attrs["global_step"] == [c["global_step"] for c in checkpoints]
+    assert trajectory.attrs["steps_per_epoch"] == record["steps_per_epoch"] and trajectory.attrs["unit"] == "epoch"
+    given = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "intervals": [[2, 3, 4]],
+             "checkpoints": str(trained_run / "checkpoints")}
+    assert validate({"runs": {"mine": given}})["runs"]["mine"]["intervals"] == [[2, 3, 4]], "the config overrides"
+
+
+def test_the_workflow_reads_a_collector_record(trained_run, workflow_copy):
+    """Its intervals name the run's landscapes, and the record is an input of extract_trajectory."""
+    config = {"runs": {"mine": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+                                "checkpoints": str(trained_run / "checkpoints")}}}
+    (workflow_copy / "mine.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "results/mine/landscapes/train_1-4/surface.zarr", "-n",
+                           "--cores", "1", "--configfile", "mine.yaml"],
+                          cwd=workflow_copy, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert str(trained_run / "run.json") in done.stdout, done.stdout[-2000:]

@@ -11,6 +11,7 @@ import difflib
 import functools
 import importlib
 import importlib.util
+import json
 import math
 import re
 from pathlib import Path
@@ -60,6 +61,7 @@ def _validator(schema_path: Path):
 
 def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
     """Fill defaults in place and return config, or raise ConfigError naming the field and fix."""
+    _fill_from_records(config)
     error = best_match(_validator(Path(schema_path)).iter_errors(config))
     if error is not None:
         raise ConfigError(_schema_message(error))
@@ -71,6 +73,33 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
         from .cluster import check_scheduler
         check_scheduler(config["scheduler"])
     return config
+
+
+RECORDED = ("unit", "intervals", "steps_per_epoch", "network", "optimizer", "learning_rate")
+
+
+def collector_record(checkpoints) -> dict | None:
+    """The run.json a Collector wrote next to a checkpoints folder (in its parent), if it names files of that
+    folder; else None."""
+    folder = Path(checkpoints)
+    try:
+        record = json.loads((folder.parent / "run.json").read_text())
+        files = [folder / checkpoint["file"] for checkpoint in record["checkpoints"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record if files and all(path.is_file() for path in files) else None
+
+
+def _fill_from_records(config) -> None:
+    """A run from a Collector's checkpoints takes unit, intervals, ... from its run.json where the config is silent:
+    before the schema's defaults, which would take their place."""
+    runs = config.get("runs") if isinstance(config, dict) else None
+    for run in runs.values() if isinstance(runs, dict) else ():
+        if isinstance(run, dict) and isinstance(run.get("checkpoints"), str) and run["checkpoints"]:
+            record = collector_record(run["checkpoints"]) or {}
+            for key in RECORDED:
+                if record.get(key) is not None:
+                    run.setdefault(key, record[key])
 
 
 def _schema_message(error) -> str:

@@ -9,8 +9,8 @@ from .config import ConfigError, check_data, validate
 
 def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscapes=("result",), workers: int = 1,
                        devices: list[int] | None = None, **settings) -> dict[str, Path]:
-    """Extract the trajectory of `checkpoints` (a folder of state_dicts; where it is run_dir/checkpoints and a
-    Collector wrote run_dir/run.json, that is read too: loss curve, steps, unit) into run_dir once, then for each
+    """Extract the trajectory of `checkpoints` (a folder of state_dicts; where a Collector wrote it, its run.json
+    is read too: loss curve, losses, steps, unit, intervals) into run_dir once, then for each
     of `landscapes` ("result", or "train_<first>-<last>" for one of settings' intervals) fit its plane and evaluate
     its grid on `workers` dask worker processes, or one per GPU in `devices`. model and data are import strings
     'package.module:factory'; settings are any other run keys of config/README.md (model_args, data_args, unit,
@@ -29,8 +29,7 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
                           "those, or add their intervals to intervals.")
     check_data(name, run)
     trajectory = run_dir / "trajectory.zarr"
-    collected = (run_dir / "run.json").is_file() and Path(checkpoints).resolve() == (run_dir / "checkpoints").resolve()
-    extract_run(name, {k: v for k, v in run.items() if k != "checkpoints"} if collected else run, run_dir, trajectory)
+    extract_run(name, run, run_dir, trajectory)
     surfaces = {}
     for landscape in landscapes:
         folder = run_dir / "landscapes" / landscape

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from . import store
-from .config import ConfigError, build_model, checkpoint_files, one_line
+from .config import ConfigError, build_model, checkpoint_files, collector_record, one_line
 
 RESAVE = "re-save it with torch.save(model.state_dict(), path), or leave it out of the folder"
 
@@ -121,7 +121,9 @@ def extract_run(name: str, run: dict, run_dir: Path, out: Path) -> None:
     if "checkpoints" in run:
         files = checkpoint_files(Path(run["checkpoints"]).resolve(), run["checkpoint_pattern"],
                                  f"runs.{name}.checkpoint_pattern")
-        info = {key: run[key] for key in ("unit", "steps_per_epoch", "network", "optimizer", "learning_rate")}
+        record = collector_record(run["checkpoints"]) or {}  # a Collector's: loss curve, losses, steps
+        info = {**record, **{key: run[key] for key in ("unit", "steps_per_epoch", "network", "optimizer",
+                                                      "learning_rate")}}
     else:
         info = read_run_json(run_dir / "run.json")
         files = {c["number"]: run_dir / "checkpoints" / c["file"] for c in info["checkpoints"]}

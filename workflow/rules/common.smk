@@ -1,8 +1,9 @@
 import re
 import sys
+from pathlib import Path
 
 from topograph import jobs, kinds
-from topograph.config import ConfigError, checkpoint_files, validate
+from topograph.config import ConfigError, checkpoint_files, collector_record, validate
 
 if not config:
     sys.exit("topograph: no configuration. Fix: run snakemake with --configfile config/config.yaml (or your own).")
@@ -70,7 +71,9 @@ def trajectory_sources(wildcards):
     """What extract_trajectory reads: run.json after training, or the user's checkpoint files."""
     run = config["runs"][wildcards.run]
     if "checkpoints" in run:
-        return [str(p) for p in checkpoint_files(run["checkpoints"], run["checkpoint_pattern"]).values()]
+        files = [str(p) for p in checkpoint_files(run["checkpoints"], run["checkpoint_pattern"]).values()]
+        record = Path(run["checkpoints"]).parent / "run.json"  # a Collector's, read by extract_trajectory
+        return files + [str(record)] * (collector_record(run["checkpoints"]) is not None)
     return f"results/{wildcards.run}/run.json"
 
 
