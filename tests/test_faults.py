@@ -1,7 +1,7 @@
 """The fault matrix: kill -9 of snakemake alone, of the job alone, of one or all dask workers, Ctrl-C, a full disk
 and a second snakemake, at random moments of every rule. After README's recovery steps every output equals an
-uninterrupted run's, byte for byte. The moments come from a seed printed on failure: TOPOGRAPH_FAULT_SEED=<seed>
-replays them."""
+uninterrupted run's, byte for byte. The moments come from a seed (printed on failure; the jobs' own durations vary
+from run to run all the same): TOPOGRAPH_FAULT_SEED=<seed> picks other moments or replays a failure."""
 import os
 import random
 import re
@@ -24,7 +24,7 @@ CONFIG = {"chunk": 2, "runs": {"tiny": {
     "resolution": 5, "num_samples": 32}}}
 RULES = ("train", "extract_trajectory", "fit_directions", "evaluate_grid", "evaluate_grid", "report")  # 2 grids
 LASTS = {"train": 6, "extract_trajectory": 3, "fit_directions": 2, "evaluate_grid": 10, "report": 10}  # seconds, about
-SEED = int(os.environ.get("TOPOGRAPH_FAULT_SEED") or random.randrange(10**6))
+SEED = int(os.environ.get("TOPOGRAPH_FAULT_SEED", 11))  # other seeds, other moments
 
 
 class Workflow:
@@ -177,7 +177,9 @@ def test_a_full_disk_stops_the_run_and_the_rerun_finishes_it(reference, cache, t
     """The workflow on a tmpfs that fills up at a random point of the run, then grows as a user frees space."""
     folder = tmp_path / "disk"
     folder.mkdir()
-    size_kb = random.Random(f"{SEED} disk").randrange(1_000, 15_000)
+    if not shutil.which("mount"):
+        pytest.skip("no mount command on this machine")
+    size_kb = random.Random(f"{SEED} disk").randrange(1_000, 12_000)  # a whole run takes 16 MB
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode:
