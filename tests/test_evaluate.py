@@ -308,3 +308,14 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
                                            rf"{needed}\.$"):
         evaluate.evaluate_landscape("tiny", run, "result", run_dir, out, cluster={"workers": 1, "memory_limit_mb": 256})
     assert not out.with_name("surface.zarr.partial").exists()
+
+
+def test_a_loss_that_ignores_the_weights_is_warned_of(result_surface, tmp_path):
+    _, spec = result_surface
+    center, d1, _, attrs = store.read_vectors(spec.directions)
+    store.write_directions(tmp_path / "d.zarr", center, np.zeros_like(d1), np.zeros_like(d1), attrs)
+    log = io.StringIO()
+    evaluate.evaluate_grid(tmp_path / "s.zarr", dataclasses.replace(spec, directions=str(tmp_path / "d.zarr")), {},
+                           resolution=3, log=log)
+    assert re.search(r"^warning: the loss is [\d.]+ at every grid point: it does not depend on these weights",
+                     log.getvalue(), re.MULTILINE), log.getvalue()

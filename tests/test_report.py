@@ -234,6 +234,17 @@ def test_empty_surface_is_reported_not_fatal(tmp_path):
     assert "holds no finite values yet (not computed" in report(nan_run(tmp_path, "pending", computed=False))
 
 
+def test_a_loss_flat_to_the_last_bit_is_no_landscape(tmp_path):
+    """All zero or all one value: the loss does not depend on the weights (a loss that does not fit the model)."""
+    run = make_run(tmp_path, "flat", landscapes=())
+    loss = np.zeros((len(GRID_X), len(GRID_Y)))
+    loss[0, 0] = np.nan
+    write_landscape(run, "result", loss=loss)
+    assert "<b>The loss is 0 at every grid point.</b>" in report(run)
+    assert "at every grid point" not in report(make_run(tmp_path, "varied"))
+    assert store.constant_value(np.array([2.5])) is None and store.constant_value(np.array([1.0, 1.0 + 1e-9])) is None
+
+
 def test_run_info_falls_back_to_trajectory_attrs(results):
     run = read_run(results / XSS)
     assert run.name == XSS and run.info["network"] == "<script>alert(2)</script>"

@@ -106,6 +106,10 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
         job = Job(spec, combined(parts), -(-resolution ** 2 // workers), engine)
         _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
+        value = store.constant_value(group["loss"][:])
+        if value is not None:
+            print(f"warning: the loss is {value:g} at every grid point: it does not depend on these weights (does "
+                  "the loss fit the model and the data?)", file=log, flush=True)
         store.consolidate(partial)
         _publish(partial, out)
 

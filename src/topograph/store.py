@@ -154,3 +154,10 @@ def write_surface_chunk(group: zarr.Group, index: tuple[int, int], loss, accurac
     group["loss"][where] = np.where(np.isfinite(loss), loss, np.nan).astype("float32")
     group["accuracy"][where] = np.asarray(accuracy, dtype="float32")
     group["chunk_done"][index] = True
+
+
+def constant_value(loss: np.ndarray) -> float | None:
+    """The one value every finite grid point holds (at least two points), or None: a landscape flat to the last
+    bit means the loss does not depend on the weights, i.e. a loss that does not fit the model or the data."""
+    finite = loss[np.isfinite(loss)]
+    return float(finite[0]) if finite.size > 1 and finite.min() == finite.max() else None

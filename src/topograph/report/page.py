@@ -5,7 +5,7 @@ from pathlib import Path
 
 from bokeh.embed import components
 
-from .. import kinds
+from .. import kinds, store
 from .controls import settings_form
 from .curve import loss_curve
 from .figures import write_run_figures
@@ -87,7 +87,7 @@ def view_boxes() -> str:
 def landscape_head(index: int, landscape: Landscape) -> str:
     return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
             f"<h2>{esc(landscape.name)} <span class=note>{esc(kinds.describe(landscape.attrs))}</span></h2>"
-            f"{residual_warning(landscape)}{empty_warning(landscape)}</div>")
+            f"{residual_warning(landscape)}{empty_warning(landscape)}{flat_warning(landscape)}</div>")
 
 
 def empty_warning(landscape: Landscape) -> str:
@@ -97,6 +97,14 @@ def empty_warning(landscape: Landscape) -> str:
         return ('<p class="warning">Every grid point\'s loss is NaN (not finite), the loss at the center too: the '
                 "weights may hold NaN, or the loss diverged.</p>")
     return '<p class="warning">This surface holds no finite values yet (not computed, or NaN where computed).</p>'
+
+
+def flat_warning(landscape: Landscape) -> str:
+    value = store.constant_value(landscape.loss) if landscape.computed else None
+    if value is None:
+        return ""
+    return (f'<p class="warning"><b>The loss is {value:g} at every grid point.</b> It does not depend on these '
+            "weights: most likely the loss does not fit the model or the data, and this is no landscape.</p>")
 
 
 def residual_warning(landscape: Landscape) -> str:
