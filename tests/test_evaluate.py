@@ -1,5 +1,6 @@
 import dataclasses
 import io
+import json
 import os
 import re
 import shutil
@@ -319,3 +320,19 @@ def test_a_loss_that_ignores_the_weights_is_warned_of(result_surface, tmp_path):
                            resolution=3, log=log)
     assert re.search(r"^warning: the loss is [\d.]+ at every grid point: it does not depend on these weights",
                      log.getvalue(), re.MULTILINE), log.getvalue()
+
+
+def test_a_remembered_engine_that_fails_here_is_one_line_and_forgotten(result_surface, tmp_path):
+    """A choice kept on this machine that no longer works (say a torch.compile cache gone bad) would otherwise
+    fail every rerun."""
+    _, spec = result_surface
+    evaluate.evaluate_grid(tmp_path / "a.zarr", spec, {}, resolution=4, chunk=2)
+    choices = json.loads(evaluate.choices_file().read_text())
+    evaluate.choices_file().write_text(json.dumps({key: ["no-such-engine", s] for key, (_, s) in choices.items()}))
+    with pytest.raises(ClusterError, match=r"^engine no-such-engine, chosen for this grid, cannot evaluate it here .*"
+                                           r"Fix: run the same command again: the engines are timed anew"):
+        evaluate.evaluate_grid(tmp_path / "b.zarr", spec, {}, resolution=4, chunk=2)
+    assert len(json.loads(evaluate.choices_file().read_text())) == len(choices) - 1, "this grid's choice is forgotten"
+    evaluate.evaluate_grid(tmp_path / "b.zarr", spec, {}, resolution=4, chunk=2)
+    surface = store.zarr.open_group(str(tmp_path / "b.zarr"), mode="r")
+    assert surface["chunk_done"][:].all() and surface.attrs["engine"] != "no-such-engine"

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from . import jobs, store
+from .cluster import ClusterError
 from .config import build_data, check_samples
-from .engines import Engine, PlaneSpec, choose, choose_samples, combined, load_plane, load_samples, make_engine
+from .engines import (Engine, EngineError, PlaneSpec, choose, choose_samples, combined, load_plane, load_samples,
+                      make_engine)
 
 
 class Job(NamedTuple):
@@ -105,7 +107,12 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
         job = Job(spec, combined(parts), -(-resolution ** 2 // workers), engine)
-        _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
+        try:
+            _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
+        except EngineError as error:  # kept in attrs and on this machine, it would fail every rerun
+            _forget(_choice_key(job), group)
+            raise ClusterError(f"{error}. Fix: run the same command again: the engines are timed anew; the chunks "
+                               "finished are kept") from None
         value = store.constant_value(group["loss"][:])
         if value is not None:
             print(f"warning: the loss is {value:g} at every grid point: it does not depend on these weights (does "
@@ -191,8 +198,7 @@ def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, lo
 def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
     """The engine of the whole grid, chosen once by timing on one worker, and kept: in the partial's attrs, so a
     resumed grid keeps it, and in a file on this machine, so the same config gives the same bits next time."""
-    key = combined({"fingerprint": job.fingerprint, "device": job.spec.device, "batch_size": job.spec.batch_size,
-                    "points_per_worker": job.points_per_worker, "host": platform.node()})
+    key = _choice_key(job)
     known = _chosen_before()
     if key in known:
         technique, seconds = known[key]
@@ -210,6 +216,16 @@ def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
     return job._replace(engine=technique)
 
 
+def _choice_key(job: Job) -> str:
+    return combined({"fingerprint": job.fingerprint, "device": job.spec.device, "batch_size": job.spec.batch_size,
+                     "points_per_worker": job.points_per_worker, "host": platform.node()})
+
+
+def _forget(key: str, group) -> None:
+    group.attrs.update(engine=None)
+    _write_choices({k: v for k, v in _chosen_before().items() if k != key})
+
+
 def choices_file() -> Path:
     """Where the engines chosen on this machine are kept."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "topograph" / "engines.json"
@@ -223,11 +239,15 @@ def _chosen_before() -> dict:
 
 
 def _remember(key: str, technique: str, seconds: float) -> None:
+    _write_choices({**_chosen_before(), key: [technique, seconds]})
+
+
+def _write_choices(choices: dict) -> None:
     path = choices_file()
     with suppress(OSError):  # a read-only home costs the next job a calibration, nothing else
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_name(f"{path.name}.{os.getpid()}")
-        staging.write_text(json.dumps({**_chosen_before(), key: [technique, seconds]}, indent=1))
+        staging.write_text(json.dumps(choices, indent=1))
         staging.replace(path)
 
 
@@ -247,7 +267,7 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
     (keyword arguments of cluster.dask_client)."""
     from distributed import KilledWorker
 
-    from .cluster import ClusterError, check_worker_memory, dask_client
+    from .cluster import check_worker_memory, dask_client
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .calibrate import RTOL, Choice, choose, choose_engine, make_engine, seconds_per_point
+from .calibrate import RTOL, Choice, EngineError, choose, choose_engine, make_engine, seconds_per_point
 from .first_layer import FirstLayer, find_first_layer
 from .functional import Functional
 from .fused import FusedModel
@@ -45,7 +45,7 @@ class Technique(Protocol):
     def make(self, shared: Shared, expected_points: int) -> Engine: ...
 
 
-__all__ = ["REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "FirstLayer", "Functional", "FusedModel", "Plane",
-           "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose", "choose_engine", "choose_samples",
-           "combined", "find_first_layer", "load_plane", "load_samples", "make_engine", "seconds_per_point",
-           "stack_samples"]
+__all__ = ["REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "EngineError", "FirstLayer", "Functional",
+           "FusedModel", "Plane", "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose", "choose_engine",
+           "choose_samples", "combined", "find_first_layer", "load_plane", "load_samples", "make_engine",
+           "seconds_per_point", "stack_samples"]

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 RTOL = 1e-5
 
 
+class EngineError(RuntimeError):
+    """The engine chosen for a grid before cannot evaluate it in this process."""
+
+
 class Choice(NamedTuple):
     technique: str  # "functional" or a registry technique's name: what make_engine() takes
     engine: Engine
@@ -57,7 +61,7 @@ def make_engine(plane: Plane, technique: str, expected_points: int, probes: np.n
         engine, _ = _timed_if_exact(found[0], probes, reference.evaluate(probes[:1]), notes.append)
         if engine is not None:
             return engine
-    raise RuntimeError(f"engine {technique}, chosen for this grid, cannot evaluate it here "
+    raise EngineError(f"engine {technique}, chosen for this grid, cannot evaluate it here "
                        f"({'; '.join(notes) or 'it does not apply'})")
 
 

@@ -138,7 +138,7 @@ def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:
 def stack_samples(dataset, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(dataset, torch.utils.data.TensorDataset):
         inputs, labels = dataset.tensors[:2]
-        return inputs[index], labels[index].long()
+        return inputs[index], labels[index]
     items = [dataset[int(i)] for i in index]
     return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
 
