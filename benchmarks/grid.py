@@ -67,9 +67,10 @@ def naive(spec: engines.PlaneSpec, points: np.ndarray, batch_size: int = 128) ->
             torch.nn.utils.vector_to_parameters(plane.center + float(a) * plane.d1 + float(b) * plane.d2,
                                                 model.parameters())
             loss = 0.0
-            for start in range(0, len(plane.labels), batch_size):
-                logits = model(plane.inputs[start:start + batch_size])
-                loss += F.cross_entropy(logits, plane.labels[start:start + batch_size], reduction="sum").item()
+            inputs, labels = plane.samples.tensor, plane.samples.target
+            for start in range(0, len(labels), batch_size):
+                logits = model(inputs[start:start + batch_size])
+                loss += F.cross_entropy(logits, labels[start:start + batch_size], reduction="sum").item()
     _synchronize(spec)
     return time.perf_counter() - started
 
@@ -152,7 +153,7 @@ def techniques(spec: engines.PlaneSpec, points: np.ndarray, repeats: int) -> Non
     torch.set_num_threads(1)
     plane = engines.load_plane(spec)
     naive_s = statistics.median(naive(spec, points) for _ in range(repeats)) / len(points)
-    print(f"seconds per point, one thread, {len(plane.labels)} samples, median of {repeats}")
+    print(f"seconds per point, one thread, {len(plane.samples)} samples, median of {repeats}")
     print(f"{'naive':34s} {naive_s:8.4f}")
     grid_s = naive_s * len(grid(40))
     reference = engines.Candidate("functional", lambda: engines.Functional(plane), 0)

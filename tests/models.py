@@ -192,3 +192,43 @@ def digits_built_by(pids: str, split: str = "test"):
     with open(pids, "a") as log:
         log.write(f"{os.getpid()}\n")
     return zoo.digits(split)
+
+
+class Output(dict):
+    """What a Hugging Face model returns: a mapping whose logits are also an attribute."""
+
+    def __getattr__(self, name):
+        return self[name]
+
+
+class DictClassifier(nn.Module):
+    """Hugging Face style: keyword inputs input_ids and attention_mask, an output with .logits."""
+
+    def __init__(self, vocab: int = 12, classes: int = 3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, 8)
+        self.head = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, classes))
+
+    def forward(self, input_ids, attention_mask):
+        mask = attention_mask.unsqueeze(-1).to(torch.float32)
+        pooled = (self.embed(input_ids) * mask).sum(1) / mask.sum(1)
+        return Output(logits=self.head(pooled))
+
+
+def sequences(size: int = 120, vocab: int = 12, seed: int = 0):
+    """Dict items of variable length: input_ids and the class of their most frequent token mod 3 as labels."""
+    generator = torch.Generator().manual_seed(seed)
+    items = []
+    for _ in range(size):
+        ids = torch.randint(1, vocab, (int(torch.randint(3, 9, (1,), generator=generator)),), generator=generator)
+        items.append({"input_ids": ids, "labels": int(ids.mode().values) % 3})
+    return items
+
+
+def pad(items):
+    """Pads input_ids with 0 to the longest and adds attention_mask: a user's collate function."""
+    longest = max(len(item["input_ids"]) for item in items)
+    ids = torch.zeros(len(items), longest, dtype=torch.long)
+    for row, item in enumerate(items):
+        ids[row, :len(item["input_ids"])] = item["input_ids"]
+    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "labels": torch.tensor([i["labels"] for i in items])}

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 import models
 from topograph import engines, zoo
+from topograph.batches import Batch
 from topograph.engines import first_layer, pools, vmap
 from topograph.engines.fused import FusedModel, NothingToFuse
 
@@ -20,7 +21,7 @@ def make_plane(model, inputs, batch_size=16, seed=0):
     center = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
     d1, d2 = (torch.randn_like(center) * 0.05 for _ in range(2))
     labels = torch.randint(0, 5 if model.__class__.__name__ != "LeNet5" else 10, (len(inputs),))
-    return engines.Plane(model.eval(), center, d1, d2, inputs, labels, batch_size)
+    return engines.Plane(model.eval(), center, d1, d2, Batch((inputs,), labels), batch_size)
 
 
 def naive(plane, points, batch_size=7):
@@ -30,10 +31,11 @@ def naive(plane, points, batch_size=7):
     for a, b in points:
         weights = plane.center + np.float32(a) * plane.d1 + np.float32(b) * plane.d2
         torch.nn.utils.vector_to_parameters(weights, model.parameters())
+        inputs, labels = plane.samples.tensor, plane.samples.target
         with torch.no_grad():
-            logits = torch.cat([model(plane.inputs[s:s + batch_size]) for s in range(0, len(plane.labels), batch_size)])
-        accuracy = (logits.argmax(1) == plane.labels).float().mean().item()
-        out.append((F.cross_entropy(logits, plane.labels).item(), accuracy))
+            logits = torch.cat([model(inputs[s:s + batch_size]) for s in range(0, len(labels), batch_size)])
+        accuracy = (logits.argmax(1) == labels).float().mean().item()
+        out.append((F.cross_entropy(logits, labels).item(), accuracy))
     return np.array(out).T
 
 
@@ -80,7 +82,7 @@ def test_engines_equal_the_naive_loop(case):
     torch.manual_seed(1)
     plane = make_plane(factory(), torch.randn(shape))
     expected = naive(plane, POINTS)
-    assert engines.find_first_layer(plane.model, plane.inputs[:2]) == first
+    assert engines.find_first_layer(plane.model, plane.samples.tensor[:2]) == first
     for engine in engines_to_check(case, plane):
         loss, accuracy = engine.evaluate(POINTS)
         np.testing.assert_allclose(loss, expected[0], rtol=1e-5, err_msg=engine.name)
@@ -191,8 +193,8 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
 
 def on_cuda(plane):
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as load_plane does
-    tensors = (plane.center, plane.d1, plane.d2, plane.inputs, plane.labels)
-    return engines.Plane(copy.deepcopy(plane.model).cuda(), *(t.cuda() for t in tensors), plane.batch_size)
+    vectors = (plane.center.cuda(), plane.d1.cuda(), plane.d2.cuda())
+    return engines.Plane(copy.deepcopy(plane.model).cuda(), *vectors, plane.samples.to("cuda"), plane.batch_size)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")

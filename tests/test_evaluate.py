@@ -13,6 +13,7 @@ import xarray as xr
 from torch.nn import functional as F
 
 from topograph import engines, evaluate, jobs, store, zoo
+from topograph.batches import Batch
 from topograph.cluster import ClusterError, dask_client
 from topograph.kinds import random
 from topograph.trajectory import load_state_dict
@@ -180,7 +181,7 @@ def test_the_fingerprint_of_a_plane_never_changes(tmp_path):
                              data_args={"split": "test"}, sample_index=np.array([3, 1, 4, 15]),
                              directions=tmp_path / "d.zarr", center_checkpoint=tmp_path / "004.pt",
                              batch_size=7, device="cuda")
-    samples = (torch.arange(8, dtype=torch.float32).reshape(4, 2), torch.tensor([0, 1, 1, 0]))
+    samples = Batch((torch.arange(8, dtype=torch.float32).reshape(4, 2),), torch.tensor([0, 1, 1, 0]))
     parts = spec.fingerprint(np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 5), samples)
     code = parts.pop("code")  # topograph's own zoo.py and torch's version: it changes with them, as it should
     assert parts == {"config": "b9b2f3e23ab88dc9", "samples": "2132d2726e46745c", "center": "9a129038d9a00aed",
@@ -300,10 +301,11 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     random.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
     run = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
            "data_args": {"split": "test"}, "eval_data_args": None, "num_samples": 64, "seed": 0, "resolution": 3,
-           "loss": "cross_entropy", "batch_size": 32}
+           "loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], "collate": None, "batch_size": 32}
     out = run_dir / "landscapes" / "result" / "surface.zarr"
     parameters = sum(p.numel() for p in zoo.lenet5().parameters())
-    needed = 400 + -(-(5 * 4 * parameters + 2 * 64 * zoo.digits("test")[0][0].nbytes) // 2**20)  # the documented floor
+    sample = sum(tensor.nbytes for tensor in zoo.digits("test")[0])  # image and label
+    needed = 400 + -(-(5 * 4 * parameters + 2 * 64 * sample) // 2**20)  # the documented floor
     with pytest.raises(ClusterError, match=rf"^worker_mem_mb: 256 MB is less than one worker needs for this model and "
                                            rf"its samples \(about {needed} MB\)\. Fix: set worker_mem_mb to at least "
                                            rf"{needed}\.$"):

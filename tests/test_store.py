@@ -14,7 +14,7 @@ def test_surface_round_trip_through_xarray(tmp_path):
     loss[4, 2] = np.inf
     for index in np.ndindex(store.surface_chunks((5, 3), 2)):
         where = store.chunk_slices(index, 2, (5, 3))
-        store.write_surface_chunk(group, index, loss[where], loss[where] / 100)
+        store.write_surface_chunk(group, index, {"loss": loss[where], "accuracy": loss[where] / 100})
     store.consolidate(tmp_path / "s.zarr")
     surface = xr.open_zarr(tmp_path / "s.zarr")
     assert surface.loss.dims == ("x", "y") and surface.loss.dtype == np.float32
@@ -58,7 +58,7 @@ def test_small_arrays_and_attrs_read_whole(tmp_path):
 def test_open_surface_while_it_is_written(tmp_path):
     """A surface being evaluated has no consolidated metadata yet; it opens all the same, NaN where not computed."""
     group = store.create_surface(tmp_path / "s.zarr", [0.0, 1.0], [0.0, 1.0, 2.0], 2, [0], {"landscape": "result"})
-    store.write_surface_chunk(group, (0, 0), np.ones((2, 2)), np.ones((2, 2)))
+    store.write_surface_chunk(group, (0, 0), {"loss": np.ones((2, 2)), "accuracy": np.ones((2, 2))})
     with store.open_surface(tmp_path / "s.zarr") as surface:
         assert surface.loss.dims == ("x", "y") and surface.attrs["landscape"] == "result"
         np.testing.assert_array_equal(np.isnan(surface.loss.values), [[False, False, True], [False, False, True]])

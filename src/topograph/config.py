@@ -23,6 +23,11 @@ from jsonschema.exceptions import best_match
 SCHEMA = Path(__file__).with_name("config.schema.yaml")
 RESERVED = ("index.html", "compare.html", "logs")  # what the workflow itself writes directly under results/
 MAX_POINTS = 1_000_000  # grid points per landscape beyond which a run must say allow_large: true
+HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+OBJECTIVE_KEYS = ("loss", "loss_args", "metrics", "collate")  # what is measured, and how items become batches
+USUAL_METRICS = {"cross_entropy": ["accuracy"], "nll": ["accuracy"], "bce_with_logits": ["accuracy"],
+                 "mse": ["mae", "r2"], "l1": ["mae", "r2"]}
+SURFACE_ARRAYS = ("loss", "x", "y", "sample_index", "chunk_done")  # names a metric's array cannot take
 
 
 class ConfigError(ValueError):
@@ -190,11 +195,12 @@ def build_data(name: str, run: dict, key: str = "data_args"):
 
 
 def checkpoint_files(folder, pattern: str, field: str = "checkpoint_pattern") -> dict[int, Path]:
-    """{step/epoch number: file} for the files in folder whose name matches pattern; a ConfigError naming field
-    when pattern is no regular expression with a group, a group captures no number, or two files share one."""
+    """{step/epoch number: file} for the files and folders (a Trainer's checkpoint-<step>/) in folder whose name
+    matches pattern; a ConfigError naming field when pattern is no regular expression with a group, a group captures
+    no number, or two files share one."""
     regex = _checkpoint_regex(pattern, field)
     found = {}
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() or p.is_dir()):
         match = regex.search(path.name)
         if not match:
             continue
@@ -208,6 +214,19 @@ def checkpoint_files(folder, pattern: str, field: str = "checkpoint_pattern") ->
                               "checkpoint_pattern match only one.")
         found[int(number)] = path
     return found
+
+
+def weight_files(path) -> list[Path]:
+    """The files a checkpoint's weights are in, for what reads or hashes them: the file itself; in a folder that
+    save_pretrained or a Trainer wrote, its model.safetensors or pytorch_model.bin, or a sharded one's index and
+    then its shards; [] for a folder without any. An index that is no JSON weight_map raises (ValueError, ...)."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    found = next((path / name for name in HF_WEIGHTS if (path / name).is_file()), None)
+    if found is None or not found.name.endswith(".index.json"):
+        return [found] if found else []
+    return [found, *(path / shard for shard in sorted(set(json.loads(found.read_text())["weight_map"].values())))]
 
 
 def _checkpoint_regex(pattern: str, field: str) -> re.Pattern:
@@ -239,6 +258,7 @@ def check_run(name: str, run: dict) -> None:
     check_name(name)
     for key in ("model", "data"):
         check_factory(f"{field}.{key}", run[key])
+    check_objective(field, run)
     for key in ("x_range", "y_range"):
         if run[key] is not None and not run[key][0] < run[key][1]:
             raise ConfigError(f"{field}.{key}: {run[key]} is empty. Fix: give [low, high] with low < high.")
@@ -250,6 +270,22 @@ def check_run(name: str, run: dict) -> None:
         check_checkpoint_folder(field, run)
     if "checkpoints" in run or run["unit"] == "epoch":
         check_intervals(name, run)
+
+
+def check_objective(field: str, run: dict) -> None:
+    """metrics: null becomes the loss's usual ones; each import string names a factory; each metric has an array
+    name of its own in surface.zarr (a function's name)."""
+    if run["metrics"] is None:
+        run["metrics"] = list(USUAL_METRICS.get(run["loss"], []))
+    for key, spec in [("loss", run["loss"]), *(("metrics", m) for m in run["metrics"]), ("collate", run["collate"])]:
+        if spec and ":" in spec:
+            check_factory(f"{field}.{key}", spec)
+    names = [spec.rpartition(":")[2] for spec in run["metrics"]]
+    for spec, array in zip(run["metrics"], names):
+        if array in SURFACE_ARRAYS or names.count(array) > 1:
+            raise ConfigError(f"{field}.metrics: {spec!r} would be stored as {array!r}, a name surface.zarr "
+                              f"{'uses itself' if array in SURFACE_ARRAYS else 'has twice'}. Fix: rename the function "
+                              "(its name becomes the array's).")
 
 
 def check_name(name: str) -> None:
@@ -269,10 +305,15 @@ def check_checkpoint_folder(field: str, run: dict) -> None:
         raise ConfigError(f"{field}.checkpoints: no file in {str(folder)!r} matches checkpoint_pattern "
                           f"{run['checkpoint_pattern']!r}. Fix: point checkpoints at a folder of state_dict files, "
                           "or set checkpoint_pattern to a regular expression whose one group captures the number.")
-    empty = [path.name for path in files.values() if path.stat().st_size == 0]
+    empty = [path.name for path in files.values() if path.is_file() and path.stat().st_size == 0]
     if empty:
         raise ConfigError(f"{field}.checkpoints: {empty[0]!r} in {str(folder)!r} is empty (0 bytes). Fix: re-save "
                           "it with torch.save(model.state_dict(), path), or leave it out of the folder.")
+    bare = [path.name for path in files.values() if path.is_dir() and not any((path / n).is_file() for n in HF_WEIGHTS)]
+    if bare:
+        raise ConfigError(f"{field}.checkpoints: the folder {bare[0]!r} in {str(folder)!r} holds none of "
+                          f"{', '.join(HF_WEIGHTS)}. Fix: re-save it with model.save_pretrained(folder), or leave it "
+                          "out of the folder.")
 
 
 def check_factory(field: str, spec: str) -> None:
@@ -310,14 +351,17 @@ def check_intervals(name: str, run: dict, train_size: int | None = None) -> None
 
 
 def check_data(name: str, run: dict):
-    """The checks that need the run's data (built once here) and torch (the optimizer of a run topograph trains);
-    returns the training data."""
+    """The checks that need the run's data (built once here) and torch (the optimizer of a run topograph trains,
+    a probe batch through the model, loss and metrics); returns the training data."""
+    from .objective import check
+
     if "train" in run:
         check_optimizer(name, run)
     train_data = build_data(name, run)
     eval_data = train_data if run["eval_data_args"] is None else build_data(name, run, "eval_data_args")
     check_samples(name, run, len(eval_data))
     check_intervals(name, run, len(train_data))
+    check(name, run, build_model(name, run), eval_data)
     return train_data
 
 

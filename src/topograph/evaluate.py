@@ -1,4 +1,4 @@
-"""Loss and accuracy over a grid of the plane center + x*d1 + y*d2, in chunks over dask workers,
+"""The loss and metrics over a grid of the plane center + x*d1 + y*d2, in chunks over dask workers,
 written into surface.zarr chunk by chunk so that an interrupted evaluation resumes where it stopped."""
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import jobs, store
+from . import jobs, objective, store
+from .batches import stack
 from .cluster import ClusterError
-from .config import build_data, check_samples
+from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_samples, combined, load_plane, load_samples,
                       make_engine)
 
@@ -33,17 +34,17 @@ class Job(NamedTuple):
 _ENGINES: dict[tuple, Engine] = {}
 
 
-def evaluate_chunk(job: Job, samples, xs, ys) -> tuple[np.ndarray, np.ndarray, list[str], float]:
-    """Loss and accuracy on the grid xs x ys, notes for the log, and the seconds the engine took. Each worker
-    process loads the plane and makes the job's engine once, on the first chunk it gets."""
+def evaluate_chunk(job: Job, samples, xs, ys) -> tuple[np.ndarray, list[str], float]:
+    """The loss and each metric on the grid xs x ys (names, len(xs), len(ys)), notes for the log, and the seconds
+    the engine took. Each worker process loads the plane and makes the job's engine once, on the first chunk it
+    gets."""
     points = _points_of(xs, ys)
     notes = []
     engine = _engine(job, samples, points, notes)
     started = time.perf_counter()
-    loss, accuracy = engine.evaluate(points)
+    values = engine.evaluate(points)
     seconds = time.perf_counter() - started
-    shape = (len(xs), len(ys))
-    return loss.reshape(shape).astype(np.float32), accuracy.reshape(shape).astype(np.float32), notes, seconds
+    return values.reshape(len(values), len(xs), len(ys)).astype(np.float32), notes, seconds
 
 
 def choose_in_worker(job: Job, samples, xs, ys) -> tuple[str, float, list[str]]:
@@ -139,7 +140,8 @@ def _open_partial(path: Path, x, y, chunk: int, spec: PlaneSpec, parts: dict, at
         print(f"starting over: {path.name} holds another computation ({why})", file=log, flush=True)
         shutil.rmtree(path)
     return store.create_surface(path, x, y, chunk, spec.sample_index,
-                                {**attrs, "fingerprint": fingerprint, "fingerprint_parts": parts})
+                                {**attrs, "fingerprint": fingerprint, "fingerprint_parts": parts},
+                                spec.objective().names)
 
 
 def _publish(partial: Path, out: Path) -> None:
@@ -184,11 +186,12 @@ def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, lo
         futures = {client.submit(_in_worker, evaluate_chunk, job, samples, *coords(index), pure=False): index
                    for index in todo}
         results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
-    for index, (loss, accuracy, notes, seconds) in results:
+    names = job.spec.objective().names
+    for index, (values, notes, seconds) in results:
         for note in notes:
             print(note, file=log, flush=True)
-        store.write_surface_chunk(group, index, loss, accuracy)
-        fresh, busy = fresh + loss.size, busy + seconds
+        store.write_surface_chunk(group, index, dict(zip(names, values)))
+        fresh, busy = fresh + values[0].size, busy + seconds
         rate = fresh / max(busy, 1e-9) * workers  # the engines' pace: start-up and calibration would skew the ETA
         eta = (total - done - fresh) / rate
         print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s  "
@@ -277,17 +280,20 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
     dataset = build_data(name, run, "data_args" if run["eval_data_args"] is None else "eval_data_args")
     size = len(dataset)
     check_samples(name, run, size)  # a run from checkpoints meets its data here first
+    objective.check(name, run, build_model(name, run), dataset)
     if cluster.get("memory_limit_mb") and not cluster.get("scheduler"):
+        one = sum(tensor.nbytes for tensor in stack(dataset, np.arange(1), run["collate"]).tensors())
         check_worker_memory(cluster["memory_limit_mb"], parameters=store.open_store(directions)["center"].shape[0],
-                            sample_bytes=torch.as_tensor(dataset[0][0]).nbytes * run["num_samples"])
+                            sample_bytes=one * run["num_samples"])
     samples = choose_samples(size, run["num_samples"], run["seed"])
     spec = PlaneSpec(model=run["model"], model_args=run["model_args"], data=run["data"], data_args=data_args,
                      sample_index=samples, directions=directions.resolve(),
                      center_checkpoint=(run_dir / plane["center_checkpoint"]).resolve(),
-                     batch_size=run["batch_size"], device="cuda" if cluster.get("devices") else "cpu")
+                     batch_size=run["batch_size"], device="cuda" if cluster.get("devices") else "cpu",
+                     **{key: run[key] for key in OBJECTIVE_KEYS})
     attrs = {"run": name, "landscape": landscape, "resolution": run["resolution"],
              "num_samples": run["num_samples"], "seed": run["seed"], "data": run["data"], "data_args": data_args,
-             "loss": run["loss"], "bn_mode": "eval",
+             **{key: run[key] for key in OBJECTIVE_KEYS}, "bn_mode": "eval",
              **{key: trajectory.get(key) for key in ("model", "model_args", "network", "optimizer", "learning_rate",
                                                      "steps_per_epoch")},
              **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",

@@ -5,7 +5,8 @@ trajectory.zarr  weights(step, param), step(step), epoch(step), train_loss(step)
                  curve_step(curve), curve_loss(curve)
 directions.zarr  center(param), d1(param), d2(param); train landscapes also
                  trajectory_x(step), trajectory_y(step), residual(step), step(step), train_loss(step)
-surface.zarr     loss(x, y), accuracy(x, y), x(x), y(y), sample_index(sample), chunk_done(cx, cy)
+surface.zarr     loss(x, y), one (x, y) array per metric (attrs metrics, e.g. accuracy), x(x), y(y),
+                 sample_index(sample), chunk_done(cx, cy)
 """
 from __future__ import annotations
 
@@ -122,15 +123,17 @@ def read_vectors(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     return group["center"][:], group["d1"][:], group["d2"][:], dict(group.attrs)
 
 
-def create_surface(path: Path, x, y, chunk: int, sample_index, attrs: dict) -> zarr.Group:
-    """An empty surface: loss and accuracy NaN until computed, chunk_done all False."""
+def create_surface(path: Path, x, y, chunk: int, sample_index, attrs: dict,
+                   names=("loss", "accuracy")) -> zarr.Group:
+    """An empty surface: the arrays of names (the loss and each metric) NaN until computed, chunk_done all
+    False."""
     group = zarr.open_group(str(path), mode="w")
     group.attrs.update(_attrs(attrs))
     _array(group, "x", np.asarray(x, dtype="float64"), ("x",))
     _array(group, "y", np.asarray(y, dtype="float64"), ("y",))
     _array(group, "sample_index", np.asarray(sample_index, dtype="int64"), ("sample",))
     shape = (len(x), len(y))
-    for name in ("loss", "accuracy"):
+    for name in names:
         group.create_array(name, shape=shape, dtype="float32", chunks=(chunk, chunk),
                            dimension_names=("x", "y"), fill_value=np.nan)
     grid = surface_chunks(shape, chunk)
@@ -147,12 +150,13 @@ def chunk_slices(index: tuple[int, int], chunk: int, shape: tuple[int, int]) -> 
     return tuple(slice(i * chunk, min((i + 1) * chunk, n)) for i, n in zip(index, shape))
 
 
-def write_surface_chunk(group: zarr.Group, index: tuple[int, int], loss, accuracy) -> None:
-    """Write one chunk, then mark it done: a crash between the two only repeats this chunk."""
+def write_surface_chunk(group: zarr.Group, index: tuple[int, int], values: dict[str, np.ndarray]) -> None:
+    """Write one chunk of each array in values (the loss and each metric), then mark it done: a crash between the
+    two only repeats this chunk. A value that is not finite is stored as NaN."""
     chunk = group["loss"].chunks[0]
     where = chunk_slices(index, chunk, group["loss"].shape)
-    group["loss"][where] = np.where(np.isfinite(loss), loss, np.nan).astype("float32")
-    group["accuracy"][where] = np.asarray(accuracy, dtype="float32")
+    for name, value in values.items():
+        group[name][where] = np.where(np.isfinite(value), value, np.nan).astype("float32")
     group["chunk_done"][index] = True
 
 

@@ -11,18 +11,41 @@ import torch
 from torch import nn
 
 from . import store
-from .config import ConfigError, build_model, checkpoint_files, collector_record, one_line
+from .config import (HF_WEIGHTS, ConfigError, build_model, checkpoint_files, collector_record, one_line,
+                     weight_files)
 
 RESAVE = "re-save it with torch.save(model.state_dict(), path), or leave it out of the folder"
+RESAVE_HF = "re-save it with model.save_pretrained(folder), or leave it out of the folder"
 
 
 def load_state_dict(path, field: str = "checkpoint") -> dict[str, torch.Tensor]:
-    """A state_dict saved by torch.save, also when wrapped ({'state_dict': ...}) or from DataParallel; a file
-    that is none is a one-line ConfigError naming field, the file and why."""
+    """A state_dict saved by torch.save, also when wrapped ({'state_dict': ...}) or from DataParallel, a .safetensors
+    file, or a folder that model.save_pretrained or a Trainer (checkpoint-<step>/) wrote, sharded too; what is none
+    is a one-line ConfigError naming field, the file and why."""
+    path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        parts = weight_files(path)
     except Exception as error:
-        raise ConfigError(f"{field}: {str(path)!r} {_unreadable(Path(path), error)}. Fix: {RESAVE}.") from None
+        raise ConfigError(f"{field}: the shard index in {str(path)!r} is unreadable ({one_line(error, 120)}). Fix: "
+                          f"{RESAVE_HF}.") from None
+    if not parts:
+        raise ConfigError(f"{field}: the folder {str(path)!r} holds none of {', '.join(HF_WEIGHTS)}. Fix: "
+                          f"{RESAVE_HF}.")
+    if parts[0].name.endswith(".index.json"):
+        return {key: value for part in parts[1:] for key, value in load_state_dict(part, field).items()}
+    path = parts[0]
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except ImportError:
+        raise ConfigError(f"{field}: reading {str(path)!r} needs safetensors. Fix: pip install "
+                          "'topograph[hf]'.") from None
+    except Exception as error:
+        fix = RESAVE_HF if path.suffix == ".safetensors" else RESAVE
+        raise ConfigError(f"{field}: {str(path)!r} {_unreadable(path, error)}. Fix: {fix}.") from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -39,6 +62,8 @@ def _unreadable(path: Path, error: Exception) -> str:
         return "is not a file"
     if path.stat().st_size == 0:
         return "is empty (0 bytes)"
+    if path.suffix == ".safetensors":
+        return f"is no whole safetensors file ({one_line(error, 120)})"
     with open(path, "rb") as file:
         zipped = file.read(4) == b"PK\x03\x04"
     if zipped and not zipfile.is_zipfile(path):
@@ -51,6 +76,7 @@ def _unreadable(path: Path, error: Exception) -> str:
 def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field: str = "checkpoint") -> np.ndarray:
     """The parameter vector in the order of parameters_to_vector(model.parameters()); a state that does not fit
     the model (keys, shapes) is a one-line ConfigError naming field and source (the file)."""
+    state = with_tied(model, state)
     mismatch = _mismatch(model.state_dict(), state)
     if mismatch:
         raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} does not fit the model "
@@ -62,6 +88,19 @@ def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field
         raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} does not load into the model "
                           f"({one_line(error)}). Fix: {RESAVE}.") from None
     return torch.nn.utils.parameters_to_vector(model.parameters()).detach().to(torch.float32).numpy()
+
+
+def with_tied(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """state with the keys it lacks whose parameter is tied to one it has (GPT-2's lm_head.weight is
+    transformer.wte.weight), as save_pretrained leaves them out: then a key still missing is truly missing."""
+    names: dict[int, list[str]] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(parameter), []).append(name)
+    tied = {}
+    for group in names.values():
+        present = next((name for name in group if name in state), None)
+        tied.update({name: state[present] for name in group if present is not None and name not in state})
+    return {**state, **tied} if tied else state
 
 
 def _mismatch(expected: dict, state: dict) -> str:

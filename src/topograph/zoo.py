@@ -136,3 +136,55 @@ class _Padded(Dataset):
     def __getitem__(self, index):
         x, y = self.dataset[index]
         return F.pad(x, (self.pad,) * 4), y
+
+
+TEXTS = Path(__file__).with_name("texts")
+
+
+class CharTransformer(nn.Module):
+    """A tiny causal transformer language model: token ids (B, T) -> next-token scores (B, T, vocab)."""
+
+    def __init__(self, vocab: int, context: int = 32, width: int = 32, heads: int = 2, layers: int = 1):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width)
+        self.position = nn.Parameter(torch.randn(context, width) * 0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(width, vocab)
+        self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(context), persistent=False)
+
+    def forward(self, tokens):
+        length = tokens.shape[1]
+        x = self.embed(tokens) + self.position[:length]
+        return self.head(self.blocks(x, mask=self.causal[:length, :length], is_causal=True))
+
+
+def char_transformer(text: str = "jabberwocky", context: int = 32, width: int = 32, layers: int = 1) -> nn.Module:
+    return CharTransformer(len(_alphabet(text)), context, width, layers=layers)
+
+
+def _alphabet(text: str) -> str:
+    return "".join(sorted(set((TEXTS / f"{text}.txt").read_text(encoding="utf-8"))))
+
+
+def characters(text: str = "jabberwocky", context: int = 32) -> Dataset:
+    """Every window of context + 1 characters of a text that ships with topograph: the first context as input,
+    the same shifted by one as the next-token labels."""
+    content = (TEXTS / f"{text}.txt").read_text(encoding="utf-8")
+    ids = torch.tensor([_alphabet(text).index(c) for c in content])
+    windows = ids.unfold(0, context + 1, 1)
+    return TensorDataset(windows[:, :-1].contiguous(), windows[:, 1:].contiguous())
+
+
+def mlp_regressor(inputs: int = 10, width: int = 32) -> nn.Module:
+    """A two-layer MLP with one output: a regression model."""
+    return nn.Sequential(nn.Linear(inputs, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
+
+
+def diabetes() -> Dataset:
+    """scikit-learn's diabetes regression data (442 patients, 10 features; ships with scikit-learn), features and
+    the disease progression target standardized; targets of shape (1,) to match the model's output."""
+    from sklearn.datasets import load_diabetes
+
+    x, y = (torch.tensor(a, dtype=torch.float32) for a in load_diabetes(return_X_y=True))
+    return TensorDataset((x - x.mean(0)) / x.std(0), ((y - y.mean()) / y.std())[:, None])

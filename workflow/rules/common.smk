@@ -26,11 +26,12 @@ LANDSCAPES = {run: kinds.landscapes(spec) for run, spec in config["runs"].items(
 
 # What each rule's output depends on, passed as its params: Snakemake reruns a job when they change, so a key
 # that is not here reruns nothing (evaluate_grid reads batch_size and the cluster keys from the config).
-TRAIN_KEYS = ("model", "model_args", "data", "data_args", "train", "unit", "intervals")
+TRAIN_KEYS = ("model", "model_args", "data", "data_args", "train", "unit", "intervals", "loss", "loss_args", "collate")
 TRAJECTORY_KEYS = ("model", "model_args")  # + CHECKPOINT_KEYS for a run from checkpoints (others have run.json)
 CHECKPOINT_KEYS = ("checkpoints", "checkpoint_pattern", "unit", "steps_per_epoch", "network", "optimizer",
                    "learning_rate")
-EVALUATE_KEYS = ("model", "model_args", "data", "num_samples", "seed", "resolution", "loss")
+EVALUATE_KEYS = ("model", "model_args", "data", "num_samples", "seed", "resolution", "loss", "loss_args", "metrics",
+                 "collate")
 
 
 wildcard_constraints:

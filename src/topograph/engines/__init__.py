@@ -1,4 +1,4 @@
-"""Exact loss and accuracy at points of a plane center + a*d1 + b*d2, as fast as the model and device allow.
+"""Exact loss and metrics at points of a plane center + a*d1 + b*d2, as fast as the model and device allow.
 
 Every engine is exact (equal to a plain forward pass up to float rounding); each technique is one module:
 - functional: one point at a time through torch.func.functional_call, for any nn.Module: the reference. On CPU
@@ -22,7 +22,7 @@ from .calibrate import RTOL, Choice, EngineError, choose, choose_engine, make_en
 from .first_layer import FirstLayer, find_first_layer
 from .functional import Functional
 from .fused import FusedModel
-from .plane import Plane, PlaneSpec, Shared, choose_samples, combined, load_plane, load_samples, stack_samples
+from .plane import Plane, PlaneSpec, Shared, choose_samples, combined, load_plane, load_samples
 from .registry import REGISTRY, Candidate, candidates
 from .vmap import Vmap
 
@@ -31,8 +31,8 @@ class Engine(Protocol):
     name: str
     points_per_pass: int  # the points one pass evaluates: calibration times at least that many
 
-    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and accuracy over the samples at each point (a, b) of points, shape (n, 2)."""
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """The loss and each metric (plane.objective.names) at each point (a, b) of points (n, 2): (names, n)."""
 
 
 class Technique(Protocol):
@@ -48,4 +48,4 @@ class Technique(Protocol):
 __all__ = ["REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "EngineError", "FirstLayer", "Functional",
            "FusedModel", "Plane", "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose", "choose_engine",
            "choose_samples", "combined", "find_first_layer", "load_plane", "load_samples", "make_engine",
-           "seconds_per_point", "stack_samples"]
+           "seconds_per_point"]

@@ -1,5 +1,6 @@
-"""The first layer (a Conv/Linear applied to the raw input) is linear in its weights: its output over all samples
-is computed once for center, d1 and d2 and combined per point; the rest of the model runs eagerly or compiled."""
+"""The first layer (a Conv/Linear/Embedding applied to the raw input) is linear in its weights: its output over all
+samples is computed once for center, d1 and d2 and combined per point; the rest of the model runs eagerly or
+compiled."""
 from __future__ import annotations
 
 import copy
@@ -10,9 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
-from torch.nn import functional as F
 
-from .functional import hits
+from ..batches import output_tensor
 from .fused import LINEAR_LAYERS, is_relu
 from .plane import Plane, Shared
 from .pools import pools_as_window_max, tiling_max_pool, windows
@@ -54,41 +54,41 @@ class FirstLayer:
     def _first_outputs(self, module, owned: dict[str, int], vector) -> torch.Tensor:
         pieces = self.plane.split(vector)
         weights = {local: pieces[self.plane.names[i]] for local, i in owned.items()}
-        out = torch.cat([functional_call(module, weights, (self.plane.inputs[s],)) for s in self.plane.batches()])
+        inputs = self.plane.samples.tensor
+        out = torch.cat([functional_call(module, weights, (inputs[s],)) for s in self.plane.slices()])
         if self.window:
             return by_window(out, *self.window)
         if out.dim() == 4 and out.device.type == "cpu":  # oneDNN's convs and pools run faster channels-last
             return out.contiguous(memory_format=torch.channels_last)
         return out
 
-    def _metrics(self, center, d1, d2, a, b, labels):
+    def _metrics(self, center, d1, d2, a, b, target):
         x = center + a * d1 + b * d2
         if self.window:  # the max over each window, then the ReLU (they commute): the pooled activations
             n, _, height, width, channels = x.shape  # flat, the compiled loop runs over whole vectors
             x = torch.relu(x.flatten(2).amax(dim=1)).view(n, height, width, channels).permute(0, 3, 1, 2)
-        logits = self.rest(x)
-        return F.cross_entropy(logits, labels, reduction="sum"), hits(logits, labels)
+        return self.plane.objective.sums(output_tensor(self.rest(x)), target)
 
     @torch.inference_mode()
-    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        plane, out = self.plane, np.zeros((2, len(points)))
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        plane, sums = self.plane, []
         sizes = [p.numel() for p in plane.model.parameters()]
         coords = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device)
         for k, (a, b) in enumerate(coords):
             pieces = plane.vectors_at(a, b).split(sizes)
             for param, i in self.rest_params:
                 param.copy_(pieces[i].view_as(param))
-            for s in plane.batches():
-                loss, correct = self.metrics(*(o[s] for o in self.outputs), a, b, plane.labels[s])
-                out[:, k] += (loss.item(), correct.item())
-        return out[0] / len(plane.labels), out[1] / len(plane.labels)
+            target = plane.samples.target
+            sums.append(sum(self.metrics(*(o[s] for o in self.outputs), a, b, target[s]) for s in plane.slices()))
+        return plane.objective.values(torch.stack(sums).cpu().numpy())
 
 
 def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:
-    """The name of the Conv/Linear module that receives the model's raw input, once, with weights of its own."""
+    """The name of the Conv/Linear/Embedding module that receives the model's raw input, once, with weights of its
+    own: each is linear in its weights (an embedding's output C[i] + a·D1[i] + b·D2[i] is a lookup of them)."""
     calls: list[tuple[str, bool]] = []
     hooks = [module.register_forward_pre_hook(lambda m, args, name=name: calls.append((name, args[0] is probe)))
-             for name, module in model.named_modules() if isinstance(module, LINEAR_LAYERS)]
+             for name, module in model.named_modules() if _linear_in_weights(module)]
     try:
         with torch.inference_mode():
             model(probe)
@@ -101,6 +101,10 @@ def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:
     shared = {id(p) for n, p in model.named_parameters(remove_duplicate=False) if not n.startswith(first[0] + ".")}
     own = list(model.get_submodule(first[0]).parameters())
     return first[0] if own and not any(id(p) in shared for p in own) else None
+
+
+def _linear_in_weights(module: nn.Module) -> bool:
+    return isinstance(module, LINEAR_LAYERS) or isinstance(module, nn.Embedding) and module.max_norm is None
 
 
 def rest_after(model: nn.Module, layer: str) -> tuple[nn.Module, tuple[int, int] | None]:
@@ -139,7 +143,8 @@ def by_window(out: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
 def _usable_layer(shared: Shared) -> str | None:
     """The first layer, where its outputs for center, d1 and d2 fit the memory budget."""
     plane = shared.plane
-    layer = find_first_layer(plane.model, plane.inputs[:2])
+    inputs = plane.samples.tensor
+    layer = None if inputs is None else find_first_layer(plane.model, inputs[:2])
     if layer is None or 3 * _first_output_bytes(plane, layer) > _first_layer_budget(plane):
         return None
     return layer
@@ -152,8 +157,8 @@ def _precomputed(shared: Shared) -> FirstLayer:
 
 def _first_output_bytes(plane: Plane, layer: str) -> int:
     with torch.inference_mode():
-        sample = plane.model.get_submodule(layer)(plane.inputs[:1])
-    return sample.numel() * sample.element_size() * len(plane.labels)
+        sample = plane.model.get_submodule(layer)(plane.samples.tensor[:1])
+    return sample.numel() * sample.element_size() * len(plane.samples)
 
 
 def _first_layer_budget(plane: Plane) -> int:

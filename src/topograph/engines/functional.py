@@ -10,18 +10,17 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
-from torch.nn import functional as F
 
+from ..batches import call
 from .fused import FusedModel, folded_model, has_foldable_batch_norm
 from .plane import Plane, Shared
 
 
 def forward_of(plane: Plane, folded: FusedModel | None):
-    """The model's logits as a function of (its weights at a point, inputs)."""
+    """The model's outputs as a function of (its weights at a point, inputs)."""
     model = folded.model if folded else plane.model
     buffers, fold = dict(model.named_buffers()), folded or (lambda params: params)
-    return lambda params, x: functional_call(model, {**fold(params), **buffers}, (x,))
+    return lambda params, inputs: call(model, inputs, {**fold(params), **buffers})
 
 
 class Functional:
@@ -30,39 +29,24 @@ class Functional:
 
     def __init__(self, plane: Plane, folded: FusedModel | None = None):
         self.plane, self.forward = plane, forward_of(plane, folded)
-        layout = "+channels-last" if plane.inputs.dim() == 4 and plane.inputs.stride(1) == 1 else ""
+        tensor = plane.samples.tensor
+        layout = "+channels-last" if tensor is not None and tensor.dim() == 4 and tensor.stride(1) == 1 else ""
         self.name = "functional" + layout + (folded.name if folded else "")
 
     @torch.inference_mode()
-    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        plane, out = self.plane, np.empty((2, len(points)))
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        plane, sums = self.plane, []
         a, b = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device).T
         for k in range(len(points)):  # a vector per point, not rows of one matrix: less memory, aligned weights
             params = plane.split(plane.vectors_at(a[k], b[k]))
-            out[:, k] = mean_metrics(plane, lambda s: self.forward(params, plane.inputs[s]))
-        return out[0], out[1]
-
-
-def mean_metrics(plane: Plane, logits_of) -> tuple[float, float]:
-    loss = correct = 0.0
-    for s in plane.batches():
-        logits, labels = logits_of(s), plane.labels[s]
-        loss += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += hits(logits, labels).item()
-    return loss / len(plane.labels), correct / len(plane.labels)
-
-
-def hits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """How many samples' logits have their label as argmax, per point of logits [..., sample, class]; NaN where
-    any sample's logits are not finite (argmax over NaN still picks a class)."""
-    count = (logits.argmax(dim=-1) == labels).sum(dim=-1, dtype=torch.float64)
-    return count.where(logits.isfinite().flatten(-2).all(dim=-1), torch.nan)
+            sums.append(plane.sums(lambda batch: self.forward(params, batch.inputs)))
+        return plane.objective.values(torch.stack(sums).cpu().numpy())
 
 
 def _channels_last_helps(shared: Shared) -> bool:
     """oneDNN's convolutions run faster channels-last; with one channel, that is the layout inputs already have."""
-    inputs = shared.plane.inputs
-    return shared.device == "cpu" and inputs.dim() == 4 and inputs.shape[1] > 1
+    tensor = shared.plane.samples.tensor
+    return shared.device == "cpu" and tensor is not None and tensor.dim() == 4 and tensor.shape[1] > 1
 
 
 def _channels_last_plane(shared: Shared) -> Plane:

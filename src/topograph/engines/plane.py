@@ -7,7 +7,7 @@ import hashlib
 import importlib.util
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,16 +16,18 @@ import torch
 from torch import nn
 
 from .. import store
-from ..config import build
-from ..trajectory import load_state_dict
+from ..batches import Batch, stack
+from ..config import build, weight_files
+from ..objective import Objective
+from ..trajectory import load_state_dict, with_tied
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class PlaneSpec:
-    """The model and data by import string, the dataset indices evaluated, and the paths of the directions store
-    and the center checkpoint; batch_size and device change the speed only."""
+    """The model and data by import string, the dataset indices evaluated, the paths of the directions store
+    and the center checkpoint, and what is measured (objective.py); batch_size and device change the speed only."""
     model: str
     model_args: dict
     data: str
@@ -35,21 +37,35 @@ class PlaneSpec:
     center_checkpoint: str
     batch_size: int
     device: str = "cpu"
+    loss: str = "cross_entropy"
+    loss_args: dict = field(default_factory=dict)
+    metrics: tuple[str, ...] = ("accuracy",)
+    collate: str | None = None
 
     def __post_init__(self):  # lists, arrays and paths in, what json and the fingerprint expect kept
         object.__setattr__(self, "sample_index", tuple(int(i) for i in self.sample_index))
         object.__setattr__(self, "directions", str(self.directions))
         object.__setattr__(self, "center_checkpoint", str(self.center_checkpoint))
+        object.__setattr__(self, "metrics", tuple(self.metrics))
 
-    def fingerprint(self, x: np.ndarray, y: np.ndarray, samples: tuple[torch.Tensor, ...]) -> dict[str, str]:
+    def objective(self) -> Objective:
+        return Objective(self.loss, self.loss_args, self.metrics)
+
+    def fingerprint(self, x: np.ndarray, y: np.ndarray, samples: Batch) -> dict[str, str]:
         """What the surface's values depend on, part by part (not the device or batch size): the same parts, the
         same surface. Stored in surface.zarr and compared on resume, so their bytes must never change."""
         config = {"model": self.model, "model_args": self.model_args, "data": self.data, "data_args": self.data_args,
                   "sample_index": list(self.sample_index)}
+        measured = {"loss": self.loss, "loss_args": self.loss_args, "metrics": list(self.metrics),
+                    "collate": self.collate}
+        if measured != {"loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], "collate": None}:
+            config.update(measured)  # else as before these keys existed: surfaces computed then resume
         center, d1, d2, _ = store.read_vectors(self.directions)
+        code = [self.model, self.data, self.loss, *self.metrics, self.collate or ""]
         return {"config": _digest(json.dumps(config, sort_keys=True).encode()),
-                "code": _digest(*map(_module_source, (self.model, self.data)), torch.__version__.encode()),
-                "samples": _digest(*(tensor.numpy() for tensor in samples)),
+                "code": _digest(*map(_module_source, dict.fromkeys(s for s in code if ":" in s)),
+                                torch.__version__.encode()),
+                "samples": _digest(*(tensor.numpy() for tensor in samples.tensors())),
                 "center": _file_digest(self.center_checkpoint),
                 "plane": _digest(center, d1, d2),
                 "grid": _digest(x, y)}
@@ -71,8 +87,12 @@ def _digest(*pieces) -> str:
 
 
 def _file_digest(path) -> str:
-    with open(path, "rb") as file:
-        return _digest(*iter(lambda: file.read(1 << 24), b""))
+    """Of the checkpoint's weight files (a folder's: not a Trainer's optimizer or RNG state)."""
+    def chunks():
+        for part in weight_files(path):
+            with open(part, "rb") as file:
+                yield from iter(lambda: file.read(1 << 24), b"")
+    return _digest(*chunks())
 
 
 def _module_source(factory: str) -> bytes:
@@ -84,14 +104,15 @@ def _module_source(factory: str) -> bytes:
 
 @dataclass(frozen=True, eq=False)
 class Plane:
-    """The model (eval mode, buffers of the center checkpoint), the plane and the samples, on one device."""
+    """The model (eval mode, buffers of the center checkpoint), the plane, the samples on one device, and what
+    is measured."""
     model: nn.Module
     center: torch.Tensor
     d1: torch.Tensor
     d2: torch.Tensor
-    inputs: torch.Tensor
-    labels: torch.Tensor
+    samples: Batch
     batch_size: int
+    objective: Objective = field(default_factory=Objective)
 
     @property
     def names(self) -> list[str]:
@@ -107,13 +128,23 @@ class Plane:
         pieces = flat.split([p.numel() for p in params], dim=-1)
         return {name: piece.view(*flat.shape[:-1], *p.shape) for name, piece, p in zip(self.names, pieces, params)}
 
-    def batches(self):
-        for start in range(0, len(self.labels), self.batch_size):
+    def slices(self):
+        for start in range(0, len(self.samples), self.batch_size):
             yield slice(start, start + self.batch_size)
 
+    def batches(self):
+        for where in self.slices():
+            yield self.samples[where]
+
+    def sums(self, outputs_of) -> torch.Tensor:
+        """The objective's sums over every batch, outputs_of(batch) giving the model's outputs."""
+        return sum(self.objective.sums(outputs_of(batch), batch.target) for batch in self.batches())
+
     def channels_last(self) -> Plane:
-        """The same plane with 4-D samples in channels-last memory order."""
-        return replace(self, inputs=self.inputs.contiguous(memory_format=torch.channels_last))
+        """The same plane with 4-D inputs in channels-last memory order."""
+        def layout(tensor):
+            return tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor
+        return replace(self, samples=self.samples.map_inputs(layout))
 
 
 class Shared:
@@ -135,28 +166,19 @@ def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(size, size=num_samples, replace=False))
 
 
-def stack_samples(dataset, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(dataset, torch.utils.data.TensorDataset):
-        inputs, labels = dataset.tensors[:2]
-        return inputs[index], labels[index]
-    items = [dataset[int(i)] for i in index]
-    return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
+def load_samples(spec: PlaneSpec) -> Batch:
+    """The samples that spec's data and sample_index name, as one batch."""
+    return stack(build(spec.data, spec.data_args), np.asarray(spec.sample_index), spec.collate)
 
 
-def load_samples(spec: PlaneSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    """The inputs and labels that spec's data and sample_index name, stacked."""
-    return stack_samples(build(spec.data, spec.data_args), np.asarray(spec.sample_index))
-
-
-def load_plane(spec: PlaneSpec, samples: tuple[torch.Tensor, torch.Tensor] | None = None) -> Plane:
+def load_plane(spec: PlaneSpec, samples: Batch | None = None) -> Plane:
     """samples: load_samples(spec), where the caller has them already."""
     device = torch.device(spec.device)
     if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     model = build(spec.model, spec.model_args)
-    model.load_state_dict(load_state_dict(spec.center_checkpoint))
+    model.load_state_dict(with_tied(model, load_state_dict(spec.center_checkpoint)))
     center, d1, d2, _ = store.read_vectors(spec.directions)
-    inputs, labels = samples or load_samples(spec)
     vector = functools.partial(torch.as_tensor, device=device)
-    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2), inputs.to(device),
-                 labels.to(device), spec.batch_size)
+    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2),
+                 (samples or load_samples(spec)).to(device), spec.batch_size, spec.objective())

@@ -8,9 +8,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch.func import vmap
-from torch.nn import functional as F
 
-from .functional import forward_of, hits
+from ..batches import call
+from .functional import forward_of
 from .fused import FusedModel, folded_model, has_foldable_batch_norm
 from .plane import Plane, Shared
 
@@ -20,40 +20,38 @@ class Vmap:
 
     def __init__(self, plane: Plane, points_per_pass: int, folded: FusedModel | None = None):
         self.plane, self.points_per_pass, self.suffix = plane, points_per_pass, folded.name if folded else ""
-        self.forward = vmap(forward_of(plane, folded), in_dims=(0, None))
+        forward, objective = forward_of(plane, folded), plane.objective
+        self.sums = vmap(lambda params, inputs, target: objective.sums(forward(params, inputs), target),
+                         in_dims=(0, None, None))
 
     @property
     def name(self) -> str:
         return f"vmap[{self.points_per_pass}]{self.suffix}"  # points_per_pass halves on out-of-memory
 
     @torch.inference_mode()
-    def evaluate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = np.empty((2, len(points)))
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        return self.plane.objective.values(self._sums(points))
+
+    def _sums(self, points: np.ndarray) -> np.ndarray:
+        out = np.empty((len(points), self.plane.objective.width))
         for start in range(0, len(points), self.points_per_pass):
             group = points[start:start + self.points_per_pass]
             try:
-                out[:, start:start + len(group)] = self._group(group)
+                out[start:start + len(group)] = self._group(group)
             except torch.OutOfMemoryError:
                 if self.points_per_pass == 1:
                     raise
                 torch.cuda.empty_cache()
                 self.points_per_pass //= 2
-                out[:, start:] = self.evaluate(points[start:])
+                out[start:] = self._sums(points[start:])
                 break
-        return out[0], out[1]
+        return out
 
     def _group(self, group: np.ndarray) -> np.ndarray:
         plane = self.plane
         coords = torch.as_tensor(group, dtype=plane.center.dtype, device=plane.center.device).T
         params = plane.split(plane.vectors_at(*coords))
-        loss = torch.zeros(len(group), dtype=torch.float64, device=plane.center.device)
-        correct = torch.zeros_like(loss)
-        for s in plane.batches():
-            logits, labels = self.forward(params, plane.inputs[s]), plane.labels[s]
-            per_point = F.cross_entropy(logits.flatten(0, 1), labels.repeat(len(group)), reduction="none")
-            loss += per_point.view(len(group), -1).sum(dim=1)
-            correct += hits(logits, labels)
-        return (torch.stack([loss, correct]) / len(plane.labels)).cpu().numpy()
+        return sum(self.sums(params, batch.inputs, batch.target) for batch in plane.batches()).cpu().numpy()
 
 
 def bytes_per_point(plane: Plane) -> int:
@@ -63,7 +61,7 @@ def bytes_per_point(plane: Plane) -> int:
              for m in plane.model.modules()]
     try:
         with torch.inference_mode():
-            plane.model(plane.inputs[: plane.batch_size])
+            call(plane.model, next(plane.batches()).inputs)
     finally:
         for hook in hooks:
             hook.remove()
