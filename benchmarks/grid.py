@@ -5,6 +5,7 @@
     python benchmarks/grid.py --device cuda           # the same on GPU (dask-cuda worker if installed)
     python benchmarks/grid.py --device cuda --model resnet50
     python benchmarks/grid.py --techniques            # seconds per point of each engine, one thread, no dask
+    python benchmarks/grid.py --techniques --model bigram   # the first-layer technique on an nn.Embedding
 
 naive: copy center + a*d1 + b*d2 into the model, evaluate in batches of 128, using every core (torch threads).
 On a large grid it is timed on --naive-points points and scaled to the grid (said in the output).
@@ -27,27 +28,37 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from topograph import engines, evaluate, store, zoo
+from topograph import engines, evaluate, store
+from topograph.config import build
 from topograph.cluster import dask_client
 from topograph.kinds.random import random_direction
 from topograph.trajectory import parameter_layout
 
-MODELS = {"lenet": ("topograph.zoo:lenet5", (1, 32, 32)), "resnet50": ("topograph.zoo:resnet50_cifar", (3, 32, 32))}
+MODELS = {"lenet": ("topograph.zoo:lenet5", (1, 32, 32)), "resnet50": ("topograph.zoo:resnet50_cifar", (3, 32, 32)),
+          "charlm": ("topograph.zoo:char_transformer", None),  # the demo's language model on its text's windows
+          "bigram": ("grid:bigram", None)}  # a 50k-token embedding table and a small head: embeddings dominate
+
+
+def bigram(vocab: int = 50_000, width: int = 64, classes: int = 52) -> torch.nn.Module:
+    """Next-token scores from the current token alone: an embedding table that holds most of the weights."""
+    return torch.nn.Sequential(torch.nn.Embedding(vocab, width), torch.nn.Linear(width, classes))
 
 
 def make_plane(folder: Path, model_name: str, samples: int, device: str) -> engines.PlaneSpec:
     """A random model's weights as the center, two filter-normalized directions, synthetic samples."""
     factory, shape = MODELS[model_name]
     torch.manual_seed(0)
-    model = zoo.resnet50_cifar() if model_name == "resnet50" else zoo.lenet5()
+    model = build(factory, {})
     torch.save(model.state_dict(), folder / "center.pt")
     center = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
     generator = torch.Generator().manual_seed(1)
     d1, d2 = (random_direction(parameter_layout(model), center, generator, "filter", "biasbn")
               for _ in range(2))
     store.write_directions(folder / "directions.zarr", center, d1, d2, {"x_range": [-1, 1], "y_range": [-1, 1]})
-    return engines.PlaneSpec(model=factory, model_args={}, data="topograph.zoo:synthetic",
-                             data_args={"size": samples, "shape": list(shape)}, sample_index=range(samples),
+    data, data_args = ("topograph.zoo:synthetic", {"size": samples, "shape": list(shape)}) if shape else \
+        ("topograph.zoo:characters", {})
+    samples = min(samples, len(build(data, data_args)))
+    return engines.PlaneSpec(model=factory, model_args={}, data=data, data_args=data_args, sample_index=range(samples),
                              directions=folder / "directions.zarr", center_checkpoint=folder / "center.pt",
                              batch_size=256 if device == "cpu" else 2048, device=device)
 
@@ -70,7 +81,8 @@ def naive(spec: engines.PlaneSpec, points: np.ndarray, batch_size: int = 128) ->
             inputs, labels = plane.samples.tensor, plane.samples.target
             for start in range(0, len(labels), batch_size):
                 logits = model(inputs[start:start + batch_size])
-                loss += F.cross_entropy(logits, labels[start:start + batch_size], reduction="sum").item()
+                target = labels[start:start + batch_size]
+                loss += F.cross_entropy(logits.flatten(0, -2), target.flatten(), reduction="sum").item()
     _synchronize(spec)
     return time.perf_counter() - started
 

@@ -34,8 +34,12 @@ class FirstLayer:
         self.plane, names = plane, plane.names
         owned = {name[len(layer) + 1:]: i for i, name in enumerate(names) if name.startswith(layer + ".")}
         self.rest, self.window = rest_after(plane.model, layer)
+        # only the rest's part of center, d1 and d2 is combined per point: a large embedding table is not
         index = {name: i for i, name in enumerate(names)}
-        self.rest_params = [(p.requires_grad_(False), index[name]) for name, p in self.rest.named_parameters()]
+        pieces = [v.split([p.numel() for p in plane.model.parameters()]) for v in (plane.center, plane.d1, plane.d2)]
+        rest = [(p.requires_grad_(False), index[name]) for name, p in self.rest.named_parameters()]
+        self.rest_params = [param for param, _ in rest]
+        self.rest_vectors = [torch.cat([v[i] for _, i in rest]) if rest else v[0][:0] for v in pieces]
         module = plane.model.get_submodule(layer)
         self.outputs = [self._first_outputs(module, owned, v) for v in (plane.center, plane.d1, plane.d2)]
         self.name = "first-layer" + "+pool" * bool(self.window)
@@ -72,12 +76,12 @@ class FirstLayer:
     @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         plane, sums = self.plane, []
-        sizes = [p.numel() for p in plane.model.parameters()]
+        sizes = [p.numel() for p in self.rest_params]
         coords = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device)
-        for k, (a, b) in enumerate(coords):
-            pieces = plane.vectors_at(a, b).split(sizes)
-            for param, i in self.rest_params:
-                param.copy_(pieces[i].view_as(param))
+        center, d1, d2 = self.rest_vectors
+        for a, b in coords:
+            for param, piece in zip(self.rest_params, (center + a * d1 + b * d2).split(sizes)):
+                param.copy_(piece.view_as(param))
             target = plane.samples.target
             sums.append(sum(self.metrics(*(o[s] for o in self.outputs), a, b, target[s]) for s in plane.slices()))
         return plane.objective.values(torch.stack(sums).cpu().numpy())
