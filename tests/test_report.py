@@ -42,19 +42,28 @@ def bowl(x, y, scale=1.0):
     return scale * (0.05 + (x - 0.2) ** 2 + 3.0 * (y + 0.1) ** 2)
 
 
-def write_surface(path: Path, name: str, kind: str, method: str, ratio, scale: float, loss=None) -> None:
+def write_surface(path: Path, name: str, kind: str, method: str, ratio, scale: float, loss=None,
+                  objective=None) -> None:
+    """objective: the attrs loss, loss_args and metrics (as a dict of each metric's values from the loss); without
+    it, a store from before the attr metrics: loss and accuracy."""
     attrs = {"run": "synthetic", "landscape": name, "kind": kind, "interval": [1, 2, 3, 4] if kind == "train" else None,
              "unit": "epoch", "method": method, "resolution": 9, "num_samples": 64, "seed": 0, "network": "TinyNet",
              "optimizer": "Adam", "learning_rate": 0.003, "center_checkpoint": "checkpoints/epoch_000004.pt",
              "bn_mode": "eval", "normalization": "filter" if method == "random" else "none",
              "explained_variance_ratio": ratio, "data": "pkg.data:digits", "loss": "cross_entropy"}
-    group = store.create_surface(path, GRID_X, GRID_Y, chunk=16, sample_index=np.arange(64), attrs=attrs)
+    metrics = {"accuracy": lambda loss: np.exp(-loss)}
+    if objective is not None:
+        metrics = objective["metrics"]
+        attrs.update(loss=objective["loss"], loss_args=objective["loss_args"], metrics=list(metrics))
+    arrays = {spec.rpartition(":")[2]: values for spec, values in metrics.items()}
+    group = store.create_surface(path, GRID_X, GRID_Y, chunk=16, sample_index=np.arange(64), attrs=attrs,
+                                 names=("loss", *arrays))
     if loss is None:
         loss = bowl(GRID_X[:, None], GRID_Y[None, :], scale)
-    store.write_surface_chunk(group, (0, 0), loss, np.exp(-loss))
+    store.write_surface_chunk(group, (0, 0), {"loss": loss, **{name: f(loss) for name, f in arrays.items()}})
 
 
-def write_landscape(run: Path, name: str, *, residual=0.0, scale=1.0, loss=None) -> None:
+def write_landscape(run: Path, name: str, *, residual=0.0, scale=1.0, loss=None, objective=None) -> None:
     folder = run / "landscapes" / name
     zeros = np.zeros(5, dtype=np.float32)
     if name.startswith("train"):
@@ -64,16 +73,16 @@ def write_landscape(run: Path, name: str, *, residual=0.0, scale=1.0, loss=None)
         track = {"trajectory_x": TRACK_X, "trajectory_y": TRACK_Y, "residual": np.full(4, residual),
                  "step": STEPS, "train_loss": bowl(TRACK_X, TRACK_Y, scale) * 1.1}
         store.write_directions(folder / "directions.zarr", zeros, zeros, zeros, attrs, track)
-        write_surface(folder / "surface.zarr", name, "train", "pca", ratio, scale, loss)
+        write_surface(folder / "surface.zarr", name, "train", "pca", ratio, scale, loss, objective)
     else:
         attrs = {"kind": "result", "method": "random", "interval": None, "unit": "epoch",
                  "explained_variance_ratio": None, "normalization": "filter", "center_step": 4}
         store.write_directions(folder / "directions.zarr", zeros, zeros, zeros, attrs)
-        write_surface(folder / "surface.zarr", name, "result", "random", None, scale, loss)
+        write_surface(folder / "surface.zarr", name, "result", "random", None, scale, loss, objective)
 
 
 def make_run(results: Path, name: str, *, network="TinyNet", run_json=True, residual=0.0,
-             landscapes=("train_1-4", "result"), rate=0.003) -> Path:
+             landscapes=("train_1-4", "result"), rate=0.003, objective=None) -> Path:
     run = results / name
     attrs = {"run": name, "unit": "epoch", "steps_per_epoch": 10, "network": network, "optimizer": "Adam",
              "learning_rate": rate, "global_step": [10, 20, 30, 40],
@@ -85,7 +94,7 @@ def make_run(results: Path, name: str, *, network="TinyNet", run_json=True, resi
         info = {k: attrs[k] for k in ("network", "optimizer", "learning_rate", "unit", "steps_per_epoch")}
         (run / "run.json").write_text(json.dumps(info))
     for index, landscape in enumerate(landscapes):
-        write_landscape(run, landscape, residual=residual, scale=1.0 + 5 * index)
+        write_landscape(run, landscape, residual=residual, scale=1.0 + 5 * index, objective=objective)
     return run
 
 
@@ -180,12 +189,14 @@ def test_off_plane_warning(tmp_path, bowl_html):
 def test_page_data_has_rows_of_y_and_the_track(results):
     landscape = read_run(results / "bowl").landscapes[0]
     data = landscape_json(landscape, "0")
-    assert len(data["loss"]) == len(GRID_Y) and len(data["loss"][0]) == len(GRID_X)
-    assert data["loss"][2][6] == pytest.approx(bowl(GRID_X[6], GRID_Y[2]), rel=1e-5)
-    assert data["accuracy"][2][6] == pytest.approx(np.exp(-bowl(GRID_X[6], GRID_Y[2])), rel=1e-5)
+    grids = data["grids"]
+    assert len(grids["loss"]) == len(GRID_Y) and len(grids["loss"][0]) == len(GRID_X)
+    assert grids["loss"][2][6] == pytest.approx(bowl(GRID_X[6], GRID_Y[2]), rel=1e-5)
+    assert grids["accuracy"][2][6] == pytest.approx(np.exp(-bowl(GRID_X[6], GRID_Y[2])), rel=1e-5)
     track = data["track"]
     assert track["step"] == [1, 2, 3, 4]
-    np.testing.assert_allclose(track["surface_loss"], bowl(TRACK_X, TRACK_Y), rtol=1e-5)
+    np.testing.assert_allclose(track["surface"]["loss"], bowl(TRACK_X, TRACK_Y), rtol=1e-5)
+    np.testing.assert_allclose(track["surface"]["accuracy"], np.exp(-bowl(TRACK_X, TRACK_Y)), rtol=1e-5)
     np.testing.assert_allclose(track["train_loss"], 1.1 * bowl(TRACK_X, TRACK_Y), rtol=1e-5)
 
 
@@ -193,9 +204,9 @@ def test_display_values_cap_then_log(results):
     landscape = read_run(results / "bowl").landscapes[0]
     capped, title = display_values(landscape, Style(cap=0.5))
     np.testing.assert_allclose(capped, np.log10(np.minimum(landscape.loss, 0.5)))
-    assert title == "log10(loss), capped at 0.5"
+    assert title == "log10(loss (cross-entropy)), capped at 0.5"
     linear, title = display_values(landscape, Style(field="accuracy", log=False))
-    np.testing.assert_array_equal(linear, landscape.accuracy)
+    np.testing.assert_array_equal(linear, landscape.values["accuracy"])
     assert title == "accuracy"
 
 
@@ -211,7 +222,7 @@ def test_surface_at_interpolates_between_grid_points(results):
 def test_surface_at_leaves_out_the_corners_without_a_value():
     x, y = np.array([0.0, 1.0, 2.0]), np.array([0.0, 1.0])
     loss = np.array([[1.0, 2.0], [np.nan, 4.0], [5.0, np.nan]])
-    landscape = Landscape("holes", {"kind": "result"}, x, y, loss, loss)
+    landscape = Landscape("holes", {"kind": "result"}, x, y, {"loss": loss})
     heights = surface_at(landscape, loss, [0.25, 1.5, 1.0, 2.0, -3.0], [0.5, 1.0, 0.0, 1.0, 0.25])
     weights = np.array([0.375, 0.375, 0.125])  # (0, 0), (0, 1), (1, 1); (1, 0) holds no value
     expected = [weights @ [1.0, 2.0, 4.0] / weights.sum(), 4.0, np.nan, np.nan, 1.25]
@@ -253,7 +264,7 @@ def test_run_info_falls_back_to_trajectory_attrs(results):
 
 def paraboloid(x, y) -> Landscape:
     loss = 0.1 + x[:, None] ** 2 + y[None, :] ** 2
-    return Landscape("result", {"kind": "result"}, x, y, loss, 1.0 - loss)
+    return Landscape("result", {"kind": "result"}, x, y, {"loss": loss, "accuracy": 1.0 - loss})
 
 
 def assert_undefined(figure, reason: str) -> None:
@@ -349,6 +360,110 @@ def test_compare_page_shows_a_dash_and_why_for_a_figure_it_cannot_compute(result
     html = out.read_text(encoding="utf-8")
     assert "loss at the center is NaN (not finite)" in html and "compare-data" not in html
     assert "not computed" not in html
+
+
+REGRESSION = {"loss": "mse", "loss_args": {},
+              "metrics": {"mae": np.sqrt, "r2": lambda loss: 0.95 - 0.1 * loss}}  # values planted from the loss
+CUSTOM = {"loss": "pkg.losses:dice_loss", "loss_args": {"ignore_index": -100},
+          "metrics": {"accuracy": lambda loss: np.exp(-loss), "top5": lambda loss: np.exp(-loss / 4),
+                      "pkg.metrics:dice": lambda loss: 2.0 * loss}}
+
+
+def quantity_options(html: str) -> list[tuple[str, str]]:
+    """The Quantity control's (value, text) options, and which is selected."""
+    control = re.search(r'<select id="set-field" name="field">(.*?)</select>', html).group(1)
+    return re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', control)
+
+
+def without_libraries(html: str) -> str:
+    """The page less the inlined Plotly and Bokeh, which hold words of their own ('enableHighAccuracy')."""
+    from topograph.report.html import bokeh_js, plotly_js
+    assert html.count(plotly_js()) == 1
+    return html.replace(plotly_js(), "").replace(bokeh_js(), "")
+
+
+def test_a_regression_page_offers_its_metrics_and_no_accuracy(tmp_path):
+    from topograph.report.plots import map_figure, surface_figure
+    html = report(make_run(tmp_path, "regression", objective=REGRESSION))
+    assert quantity_options(html) == [("loss", " selected", "loss (MSE)"), ("mae", "", "MAE"), ("r2", "", "R²")]
+    assert "accuracy" not in without_libraries(html).lower()
+    assert "<th>Loss function</th><td>mse</td>" in html and "<th>Metrics</th><td>MAE, R²</td>" in html
+    assert "Loss arguments" not in html
+    landscapes = read_run(tmp_path / "regression").landscapes
+    for shown, landscape in zip(page_data(html, "run-data")["landscapes"], landscapes):
+        assert shown["labels"] == {"loss": "loss (MSE)", "mae": "MAE", "r2": "R²"} and shown["percent"] == []
+        np.testing.assert_allclose(np.array(shown["grids"]["r2"]).T, 0.95 - 0.1 * landscape.loss, rtol=1e-5)
+        np.testing.assert_allclose(np.array(shown["grids"]["mae"]).T, np.sqrt(landscape.loss), rtol=1e-5)
+    track = page_data(html, "run-data")["landscapes"][0]["track"]["surface"]
+    np.testing.assert_allclose(track["r2"], 0.95 - 0.1 * bowl(TRACK_X, TRACK_Y), rtol=1e-5)
+
+    landscape = landscapes[1]
+    r2, title = display_values(landscape, Style(field="r2", log=False))
+    np.testing.assert_array_equal(r2, landscape.values["r2"])
+    assert title == "R²" and display_values(landscape, Style())[1] == "log10(loss (MSE))"
+    assert map_figure(landscape, Style(field="r2", log=False), filled=True).axes[1].get_ylabel() == "R²"
+    assert surface_figure(landscape, Style(field="mae")).axes[0].get_zlabel() == "log10(MAE)"
+
+
+def test_a_quantity_the_landscape_lacks_shows_the_loss(tmp_path):
+    run = make_run(tmp_path, "regression", objective=REGRESSION, landscapes=("result",))
+    html = render_run(read_run(run), Style(field="accuracy"))
+    assert [selected for _, selected, _ in quantity_options(html)] == [" selected", "", ""]
+    landscape = read_run(run).landscapes[0]
+    values, title = display_values(landscape, Style(field="accuracy", log=False))
+    np.testing.assert_array_equal(values, landscape.loss)
+    assert title == "loss (MSE)"
+
+
+def test_an_import_string_loss_and_the_metrics_are_named(tmp_path):
+    html = report(make_run(tmp_path, "custom", objective=CUSTOM))
+    assert [(value, text) for value, _, text in quantity_options(html)] == [
+        ("loss", "loss (dice_loss)"), ("accuracy", "accuracy"), ("top5", "top-5 accuracy"), ("dice", "dice")]
+    assert "<th>Loss arguments</th><td>ignore_index -100</td>" in html
+    assert "<th>Metrics</th><td>accuracy, top-5 accuracy, dice</td>" in html
+    shown = page_data(html, "run-data")["landscapes"][1]
+    assert list(shown["grids"]) == ["loss", "accuracy", "top5", "dice"] and shown["percent"] == ["accuracy", "top5"]
+    np.testing.assert_allclose(shown["grids"]["dice"], 2.0 * np.array(shown["grids"]["loss"]), rtol=1e-5)
+
+
+def test_a_store_without_the_metrics_attr_shows_accuracy(results):
+    assert "metrics" not in store.read_attrs(results / "bowl" / "landscapes" / "result" / "surface.zarr")
+    html = report(results / "bowl")
+    assert [(value, text) for value, _, text in quantity_options(html)] == [("loss", "loss (cross-entropy)"),
+                                                                         ("accuracy", "accuracy")]
+    assert "<th>Metrics</th><td>accuracy</td>" in html
+    shown = page_data(html, "run-data")["landscapes"][0]
+    assert list(shown["grids"]) == ["loss", "accuracy"] and shown["percent"] == ["accuracy"]
+
+
+def compare_table(html: str) -> tuple[list[str], list[list[str]]]:
+    table = html[html.index('<table class="runs">'):html.index("</table>")]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in table.split("<tr>")[2:]]
+    return re.findall(r"<th[^>]*>(.*?)</th>", table), rows
+
+
+def test_compare_shows_the_loss_of_every_run_and_only_the_metrics_all_share(results, tmp_path):
+    make_run(tmp_path, "regression", objective=REGRESSION)
+    out = tmp_path / "compare.html"
+    write_compare([results / "bowl", tmp_path / "regression"], out)
+    html = out.read_text(encoding="utf-8")
+    head, rows = compare_table(html)
+    assert "Accuracy at center" not in head and "MAE at center" not in head
+    assert [row[head.index("Loss function")] for row in rows] == ["cross_entropy", "mse"]
+    centers = [float(row[head.index("Loss at center")]) for row in rows]
+    assert centers == pytest.approx([bowl(0, 0, 6.0)] * 2, rel=1e-3)  # the result landscapes have scale 6
+    assert "<h2>Final loss and flatness</h2>" in html
+    assert quantity_options(html) == [("loss", " selected", "loss")]
+    assert page_data(html, "compare-data")["labels"] == {"loss": "loss"}
+
+    write_compare([results / "bowl", results / XSS], out)
+    html = out.read_text(encoding="utf-8")
+    head, rows = compare_table(html)
+    assert "<h2>Final loss, accuracy and flatness</h2>" in html
+    assert [row[head.index("Accuracy at center")] for row in rows] == [f"{100 * np.exp(-bowl(0, 0, 6.0)):.1f} %"] * 2
+    write_compare([tmp_path / "regression", tmp_path / "regression"], out)
+    head, rows = compare_table(out.read_text(encoding="utf-8"))
+    assert rows[0][head.index("R² at center")] == f"{0.95 - 0.1 * bowl(0, 0, 6.0):.4g}"
 
 
 def test_index_lists_runs_with_links(results, tmp_path):
@@ -705,8 +820,8 @@ def test_track_heights_agree_with_the_page(browser, tmp_path):
     browser.get(html.as_uri())
     wait_for(browser, "return typeof Topo === 'object'")
     shown = page_data(html.read_text(encoding="utf-8"), "run-data")["landscapes"][0]
-    grid = {name: np.array(shown[name], dtype=float).T for name in ("loss", "accuracy")}  # None -> NaN
-    landscape = Landscape(shown["name"], {}, np.array(shown["x"]), np.array(shown["y"]), grid["loss"], grid["accuracy"])
+    grid = {name: np.array(values, dtype=float).T for name, values in shown["grids"].items()}  # None -> NaN
+    landscape = Landscape(shown["name"], {}, np.array(shown["x"]), np.array(shown["y"]), grid)
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform(-1.2, 1.2, 80), landscape.x[[2, 3, 4]], [landscape.x[2] + 0.1, 1.5]])
     y = np.concatenate([rng.uniform(-1.0, 1.0, 80), landscape.y[[4, 4, 3]], [landscape.y[4] - 0.1, -2.0]])
@@ -718,6 +833,38 @@ def test_track_heights_agree_with_the_page(browser, tmp_path):
     in_python = surface_at(landscape, display_values(landscape, Style())[0], x, y)
     np.testing.assert_allclose(np.array(in_page, dtype=float), in_python, rtol=0, atol=1e-9)
     assert np.isnan(in_python).sum() == 2, "two of the points lie on a node without a value"
+
+
+def test_choosing_a_metric_in_chromium(browser, tmp_path):
+    """The Quantity control draws the chosen metric's grid, titled by its name, on the run and the compare page."""
+    run = make_run(tmp_path, "regression", objective=REGRESSION)
+    write_run_report(run, run / "report.html")
+    open_page(browser, run / "report.html", RUN_DRAWN)
+    set_input(browser, "set-log", "false")
+    set_input(browser, "set-field", "r2")
+    wait_for(browser, "return document.getElementById('view-topographic').data[0].colorbar.title.text === 'R²'")
+    z = browser.execute_script("return document.getElementById('view-topographic').data[0].z")
+    planted = 0.95 - 0.1 * bowl(GRID_X[:, None], GRID_Y[None, :], 1.0)  # train_1-4, scale 1
+    np.testing.assert_allclose(np.array(z, dtype=float).T, planted, rtol=1e-5)
+    hover = browser.execute_script("return document.getElementById('view-topographic').data[0].text[2][6]")
+    assert hover == f"loss (MSE) {bowl(GRID_X[6], GRID_Y[2]):.4g}<br>MAE {np.sqrt(bowl(GRID_X[6], GRID_Y[2])):.4g}" \
+        f"<br>R² {0.95 - 0.1 * bowl(GRID_X[6], GRID_Y[2]):.4g}"
+    wait_for(browser, "const gd = document.getElementById('view-surface3d');"
+                      " return !!gd.layout && gd.layout.scene.zaxis.title.text === 'R²'")
+    assert browser.execute_script("return document.body.innerText").lower().count("accuracy") == 0
+    check_clean(browser)
+
+    write_compare([run, run], tmp_path / "compare.html")
+    open_page(browser, tmp_path / "compare.html", COMPARE_DRAWN)
+    set_input(browser, "set-field", "mae")
+    wait_for(browser, "return document.getElementById('tile-0').data[0].colorbar.title.text === 'log10(MAE)'")
+    z = browser.execute_script("return document.getElementById('tile-1').data[0].z")
+    planted = np.sqrt(bowl(GRID_X[:, None], GRID_Y[None, :], 6.0))  # result, scale 6
+    np.testing.assert_allclose(10 ** np.array(z, dtype=float).T, planted, rtol=1e-5)
+    browser.find_element("css selector", '#mode-switch button[data-mode="overlay"]').click()
+    wait_for(browser, "const gd = document.getElementById('overlay');"
+                      " return !!gd.layout && gd.layout.scene.zaxis.title.text === 'log10(MAE)'")
+    check_clean(browser)
 
 
 PAGE_PROJECTION = """

@@ -1,5 +1,5 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale or overlaid in one
-3-D scene (js/compare.js), with a table of final loss, accuracy and flatness figures per run."""
+3-D scene (js/compare.js), with a table of final loss, the metrics all runs share and flatness figures per run."""
 from __future__ import annotations
 
 import math
@@ -11,12 +11,12 @@ from .controls import settings_form
 from .grid import has_values
 from .html import esc, inline_js, json_script, page, plotly_js
 from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, Figure, flatness
-from .page_data import drawing_json, landscape_json
+from .labels import quantity_label, quantity_text
+from .page_data import common_quantities, drawing_json, landscape_json
 from .run import Landscape, Run, read_run
 from .style import INTERVAL_COLORS, Style
 
-COLUMNS = ("Run", "Network", "Model arguments", "Final training loss", "Loss at center", "Accuracy at center",
-           *(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}", "Grid")
+FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}")
 
 
 def result_runs(results_dir: Path) -> list[Path]:
@@ -50,14 +50,17 @@ def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
     drawn = [(run, link, ls) for run, link, ls in chosen if has_values(ls)]
     blank = ", ".join(run.name for run, _, ls in chosen if not has_values(ls))
     blank = f'<p class="note">Not drawn, no finite loss on their grid: {esc(blank)}.</p>' if blank else ""
-    shown = (f'{controls(drawn, style)}<p id="nothing-shown" class="note" hidden>No run is ticked.</p>{views(drawn)}'
-             if drawn else "")
+    quantities = common_quantities([ls for _, _, ls in drawn]) if drawn else []
+    shown = (f'{controls(drawn, quantities, style)}<p id="nothing-shown" class="note" hidden>No run is ticked.</p>'
+             f"{views(drawn)}" if drawn else "")
+    metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
+    heading = ", ".join(["Final loss", *map(quantity_label, metrics)]) + " and flatness"
     body = (f"{header}<main>{shown}{blank}"
-            f'<div class="card"><h2>Final loss, accuracy and flatness</h2>{table(chosen)}'
+            f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics)}'
             f'<p class="note">{esc(DEFINITION)}</p></div></main>')
     if not drawn:
         return page("topograph: compare", body + inline_js("sort.js"))
-    data = {"defaults": style.settings(),
+    data = {"defaults": style.settings(), "labels": dict(quantities),
             "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
                       "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(drawn)]}
     body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
@@ -65,7 +68,7 @@ def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
     return page("topograph: compare", body, head=head)
 
 
-def controls(chosen, style: Style) -> str:
+def controls(chosen, quantities, style: Style) -> str:
     modes = ('<span class="group">Layout <span id="mode-switch" class="buttons">'
              '<button type="button" data-mode="tile" aria-pressed="true">Tile</button>'
              '<button type="button" data-mode="overlay" aria-pressed="false">Overlay</button></span></span>')
@@ -73,7 +76,7 @@ def controls(chosen, style: Style) -> str:
                     f'<input type="checkbox" id="run-{i}" checked> {esc(run.name)}</label>'
                     for i, (run, _, _) in enumerate(chosen))
     runs = f'<span class="group">Runs {ticks}</span>'
-    form = settings_form(style, ("field", "log", "cap", "cmap", "levels", "opacity"), extra=runs)
+    form = settings_form(style, quantities, ("field", "log", "cap", "cmap", "levels", "opacity"), extra=runs)
     return f'<div class="card controls"><div class="toolbar">{modes}</div>{form}</div>'
 
 
@@ -82,27 +85,36 @@ def views(chosen) -> str:
     return f'<div id="tiles" class="tiles">{tiles}</div><div id="overlay" class="view3d" hidden></div>'
 
 
-def table(chosen) -> str:
-    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in COLUMNS)
-    rows = "".join(run_row(run, link, ls) for run, link, ls in chosen)
+def table(chosen, metrics: list[str]) -> str:
+    """One row per run: the loss at the center and each of metrics (array names every run has)."""
+    columns = ("Run", "Network", "Model arguments", "Loss function", "Final training loss", "Loss at center",
+               *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *FLATNESS_COLUMNS, "Grid")
+    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
+    rows = "".join(run_row(run, link, ls, metrics) for run, link, ls in chosen)
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
-def number_cell(figure: Figure, percent: bool = False) -> str:
-    """A figure's cell: – where it is NaN, the reason on hover."""
+def capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def number_cell(figure: Figure, name: str = "") -> str:
+    """A figure's cell, written as the array name's values (accuracy as percent): – where it is NaN, the reason
+    on hover."""
     value = figure.value
     if math.isnan(value):
         return f'<td data-sort="" title="{esc(figure.reason)}">–</td>'
-    return f'<td data-sort="{value}">{esc(f"{100 * value:.1f} %" if percent else f"{value:.4g}")}</td>'
+    return f'<td data-sort="{value}">{esc(quantity_text(name, value))}</td>'
 
 
-def run_row(run: Run, link: str, landscape: Landscape) -> str:
+def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str]) -> str:
     figures = flatness(landscape)
     final = (Figure(run.checkpoints[max(run.checkpoints)][1], "the training loss is NaN (not finite)")
              if run.checkpoints else Figure(float("nan"), "no checkpoint recorded"))
     cells = [f'<td><a href="{esc(link)}">{esc(run.name)}</a></td>', f"<td>{esc(run.info.get('network'))}</td>",
-             f"<td>{esc(landscape.attrs.get('model_args') or run.info.get('model_args'))}</td>", number_cell(final),
-             number_cell(figures["loss"]), number_cell(figures["accuracy"], percent=True),
+             f"<td>{esc(landscape.attrs.get('model_args') or run.info.get('model_args'))}</td>",
+             f"<td>{esc(landscape.attrs.get('loss'))}</td>", number_cell(final), number_cell(figures["loss"]),
+             *(number_cell(figures[name], name) for name in metrics),
              *(number_cell(figures[f"rise_within_{r:g}"]) for r in RADII),
              number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]),
              f"<td>{len(landscape.x)} × {len(landscape.y)}, {esc(landscape.attrs.get('num_samples'))} samples</td>"]

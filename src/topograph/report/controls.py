@@ -22,7 +22,6 @@ def field(name: str, label: str, kind: str, value, extra: str = "") -> str:
 
 
 CONTROLS = {
-    "field": lambda s: select("field", "Quantity", [("loss", "loss"), ("accuracy", "accuracy")], s.field),
     "log": lambda s: select("log", "Colour scale", [("true", "log10"), ("false", "linear")], str(s.log).lower()),
     "cap": lambda s: field("cap", "Cap outliers at", "number", s.cap,
                            ' step="any" placeholder="none" title="values above are drawn at the cap" size="7"'),
@@ -34,6 +33,14 @@ CONTROLS = {
 }
 
 
-def settings_form(style: Style, names=tuple(CONTROLS), extra: str = "") -> str:
-    controls = "".join(CONTROLS[name](style) for name in names)
+def quantity_select(style: Style, quantities) -> str:
+    """The Quantity control over quantities, (array name, title) pairs; a style.field not among them starts at
+    the loss."""
+    value = style.field if style.field in dict(quantities) else "loss"
+    return select("field", "Quantity", quantities, value)
+
+
+def settings_form(style: Style, quantities, names=("field", *CONTROLS), extra: str = "") -> str:
+    controls = "".join(quantity_select(style, quantities) if name == "field" else CONTROLS[name](style)
+                       for name in names)
     return f'<form id="settings" class="settings" autocomplete="off">{extra}{controls}</form>'

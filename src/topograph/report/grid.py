@@ -8,16 +8,17 @@ from .style import Style, colour_title
 
 
 def display_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str]:
-    """The plotted grid in [x, y] order and its colour-bar title: the field, capped, then log10 if asked.
-    js/landscape.js display() does the same in the browser."""
-    values = landscape.loss if style.field == "loss" else landscape.accuracy
+    """The plotted grid in [x, y] order and its colour-bar title: the field (the loss where the landscape has no
+    such array), capped, then log10 if asked. js/landscape.js display() does the same in the browser."""
+    field = style.field if style.field in landscape.values else "loss"
+    values = landscape.values[field]
     positive = values[np.isfinite(values) & (values > 0)]
     floor = positive.min() if positive.size else 1e-12
     if style.cap is not None:
         values = np.minimum(values, style.cap)
     if style.log:
         values = np.log10(np.clip(values, floor, None))
-    return values, colour_title(style)
+    return values, colour_title(landscape.label(field), style)
 
 
 def has_values(landscape: Landscape) -> bool:

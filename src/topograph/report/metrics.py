@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .grid import surface_at
+from .labels import quantity_label
 from .run import Landscape
 
 RADII = (0.25, 0.5, 1.0)
@@ -98,8 +99,8 @@ def circle_rise(landscape: Landscape, radius: float = CIRCLE_RADIUS) -> Figure:
 
 
 def flatness(landscape: Landscape) -> dict[str, Figure]:
-    figures = {"loss": center_value(landscape, landscape.loss),
-               "accuracy": center_value(landscape, landscape.accuracy, "accuracy")}
+    """The loss and each metric at the center (keyed by array name), and the rises of the loss."""
+    figures = {name: center_value(landscape, values, quantity_label(name)) for name, values in landscape.values.items()}
     figures.update({f"rise_within_{r:g}": mean_rise(landscape, r) for r in RADII})
     figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"] = circle_rise(landscape)
     return figures

@@ -11,8 +11,8 @@ from .curve import loss_curve
 from .figures import write_run_figures
 from .grid import has_values
 from .html import bokeh_js, esc, info_table, inline_js, json_script, page, plotly_js
-from .labels import variance_text
-from .page_data import drawing_json, landscape_json
+from .labels import arguments_text, variance_text
+from .page_data import common_quantities, drawing_json, landscape_json
 from .run import Landscape, Run, read_run
 from .style import Style
 from .views import ALL_VIEWS, VIEWS
@@ -61,8 +61,8 @@ def landscape_views(run: Run, style: Style) -> str:
     tables = "".join(f'<div class="card" data-landscape-index="{i}"{" hidden" if i else ""}><h2>Landscape '
                      f'{esc(ls.name)}</h2>{info_table(landscape_rows(ls, run))}</div>'
                      for i, ls in enumerate(run.landscapes))
-    return (f'<div class="card controls">{toolbar(run.landscapes)}{settings_form(style)}</div>{heads}'
-            f"{view_boxes()}{tables}")
+    form = settings_form(style, common_quantities(run.landscapes))
+    return f'<div class="card controls">{toolbar(run.landscapes)}{form}</div>{heads}{view_boxes()}{tables}'
 
 
 def toolbar(landscapes: list[Landscape]) -> str:
@@ -128,6 +128,9 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
             ("Center checkpoint", attrs.get("center_checkpoint")), ("Normalization", attrs.get("normalization")),
             ("Seed", attrs.get("seed")), ("BatchNorm mode", attrs.get("bn_mode")), ("Data", attrs.get("data")),
             ("Loss function", attrs.get("loss"))]
+    if loss_args := arguments_text(attrs.get("loss_args")):
+        rows.append(("Loss arguments", loss_args))
+    rows.append(("Metrics", [landscape.label(name) for name in landscape.metrics]))
     if landscape.track is not None:
         rows.append(("Max off-plane distance", landscape.track.max_residual()))
     return rows

@@ -6,7 +6,7 @@ import numpy as np
 from .. import kinds
 from .grid import surface_at
 from .html import json_script
-from .labels import unit_of
+from .labels import FRACTIONS, quantity_label, unit_of
 from .run import Landscape
 from .style import CAMERA, colorscales
 
@@ -32,14 +32,26 @@ def track_json(landscape: Landscape) -> dict | None:
         return None
     return {"x": numbers(track.x), "y": numbers(track.y), "step": [int(s) for s in track.step],
             "train_loss": numbers(track.train_loss), "residual": numbers(track.residual),
-            "surface_loss": numbers(surface_at(landscape, landscape.loss, track.x, track.y)),
-            "surface_accuracy": numbers(surface_at(landscape, landscape.accuracy, track.x, track.y))}
+            "surface": {name: numbers(surface_at(landscape, values, track.x, track.y))
+                        for name, values in landscape.values.items()}}
 
 
 def landscape_json(landscape: Landscape, key: str) -> dict:
-    """A landscape's grids, track and labels; key names it in the browser's caches."""
+    """A landscape's grids (the loss and each metric, by array name), their titles, the track and the axis labels;
+    key names it in the browser's caches."""
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
     return {"key": key, "name": landscape.name, "kind": landscape.kind, "unit": unit_of(landscape.attrs),
             "xlabel": xlabel, "ylabel": ylabel, "x": numbers(landscape.x), "y": numbers(landscape.y),
-            "loss": grid_json(landscape.loss), "accuracy": grid_json(landscape.accuracy),
+            "grids": {name: grid_json(values) for name, values in landscape.values.items()},
+            "labels": {name: landscape.label(name) for name in landscape.values},
+            "percent": [name for name in landscape.values if name in FRACTIONS],
             "track": track_json(landscape), "center_step": landscape.attrs.get("center_step")}
+
+
+def common_quantities(landscapes: list[Landscape]) -> list[tuple[str, str]]:
+    """(array name, title) of the loss and each metric that every landscape has, for the Quantity control; the
+    loss's title names it where all share one."""
+    losses = {ls.attrs.get("loss") for ls in landscapes}
+    loss = losses.pop() if len(losses) == 1 else None
+    return [(name, quantity_label(name, loss)) for name in landscapes[0].values
+            if all(name in ls.values for ls in landscapes)]

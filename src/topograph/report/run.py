@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import kinds, store
+from .labels import array_name, quantity_label
 
 RUN_KEYS = ("network", "optimizer", "learning_rate", "unit", "steps_per_epoch")
 TRACK_ARRAYS = ("trajectory_x", "trajectory_y", "step", "train_loss", "residual")
@@ -39,10 +40,21 @@ class Landscape:
     attrs: dict
     x: np.ndarray
     y: np.ndarray
-    loss: np.ndarray  # [x, y], as stored
-    accuracy: np.ndarray
+    values: dict[str, np.ndarray]  # [x, y], as stored: "loss", then each metric's array in the attrs' order
     track: Track | None = None
     computed: bool = True  # every chunk evaluated: a NaN in loss is the loss, not a hole still to fill
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self.values["loss"]
+
+    @property
+    def metrics(self) -> list[str]:
+        return [name for name in self.values if name != "loss"]
+
+    def label(self, name: str) -> str:
+        """The title of the array name: 'loss (cross-entropy)', 'accuracy', 'R²', ..."""
+        return quantity_label(name, self.attrs.get("loss"))
 
     @property
     def kind(self) -> str:
@@ -102,11 +114,11 @@ def read_track(directions: Path, checkpoints: dict) -> Track | None:
 def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
     with store.open_surface(folder / "surface.zarr") as surface:
         attrs = {**store.read_attrs(folder / "directions.zarr"), **surface.attrs}
-        grid = {name: surface[name].transpose("x", "y").values.astype(float) for name in ("loss", "accuracy")}
+        names = ["loss", *map(array_name, surface.attrs.get("metrics", ["accuracy"]))]  # older stores: accuracy
+        values = {name: surface[name].transpose("x", "y").values.astype(float) for name in names if name in surface}
         computed = "chunk_done" not in surface or bool(surface["chunk_done"].values.all())
         return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
-                         grid["loss"], grid["accuracy"], read_track(folder / "directions.zarr", checkpoints),
-                         computed)
+                         values, read_track(folder / "directions.zarr", checkpoints), computed)
 
 
 def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:

@@ -21,7 +21,7 @@ class Style:
     track_color: str = "#ff2d2d"
     track_width: float = 3.0
     opacity: float = 1.0  # of the 3-D surface
-    field: str = "loss"  # loss | accuracy
+    field: str = "loss"  # "loss" or a metric's array ("accuracy", "r2", ...); where a landscape has none, the loss
     log: bool = True
     cap: float | None = None  # values above are drawn at the cap
 
@@ -39,6 +39,7 @@ def colorscales() -> dict[str, list]:
     return {name: colorscale(name) for name in CMAPS}
 
 
-def colour_title(style: Style) -> str:
-    title = f"log10({style.field})" if style.log else style.field
+def colour_title(label: str, style: Style) -> str:
+    """The colour bar's (and z axis') title of the quantity label; js/landscape.js title() is the same."""
+    title = f"log10({label})" if style.log else label
     return f"{title}, capped at {style.cap:g}" if style.cap is not None else title

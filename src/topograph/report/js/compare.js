@@ -32,7 +32,8 @@
       name: Topo.plain(run.name), visible: checked(i), showlegend: true, showscale: false,
       colorscale: [[0, run.color], [1, run.color]], lighting: {ambient: 0.55, diffuse: 0.7, specular: 0.15},
     }));
-    const layout = Topo.layout3d(page.runs[0].landscape, 'Result landscapes in one scene', s, true);
+    const layout = Topo.layout3d(page.runs[0].landscape, 'Result landscapes in one scene', s, true,
+                                 Topo.title(page.labels[s.field], s));
     return Plotly.react('overlay', traces, layout, config).then((scene) => {
       if (!scene.dataset.legendLinked) {  /* a click on the legend ticks the run's checkbox */
         scene.on('plotly_legendclick', (event) => { toggle(event.curveNumber); return false; });

@@ -1,5 +1,6 @@
 /* Plotly traces of a landscape for any display setting; shared by the run and the compare page.
-   A landscape is page_data.landscape_json(): grids are rows of y (Plotly's z order), null where not finite. */
+   A landscape is page_data.landscape_json(): grids (the loss and each metric) are rows of y (Plotly's z order),
+   null where not finite. */
 const Topo = (() => {
   'use strict';
   const SCALES = JSON.parse(document.getElementById('topograph-colorscales').textContent);
@@ -19,8 +20,12 @@ const Topo = (() => {
     return s;
   }
 
-  function title(s) {
-    const name = s.log ? `log10(${s.field})` : s.field;
+  /* the array drawn: the chosen quantity, or the loss where the landscape has none (grid.display_values()) */
+  const field = (ls, s) => (Object.hasOwn(ls.grids, s.field) ? s.field : 'loss');
+
+  /* the colour bar's title of a quantity's label (style.colour_title()) */
+  function title(label, s) {
+    const name = s.log ? `log10(${label})` : label;
     return s.cap === null ? name : `${name}, capped at ${s.cap}`;
   }
 
@@ -32,9 +37,9 @@ const Topo = (() => {
 
   /* The plotted grid: the field, capped, then log10 (views.display_values() in Python does the same). */
   function display(ls, s) {
-    const key = [ls.key, s.field, s.log, s.cap].join('|');
+    const key = [ls.key, field(ls, s), s.log, s.cap].join('|');
     if (!displays.has(key)) {
-      const raw = ls[s.field], floor = minPositive(raw);
+      const raw = ls.grids[field(ls, s)], floor = minPositive(raw);
       let min = Infinity, max = -Infinity;
       const z = raw.map((row) => row.map((v) => {
         if (v === null) return null;
@@ -64,11 +69,14 @@ const Topo = (() => {
   const plain = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const number = (v) => (v === null || v === undefined ? '–' : Number(v).toPrecision(4));
   const percent = (v) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(1)} %`);
+  /* a value of the array name: fractions as percent (labels.quantity_text()) */
+  const valueText = (ls, name, v) => (ls.percent.includes(name) ? percent(v) : number(v));
+  const names = (ls) => Object.keys(ls.grids);
 
   function hoverText(ls) {
     if (!hoverTexts.has(ls.key)) {
-      hoverTexts.set(ls.key, ls.loss.map((row, j) => row.map((loss, i) =>
-        `loss ${number(loss)}<br>accuracy ${percent(ls.accuracy[j][i])}`)));
+      hoverTexts.set(ls.key, ls.grids.loss.map((row, j) => row.map((_, i) => names(ls).map((name) =>
+        `${plain(ls.labels[name])} ${valueText(ls, name, ls.grids[name][j][i])}`).join('<br>'))));
     }
     return hoverTexts.get(ls.key);
   }
@@ -82,7 +90,7 @@ const Topo = (() => {
       hovertemplate: HOVER, colorscale: SCALES[s.cmap], zauto: false, zmin: range.min, zmax: range.max,
       autocontour: false, contours: {start: lv.start, end: lv.end, size: lv.size, coloring: fill ? 'fill' : 'lines'},
       line: fill ? {width: 0.6, color: 'rgba(0,0,0,0.35)', smoothing: 0.8} : {width: 1.6, smoothing: 0.8},
-      showscale, colorbar: {title: {text: title(s), side: 'right'}, len: 0.9},
+      showscale, colorbar: {title: {text: plain(title(ls.labels[field(ls, s)], s)), side: 'right'}, len: 0.9},
     };
   }
 
@@ -90,7 +98,7 @@ const Topo = (() => {
     return {
       type: 'surface', name: plain(ls.name), x: ls.x, y: ls.y, z: display(ls, s).z, text: hoverText(ls),
       hovertemplate: HOVER, colorscale: SCALES[s.cmap], cmin: range.min, cmax: range.max, opacity: s.opacity,
-      colorbar: {title: {text: title(s), side: 'right'}, len: 0.8}, ...extra,
+      colorbar: {title: {text: plain(title(ls.labels[field(ls, s)], s)), side: 'right'}, len: 0.8}, ...extra,
     };
   }
 
@@ -134,13 +142,15 @@ const Topo = (() => {
   }
 
   function checkpointHover(ls) {
-    return `${ls.unit} %{customdata[0]}<br>training loss %{customdata[1]}<br>loss on the plane %{customdata[2]}`
-      + '<br>accuracy on the plane %{customdata[3]}<br>off-plane distance %{customdata[4]}<extra></extra>';
+    const onPlane = names(ls).map((name, k) => `<br>${plain(ls.labels[name])} on the plane %{customdata[${k + 3}]}`);
+    return `${ls.unit} %{customdata[0]}<br>training loss %{customdata[1]}${onPlane.join('')}`
+      + '<br>off-plane distance %{customdata[2]}<extra></extra>';
   }
 
-  function checkpointData(track) {
-    return track.step.map((step, i) => [step, number(track.train_loss[i]), number(track.surface_loss[i]),
-                                        percent(track.surface_accuracy[i]), number(track.residual[i])]);
+  function checkpointData(ls) {
+    const track = ls.track;
+    return track.step.map((step, i) => [step, number(track.train_loss[i]), number(track.residual[i]),
+                                        ...names(ls).map((name) => valueText(ls, name, track.surface[name][i]))]);
   }
 
   /* The track (or the center of a result landscape) over the map; lifted onto the surface when lift is a number.
@@ -161,7 +171,7 @@ const Topo = (() => {
       {...point(path.x.slice(0, shown), path.y.slice(0, shown)), mode: 'lines', name: 'track', hoverinfo: 'skip',
        line: {color: s.track_color, width: flat ? s.track_width : 2 * s.track_width}},
       {...point(track.x, track.y), mode: 'markers+text', name: 'checkpoints', text: track.step.map(String),
-       textposition: 'top center', textfont: {size: flat ? 13 : 16, color: '#111'}, customdata: checkpointData(track),
+       textposition: 'top center', textfont: {size: flat ? 13 : 16, color: '#111'}, customdata: checkpointData(ls),
        hovertemplate: checkpointHover(ls),
        marker: {size: flat ? 10 : 5, color: '#fff', line: {color: s.track_color, width: 2}}},
       {...point(cursor, play.cursor ? [path.y[last]] : []), mode: 'markers', name: 'now', hoverinfo: 'skip',
@@ -186,14 +196,15 @@ const Topo = (() => {
     };
   }
 
-  function layout3d(ls, heading, s, showlegend = false) {
+  /* zTitle: the z axis' title, by default the landscape's quantity (title()) */
+  function layout3d(ls, heading, s, showlegend = false, zTitle = title(ls.labels[field(ls, s)], s)) {
     return {
       title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 0, r: 0, t: 42, b: 0},
       showlegend,
       uirevision: 'scene',
       legend: {x: 0, y: 1},
       scene: {xaxis: {title: {text: plain(ls.xlabel)}}, yaxis: {title: {text: plain(ls.ylabel)}},
-              zaxis: {title: {text: title(s)}},
+              zaxis: {title: {text: plain(zTitle)}},
               aspectmode: 'manual', aspectratio: {...CAMERA.aspectratio}, camera: {eye: {...CAMERA.eye}}},
     };
   }
