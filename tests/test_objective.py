@@ -198,3 +198,61 @@ def test_a_custom_loss_takes_its_arguments_and_a_custom_metric_becomes_its_own_a
     sums = objective.sums(out, y).numpy()
     np.testing.assert_allclose(objective.values(sums), [F.smooth_l1_loss(out, y, beta=0.5).item(),
                                                         F.smooth_l1_loss(out, y, beta=1.0).item()], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def any_model_workflow(tmp_path_factory):
+    """A real snakemake run of a language model, a regression MLP and a dict-batch model with a padding collate,
+    each trained on its own loss by the workflow."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+    from conftest import copy_workflow
+
+    folder = copy_workflow(tmp_path_factory.mktemp("any"))
+    small = {"resolution": 4, "num_samples": 32, "unit": "epoch", "seed": 1}
+    config = {"chunk": 2, "runs": {
+        "lm": {"model": "topograph.zoo:char_transformer", "data": "topograph.zoo:characters", "metrics":
+               ["accuracy", "perplexity"], "train": {"optimizer": "Adam", "learning_rate": 0.003, "epochs": 3},
+               "intervals": [[1, 2, 3]], "landscapes": {"train": True, "result": False}, **small},
+        "regression": {"model": "topograph.zoo:mlp_regressor", "data": "topograph.zoo:diabetes", "loss": "mse",
+                       "train": {"optimizer": "Adam", "learning_rate": 0.003, "epochs": 3},
+                       "landscapes": {"train": False, "result": True}, **small},
+        "dicts": {"model": "models:DictClassifier", "data": "models:sequences", "collate": "models:pad",
+                  "train": {"optimizer": "Adam", "learning_rate": 0.01, "epochs": 3},
+                  "landscapes": {"train": False, "result": True}, **small}}}
+    (folder / "any.yaml").write_text(yaml.safe_dump(config))
+    tests = str(Path(__file__).parent)
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "any.yaml"], cwd=folder,
+                          capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache"),
+                                                               "PYTHONPATH": tests})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "results"
+
+
+@pytest.mark.parametrize("run, landscape, case", [("lm", "train_1-3", "language model"),
+                                                  ("regression", "result", "regression"),
+                                                  ("dicts", "result", "dict batches")])
+def test_a_workflow_run_of_each_model_equals_a_plain_loop(any_model_workflow, run, landscape, case):
+    from topograph import store
+    from topograph.config import build
+
+    folder = any_model_workflow / run / "landscapes" / landscape
+    surface = store.zarr.open_group(str(folder / "surface.zarr"), mode="r")
+    center, d1, d2, _ = store.read_vectors(folder / "directions.zarr")
+    attrs = dict(surface.attrs)
+    names = ["loss", *attrs["metrics"]]
+    assert names == {"language model": ["loss", "accuracy", "perplexity"], "regression": ["loss", "mae", "r2"],
+                     "dict batches": ["loss", "accuracy"]}[case]
+    batch = stack(build(attrs["data"], attrs["data_args"]), surface["sample_index"][:], attrs["collate"])
+    model = build(attrs["model"], attrs["model_args"]).eval()
+    for i, j in [(0, 0), (1, 2), (3, 3)]:
+        weights = torch.from_numpy(center + np.float32(surface["x"][i]) * d1 + np.float32(surface["y"][j]) * d2)
+        expected = plain(model, batch, case, weights)
+        got = [float(surface[name][i, j]) for name in names]
+        np.testing.assert_allclose(got, expected[:len(names)], rtol=1e-5, atol=1e-6)
+    page = (any_model_workflow / run / "report.html").read_text()
+    assert ("loss (MSE)" in page) == (case == "regression") and ("perplexity" in page) == (case == "language model")
