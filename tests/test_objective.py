@@ -2,17 +2,22 @@
 a Hugging Face style model (dict batches padded by the user's collate, output with .logits), each evaluated by
 every engine and compared with a plain loop written with torch.nn.functional; and the one-line refusals."""
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch.nn import functional as F
 
 import models
 from test_engine import tried_anywhere
-from topograph import engines, zoo
+from topograph import engines, store, zoo
 from topograph.batches import Batch, stack
-from topograph.config import ConfigError
+from topograph.config import ConfigError, build
 from topograph.objective import Objective, check
 
 POINTS = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0]])
@@ -203,16 +208,10 @@ def test_a_custom_loss_takes_its_arguments_and_a_custom_metric_becomes_its_own_a
 @pytest.fixture(scope="module")
 def any_model_workflow(tmp_path_factory):
     """A real snakemake run of a language model, a regression MLP and a dict-batch model with a padding collate,
-    each trained on its own loss by the workflow."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import yaml
-    from conftest import copy_workflow
-
-    folder = copy_workflow(tmp_path_factory.mktemp("any"))
+    each trained on its own loss by the workflow, run from a project folder of its own with topograph's Snakefile
+    (-s ... --directory ...), as README says."""
+    root, folder = Path(__file__).resolve().parents[1], tmp_path_factory.mktemp("any") / "myproject"
+    folder.mkdir()  # the user's own project: the workflow runs from topograph's checkout (README)
     small = {"resolution": 4, "num_samples": 32, "unit": "epoch", "seed": 1}
     config = {"chunk": 2, "runs": {
         "lm": {"model": "topograph.zoo:char_transformer", "data": "topograph.zoo:characters", "metrics":
@@ -226,7 +225,8 @@ def any_model_workflow(tmp_path_factory):
                   "landscapes": {"train": False, "result": True}, **small}}}
     (folder / "any.yaml").write_text(yaml.safe_dump(config))
     tests = str(Path(__file__).parent)
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "any.yaml"], cwd=folder,
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", "myproject",
+                           "--cores", "2", "--configfile", "myproject/any.yaml"], cwd=folder.parent,
                           capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache"),
                                                                "PYTHONPATH": tests})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -237,9 +237,6 @@ def any_model_workflow(tmp_path_factory):
                                                   ("regression", "result", "regression"),
                                                   ("dicts", "result", "dict batches")])
 def test_a_workflow_run_of_each_model_equals_a_plain_loop(any_model_workflow, run, landscape, case):
-    from topograph import store
-    from topograph.config import build
-
     folder = any_model_workflow / run / "landscapes" / landscape
     surface = store.zarr.open_group(str(folder / "surface.zarr"), mode="r")
     center, d1, d2, _ = store.read_vectors(folder / "directions.zarr")

@@ -1,4 +1,6 @@
-"""README's Python example runs as a user would run it, and what it computes is right."""
+"""README's Python examples (a plain loop, Lightning, a Hugging Face Trainer) run as a user would run them, and
+what they compute is right."""
+import json
 import re
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import xarray as xr
 from torch.nn import functional as F
 
 from topograph import store, zoo
+from topograph.trajectory import flatten, load_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,3 +63,23 @@ def test_its_trajectory_carries_the_collectors_loss_curve(readme_run):
 def test_its_report_shows_both_landscapes_in_the_style_asked_for(readme_run):
     page = (readme_run / "report.html").read_text()
     assert '"cmap": "magma"' in page and "train_1-3" in page and ">result<" in page
+
+
+def test_the_lightning_recipe_records_every_optimizer_step(readme_run):
+    info = json.loads((readme_run.parent / "lightning-run" / "run.json").read_text())
+    assert len(info["loss_curve"]) == 3 * 45 and info["steps_per_epoch"] == 45 and info["unit"] == "epoch"
+    assert [c["number"] for c in info["checkpoints"]] == [1, 2, 3] and info["optimizer"] == "SGD"
+    state = load_state_dict(readme_run.parent / "lightning-run" / "checkpoints" / "epoch_000003.pt")
+    assert sorted(state) == sorted(f"net.{key}" for key in zoo.lenet5().state_dict())
+
+
+def test_the_hugging_face_recipe_records_what_the_trainer_saved(readme_run):
+    from topograph import hf
+
+    folder = readme_run.parent / "hf-run"
+    info = json.loads((folder / "run.json").read_text())
+    assert len(info["loss_curve"]) == 30 and [c["number"] for c in info["checkpoints"]] == [10, 20, 30]
+    model = hf.from_config("GPT2LMHeadModel", n_layer=2, n_head=2, n_embd=32, vocab_size=52, n_positions=32)
+    for step in (10, 20, 30):
+        ours = flatten(model, load_state_dict(folder / "checkpoints" / f"step_{step:06d}.pt"))
+        np.testing.assert_array_equal(flatten(model, load_state_dict(folder / "trainer" / f"checkpoint-{step}")), ours)
