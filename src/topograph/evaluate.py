@@ -95,7 +95,7 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
     chunk = chunk or -(-resolution // (4 if spec.device == "cuda" else 8))
     plane_attrs = dict(store.open_store(spec.directions).attrs)
     x = np.linspace(*plane_attrs["x_range"], resolution)
-    y = np.linspace(*plane_attrs["y_range"], resolution)
+    y = np.linspace(*plane_attrs["y_range"], resolution if plane_attrs.get("dimensions", 2) == 2 else 1)
     # Built once here and sent to every worker: each building the dataset again took the demo's workers 3.5 s
     # of a 14 s job, most of it importing scikit-learn; for image folders it would be reading every file.
     samples = load_samples(spec)
@@ -103,11 +103,11 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
     partial = out.with_name(out.name + ".partial")
     with jobs.exclusive(partial):
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
-        grid = store.surface_chunks((resolution, resolution), chunk)
+        grid = store.surface_chunks((len(x), len(y)), chunk)
         todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
         workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
-        job = Job(spec, combined(parts), -(-resolution ** 2 // workers), engine)
+        job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine)
         try:
             _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
         except EngineError as error:  # kept in attrs and on this machine, it would fail every rerun

@@ -68,6 +68,12 @@ def run_outputs(wildcards):
     }
 
 
+def fit_inputs(wildcards):
+    """The run's trajectory, then those of the other runs its landscape reads."""
+    others = kinds.runs_read(wildcards.landscape, LANDSCAPES[wildcards.run][wildcards.landscape][1])
+    return [f"results/{run}/trajectory.zarr" for run in [wildcards.run, *others]]
+
+
 def trajectory_sources(wildcards):
     """What extract_trajectory reads: run.json after training, or the user's checkpoint files."""
     run = config["runs"][wildcards.run]

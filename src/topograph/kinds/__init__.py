@@ -10,15 +10,31 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from . import pca, random
+from . import interpolate, pca, plane3, random, shared
 
-KINDS: dict[str, ModuleType] = {"train": pca, "result": random}  # the key of landscapes: in the config -> kind
+# the key of landscapes: in the config -> kind
+KINDS: dict[str, ModuleType] = {"train": pca, "result": random, "interpolate": interpolate, "plane3": plane3,
+                                "shared": shared}
 
 
 def landscapes(run: dict) -> dict[str, tuple[ModuleType, dict]]:
     """{landscape name: (its kind, the parameters of its fit)} for a run's (validated) config."""
     return {name: (kind, params) for key, kind in KINDS.items() if run["landscapes"][key]
             for name, params in kind.landscapes(run).items()}
+
+
+def runs_read(name: str, params: dict) -> list[str]:
+    """The other runs whose trajectories the landscape's fit reads (their checkpoints, their tracks)."""
+    kind = of_name(name)
+    return kind.runs_read(params) if hasattr(kind, "runs_read") else []
+
+
+def check(config: dict) -> None:
+    """What a kind must know of other runs (they exist, one architecture): a one-line ConfigError."""
+    for name, run in config["runs"].items():
+        for key, kind in KINDS.items():
+            if run["landscapes"][key] and hasattr(kind, "check"):
+                kind.check(name, run, config)
 
 
 NAME_PATTERN = "|".join(f"(?:{kind.NAME_PATTERN})" for kind in KINDS.values())
