@@ -107,7 +107,9 @@ def column_blocks(weights: zarr.Array, rows=slice(None)):
         yield columns, np.asarray(weights.get_orthogonal_selection((rows, columns)), dtype=np.float64)
 
 
-def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None = None) -> None:
+def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None = None,
+                     marks: dict | None = None) -> None:
+    """The plane, with the arrays of its track(s) along `step` and of its marks along `mark`."""
     group = zarr.open_group(str(path), mode="w")
     group.attrs.update(_attrs(attrs))
     chunk = (min(len(center), PARAM_CHUNK),)
@@ -115,6 +117,8 @@ def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None
         _array(group, name, np.asarray(vector, dtype="float32"), ("param",), chunks=chunk)
     for name, values in (track or {}).items():
         _array(group, name, values, ("step",))
+    for name, values in (marks or {}).items():
+        _array(group, name, np.asarray(values, dtype="float64"), ("mark",))
     consolidate(path)
 
 
