@@ -1,5 +1,6 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale or overlaid in one
-3-D scene (js/compare.js), with a table of final loss, the metrics all runs share and flatness figures per run."""
+3-D scene (js/compare.js), with a table of final loss, the metrics all runs share and flatness figures per run; and
+every interpolation (1-D landscape) of the runs, one curve each in one plot."""
 from __future__ import annotations
 
 import math
@@ -40,41 +41,63 @@ def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75)) -> No
     out.write_text(render_compare(runs, links, style), encoding="utf-8")
 
 
+def line_landscapes(runs: list[Run]) -> list[tuple[Run, Landscape]]:
+    """Every 1-D landscape (interpolation) of the runs that holds a value, run by run."""
+    return [(run, ls) for run in runs for ls in run.landscapes if ls.dimensions == 1 and has_values(ls)]
+
+
 def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
     chosen = [(run, link, ls) for run, link in zip(runs, links) if (ls := result_landscape(run)) is not None]
-    header = ('<header><h1>Result landscapes compared</h1><p>the terrain around each run\'s final weights · '
-              '<a href="index.html">all runs</a></p></header>')
-    if not chosen:
+    lines = line_landscapes(runs)
+    title = "Landscapes compared" if lines else "Result landscapes compared"
+    what = " and ".join([*(["the terrain around each run's final weights"] if chosen or not lines else []),
+                         *(["the loss along each interpolation"] if lines else [])])
+    header = f'<header><h1>{title}</h1><p>{what} · <a href="index.html">all runs</a></p></header>'
+    if not chosen and not lines:
         return page("topograph: compare", header + '<main><p class="note">No run has a computed result landscape '
-                    "yet.</p></main>")
+                    "or interpolation yet.</p></main>")
     drawn = [(run, link, ls) for run, link, ls in chosen if has_values(ls)]
     blank = ", ".join(run.name for run, _, ls in chosen if not has_values(ls))
     blank = f'<p class="note">Not drawn, no finite loss on their grid: {esc(blank)}.</p>' if blank else ""
-    quantities = common_quantities([ls for _, _, ls in drawn]) if drawn else []
-    shown = (f'{controls(drawn, quantities, style)}<p id="nothing-shown" class="note" hidden>No run is ticked.</p>'
-             f"{views(drawn)}" if drawn else "")
-    metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
-    heading = ", ".join(["Final loss", *map(quantity_label, metrics)]) + " and flatness"
-    body = (f"{header}<main>{shown}{blank}"
-            f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics)}'
-            f'<p class="note">{esc(DEFINITION)}</p></div></main>')
-    if not drawn:
+    quantities = common_quantities([ls for _, _, ls in drawn] + [ls for _, ls in lines]) if drawn or lines else []
+    shown = controls(drawn, quantities, style) if drawn or lines else ""
+    if drawn:
+        shown += f'<p id="nothing-shown" class="note" hidden>No run is ticked.</p>{views(drawn)}'
+    if lines:
+        shown += '<div class="card"><div id="lines" class="view2d"></div></div>'
+    body = f"{header}<main>{shown}{blank}{table_card(chosen)}</main>"
+    if not drawn and not lines:
         return page("topograph: compare", body + inline_js("sort.js"))
     data = {"defaults": style.settings(), "labels": dict(quantities),
             "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
-                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(drawn)]}
+                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(drawn)],
+            "lines": [{"name": f"{run.name} / {ls.name}", "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
+                       "landscape": landscape_json(ls, f"line-{i}")} for i, (run, ls) in enumerate(lines)]}
     body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
     head = plotly_js() + drawing_json()
     return page("topograph: compare", body, head=head)
 
 
-def controls(chosen, quantities, style: Style) -> str:
+def table_card(chosen) -> str:
+    """The table of the result landscapes: final loss, the metrics they all share, flatness."""
+    if not chosen:
+        return ""
+    metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
+    heading = ", ".join(["Final loss", *map(quantity_label, metrics)]) + " and flatness"
+    return (f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics)}'
+            f'<p class="note">{esc(DEFINITION)}</p></div>')
+
+
+def controls(drawn, quantities, style: Style) -> str:
+    """The settings; with result landscapes drawn, the tile/overlay switch and a checkbox per run."""
+    if not drawn:
+        return f'<div class="card controls">{settings_form(style, quantities, ("field", "log", "cap"))}</div>'
     modes = ('<span class="group">Layout <span id="mode-switch" class="buttons">'
              '<button type="button" data-mode="tile" aria-pressed="true">Tile</button>'
              '<button type="button" data-mode="overlay" aria-pressed="false">Overlay</button></span></span>')
     ticks = "".join(f'<label class="run-toggle" style="border-color:{INTERVAL_COLORS[i % len(INTERVAL_COLORS)]}">'
                     f'<input type="checkbox" id="run-{i}" checked> {esc(run.name)}</label>'
-                    for i, (run, _, _) in enumerate(chosen))
+                    for i, (run, _, _) in enumerate(drawn))
     runs = f'<span class="group">Runs {ticks}</span>'
     form = settings_form(style, quantities, ("field", "log", "cap", "cmap", "levels", "opacity"), extra=runs)
     return f'<div class="card controls"><div class="toolbar">{modes}</div>{form}</div>'
