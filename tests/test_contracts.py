@@ -28,6 +28,12 @@ STORES = [f"{run}/trajectory.zarr" for run in RUNS] + [
     f"{run}/landscapes/{landscape}/{name}" for run in RUNS for landscape in LANDSCAPES
     for name in ("directions.zarr", "surface.zarr")]
 PARTIALS = [f"{run}/landscapes/{landscape}/surface.zarr.partial" for run in RUNS for landscape in LANDSCAPES]
+# the planes through checkpoints and runs, of conftest's planes_workflow
+PLANE_STORES = [f"adam/landscapes/{landscape}/{name}" for landscape in
+                ("interpolate_first-last", "interpolate_to-sgd", "plane3_three", "shared")
+                for name in ("directions.zarr", "surface.zarr")]
+DOCUMENTED = [("finished_workflow", relative) for relative in STORES] + [
+    ("planes_workflow", relative) for relative in PLANE_STORES]
 
 
 def doc_tables(path: Path = DOC) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
@@ -125,9 +131,9 @@ def test_a_finished_partial_stays_as_a_copy_of_the_surface(finished_workflow, re
         np.testing.assert_array_equal(partial[name][:], array[:])
 
 
-@pytest.mark.parametrize("relative", STORES)
-def test_arrays_are_the_documented_ones(finished_workflow, relative):
-    group, kind = open_group(finished_workflow / relative), kind_of(relative)
+@pytest.mark.parametrize("workflow, relative", DOCUMENTED)
+def test_arrays_are_the_documented_ones(request, workflow, relative):
+    group, kind = open_group(request.getfixturevalue(workflow) / relative), kind_of(relative)
     rows = table(Path(relative).name, "arrays")
     arrays = dict(group.arrays())
     assert not list(group.group_keys()), f"{relative}: subgroups"
@@ -140,9 +146,9 @@ def test_arrays_are_the_documented_ones(finished_workflow, relative):
         assert str(array.dtype) == rows[name]["dtype"], f"{relative}: {name} dtype"
 
 
-@pytest.mark.parametrize("relative", STORES)
-def test_attrs_are_the_documented_ones(finished_workflow, relative):
-    attrs, kind = dict(open_group(finished_workflow / relative).attrs), kind_of(relative)
+@pytest.mark.parametrize("workflow, relative", DOCUMENTED)
+def test_attrs_are_the_documented_ones(request, workflow, relative):
+    attrs, kind = dict(open_group(request.getfixturevalue(workflow) / relative).attrs), kind_of(relative)
     rows = table(Path(relative).name, "attrs")
     assert set(attrs) - set(rows) == set(), f"{relative}: attrs not in docs/stores.md"
     assert expected(rows, kind) - set(attrs) == set(), f"{relative}: documented attrs missing"
@@ -150,7 +156,8 @@ def test_attrs_are_the_documented_ones(finished_workflow, relative):
     for name, value in attrs.items():
         assert has_type(value, rows[name]["type"]), f"{relative}: {name} = {value!r} is not {rows[name]['type']}"
     if kind is not None:
-        assert attrs["kind"] == kind and attrs["method"] == {"train": "pca", "result": "random"}[kind]
+        assert attrs["kind"] == kind and attrs["method"] == {"train": "pca", "result": "random",
+                                                             "shared": "shared_pca"}.get(kind, kind)
 
 
 def test_run_json_keys_are_the_documented_ones(finished_workflow):

@@ -2,48 +2,22 @@
 plane shared by two runs, from a real snakemake run, each compared with an oracle computed from the checkpoint
 files themselves (a plain forward pass, numpy's Gram–Schmidt, sklearn's PCA); and the one-line refusals."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-import yaml
 import zarr
 from sklearn.decomposition import PCA
 from torch.nn import functional as F
 
-from conftest import copy_workflow
 from test_inputs import refused
 from topograph import kinds, store, zoo
 from topograph.config import validate
 from topograph.kinds import plane3, shared
 from topograph.trajectory import load_state_dict
 
-RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
-       "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 5, "num_samples": 48}
-PLANES = {"interpolate": {"first-last": {"from": "first", "to": "last"},
-                          "to-sgd": {"from": "last", "to": "sgd:last", "range": [0, 1]}},
-          "plane3": {"three": {"points": [1, "last", "sgd:last"]}},
-          "shared": {"with": ["sgd"]}}
-
-
-@pytest.fixture(scope="module")
-def planes(tmp_path_factory):
-    """Run `adam` with every new kind of plane, beside run `sgd` of the same LeNet and seed."""
-    folder = copy_workflow(tmp_path_factory.mktemp("planes"))
-    config = {"chunk": 2, "runs": {
-        "adam": {**RUN, "train": {"epochs": 3, "optimizer": "Adam", "learning_rate": 0.01}, "landscapes": PLANES},
-        "sgd": {**RUN, "train": {"epochs": 3, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
-                "landscapes": {"train": False, "result": False}}}}
-    (folder / "planes.yaml").write_text(yaml.safe_dump(config))
-    targets = [f"results/adam/landscapes/{name}/surface.zarr" for name in
-               ("interpolate_first-last", "interpolate_to-sgd", "plane3_three", "shared")]
-    done = subprocess.run([sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--configfile", "planes.yaml"],
-                          cwd=folder, capture_output=True, text=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder / "results"
+from conftest import PLANES
+from conftest import PLANES_RUN as RUN
 
 
 def weights(results, run, epoch) -> np.ndarray:
@@ -72,41 +46,41 @@ def opened(results, name):
 
 @pytest.mark.parametrize("name, a, b, marks", [
     ("interpolate_first-last", ("adam", 0), ("adam", 3), ["A: epoch 0", "B: epoch 3"]),
-    ("interpolate_to-sgd", ("adam", 3), ("sgd", 3), ["A: epoch 3", "B: sgd epoch 3"])])
-def test_an_interpolation_is_the_loss_along_the_segment(planes, name, a, b, marks):
-    plane, surface = opened(planes, name)
-    theta_a, theta_b = weights(planes, *a), weights(planes, *b)
+    ("interpolate_to-sgd", ("adam", 3), ("sgd", 3), ["A: epoch 3", "B: sgd, epoch 3"])])
+def test_an_interpolation_is_the_loss_along_the_segment(planes_workflow, name, a, b, marks):
+    plane, surface = opened(planes_workflow, name)
+    theta_a, theta_b = weights(planes_workflow, *a), weights(planes_workflow, *b)
     assert surface["loss"].shape == (5, 1) and list(surface["y"][:]) == [0.0]
     alphas = surface["x"][:]
     np.testing.assert_allclose(alphas, np.linspace(*plane.attrs["x_range"], 5))
-    checkpoint = planes / a[0] / "checkpoints" / f"epoch_{a[1]:06d}.pt"
+    checkpoint = planes_workflow / a[0] / "checkpoints" / f"epoch_{a[1]:06d}.pt"
     for i, alpha in enumerate(alphas):
         expected = plain_loss((1 - alpha) * theta_a + alpha * theta_b, checkpoint, surface["sample_index"][:])
         assert surface["loss"][i, 0] == pytest.approx(expected, rel=1e-5)
     assert plane.attrs["marks"] == marks
     np.testing.assert_array_equal(plane["marks_x"][:], [0, 1])
-    assert surface.attrs["center_checkpoint"] == os.path.relpath(checkpoint, planes / "adam")
+    assert surface.attrs["center_checkpoint"] == os.path.relpath(checkpoint, planes_workflow / "adam")
 
 
-def test_the_plane_through_three_checkpoints_holds_them(planes):
-    plane, surface = opened(planes, "plane3_three")
-    points = [weights(planes, "adam", 1), weights(planes, "adam", 3), weights(planes, "sgd", 3)]
+def test_the_plane_through_three_checkpoints_holds_them(planes_workflow):
+    plane, surface = opened(planes_workflow, "plane3_three")
+    points = [weights(planes_workflow, run, epoch) for run, epoch in (("adam", 1), ("adam", 3), ("sgd", 3))]
     center, d1, d2 = (plane[key][:].astype(np.float64) for key in ("center", "d1", "d2"))
     np.testing.assert_allclose([d1 @ d1, d2 @ d2, d1 @ d2], [1, 1, 0], atol=1e-6)
     for point, x, y in zip(points, plane["marks_x"][:], plane["marks_y"][:]):
         np.testing.assert_allclose(center + x * d1 + y * d2, point, atol=1e-5)
-    assert plane.attrs["marks"] == ["A: epoch 1", "B: epoch 3", "C: sgd epoch 3"]
+    assert plane.attrs["marks"] == ["A: epoch 1", "B: epoch 3", "C: sgd, epoch 3"]
     x_low, x_high = plane.attrs["x_range"]
     assert x_low < 0 < plane["marks_x"][1] < x_high
     x, y = surface["x"][3], surface["y"][1]
-    expected = plain_loss(center + x * d1 + y * d2, planes / "adam/checkpoints/epoch_000001.pt",
+    expected = plain_loss(center + x * d1 + y * d2, planes_workflow / "adam/checkpoints/epoch_000001.pt",
                           surface["sample_index"][:])
     assert surface["loss"][3, 1] == pytest.approx(expected, rel=1e-5)
 
 
-def test_the_shared_plane_is_the_pca_of_both_runs(planes):
-    plane, surface = opened(planes, "shared")
-    rows = {run: np.stack([weights(planes, run, epoch) for epoch in range(4)]) for run in ("adam", "sgd")}
+def test_the_shared_plane_is_the_pca_of_both_runs(planes_workflow):
+    plane, surface = opened(planes_workflow, "shared")
+    rows = {run: np.stack([weights(planes_workflow, run, epoch) for epoch in range(4)]) for run in ("adam", "sgd")}
     reference = PCA(n_components=2).fit(np.concatenate(list(rows.values())))
     d1, d2 = plane["d1"][:], plane["d2"][:]
     for ours, theirs in zip((d1, d2), reference.components_):
@@ -174,15 +148,15 @@ def test_a_plane_of_unknown_runs_or_architectures_is_refused(landscapes, other, 
 
 
 def test_the_fit_reads_the_trajectories_of_the_runs_it_names():
-    runs = validate(config(PLANES | {"shared": {"with": ["b"]},
+    runs = validate(config(PLANES | {"train": True, "shared": {"with": ["b"]},
                                      "plane3": {"three": {"points": [1, "last", "b:last"]}},
                                      "interpolate": {"x": {"from": "first", "to": "last"}}}))["runs"]
-    planes = kinds.landscapes(runs["a"])
-    assert {name: kinds.runs_read(name, params) for name, (_, params) in planes.items()} == {
+    landscapes = kinds.landscapes(runs["a"])
+    assert {name: kinds.runs_read(name, params) for name, (_, params) in landscapes.items()} == {
         "train_1-3": [], "result": [], "interpolate_x": [], "plane3_three": ["b"], "shared": ["b"]}
 
 
-def test_a_checkpoint_never_collected_is_named_with_those_that_were(planes, tmp_path):
+def test_a_checkpoint_never_collected_is_named_with_those_that_were(planes_workflow, tmp_path):
     with pytest.raises(ValueError, match=r"no checkpoint numbered 7 was collected \(collected: 0, 1, 2, 3\)"):
-        kinds.fit("interpolate_x", planes / "adam" / "trajectory.zarr", tmp_path / "d.zarr",
+        kinds.fit("interpolate_x", planes_workflow / "adam" / "trajectory.zarr", tmp_path / "d.zarr",
                   {"start": "first", "end": 7})

@@ -29,8 +29,8 @@ class Checkpoint(NamedTuple):
     layout: list
 
     def label(self) -> str:
-        """E.g. 'lenet-digits epoch 30', or 'epoch 30' in the own run."""
-        return " ".join(filter(None, (self.run, self.unit, str(self.number))))
+        """E.g. 'lenet-sgd, epoch 30', or 'epoch 30' in the own run."""
+        return f"{self.run}, {self.unit} {self.number}" if self.run else f"{self.unit} {self.number}"
 
 
 def center_attrs(trajectory, row: int) -> dict:
