@@ -21,9 +21,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "stores.md"
 HEADING = re.compile(r"^### (\S+): (arrays|attrs|keys)\s*$")
 COLUMNS = {"arrays": ["name", "dims", "dtype", "meaning"], "attrs": ["name", "type", "meaning"],
            "keys": ["name", "type", "meaning"]}
-ONLY = re.compile(r"\b(train|result) landscapes only\b", re.IGNORECASE)
+ONLY = re.compile(r"\b(train|result|hessian) landscapes only\b", re.IGNORECASE)
 
 RUNS, LANDSCAPES = ("tiny", "old"), ("train_1-3", "result")
+METHODS = {"train": "pca", "result": "random", "hessian": "hessian"}  # kind -> method
 STORES = [f"{run}/trajectory.zarr" for run in RUNS] + [
     f"{run}/landscapes/{landscape}/{name}" for run in RUNS for landscape in LANDSCAPES
     for name in ("directions.zarr", "surface.zarr")]
@@ -64,7 +65,7 @@ def table(store: str, what: str) -> dict[str, dict[str, str]]:
 
 
 def expected(rows: dict[str, dict[str, str]], kind: str | None) -> set[str]:
-    """The names a store of this kind must hold: all, less those "train/result landscapes only" of another kind."""
+    """The names a store of this kind must hold: all, less those "<kind> landscapes only" of another kind."""
     return {name for name, row in rows.items() if (m := ONLY.search(row["meaning"])) is None or m[1].lower() == kind}
 
 
@@ -149,7 +150,7 @@ def test_attrs_are_the_documented_ones(finished_workflow, relative):
     for name, value in attrs.items():
         assert has_type(value, rows[name]["type"]), f"{relative}: {name} = {value!r} is not {rows[name]['type']}"
     if kind is not None:
-        assert attrs["kind"] == kind and attrs["method"] == {"train": "pca", "result": "random"}[kind]
+        assert attrs["kind"] == kind and attrs["method"] == METHODS[kind]
 
 
 def test_run_json_keys_are_the_documented_ones(finished_workflow):

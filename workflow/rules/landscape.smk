@@ -1,6 +1,6 @@
 rule fit_directions:
-    """The plane of a landscape, by its kind (topograph.kinds): PCA of an interval of the trajectory, or random
-    filter-normalized directions around the final weights."""
+    """The plane of a landscape, by its kind (topograph.kinds): PCA of an interval of the trajectory, random
+    filter-normalized directions around the final weights, or the top Hessian eigenvectors there."""
     input:
         "results/{run}/trajectory.zarr",
     output:

@@ -20,9 +20,11 @@ rule report:
 
 rule compare:
     """results/compare.html: the result landscapes of the compared runs (compare:, default every run with a
-    result landscape), tiled or overlaid, with loss, accuracy and flatness per run."""
+    result landscape), tiled or overlaid, with loss, accuracy and flatness per run, and the curvature of those
+    with a hessian landscape."""
     input:
-        [surface(run, "result") for run in COMPARED],
+        result=[surface(run, "result") for run in COMPARED],
+        hessian=[surface(run, "hessian") for run in COMPARED if "hessian" in LANDSCAPES[run]],
     output:
         "results/compare.html",
     log:
