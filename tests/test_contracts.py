@@ -24,6 +24,7 @@ COLUMNS = {"arrays": ["name", "dims", "dtype", "meaning"], "attrs": ["name", "ty
 ONLY = re.compile(r"\b(\w+(?: and \w+)*) landscapes only\b", re.IGNORECASE)
 
 RUNS, LANDSCAPES = ("tiny", "old"), ("train_1-3", "result")
+METHODS = {"train": "pca", "result": "random", "shared": "shared_pca"}  # kind -> method, where they differ
 STORES = [f"{run}/trajectory.zarr" for run in RUNS] + [
     f"{run}/landscapes/{landscape}/{name}" for run in RUNS for landscape in LANDSCAPES
     for name in ("directions.zarr", "surface.zarr")]
@@ -156,8 +157,7 @@ def test_attrs_are_the_documented_ones(request, workflow, relative):
     for name, value in attrs.items():
         assert has_type(value, rows[name]["type"]), f"{relative}: {name} = {value!r} is not {rows[name]['type']}"
     if kind is not None:
-        assert attrs["kind"] == kind and attrs["method"] == {"train": "pca", "result": "random",
-                                                             "shared": "shared_pca"}.get(kind, kind)
+        assert attrs["kind"] == kind and attrs["method"] == METHODS.get(kind, kind)
 
 
 def test_run_json_keys_are_the_documented_ones(finished_workflow):

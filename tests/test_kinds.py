@@ -34,6 +34,8 @@ def test_labels_follow_the_stored_method():
     assert kinds.axis_labels({"method": "pca", "explained_variance_ratio": [0.9, 0.05]}) == ("PC1 (90.0 %)",
                                                                                               "PC2 (5.0 %)")
     assert kinds.axis_labels({"method": "random", "normalization": "filter"})[0] == "d1 (filter-normalized random)"
+    assert kinds.axis_labels({"method": "hessian", "eigenvalues": [12.34, 5.0, 1.0]}) == ("v1 (λ₁ = 12.34)",
+                                                                                          "v2 (λ₂ = 5)")
 
 
 def write_rows(path, rows, monkeypatch, chunk=7):

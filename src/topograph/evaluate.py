@@ -32,6 +32,7 @@ class Job(NamedTuple):
 
 
 _ENGINES: dict[tuple, Engine] = {}
+CURVATURE_ATTRS = ("eigenvalues", "eigen_residuals", "trace", "trace_stderr", "trace_probes")  # of a hessian plane
 
 
 def evaluate_chunk(job: Job, samples, xs, ys) -> tuple[np.ndarray, list[str], float]:
@@ -297,7 +298,8 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
              **{key: trajectory.get(key) for key in ("model", "model_args", "network", "optimizer", "learning_rate",
                                                      "steps_per_epoch")},
              **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
-                                                "center_checkpoint", "explained_variance_ratio")}}
+                                                "center_checkpoint", "explained_variance_ratio")},
+             **{key: plane[key] for key in CURVATURE_ATTRS if key in plane}}
     with dask_client(**cluster) as client:
         try:
             evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log)

@@ -1,7 +1,7 @@
 rule fit_directions:
     """The plane of a landscape, by its kind (topograph.kinds): PCA of an interval of the trajectory, random
-    filter-normalized directions around the final weights, ...; the first input is the run's own trajectory, the
-    others those of the runs the kind reads."""
+    filter-normalized directions around the final weights, the top Hessian eigenvectors there, ...; the first input
+    is the run's own trajectory, the others those of the runs the kind reads."""
     input:
         fit_inputs,
     output:

@@ -1,5 +1,5 @@
-# the landscapes the compare page draws, per compared run: the result landscape and the interpolations
-COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).KIND in ("result", "interpolate")]
+# the landscapes the compare page draws, per compared run: the result, hessian and interpolation landscapes
+COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).KIND in ("result", "hessian", "interpolate")]
             for run in (config["compare"] or RUNS)}
 
 
@@ -22,8 +22,8 @@ rule report:
 
 rule compare:
     """results/compare.html: the result landscapes of the compared runs (compare:, default every run with a
-    result landscape), tiled or overlaid, with loss, accuracy and flatness per run; and their interpolations, one
-    curve each in one plot."""
+    result landscape), tiled or overlaid, with loss, accuracy and flatness per run, the curvature of those with a
+    hessian landscape, and their interpolations, one curve each in one plot."""
     input:
         [surface(run, name) for run, names in COMPARED.items() for name in names],
     output:

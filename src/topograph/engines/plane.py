@@ -176,9 +176,15 @@ def load_plane(spec: PlaneSpec, samples: Batch | None = None) -> Plane:
     device = torch.device(spec.device)
     if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    model = build(spec.model, spec.model_args)
-    model.load_state_dict(with_tied(model, load_state_dict(spec.center_checkpoint)))
+    model = load_model(spec.model, spec.model_args, spec.center_checkpoint)
     center, d1, d2, _ = store.read_vectors(spec.directions)
     vector = functools.partial(torch.as_tensor, device=device)
-    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2),
+    return Plane(model.to(device), vector(center), vector(d1), vector(d2),
                  (samples or load_samples(spec)).to(device), spec.batch_size, spec.objective())
+
+
+def load_model(model: str, model_args: dict, checkpoint) -> nn.Module:
+    """The model factory's network with the checkpoint's parameters and buffers, in eval mode."""
+    network = build(model, model_args)
+    network.load_state_dict(with_tied(network, load_state_dict(checkpoint)))
+    return network.eval()

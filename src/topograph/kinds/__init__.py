@@ -1,7 +1,9 @@
 """The kinds of landscape, one module each, in one registry. A kind says which landscapes a run's config asks
 for and their names, what its plane's fit depends on, how to fit the plane (directions.zarr), and how the report
 labels it. Adding a kind is one module plus one line in KINDS, and its switch `landscapes: {<key>: true}` in
-config.schema.yaml (a test holds the two together).
+config.schema.yaml (a test holds the two together). A kind may also have SPEED_KEYS (run keys its fit takes that
+change how fast, not what, e.g. batch_size: passed to fit, never rule params) and details(attrs) (rows of its own
+for the landscape's information table).
 
 No module here imports torch at import time: the report reads the labels."""
 from __future__ import annotations
@@ -10,11 +12,11 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from . import interpolate, pca, plane3, random, shared
+from . import hessian, interpolate, pca, plane3, random, shared
 
 # the key of landscapes: in the config -> kind
-KINDS: dict[str, ModuleType] = {"train": pca, "result": random, "interpolate": interpolate, "plane3": plane3,
-                                "shared": shared}
+KINDS: dict[str, ModuleType] = {"train": pca, "result": random, "hessian": hessian, "interpolate": interpolate,
+                                "plane3": plane3, "shared": shared}
 
 
 def landscapes(run: dict) -> dict[str, tuple[ModuleType, dict]]:
@@ -57,9 +59,12 @@ def order(name: str) -> tuple:
     return (list(KINDS.values()).index(kind), kind.order(name), name)
 
 
-def fit(name: str, trajectory: Path, out: Path, params: dict) -> None:
-    """Write directions.zarr of the landscape `name` from trajectory.zarr."""
-    of_name(name).fit(trajectory, out, **params)
+def fit(name: str, trajectory: Path, out: Path, params: dict, speed: dict | None = None) -> None:
+    """Write directions.zarr of the landscape `name` from trajectory.zarr; speed: run keys such as batch_size,
+    passed where the kind takes them (its SPEED_KEYS)."""
+    kind = of_name(name)
+    kind.fit(trajectory, out, **params, **{key: value for key, value in (speed or {}).items()
+                                           if key in getattr(kind, "SPEED_KEYS", ())})
 
 
 def axis_labels(attrs: dict) -> tuple[str, str]:
@@ -71,6 +76,12 @@ def describe(attrs: dict) -> str:
     """What the landscape shows, e.g. "training epochs 7 to 10"."""
     kind = of_attrs(attrs)
     return kind.describe(attrs) if kind else ""
+
+
+def details(attrs: dict) -> list[tuple[str, object]]:
+    """The information table's rows of the landscape's kind alone (the Hessian's eigenvalues, ...)."""
+    kind = of_attrs(attrs)
+    return kind.details(attrs) if kind and hasattr(kind, "details") else []
 
 
 def reduction(attrs: dict) -> str:

@@ -1,6 +1,7 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale or overlaid in one
-3-D scene (js/compare.js), with a table of final loss, the metrics all runs share and flatness figures per run; and
-every interpolation (1-D landscape) of the runs, one curve each in one plot."""
+3-D scene (js/compare.js), with a table of final loss, the metrics all runs share, flatness figures and, for runs
+with a hessian landscape, the top Hessian eigenvalue and trace; and every interpolation (1-D landscape) of the
+runs, one curve each in one plot."""
 from __future__ import annotations
 
 import math
@@ -18,11 +19,19 @@ from .run import Landscape, Run, read_run
 from .style import INTERVAL_COLORS, Style
 
 FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}")
+CURVATURE_COLUMNS = ("Top Hessian eigenvalue λ₁", "Hessian trace (Hutchinson)")
+CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final weights on the evaluated samples (the "
+             "run's hessian landscape); the trace is Hutchinson's estimate ± its standard error. Larger is sharper.")
 
 
 def result_runs(results_dir: Path) -> list[Path]:
     """The run folders under results_dir that hold a computed result landscape."""
     return sorted(p.parent.parent.parent for p in Path(results_dir).glob("*/landscapes/result/surface.zarr"))
+
+
+def hessian_attrs(run: Run) -> dict | None:
+    """The attrs of the run's hessian landscape (eigenvalues, trace, ...), if it has one."""
+    return next((ls.attrs for ls in run.landscapes if ls.kind == "hessian"), None)
 
 
 def result_landscape(run: Run) -> Landscape | None:
@@ -79,13 +88,16 @@ def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
 
 
 def table_card(chosen) -> str:
-    """The table of the result landscapes: final loss, the metrics they all share, flatness."""
+    """The table of the result landscapes: final loss, the metrics they all share, flatness and, where a run has a
+    hessian landscape, curvature."""
     if not chosen:
         return ""
     metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
-    heading = ", ".join(["Final loss", *map(quantity_label, metrics)]) + " and flatness"
-    return (f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics)}'
-            f'<p class="note">{esc(DEFINITION)}</p></div>')
+    curvature = any(hessian_attrs(run) for run, _, _ in chosen)
+    parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["curvature"] * curvature]
+    heading = ", ".join(parts[:-1]) + " and " + parts[-1]
+    return (f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature)}'
+            f'<p class="note">{esc(DEFINITION)}{esc(CURVATURE * curvature)}</p></div>')
 
 
 def controls(drawn, quantities, style: Style) -> str:
@@ -108,12 +120,14 @@ def views(chosen) -> str:
     return f'<div id="tiles" class="tiles">{tiles}</div><div id="overlay" class="view3d" hidden></div>'
 
 
-def table(chosen, metrics: list[str]) -> str:
-    """One row per run: the loss at the center and each of metrics (array names every run has)."""
+def table(chosen, metrics: list[str], curvature: bool = False) -> str:
+    """One row per run: the loss at the center and each of metrics (array names every run has); with curvature,
+    the top Hessian eigenvalue and trace of each run's hessian landscape."""
     columns = ("Run", "Network", "Model arguments", "Loss function", "Final training loss", "Loss at center",
-               *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *FLATNESS_COLUMNS, "Grid")
+               *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *FLATNESS_COLUMNS,
+               *(CURVATURE_COLUMNS if curvature else ()), "Grid")
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
-    rows = "".join(run_row(run, link, ls, metrics) for run, link, ls in chosen)
+    rows = "".join(run_row(run, link, ls, metrics, curvature) for run, link, ls in chosen)
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
@@ -130,7 +144,16 @@ def number_cell(figure: Figure, name: str = "") -> str:
     return f'<td data-sort="{value}">{esc(quantity_text(name, value))}</td>'
 
 
-def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str]) -> str:
+def curvature_cells(run: Run) -> list[str]:
+    """The top eigenvalue and the trace ± its standard error of the run's hessian landscape, or – and why."""
+    attrs = hessian_attrs(run)
+    if not attrs or not attrs.get("eigenvalues"):
+        return [number_cell(Figure(float("nan"), "this run has no hessian landscape"))] * 2
+    trace = f"{attrs['trace']:.4g} ± {attrs['trace_stderr']:.2g}"
+    return [number_cell(Figure(attrs["eigenvalues"][0])), f'<td data-sort="{attrs["trace"]}">{esc(trace)}</td>']
+
+
+def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curvature: bool = False) -> str:
     figures = flatness(landscape)
     final = (Figure(run.checkpoints[max(run.checkpoints)][1], "the training loss is NaN (not finite)")
              if run.checkpoints else Figure(float("nan"), "no checkpoint recorded"))
@@ -139,6 +162,6 @@ def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str]) -> st
              f"<td>{esc(landscape.attrs.get('loss'))}</td>", number_cell(final), number_cell(figures["loss"]),
              *(number_cell(figures[name], name) for name in metrics),
              *(number_cell(figures[f"rise_within_{r:g}"]) for r in RADII),
-             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]),
+             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]), *(curvature_cells(run) if curvature else ()),
              f"<td>{len(landscape.x)} × {len(landscape.y)}, {esc(landscape.attrs.get('num_samples'))} samples</td>"]
     return f"<tr>{''.join(cells)}</tr>"
