@@ -11,7 +11,7 @@ from .curve import loss_curve
 from .figures import write_run_figures
 from .grid import has_values
 from .html import bokeh_js, esc, info_table, inline_js, json_script, page, plotly_js
-from .labels import arguments_text, variance_text
+from .labels import arguments_text, bn_text, variance_text
 from .page_data import common_quantities, drawing_json, landscape_json
 from .run import Landscape, Run, Track, read_run
 from .style import Style
@@ -149,7 +149,7 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
             ("Samples", attrs.get("num_samples")),
             ("Unit", attrs.get("unit") or info.get("unit")), ("Steps per epoch", info.get("steps_per_epoch")),
             ("Center checkpoint", attrs.get("center_checkpoint")), ("Normalization", attrs.get("normalization")),
-            ("Seed", attrs.get("seed")), ("BatchNorm mode", attrs.get("bn_mode")), ("Data", attrs.get("data")),
+            ("Seed", attrs.get("seed")), ("BatchNorm mode", bn_text(attrs)), ("Data", attrs.get("data")),
             ("Loss function", attrs.get("loss"))]
     if loss_args := arguments_text(attrs.get("loss_args")):
         rows.append(("Loss arguments", loss_args))
