@@ -81,3 +81,28 @@ def finished_workflow(tmp_path_factory) -> Path:
                           env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
     return folder / "results"
+
+
+PLANES_RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
+              "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 5, "num_samples": 48}
+PLANES = {"train": False, "interpolate": {"first-last": {"from": "first", "to": "last"},
+                                          "to-sgd": {"from": "last", "to": "sgd:last", "range": [0, 1]}},
+          "plane3": {"three": {"points": [1, "last", "sgd:last"]}}, "shared": {"with": ["sgd"]}}
+
+
+@pytest.fixture(scope="session")
+def planes_workflow(tmp_path_factory) -> Path:
+    """A real snakemake run of `adam` with every plane through checkpoints and runs, beside `sgd`, the same LeNet
+    from the same seed: stores, pages, compare page."""
+    folder = copy_workflow(tmp_path_factory.mktemp("planes"))
+    config = {"chunk": 2, "runs": {
+        "adam": {**PLANES_RUN, "train": {"epochs": 3, "optimizer": "Adam", "learning_rate": 0.01},
+                 "landscapes": PLANES},
+        "sgd": {**PLANES_RUN, "train": {"epochs": 3, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
+                "landscapes": {"train": False, "result": False}}}}
+    (folder / "planes.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "planes.yaml"],
+                          cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "results"

@@ -20,6 +20,20 @@ class BatchNormNet(nn.Module):
         return self.head(self.drop(x.flatten(1)))
 
 
+class BatchNormCNN(nn.Module):
+    """A small CNN with BatchNorm2d for 1 x 32 x 32 digits, trained by the workflow in tests/test_bn.py."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(1, 6, 5, stride=2), nn.BatchNorm2d(6)
+        self.conv2, self.bn2 = nn.Conv2d(6, 8, 3, stride=2), nn.BatchNorm2d(8)
+        self.head = nn.Linear(8 * 6 * 6, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        return self.head(torch.relu(self.bn2(self.conv2(x))).flatten(1))
+
+
 class NonLinearFirst(nn.Module):
     """The input is squashed before the first conv: the first-layer trick must not apply."""
 

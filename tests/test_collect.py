@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -29,23 +30,23 @@ def test_epoch_unit_saves_the_intervals_and_the_last(tmp_path):
     run_json = fake_training(Collector(model, tmp_path / "ck", unit="epoch", intervals=[[1, 2, 3]],
                                        optimizer=optimizer), model, epochs=5, steps_per_epoch=4)
     info = json.loads(run_json.read_text())
-    assert [c["number"] for c in info["checkpoints"]] == [1, 2, 3, 5]
+    assert [c["number"] for c in info["checkpoints"]] == [0, 1, 2, 3, 5]
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
-        "epoch_000001.pt", "epoch_000002.pt", "epoch_000003.pt", "epoch_000005.pt"]
+        "epoch_000000.pt", "epoch_000001.pt", "epoch_000002.pt", "epoch_000003.pt", "epoch_000005.pt"]
     assert info["network"] == "LeNet5" and info["optimizer"] == "SGD" and info["learning_rate"] == 0.05
     assert info["unit"] == "epoch" and info["steps_per_epoch"] == 4 and len(info["loss_curve"]) == 20
     assert info["epoch_loss"][0] == pytest.approx(sum(10.0 - s / 4 for s in range(4)) / 4)
     third = load_state_dict(tmp_path / "ck" / "epoch_000003.pt")
     torch.testing.assert_close(third["fc3.bias"], start + 12.0)
-    assert info["checkpoints"][2]["global_step"] == 12
+    torch.testing.assert_close(load_state_dict(tmp_path / "ck" / "epoch_000000.pt")["fc3.bias"], start)
+    assert info["checkpoints"][3]["global_step"] == 12 and info["checkpoints"][0]["loss"] is None
 
 
 def test_step_unit(tmp_path):
     model = zoo.lenet5()
     run_json = fake_training(Collector(model, tmp_path / "ck", unit="step", intervals=[[2, 4, 6]]), model, 2, 5)
     info = json.loads(run_json.read_text())
-    assert [c["file"] for c in info["checkpoints"]] == ["step_000002.pt", "step_000004.pt", "step_000006.pt",
-                                                        "step_000010.pt"]
+    assert [c["file"] for c in info["checkpoints"]] == [f"step_{n:06d}.pt" for n in (0, 2, 4, 6, 10)]
 
 
 def test_an_interval_never_reached_is_an_error(tmp_path):
@@ -65,7 +66,8 @@ def test_a_collector_folder_named_as_checkpoints_keeps_its_record(trained_run, t
     extract_run("mine", run, tmp_path, tmp_path / "trajectory.zarr")
     trajectory = zarr.open_group(str(tmp_path / "trajectory.zarr"), mode="r")
     checkpoints = record["checkpoints"]
-    assert trajectory["train_loss"][:].tolist() == pytest.approx([c["loss"] for c in checkpoints])
+    assert checkpoints[0]["loss"] is None and np.isnan(trajectory["train_loss"][0])  # the start: no training loss
+    assert trajectory["train_loss"][1:].tolist() == pytest.approx([c["loss"] for c in checkpoints[1:]])
     assert trajectory["curve_loss"][:].tolist() == pytest.approx(record["loss_curve"])
     assert trajectory.attrs["global_step"] == [c["global_step"] for c in checkpoints]
     assert trajectory.attrs["steps_per_epoch"] == record["steps_per_epoch"] and trajectory.attrs["unit"] == "epoch"

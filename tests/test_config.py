@@ -31,7 +31,9 @@ def test_a_valid_config_gets_its_defaults():
     config = validate(config_with())
     run = config["runs"]["r"]
     assert run["resolution"] == 40 and run["batch_size"] == 256 and run["seed"] == 0
-    assert run["train"]["optimizer"] == "SGD" and run["landscapes"] == {"train": True, "result": True}
+    assert run["train"]["optimizer"] == "SGD"
+    assert run["landscapes"] == {"train": True, "result": True, "hessian": False, "interpolate": False, "plane3": False,
+                                 "shared": False}
     assert config["chunk"] is None and run["normalization"] == "filter" and run["ignore"] == "biasbn"
 
 

@@ -21,13 +21,20 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "stores.md"
 HEADING = re.compile(r"^### (\S+): (arrays|attrs|keys)\s*$")
 COLUMNS = {"arrays": ["name", "dims", "dtype", "meaning"], "attrs": ["name", "type", "meaning"],
            "keys": ["name", "type", "meaning"]}
-ONLY = re.compile(r"\b(train|result) landscapes only\b", re.IGNORECASE)
+ONLY = re.compile(r"\b(\w+(?: and \w+)*) landscapes only\b", re.IGNORECASE)
 
 RUNS, LANDSCAPES = ("tiny", "old"), ("train_1-3", "result")
+METHODS = {"train": "pca", "result": "random", "shared": "shared_pca"}  # kind -> method, where they differ
 STORES = [f"{run}/trajectory.zarr" for run in RUNS] + [
     f"{run}/landscapes/{landscape}/{name}" for run in RUNS for landscape in LANDSCAPES
     for name in ("directions.zarr", "surface.zarr")]
 PARTIALS = [f"{run}/landscapes/{landscape}/surface.zarr.partial" for run in RUNS for landscape in LANDSCAPES]
+# the planes through checkpoints and runs, of conftest's planes_workflow
+PLANE_STORES = [f"adam/landscapes/{landscape}/{name}" for landscape in
+                ("interpolate_first-last", "interpolate_to-sgd", "plane3_three", "shared")
+                for name in ("directions.zarr", "surface.zarr")]
+DOCUMENTED = [("finished_workflow", relative) for relative in STORES] + [
+    ("planes_workflow", relative) for relative in PLANE_STORES]
 
 
 def doc_tables(path: Path = DOC) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
@@ -64,8 +71,9 @@ def table(store: str, what: str) -> dict[str, dict[str, str]]:
 
 
 def expected(rows: dict[str, dict[str, str]], kind: str | None) -> set[str]:
-    """The names a store of this kind must hold: all, less those "train/result landscapes only" of another kind."""
-    return {name for name, row in rows.items() if (m := ONLY.search(row["meaning"])) is None or m[1].lower() == kind}
+    """The names a store of this kind must hold: all, less those "<kind> [and <kind>] landscapes only" of others."""
+    return {name for name, row in rows.items()
+            if (m := ONLY.search(row["meaning"])) is None or kind in m[1].lower().split(" and ")}
 
 
 SCALARS = {"string": lambda v: isinstance(v, str), "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -124,9 +132,9 @@ def test_a_finished_partial_stays_as_a_copy_of_the_surface(finished_workflow, re
         np.testing.assert_array_equal(partial[name][:], array[:])
 
 
-@pytest.mark.parametrize("relative", STORES)
-def test_arrays_are_the_documented_ones(finished_workflow, relative):
-    group, kind = open_group(finished_workflow / relative), kind_of(relative)
+@pytest.mark.parametrize("workflow, relative", DOCUMENTED)
+def test_arrays_are_the_documented_ones(request, workflow, relative):
+    group, kind = open_group(request.getfixturevalue(workflow) / relative), kind_of(relative)
     rows = table(Path(relative).name, "arrays")
     arrays = dict(group.arrays())
     assert not list(group.group_keys()), f"{relative}: subgroups"
@@ -139,9 +147,9 @@ def test_arrays_are_the_documented_ones(finished_workflow, relative):
         assert str(array.dtype) == rows[name]["dtype"], f"{relative}: {name} dtype"
 
 
-@pytest.mark.parametrize("relative", STORES)
-def test_attrs_are_the_documented_ones(finished_workflow, relative):
-    attrs, kind = dict(open_group(finished_workflow / relative).attrs), kind_of(relative)
+@pytest.mark.parametrize("workflow, relative", DOCUMENTED)
+def test_attrs_are_the_documented_ones(request, workflow, relative):
+    attrs, kind = dict(open_group(request.getfixturevalue(workflow) / relative).attrs), kind_of(relative)
     rows = table(Path(relative).name, "attrs")
     assert set(attrs) - set(rows) == set(), f"{relative}: attrs not in docs/stores.md"
     assert expected(rows, kind) - set(attrs) == set(), f"{relative}: documented attrs missing"
@@ -149,7 +157,7 @@ def test_attrs_are_the_documented_ones(finished_workflow, relative):
     for name, value in attrs.items():
         assert has_type(value, rows[name]["type"]), f"{relative}: {name} = {value!r} is not {rows[name]['type']}"
     if kind is not None:
-        assert attrs["kind"] == kind and attrs["method"] == {"train": "pca", "result": "random"}[kind]
+        assert attrs["kind"] == kind and attrs["method"] == METHODS.get(kind, kind)
 
 
 def test_run_json_keys_are_the_documented_ones(finished_workflow):
@@ -199,7 +207,8 @@ def test_trajectory_rows_and_attrs(finished_workflow, run):
     if run == "tiny":
         info = json.loads((finished_workflow / run / "run.json").read_text())
         assert attrs["global_step"] == [c["global_step"] for c in info["checkpoints"]] == [12 * s for s in steps]
-        np.testing.assert_array_equal(trajectory["train_loss"][:], [c["loss"] for c in info["checkpoints"]])
+        losses = [np.nan if c["loss"] is None else c["loss"] for c in info["checkpoints"]]
+        np.testing.assert_array_equal(trajectory["train_loss"][:], losses)
         np.testing.assert_array_equal(trajectory["curve_loss"][:], info["loss_curve"])
         np.testing.assert_array_equal(trajectory["curve_step"][:], np.arange(1, len(info["loss_curve"]) + 1))
     else:  # a user's folder: no run.json, no steps_per_epoch

@@ -301,7 +301,8 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     random.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
     run = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
            "data_args": {"split": "test"}, "eval_data_args": None, "num_samples": 64, "seed": 0, "resolution": 3,
-           "loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], "collate": None, "batch_size": 32}
+           "loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], "collate": None, "batch_size": 32,
+           "bn": "eval"}
     out = run_dir / "landscapes" / "result" / "surface.zarr"
     parameters = sum(p.numel() for p in zoo.lenet5().parameters())
     sample = sum(tensor.nbytes for tensor in zoo.digits("test")[0])  # image and label

@@ -80,8 +80,8 @@ def test_hf_collector_records_what_the_trainer_logged(trained):
     logged = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(logged) == 12 and info["loss_curve"] == logged
     assert [entry["step"] for entry in trainer.state.log_history if "loss" in entry] == list(range(1, 13))
-    assert [c["number"] for c in info["checkpoints"]] == [4, 8, 10, 11, 12]
-    assert [c["loss"] for c in info["checkpoints"]] == [logged[n - 1] for n in (4, 8, 10, 11, 12)]
+    assert [c["number"] for c in info["checkpoints"]] == [0, 4, 8, 10, 11, 12]
+    assert [c["loss"] for c in info["checkpoints"][1:]] == [logged[n - 1] for n in (4, 8, 10, 11, 12)]
     assert info["network"] == "GPT2LMHeadModel" and info["unit"] == "step" and info["epoch_loss"] == []
     assert info["optimizer"] == "AdamW" and info["learning_rate"] == 1e-2
 

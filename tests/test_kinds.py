@@ -34,6 +34,8 @@ def test_labels_follow_the_stored_method():
     assert kinds.axis_labels({"method": "pca", "explained_variance_ratio": [0.9, 0.05]}) == ("PC1 (90.0 %)",
                                                                                               "PC2 (5.0 %)")
     assert kinds.axis_labels({"method": "random", "normalization": "filter"})[0] == "d1 (filter-normalized random)"
+    assert kinds.axis_labels({"method": "hessian", "eigenvalues": [12.34, 5.0, 1.0]}) == ("v1 (λ₁ = 12.34)",
+                                                                                          "v2 (λ₂ = 5)")
 
 
 def write_rows(path, rows, monkeypatch, chunk=7):
@@ -50,7 +52,7 @@ def test_pca_matches_sklearn(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     rows = (rng.normal(size=(6, 50)) * np.linspace(3, 0.1, 50)).astype(np.float32)
     weights = write_rows(tmp_path / "t.zarr", rows, monkeypatch)["weights"]
-    d1, d2, ratio = pca.pca_plane(weights, list(range(6)))
+    d1, d2, ratio = pca.pca_plane([(weights, list(range(6)))])
     reference = PCA(n_components=2).fit(rows.astype(np.float64) - rows[-1])
     np.testing.assert_allclose(np.stack([d1, d2]), reference.components_, atol=1e-5)
     np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, rtol=1e-6)
@@ -91,7 +93,7 @@ def test_collinear_checkpoints_are_refused(tmp_path, monkeypatch):
     line = np.outer(np.arange(4.0), np.ones(10)).astype(np.float32)
     weights = write_rows(tmp_path / "t.zarr", line, monkeypatch)["weights"]
     with pytest.raises(ValueError, match="no plane"):
-        pca.pca_plane(weights, [0, 1, 2, 3])
+        pca.pca_plane([(weights, [0, 1, 2, 3])])
 
 
 LAYOUT = [["conv.weight", [4, 3, 3, 3]], ["conv.bias", [4]], ["bn.weight", [4]], ["fc.weight", [5, 36]]]

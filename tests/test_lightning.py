@@ -61,7 +61,8 @@ def test_a_lightning_training_is_recorded_and_its_landscape_computed(tmp_path):
     np.testing.assert_allclose(info["loss_curve"], module.losses, rtol=0, atol=1e-6)
     assert (info["unit"], info["intervals"], info["optimizer"], info["learning_rate"]) == ("epoch", [[1, 2, 3]],
                                                                                          "SGD", 0.05)
-    checkpoints = info["checkpoints"]
+    start, *checkpoints = info["checkpoints"]
+    assert (start["file"], start["global_step"], start["loss"]) == ("epoch_000000.pt", 0, None)
     assert [(c["file"], c["global_step"]) for c in checkpoints] == [
         (f"epoch_00000{e}.pt", e * steps) for e in (1, 2, 3)]
     for epoch, checkpoint in enumerate(checkpoints):
@@ -78,8 +79,8 @@ def test_a_lightning_training_is_recorded_and_its_landscape_computed(tmp_path):
                                   landscapes=["train_1-3"], workers=1, resolution=3, num_samples=64)
     trajectory = zarr.open_group(str(tmp_path / "trajectory.zarr"), mode="r")
     train_loss = trajectory["train_loss"][:]
-    assert np.isfinite(train_loss).all()
-    np.testing.assert_allclose(train_loss, [c["loss"] for c in checkpoints], rtol=1e-6)
+    assert np.isnan(train_loss[0]) and np.isfinite(train_loss[1:]).all()
+    np.testing.assert_allclose(train_loss[1:], [c["loss"] for c in checkpoints], rtol=1e-6)
     np.testing.assert_allclose(trajectory["curve_loss"][:], info["loss_curve"], rtol=1e-6)
     surface = zarr.open_group(str(surfaces["train_1-3"]), mode="r")
     assert surface["loss"].shape == (3, 3) and np.isfinite(surface["loss"][:]).all()
@@ -93,7 +94,7 @@ def test_accumulated_batches_are_one_step_with_their_mean_loss(tmp_path):
     expected = [np.mean(losses[i:i + 2]) for i in range(0, len(losses), 2)]
     assert len(losses) == 23 and info["steps_per_epoch"] == 12
     np.testing.assert_allclose(info["loss_curve"], expected, rtol=0, atol=1e-6)
-    assert [c["number"] for c in info["checkpoints"]] == [2, 4, 6, 12]
+    assert [c["number"] for c in info["checkpoints"]] == [0, 2, 4, 6, 12]
 
 
 def test_topograph_never_imports_lightning_and_says_how_to_get_it():

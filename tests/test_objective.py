@@ -224,7 +224,7 @@ def any_model_workflow(tmp_path_factory):
                   "train": {"optimizer": "Adam", "learning_rate": 0.01, "epochs": 3},
                   "landscapes": {"train": False, "result": True}, **small}}}
     (folder / "any.yaml").write_text(yaml.safe_dump(config))
-    tests = str(Path(__file__).parent)
+    tests = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
     done = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", "myproject",
                            "--cores", "2", "--configfile", "myproject/any.yaml"], cwd=folder.parent,
                           capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache"),

@@ -56,8 +56,9 @@ def test_its_landscapes_equal_direct_forward_passes(readme_run, landscape):
 
 def test_its_trajectory_carries_the_collectors_loss_curve(readme_run):
     trajectory = store.open_store(readme_run / "trajectory.zarr")
-    assert trajectory.attrs["global_step"] == [45, 90, 135, 180]  # 1437 digits in batches of 32: 45 steps an epoch
-    assert trajectory["curve_loss"].shape == (180,) and np.isfinite(trajectory["train_loss"][:]).all()
+    assert trajectory.attrs["global_step"] == [0, 45, 90, 135, 180]  # 1437 digits in batches of 32: 45 steps an epoch
+    assert trajectory["curve_loss"].shape == (180,) and np.isfinite(trajectory["train_loss"][1:]).all()
+    assert np.isnan(trajectory["train_loss"][0])  # the start: no training loss yet
 
 
 def test_its_report_shows_both_landscapes_in_the_style_asked_for(readme_run):
@@ -68,7 +69,7 @@ def test_its_report_shows_both_landscapes_in_the_style_asked_for(readme_run):
 def test_the_lightning_recipe_records_every_optimizer_step(readme_run):
     info = json.loads((readme_run.parent / "lightning-run" / "run.json").read_text())
     assert len(info["loss_curve"]) == 3 * 45 and info["steps_per_epoch"] == 45 and info["unit"] == "epoch"
-    assert [c["number"] for c in info["checkpoints"]] == [1, 2, 3] and info["optimizer"] == "SGD"
+    assert [c["number"] for c in info["checkpoints"]] == [0, 1, 2, 3] and info["optimizer"] == "SGD"
     state = load_state_dict(readme_run.parent / "lightning-run" / "checkpoints" / "epoch_000003.pt")
     assert sorted(state) == sorted(f"net.{key}" for key in zoo.lenet5().state_dict())
 
@@ -78,7 +79,7 @@ def test_the_hugging_face_recipe_records_what_the_trainer_saved(readme_run):
 
     folder = readme_run.parent / "hf-run"
     info = json.loads((folder / "run.json").read_text())
-    assert len(info["loss_curve"]) == 30 and [c["number"] for c in info["checkpoints"]] == [10, 20, 30]
+    assert len(info["loss_curve"]) == 30 and [c["number"] for c in info["checkpoints"]] == [0, 10, 20, 30]
     model = hf.from_config("GPT2LMHeadModel", n_layer=2, n_head=2, n_embd=32, vocab_size=52, n_positions=32)
     for step in (10, 20, 30):
         ours = flatten(model, load_state_dict(folder / "checkpoints" / f"step_{step:06d}.pt"))

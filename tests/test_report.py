@@ -163,9 +163,10 @@ def test_every_landscape_has_a_button_and_the_views_and_settings(bowl_html):
     assert [ls["name"] for ls in page_data(bowl_html, "run-data")["landscapes"]] == ["train_1-4", "result"]
     for view in ("isoline", "topographic", "surface3d", "all"):
         assert f'data-view="{view}"' in bowl_html
-    assert [view.key for view in VIEWS] == ["isoline", "topographic", "surface3d"]
-    for view in VIEWS:
+    assert [view.key for view in VIEWS] == ["isoline", "topographic", "surface3d", "line"]
+    for view in VIEWS[:3]:
         assert f'id="view-{view.key}" class="view{view.dims}d"' in bowl_html
+    assert 'id="view-line"' not in bowl_html and 'data-view="line"' not in bowl_html  # no 1-D landscape here
     assert page_data(bowl_html, "run-data")["views"] == [view.json() for view in VIEWS]
     for setting in Style().settings():
         assert f'name="{setting}"' in bowl_html, setting
@@ -193,7 +194,7 @@ def test_page_data_has_rows_of_y_and_the_track(results):
     assert len(grids["loss"]) == len(GRID_Y) and len(grids["loss"][0]) == len(GRID_X)
     assert grids["loss"][2][6] == pytest.approx(bowl(GRID_X[6], GRID_Y[2]), rel=1e-5)
     assert grids["accuracy"][2][6] == pytest.approx(np.exp(-bowl(GRID_X[6], GRID_Y[2])), rel=1e-5)
-    track = data["track"]
+    track = data["tracks"][0]
     assert track["step"] == [1, 2, 3, 4]
     np.testing.assert_allclose(track["surface"]["loss"], bowl(TRACK_X, TRACK_Y), rtol=1e-5)
     np.testing.assert_allclose(track["surface"]["accuracy"], np.exp(-bowl(TRACK_X, TRACK_Y)), rtol=1e-5)
@@ -394,7 +395,7 @@ def test_a_regression_page_offers_its_metrics_and_no_accuracy(tmp_path):
         assert shown["labels"] == {"loss": "loss (MSE)", "mae": "MAE", "r2": "R²"} and shown["percent"] == []
         np.testing.assert_allclose(np.array(shown["grids"]["r2"]).T, 0.95 - 0.1 * landscape.loss, rtol=1e-5)
         np.testing.assert_allclose(np.array(shown["grids"]["mae"]).T, np.sqrt(landscape.loss), rtol=1e-5)
-    track = page_data(html, "run-data")["landscapes"][0]["track"]["surface"]
+    track = page_data(html, "run-data")["landscapes"][0]["tracks"][0]["surface"]
     np.testing.assert_allclose(track["r2"], 0.95 - 0.1 * bowl(TRACK_X, TRACK_Y), rtol=1e-5)
 
     landscape = landscapes[1]

@@ -29,8 +29,11 @@ CHANGES = {
     "checkpoints": "old_run_copy", "checkpoint_pattern": r"model_epoch_0*(\d+)\.pt", "network": "LeNet",
     "optimizer": "SGD", "learning_rate": 0.001, "steps_per_epoch": 6,
     "unit": "step", "intervals": {"tiny": [[2, 3, 4]], "old": [[1, 2, 3], [2, 3, 4]]},
-    "landscapes.train": False, "landscapes.result": False,
-    "resolution": 6, "allow_large": True, "num_samples": 40, "batch_size": 7, "seed": 3, "normalization": "layer",
+    "landscapes.train": False, "landscapes.result": False, "landscapes.hessian": True,
+    "landscapes.hessian.top_k": 3, "landscapes.hessian.trace_probes": 10, "landscapes.interpolate": True,
+    "landscapes.plane3": {"p": {"points": [1, "last", "old:last"]}}, "landscapes.shared": {"with": ["old"]},
+    "resolution": 6, "allow_large": True, "num_samples": 40, "batch_size": 7, "bn": "batch", "bn_batches": 5,
+    "seed": 3, "normalization": "layer",
     "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5],
     "loss": "nll", "loss_args": {"label_smoothing": 0.1}, "metrics": ["accuracy", "top5"],
     "collate": "torch.utils.data:default_collate",
@@ -57,7 +60,8 @@ def schema_keys() -> set[str]:
     schema = yaml.safe_load(SCHEMA.read_text())
     run = schema["properties"]["runs"]["additionalProperties"]["properties"]
     nested = {f"{key}.{sub}" for key in ("train", "landscapes") for sub in run[key]["properties"]}
-    return set(schema["properties"]) | (set(run) - {"train", "landscapes"}) | nested
+    options = {f"landscapes.hessian.{sub}" for sub in run["landscapes"]["properties"]["hessian"]["properties"]}
+    return set(schema["properties"]) | (set(run) - {"train", "landscapes"}) | nested | options
 
 
 def test_every_key_is_documented():
@@ -73,8 +77,10 @@ def changed(config: dict, key: str, run: str) -> dict:
     value = CHANGES[key][run] if key == "intervals" else CHANGES[key]
     target = config if key in TOP_LEVEL else config["runs"][run]
     *path, last = key.split(".")
-    for part in path:
-        target = target.setdefault(part, {})
+    for part in path:  # landscapes.hessian.top_k: hessian off (false) becomes a mapping
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
     target[last] = value
     return config
 

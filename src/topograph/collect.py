@@ -8,6 +8,9 @@
             collector.step(loss.item())     # every optimizer step: the loss curve (and unit "step")
         collector.epoch()                   # end of every epoch (unit "epoch")
     collector.close()                       # the last checkpoint and run.json
+
+The weights the model has when the Collector is made are saved too, as number 0: the start of training, which
+interpolations from the initialization and planes shared by several runs read.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ class Collector:
         self.epoch_loss: list[float] = []
         self.saved: dict[int, dict] = {}
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._save(0, None)
 
     def step(self, loss: float | None = None) -> None:
         """Call after every optimizer step."""

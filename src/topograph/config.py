@@ -73,6 +73,8 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
     check_finite(config)
     for name, run in config["runs"].items():
         check_run(name, run)
+    from . import kinds  # kinds import this module
+    kinds.check(config)
     check_compare(config)
     if config["scheduler"]:
         from .cluster import check_scheduler

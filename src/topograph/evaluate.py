@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,11 +17,11 @@ import numpy as np
 import torch
 
 from . import jobs, objective, store
-from .batches import stack
+from .batches import Batch, stack
 from .cluster import ClusterError
 from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples
-from .engines import (Engine, EngineError, PlaneSpec, choose, choose_samples, combined, load_plane, load_samples,
-                      make_engine)
+from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, choose_samples, combined,
+                      has_batch_norm, load_bn_samples, load_plane, load_samples, make_engine)
 
 
 class Job(NamedTuple):
@@ -31,10 +32,19 @@ class Job(NamedTuple):
     engine: str | None = None  # the technique every worker uses (engines.make_engine); None: choose by timing
 
 
+@dataclass(frozen=True)
+class Samples:
+    """What every worker is sent once: the samples evaluated and, under bn recalibrate, the training samples that
+    recalibrate BatchNorm (one object: dask scatters the items of a tuple one by one)."""
+    evaluated: Batch
+    recalibration: Batch | None = None
+
+
 _ENGINES: dict[tuple, Engine] = {}
+CURVATURE_ATTRS = ("eigenvalues", "eigen_residuals", "trace", "trace_stderr", "trace_probes")  # of a hessian plane
 
 
-def evaluate_chunk(job: Job, samples, xs, ys) -> tuple[np.ndarray, list[str], float]:
+def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list[str], float]:
     """The loss and each metric on the grid xs x ys (names, len(xs), len(ys)), notes for the log, and the seconds
     the engine took. Each worker process loads the plane and makes the job's engine once, on the first chunk it
     gets."""
@@ -47,12 +57,12 @@ def evaluate_chunk(job: Job, samples, xs, ys) -> tuple[np.ndarray, list[str], fl
     return values.reshape(len(values), len(xs), len(ys)).astype(np.float32), notes, seconds
 
 
-def choose_in_worker(job: Job, samples, xs, ys) -> tuple[str, float, list[str]]:
+def choose_in_worker(job: Job, samples: Samples, xs, ys) -> tuple[str, float, list[str]]:
     """Time the engines on the points xs x ys, keep the fastest for this worker's chunks: its technique,
     seconds per point and what was measured."""
     notes = []
     started = time.perf_counter()
-    plane = load_plane(job.spec, samples)
+    plane = load_plane(job.spec, samples.evaluated, samples.recalibration)
     loaded = time.perf_counter()
     choice = choose(plane, _points_of(xs, ys), job.points_per_worker, notes)
     notes.append(f"plane loaded in {loaded - started:.2f} s, engines timed in {time.perf_counter() - loaded:.2f} s")
@@ -61,12 +71,13 @@ def choose_in_worker(job: Job, samples, xs, ys) -> tuple[str, float, list[str]]:
     return choice.technique, choice.seconds_per_point, notes
 
 
-def _engine(job: Job, samples, probes: np.ndarray, notes: list[str]) -> Engine:
+def _engine(job: Job, samples: Samples, probes: np.ndarray, notes: list[str]) -> Engine:
     key = _key(job)
     if key not in _ENGINES:
         _ENGINES.clear()
         started = time.perf_counter()
-        _ENGINES[key] = make_engine(load_plane(job.spec, samples), job.engine, job.points_per_worker, probes)
+        plane = load_plane(job.spec, samples.evaluated, samples.recalibration)
+        _ENGINES[key] = make_engine(plane, job.engine, job.points_per_worker, probes)
         notes.append(f"worker ready in {time.perf_counter() - started:.2f} s: engine {_ENGINES[key].name}")
     return _ENGINES[key]
 
@@ -95,19 +106,19 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
     chunk = chunk or -(-resolution // (4 if spec.device == "cuda" else 8))
     plane_attrs = dict(store.open_store(spec.directions).attrs)
     x = np.linspace(*plane_attrs["x_range"], resolution)
-    y = np.linspace(*plane_attrs["y_range"], resolution)
+    y = np.linspace(*plane_attrs["y_range"], resolution if plane_attrs.get("dimensions", 2) == 2 else 1)
     # Built once here and sent to every worker: each building the dataset again took the demo's workers 3.5 s
     # of a 14 s job, most of it importing scikit-learn; for image folders it would be reading every file.
-    samples = load_samples(spec)
-    parts = spec.fingerprint(x, y, samples)
+    samples = Samples(load_samples(spec), load_bn_samples(spec))
+    parts = spec.fingerprint(x, y, samples.evaluated, samples.recalibration)
     partial = out.with_name(out.name + ".partial")
     with jobs.exclusive(partial):
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
-        grid = store.surface_chunks((resolution, resolution), chunk)
+        grid = store.surface_chunks((len(x), len(y)), chunk)
         todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
         workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
-        job = Job(spec, combined(parts), -(-resolution ** 2 // workers), engine)
+        job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine)
         try:
             _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
         except EngineError as error:  # kept in attrs and on this machine, it would fail every rerun
@@ -280,24 +291,36 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
     dataset = build_data(name, run, "data_args" if run["eval_data_args"] is None else "eval_data_args")
     size = len(dataset)
     check_samples(name, run, size)  # a run from checkpoints meets its data here first
-    objective.check(name, run, build_model(name, run), dataset)
+    model, bn = build_model(name, run), run["bn"]
+    objective.check(name, run, model, dataset)
+    if bn != "eval" and not has_batch_norm(model):
+        print(f"bn: {bn} changes nothing: the model has no BatchNorm (evaluated as under bn: eval, at no cost)",
+              file=log or sys.stdout, flush=True)
+    bn_index = ()
+    if bn == "recalibrate":  # batches of the training data (data_args), also where eval_data_args name other data
+        train_size = size if run["eval_data_args"] is None else len(build_data(name, run))
+        bn_index = choose_bn_samples(train_size, run["bn_batches"], run["batch_size"], run["seed"])
     if cluster.get("memory_limit_mb") and not cluster.get("scheduler"):
         one = sum(tensor.nbytes for tensor in stack(dataset, np.arange(1), run["collate"]).tensors())
         check_worker_memory(cluster["memory_limit_mb"], parameters=store.open_store(directions)["center"].shape[0],
-                            sample_bytes=one * run["num_samples"])
+                            sample_bytes=one * (run["num_samples"] + len(bn_index)))
     samples = choose_samples(size, run["num_samples"], run["seed"])
     spec = PlaneSpec(model=run["model"], model_args=run["model_args"], data=run["data"], data_args=data_args,
                      sample_index=samples, directions=directions.resolve(),
                      center_checkpoint=(run_dir / plane["center_checkpoint"]).resolve(),
                      batch_size=run["batch_size"], device="cuda" if cluster.get("devices") else "cpu",
-                     **{key: run[key] for key in OBJECTIVE_KEYS})
+                     **{key: run[key] for key in OBJECTIVE_KEYS}, bn=bn,
+                     bn_data_args=run["data_args"] if bn == "recalibrate" else None, bn_index=bn_index)
     attrs = {"run": name, "landscape": landscape, "resolution": run["resolution"],
              "num_samples": run["num_samples"], "seed": run["seed"], "data": run["data"], "data_args": data_args,
-             **{key: run[key] for key in OBJECTIVE_KEYS}, "bn_mode": "eval",
+             **{key: run[key] for key in OBJECTIVE_KEYS}, "bn_mode": bn,
+             "bn_batches": run["bn_batches"] if bn == "recalibrate" else None, "bn_data_args": spec.bn_data_args,
+             "batch_size": run["batch_size"] if bn != "eval" else None,  # what BatchNorm normalized over
              **{key: trajectory.get(key) for key in ("model", "model_args", "network", "optimizer", "learning_rate",
                                                      "steps_per_epoch")},
              **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
-                                                "center_checkpoint", "explained_variance_ratio")}}
+                                                "center_checkpoint", "explained_variance_ratio")},
+             **{key: plane[key] for key in CURVATURE_ATTRS if key in plane}}
     with dask_client(**cluster) as client:
         try:
             evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log)

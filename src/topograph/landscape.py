@@ -10,17 +10,20 @@ from .config import ConfigError, check_data, validate
 def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscapes=("result",), workers: int = 1,
                        devices: list[int] | None = None, **settings) -> dict[str, Path]:
     """Extract the trajectory of `checkpoints` (a folder of state_dicts; where a Collector wrote it, its run.json
-    is read too: loss curve, losses, steps, unit, intervals) into run_dir once, then for each
-    of `landscapes` ("result", or "train_<first>-<last>" for one of settings' intervals) fit its plane and evaluate
-    its grid on `workers` dask worker processes, or one per GPU in `devices`. model and data are import strings
-    'package.module:factory'; settings are any other run keys of config/README.md (model_args, data_args, unit,
-    intervals, resolution, num_samples, seed, ...). Returns {landscape: the path of its surface.zarr}."""
+    is read too: loss curve, losses, steps, unit, intervals) into run_dir once, then for each of `landscapes`
+    ("result", "hessian" (top_k 5, trace_probes 100), or "train_<first>-<last>" for one of settings' intervals) fit
+    its plane and evaluate its grid on `workers` dask worker processes, or one per GPU in `devices`. model and data
+    are import strings 'package.module:factory'; settings are any other run keys of config/README.md (model_args,
+    data_args, unit, intervals, resolution, num_samples, seed, ...). Returns {landscape: the path of its
+    surface.zarr}."""
     from .evaluate import evaluate_landscape
     from .trajectory import extract_run
 
     run_dir = Path(run_dir)
     name = run_dir.name
-    run = validate({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **settings}}})
+    switches = {"landscapes": {"hessian": True}} if "hessian" in landscapes else {}
+    run = validate({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **switches,
+                                    **settings}}})
     run = run["runs"][name]
     planes = kinds.landscapes(run)
     unknown = [landscape for landscape in landscapes if landscape not in planes]
@@ -33,7 +36,8 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
     surfaces = {}
     for landscape in landscapes:
         folder = run_dir / "landscapes" / landscape
-        kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1])
+        kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1],
+                  {"batch_size": run["batch_size"]})
         surfaces[landscape] = folder / "surface.zarr"
         evaluate_landscape(name, run, landscape, run_dir, surfaces[landscape],
                            cluster={"workers": workers, "devices": devices})

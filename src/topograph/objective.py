@@ -242,6 +242,15 @@ class Objective:
         weights = weights.to(values.dtype).expand_as(values)
         return torch.where(weights > 0, values * weights, 0).sum() / weights.sum()
 
+    def loss_sums(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weighted sum of the loss over one batch's target elements (differentiable) and the sum of the
+        weights: their ratio over all batches is the mean loss however the samples are batched."""
+        values, weights = self.elementwise(output, target)
+        if weights is None:
+            return values.sum(), torch.tensor(values.numel(), dtype=values.dtype, device=values.device)
+        weights = weights.to(values.dtype).expand_as(values)
+        return torch.where(weights > 0, values * weights, 0).sum(), weights.sum()
+
 
 def of_run(run: dict) -> Objective:
     return Objective(run["loss"], run["loss_args"], run["metrics"])

@@ -3,8 +3,9 @@ the formulas to recompute them): docs/stores.md, checked by tests/test_contracts
 
 trajectory.zarr  weights(step, param), step(step), epoch(step), train_loss(step),
                  curve_step(curve), curve_loss(curve)
-directions.zarr  center(param), d1(param), d2(param); train landscapes also
-                 trajectory_x(step), trajectory_y(step), residual(step), step(step), train_loss(step)
+directions.zarr  center(param), d1(param), d2(param); train and shared landscapes also
+                 trajectory_x(step), trajectory_y(step), residual(step), step(step), train_loss(step) (shared:
+                 track_run(step)); interpolate and plane3 landscapes marks_x(mark), marks_y(mark)
 surface.zarr     loss(x, y), one (x, y) array per metric (attrs metrics, e.g. accuracy), x(x), y(y),
                  sample_index(sample), chunk_done(cx, cy)
 """
@@ -100,14 +101,21 @@ def open_surface(path: Path):
 
 def column_blocks(weights: zarr.Array, rows=slice(None)):
     """Yield (columns, block) over the weights' parameter chunks: memory O(T x PARAM_CHUNK)."""
-    num_params = weights.shape[1]
-    width = weights.chunks[1]
+    yield from stacked_blocks([(weights, rows)])
+
+
+def stacked_blocks(sources):
+    """column_blocks of several (weights, rows) of one parameter layout, their rows stacked in order."""
+    num_params, width = sources[0][0].shape[1], sources[0][0].chunks[1]
     for start in range(0, num_params, width):
         columns = slice(start, min(start + width, num_params))
-        yield columns, np.asarray(weights.get_orthogonal_selection((rows, columns)), dtype=np.float64)
+        yield columns, np.concatenate([np.asarray(weights.get_orthogonal_selection((rows, columns)),
+                                                  dtype=np.float64) for weights, rows in sources])
 
 
-def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None = None) -> None:
+def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None = None,
+                     marks: dict | None = None) -> None:
+    """The plane, with the arrays of its track(s) along `step` and of its marks along `mark`."""
     group = zarr.open_group(str(path), mode="w")
     group.attrs.update(_attrs(attrs))
     chunk = (min(len(center), PARAM_CHUNK),)
@@ -115,6 +123,8 @@ def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None
         _array(group, name, np.asarray(vector, dtype="float32"), ("param",), chunks=chunk)
     for name, values in (track or {}).items():
         _array(group, name, values, ("step",))
+    for name, values in (marks or {}).items():
+        _array(group, name, np.asarray(values, dtype="float64"), ("mark",))
     consolidate(path)
 
 

@@ -25,7 +25,8 @@ EVALUATE_ENV = "../../envs/gpu.yaml" if config["devices"] else "../../envs/cpu.y
 LANDSCAPES = {run: kinds.landscapes(spec) for run, spec in config["runs"].items()}
 
 # What each rule's output depends on, passed as its params: Snakemake reruns a job when they change, so a key
-# that is not here reruns nothing (evaluate_grid reads batch_size and the cluster keys from the config).
+# that is not here reruns nothing (evaluate_grid reads batch_size and the cluster keys from the config; bn_keys() adds
+# what the BatchNorm policy makes the surface depend on).
 TRAIN_KEYS = ("model", "model_args", "data", "data_args", "train", "unit", "intervals", "loss", "loss_args", "collate")
 TRAJECTORY_KEYS = ("model", "model_args")  # + CHECKPOINT_KEYS for a run from checkpoints (others have run.json)
 CHECKPOINT_KEYS = ("checkpoints", "checkpoint_pattern", "unit", "steps_per_epoch", "network", "optimizer",
@@ -50,10 +51,23 @@ def trajectory_keys(wildcards):
 
 
 def evaluated_data(wildcards):
-    """The evaluation's data_args alone, so that a change of the training data_args reruns it only when used."""
+    """The evaluation's data_args alone, so that a change of the training data_args reruns it only when used: under
+    bn recalibrate, which takes batches of the training data, data_args and eval_data_args as they are."""
     run = config["runs"][wildcards.run]
-    return {**run_keys(wildcards, EVALUATE_KEYS), "eval_data_args": None,
+    keys = {**run_keys(wildcards, EVALUATE_KEYS), **bn_keys(run)}
+    if run["bn"] == "recalibrate":
+        return {**keys, "data_args": run["data_args"], "eval_data_args": run["eval_data_args"]}
+    return {**keys, "eval_data_args": None,
             "data_args": run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]}
+
+
+def bn_keys(run):
+    """What the BatchNorm policy adds: nothing under bn eval (so surfaces from before the key are not redone);
+    else bn and batch_size, the batches BatchNorm normalizes over, and under recalibrate bn_batches."""
+    if run["bn"] == "eval":
+        return {}
+    return {"bn": run["bn"], "batch_size": run["batch_size"],
+            **({"bn_batches": run["bn_batches"]} if run["bn"] == "recalibrate" else {})}
 
 
 def surface(run, name):
@@ -66,6 +80,12 @@ def run_outputs(wildcards):
         "directions": [f"results/{wildcards.run}/landscapes/{n}/directions.zarr" for n in names],
         "surfaces": [surface(wildcards.run, n) for n in names],
     }
+
+
+def fit_inputs(wildcards):
+    """The run's trajectory, then those of the other runs its landscape reads."""
+    others = kinds.runs_read(wildcards.landscape, LANDSCAPES[wildcards.run][wildcards.landscape][1])
+    return [f"results/{run}/trajectory.zarr" for run in [wildcards.run, *others]]
 
 
 def trajectory_sources(wildcards):

@@ -1,8 +1,9 @@
 rule fit_directions:
-    """The plane of a landscape, by its kind (topograph.kinds): PCA of an interval of the trajectory, or random
-    filter-normalized directions around the final weights."""
+    """The plane of a landscape, by its kind (topograph.kinds): PCA of an interval of the trajectory, random
+    filter-normalized directions around the final weights, the top Hessian eigenvectors there, ...; the first input
+    is the run's own trajectory, the others those of the runs the kind reads."""
     input:
-        "results/{run}/trajectory.zarr",
+        fit_inputs,
     output:
         directory("results/{run}/landscapes/{landscape}/directions.zarr"),
     log:

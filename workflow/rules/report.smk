@@ -1,4 +1,6 @@
-COMPARED = [run for run in (config["compare"] or RUNS) if "result" in LANDSCAPES[run]]
+# the landscapes the compare page draws, per compared run: the result, hessian and interpolation landscapes
+COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).KIND in ("result", "hessian", "interpolate")]
+            for run in (config["compare"] or RUNS)}
 
 
 rule report:
@@ -20,9 +22,10 @@ rule report:
 
 rule compare:
     """results/compare.html: the result landscapes of the compared runs (compare:, default every run with a
-    result landscape), tiled or overlaid, with loss, accuracy and flatness per run."""
+    result landscape), tiled or overlaid, with loss, accuracy and flatness per run, the curvature of those with a
+    hessian landscape, and their interpolations, one curve each in one plot."""
     input:
-        [surface(run, "result") for run in COMPARED],
+        [surface(run, name) for run, names in COMPARED.items() for name in names],
     output:
         "results/compare.html",
     log:

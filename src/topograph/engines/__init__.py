@@ -8,21 +8,24 @@ Every engine is exact (equal to a plain forward pass up to float rounding); each
 - vmap (CUDA): many points per forward pass, as many as the device memory holds.
 - first_layer: the first layer is linear in its weights, so its output over all samples is computed once for
   center, d1 and d2 and combined per point; the rest of the model runs eagerly or compiled (torch.compile).
-calibrate.choose_engine() tries those in registry.REGISTRY that apply on probe points, drops any that disagrees
+calibrate.choose_engine() tries those in registry.REGISTRY that honour the plane's BatchNorm policy (batch_norm:
+bn eval, batch or recalibrate; functional honours all three) and apply, on probe points, drops any that disagrees
 with functional, and keeps the fastest.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
 import numpy as np
 
+from .batch_norm import BN_MODES, has_batch_norm
 from .calibrate import RTOL, Choice, EngineError, choose, choose_engine, make_engine, seconds_per_point
 from .first_layer import FirstLayer, find_first_layer
 from .functional import Functional
 from .fused import FusedModel
-from .plane import Plane, PlaneSpec, Shared, choose_samples, combined, load_plane, load_samples
+from .plane import (Plane, PlaneSpec, Shared, choose_bn_samples, choose_samples, combined, load_bn_samples, load_plane,
+                    load_samples, with_bn)
 from .registry import REGISTRY, Candidate, candidates
 from .vmap import Vmap
 
@@ -39,13 +42,14 @@ class Technique(Protocol):
     """One line of the REGISTRY: makes an engine where it applies."""
     name: str
     worth_after_s: Mapping[str, float]  # by device type: the least seconds a job must take eagerly; absent: 0
+    bn_modes: Collection[str]  # the BatchNorm policies it computes exactly; under the others it is not tried
 
     def applies(self, shared: Shared) -> bool: ...
 
     def make(self, shared: Shared, expected_points: int) -> Engine: ...
 
 
-__all__ = ["REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "EngineError", "FirstLayer", "Functional",
+__all__ = ["BN_MODES", "REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "EngineError", "FirstLayer", "Functional",
            "FusedModel", "Plane", "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose", "choose_engine",
-           "choose_samples", "combined", "find_first_layer", "load_plane", "load_samples", "make_engine",
-           "seconds_per_point"]
+           "choose_bn_samples", "choose_samples", "combined", "find_first_layer", "has_batch_norm", "load_bn_samples",
+           "load_plane", "load_samples", "make_engine", "seconds_per_point", "with_bn"]

@@ -4,8 +4,9 @@ compiled."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -173,8 +174,10 @@ def _first_layer_budget(plane: Plane) -> int:
 
 @dataclass(frozen=True)
 class Precomputed:
-    """FirstLayer, eager or compiled (then worth it only for jobs that run long eagerly)."""
+    """FirstLayer, eager or compiled (then worth it only for jobs that run long eagerly). Its rest of the model
+    holds the buffers it was made with: not recalibrated per point."""
     compile: bool = False
+    bn_modes: ClassVar[Collection[str]] = {"eval", "batch"}
 
     @property
     def name(self) -> str:

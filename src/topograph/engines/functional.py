@@ -1,9 +1,9 @@
-"""One point per pass through torch.func.functional_call: works for any nn.Module, and is the reference every
-other engine is checked against. Its techniques: the samples channels-last (CPU), BatchNorm folded, and on
-CUDA each Conv2d + bias (+ residual) + ReLU as one cuDNN call."""
+"""One point per pass through torch.func.functional_call: works for any nn.Module and every BatchNorm policy, and
+is the reference every other engine is checked against. Its techniques: the samples channels-last (CPU), BatchNorm
+folded (bn eval), and on CUDA each Conv2d + bias (+ residual) + ReLU as one cuDNN call."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,15 +12,20 @@ import torch
 from torch import nn
 
 from ..batches import call
+from .batch_norm import ALL_MODES, recalibrated
 from .fused import FusedModel, folded_model, has_foldable_batch_norm
 from .plane import Plane, Shared
 
 
 def forward_of(plane: Plane, folded: FusedModel | None):
-    """The model's outputs as a function of (its weights at a point, inputs)."""
+    """The model's outputs as a function of (its weights at a point, inputs, and its buffers there: by default
+    the model's own)."""
     model = folded.model if folded else plane.model
-    buffers, fold = dict(model.named_buffers()), folded or (lambda params: params)
-    return lambda params, inputs: call(model, inputs, {**fold(params), **buffers})
+    own, fold = dict(model.named_buffers()), folded or (lambda params: params)
+
+    def forward(params, inputs, buffers=None):
+        return call(model, inputs, {**fold(params), **(own if buffers is None else buffers)})
+    return forward
 
 
 class Functional:
@@ -39,7 +44,8 @@ class Functional:
         a, b = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device).T
         for k in range(len(points)):  # a vector per point, not rows of one matrix: less memory, aligned weights
             params = plane.split(plane.vectors_at(a[k], b[k]))
-            sums.append(plane.sums(lambda batch: self.forward(params, batch.inputs)))
+            buffers = recalibrated(plane.model, params, plane.bn_batches) if plane.bn == "recalibrate" else None
+            sums.append(plane.sums(lambda batch: self.forward(params, batch.inputs, buffers)))
         return plane.objective.values(torch.stack(sums).cpu().numpy())
 
 
@@ -63,6 +69,10 @@ class ChannelsLast:
     def name(self) -> str:
         return "functional+channels-last" + "+fold-bn" * self.fold_bn
 
+    @property
+    def bn_modes(self) -> Collection[str]:
+        return {"eval"} if self.fold_bn else ALL_MODES
+
     def applies(self, shared: Shared) -> bool:
         return _channels_last_helps(shared) and (not self.fold_bn or has_foldable_batch_norm(shared.plane.model))
 
@@ -75,6 +85,7 @@ class FoldBatchNorm:
     """Functional with BatchNorm folded, in the samples' own layout: where channels-last is not tried."""
     name: ClassVar[str] = "functional+fold-bn"
     worth_after_s: ClassVar[Mapping[str, float]] = {}
+    bn_modes: ClassVar[Collection[str]] = {"eval"}  # folded: the center's running statistics
 
     def applies(self, shared: Shared) -> bool:
         return has_foldable_batch_norm(shared.plane.model) and not _channels_last_helps(shared)
@@ -88,6 +99,7 @@ class FuseConvReLU:
     """Functional with BatchNorm folded and each Conv2d + bias (+ residual) + ReLU as one cuDNN call (CUDA)."""
     name: ClassVar[str] = "functional+fuse-relu"
     worth_after_s: ClassVar[Mapping[str, float]] = {}
+    bn_modes: ClassVar[Collection[str]] = {"eval", "batch"}  # under batch, no BatchNorm is folded
 
     def applies(self, shared: Shared) -> bool:
         return shared.device == "cuda" and any(type(module) is nn.Conv2d for module in shared.plane.model.modules())

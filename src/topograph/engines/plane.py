@@ -2,6 +2,7 @@
 on a device (Plane), and the dataset samples it is evaluated on."""
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import importlib.util
@@ -20,6 +21,7 @@ from ..batches import Batch, stack
 from ..config import build, weight_files
 from ..objective import Objective
 from ..trajectory import load_state_dict, with_tied
+from .batch_norm import has_batch_norm, under_policy
 
 T = TypeVar("T")
 
@@ -27,7 +29,10 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class PlaneSpec:
     """The model and data by import string, the dataset indices evaluated, the paths of the directions store
-    and the center checkpoint, and what is measured (objective.py); batch_size and device change the speed only."""
+    and the center checkpoint, what is measured (objective.py) and the BatchNorm policy bn (batch_norm.py; under
+    recalibrate the training data's bn_data_args and the indices of its recalibration samples, in order).
+    batch_size and device change the speed only, except that batch_size makes the batches that BatchNorm
+    normalizes over under bn batch and recalibrate."""
     model: str
     model_args: dict
     data: str
@@ -41,9 +46,13 @@ class PlaneSpec:
     loss_args: dict = field(default_factory=dict)
     metrics: tuple[str, ...] = ("accuracy",)
     collate: str | None = None
+    bn: str = "eval"
+    bn_data_args: dict | None = None
+    bn_index: tuple[int, ...] = ()
 
     def __post_init__(self):  # lists, arrays and paths in, what json and the fingerprint expect kept
         object.__setattr__(self, "sample_index", tuple(int(i) for i in self.sample_index))
+        object.__setattr__(self, "bn_index", tuple(int(i) for i in self.bn_index))
         object.__setattr__(self, "directions", str(self.directions))
         object.__setattr__(self, "center_checkpoint", str(self.center_checkpoint))
         object.__setattr__(self, "metrics", tuple(self.metrics))
@@ -51,24 +60,33 @@ class PlaneSpec:
     def objective(self) -> Objective:
         return Objective(self.loss, self.loss_args, self.metrics)
 
-    def fingerprint(self, x: np.ndarray, y: np.ndarray, samples: Batch) -> dict[str, str]:
-        """What the surface's values depend on, part by part (not the device or batch size): the same parts, the
-        same surface. Stored in surface.zarr and compared on resume, so their bytes must never change."""
+    def fingerprint(self, x: np.ndarray, y: np.ndarray, samples: Batch,
+                    bn_samples: Batch | None = None) -> dict[str, str]:
+        """What the surface's values depend on, part by part (not the device, nor the batch size under bn eval):
+        the same parts, the same surface. Stored in surface.zarr and compared on resume, so their bytes must never
+        change. bn_samples: load_bn_samples(spec), under bn recalibrate."""
         config = {"model": self.model, "model_args": self.model_args, "data": self.data, "data_args": self.data_args,
                   "sample_index": list(self.sample_index)}
         measured = {"loss": self.loss, "loss_args": self.loss_args, "metrics": list(self.metrics),
                     "collate": self.collate}
         if measured != {"loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], "collate": None}:
             config.update(measured)  # else as before these keys existed: surfaces computed then resume
+        if self.bn != "eval":  # the same: bn eval is what surfaces computed before the key were
+            config.update(bn=self.bn, batch_size=self.batch_size)
+        if self.bn == "recalibrate":
+            config.update(bn_data_args=self.bn_data_args, bn_index=list(self.bn_index))
         center, d1, d2, _ = store.read_vectors(self.directions)
         code = [self.model, self.data, self.loss, *self.metrics, self.collate or ""]
-        return {"config": _digest(json.dumps(config, sort_keys=True).encode()),
-                "code": _digest(*map(_module_source, dict.fromkeys(s for s in code if ":" in s)),
-                                torch.__version__.encode()),
-                "samples": _digest(*(tensor.numpy() for tensor in samples.tensors())),
-                "center": _file_digest(self.center_checkpoint),
-                "plane": _digest(center, d1, d2),
-                "grid": _digest(x, y)}
+        parts = {"config": _digest(json.dumps(config, sort_keys=True).encode()),
+                 "code": _digest(*map(_module_source, dict.fromkeys(s for s in code if ":" in s)),
+                                 torch.__version__.encode()),
+                 "samples": _digest(*(tensor.numpy() for tensor in samples.tensors())),
+                 "center": _file_digest(self.center_checkpoint),
+                 "plane": _digest(center, d1, d2),
+                 "grid": _digest(x, y)}
+        if bn_samples is not None:
+            parts["bn_samples"] = _digest(*(tensor.numpy() for tensor in bn_samples.tensors()))
+        return parts
 
 
 def combined(parts: dict[str, str]) -> str:
@@ -104,8 +122,8 @@ def _module_source(factory: str) -> bytes:
 
 @dataclass(frozen=True, eq=False)
 class Plane:
-    """The model (eval mode, buffers of the center checkpoint), the plane, the samples on one device, and what
-    is measured."""
+    """The model (eval mode, buffers of the center checkpoint), the plane, the samples on one device, what is
+    measured, and the BatchNorm policy (with_bn()): bn, and under recalibrate the training batches."""
     model: nn.Module
     center: torch.Tensor
     d1: torch.Tensor
@@ -113,6 +131,8 @@ class Plane:
     samples: Batch
     batch_size: int
     objective: Objective = field(default_factory=Objective)
+    bn: str = "eval"
+    bn_batches: tuple[Batch, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -144,7 +164,21 @@ class Plane:
         """The same plane with 4-D inputs in channels-last memory order."""
         def layout(tensor):
             return tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor
-        return replace(self, samples=self.samples.map_inputs(layout))
+        return replace(self, samples=self.samples.map_inputs(layout),
+                       bn_batches=tuple(batch.map_inputs(layout) for batch in self.bn_batches))
+
+
+def with_bn(plane: Plane, bn: str, bn_samples: Batch | None = None) -> Plane:
+    """plane under BatchNorm policy bn, on a copy of its model; bn_samples (under recalibrate): the training
+    samples, cut into batches of the plane's batch_size. A model without BatchNorm stays as it is, under eval:
+    the policy changes nothing and costs nothing."""
+    if bn == "eval" or not has_batch_norm(plane.model):
+        return replace(plane, bn="eval", bn_batches=())
+    batches = ()
+    if bn == "recalibrate":
+        batches = tuple(bn_samples[start:start + plane.batch_size]
+                        for start in range(0, len(bn_samples), plane.batch_size))
+    return replace(plane, model=under_policy(copy.deepcopy(plane.model), bn), bn=bn, bn_batches=batches)
 
 
 class Shared:
@@ -171,14 +205,36 @@ def load_samples(spec: PlaneSpec) -> Batch:
     return stack(build(spec.data, spec.data_args), np.asarray(spec.sample_index), spec.collate)
 
 
-def load_plane(spec: PlaneSpec, samples: Batch | None = None) -> Plane:
-    """samples: load_samples(spec), where the caller has them already."""
+def choose_bn_samples(size: int, batches: int, batch_size: int, seed: int) -> np.ndarray:
+    """The training data's indices that recalibrate BatchNorm, in order: the first batches x batch_size of a
+    permutation drawn by the seed (all of them where the data has fewer)."""
+    return np.random.default_rng(seed).permutation(size)[:batches * batch_size]
+
+
+def load_bn_samples(spec: PlaneSpec) -> Batch | None:
+    """The training samples that recalibrate BatchNorm, as one batch in order; None unless bn is recalibrate."""
+    if spec.bn != "recalibrate":
+        return None
+    return stack(build(spec.data, spec.bn_data_args), np.asarray(spec.bn_index), spec.collate)
+
+
+def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch | None = None) -> Plane:
+    """samples, bn_samples: load_samples(spec), load_bn_samples(spec), where the caller has them already."""
     device = torch.device(spec.device)
     if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    model = build(spec.model, spec.model_args)
-    model.load_state_dict(with_tied(model, load_state_dict(spec.center_checkpoint)))
+    model = load_model(spec.model, spec.model_args, spec.center_checkpoint)
     center, d1, d2, _ = store.read_vectors(spec.directions)
     vector = functools.partial(torch.as_tensor, device=device)
-    return Plane(model.to(device).eval(), vector(center), vector(d1), vector(d2),
-                 (samples or load_samples(spec)).to(device), spec.batch_size, spec.objective())
+    plane = Plane(model.to(device), vector(center), vector(d1), vector(d2),
+                  (samples or load_samples(spec)).to(device), spec.batch_size, spec.objective())
+    if spec.bn == "recalibrate" and has_batch_norm(model):
+        bn_samples = (load_bn_samples(spec) if bn_samples is None else bn_samples).to(device)
+    return with_bn(plane, spec.bn, bn_samples)
+
+
+def load_model(model: str, model_args: dict, checkpoint) -> nn.Module:
+    """The model factory's network with the checkpoint's parameters and buffers, in eval mode."""
+    network = build(model, model_args)
+    network.load_state_dict(with_tied(network, load_state_dict(checkpoint)))
+    return network.eval()

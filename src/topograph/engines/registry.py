@@ -31,10 +31,11 @@ class Candidate(NamedTuple):
 
 
 def candidates(plane: Plane, expected_points: int, device: str | None = None) -> Iterator[Candidate]:
-    """Each registered technique that applies to plane on device (default: the plane's), in registry order;
-    what they share is computed once. The tests ask for a GPU's engines on CPU tensors."""
+    """Each registered technique that honours the plane's BatchNorm policy and applies to plane on device
+    (default: the plane's), in registry order; what they share is computed once. The tests ask for a GPU's
+    engines on CPU tensors."""
     shared = Shared(plane, device)
     for technique in REGISTRY:
-        if technique.applies(shared):
+        if plane.bn in technique.bn_modes and technique.applies(shared):
             yield Candidate(technique.name, functools.partial(technique.make, shared, expected_points),
                             technique.worth_after_s.get(shared.device, 0))

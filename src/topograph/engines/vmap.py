@@ -1,7 +1,7 @@
 """Many points per forward pass (torch.func.vmap over stacked weights): what fills a GPU."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -92,6 +92,10 @@ class OnGpu:
     @property
     def name(self) -> str:
         return "vmap" + "+fold-bn" * self.fold_bn
+
+    @property
+    def bn_modes(self) -> Collection[str]:  # recalibrating would update running statistics in place per point
+        return {"eval"} if self.fold_bn else {"eval", "batch"}
 
     def applies(self, shared: Shared) -> bool:
         return shared.device == "cuda" and (not self.fold_bn or has_foldable_batch_norm(shared.plane.model))

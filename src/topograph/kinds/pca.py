@@ -29,7 +29,7 @@ def fit(trajectory_path: Path, out: Path, *, steps: list[int], margin: float = 0
     all_steps = list(trajectory["step"][:])
     rows = [all_steps.index(s) for s in sorted(steps)]
     center = trajectory["weights"][rows[-1]]
-    d1, d2, ratio = pca_plane(trajectory["weights"], rows)
+    d1, d2, ratio = pca_plane([(trajectory["weights"], rows)])
     coords, residual = project(trajectory["weights"], rows, center, d1, d2)
     attrs = {"kind": KIND, "method": METHOD, "interval": sorted(steps), "unit": trajectory.attrs["unit"],
              "explained_variance_ratio": ratio.tolist(), "normalization": "none", "seed": None,
@@ -41,12 +41,13 @@ def fit(trajectory_path: Path, out: Path, *, steps: list[int], margin: float = 0
     store.write_directions(out, center, d1, d2, attrs, track)
 
 
-def pca_plane(weights, rows: list[int]):
-    """Top-2 principal axes of weights[rows] (centred across rows, as sklearn's PCA), through the
-    T x T Gram matrix read block-wise: memory O(T^2 + T x chunk + P), never T x P.
+def pca_plane(sources):
+    """Top-2 principal axes of the rows of sources, (weights, rows) pairs stacked (centred across all rows, as
+    sklearn's PCA), through the T x T Gram matrix read block-wise: memory O(T^2 + T x chunk + P), never T x P.
     Returns d1, d2 (orthonormal, float32, signs as sklearn's svd_flip) and the explained-variance ratios."""
-    gram = np.zeros((len(rows), len(rows)))
-    for _, block in store.column_blocks(weights, rows):
+    count = sum(len(rows) for _, rows in sources)
+    gram = np.zeros((count, count))
+    for _, block in store.stacked_blocks(sources):
         block -= block.mean(axis=0)
         gram += block @ block.T
     values, vectors = np.linalg.eigh(gram)
@@ -54,8 +55,8 @@ def pca_plane(weights, rows: list[int]):
     if values[1] <= 1e-12 * max(values[0], 1e-30):
         raise ValueError("the interval's checkpoints lie on a line (or a point): PCA finds no plane; "
                          "choose an interval where the weights moved")
-    directions = np.zeros((2, weights.shape[1]), dtype=np.float32)
-    for columns, block in store.column_blocks(weights, rows):
+    directions = np.zeros((2, sources[0][0].shape[1]), dtype=np.float32)
+    for columns, block in store.stacked_blocks(sources):
         directions[:, columns] = ((block - block.mean(axis=0)).T @ vectors / np.sqrt(values)).T
     directions *= np.sign(directions[np.arange(2), np.abs(directions).argmax(axis=1)])[:, None]
     return directions[0], directions[1], values / np.trace(gram)

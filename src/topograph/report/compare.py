@@ -1,5 +1,7 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale or overlaid in one
-3-D scene (js/compare.js), with a table of final loss, the metrics all runs share and flatness figures per run."""
+3-D scene (js/compare.js), with a table of final loss, the metrics all runs share, flatness figures and, for runs
+with a hessian landscape, the top Hessian eigenvalue and trace; and every interpolation (1-D landscape) of the
+runs, one curve each in one plot."""
 from __future__ import annotations
 
 import math
@@ -17,11 +19,19 @@ from .run import Landscape, Run, read_run
 from .style import INTERVAL_COLORS, Style
 
 FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}")
+CURVATURE_COLUMNS = ("Top Hessian eigenvalue λ₁", "Hessian trace (Hutchinson)")
+CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final weights on the evaluated samples (the "
+             "run's hessian landscape); the trace is Hutchinson's estimate ± its standard error. Larger is sharper.")
 
 
 def result_runs(results_dir: Path) -> list[Path]:
     """The run folders under results_dir that hold a computed result landscape."""
     return sorted(p.parent.parent.parent for p in Path(results_dir).glob("*/landscapes/result/surface.zarr"))
+
+
+def hessian_attrs(run: Run) -> dict | None:
+    """The attrs of the run's hessian landscape (eigenvalues, trace, ...), if it has one."""
+    return next((ls.attrs for ls in run.landscapes if ls.kind == "hessian"), None)
 
 
 def result_landscape(run: Run) -> Landscape | None:
@@ -40,41 +50,66 @@ def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75)) -> No
     out.write_text(render_compare(runs, links, style), encoding="utf-8")
 
 
+def line_landscapes(runs: list[Run]) -> list[tuple[Run, Landscape]]:
+    """Every 1-D landscape (interpolation) of the runs that holds a value, run by run."""
+    return [(run, ls) for run in runs for ls in run.landscapes if ls.dimensions == 1 and has_values(ls)]
+
+
 def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
     chosen = [(run, link, ls) for run, link in zip(runs, links) if (ls := result_landscape(run)) is not None]
-    header = ('<header><h1>Result landscapes compared</h1><p>the terrain around each run\'s final weights · '
-              '<a href="index.html">all runs</a></p></header>')
-    if not chosen:
+    lines = line_landscapes(runs)
+    title = "Landscapes compared" if lines else "Result landscapes compared"
+    what = " and ".join([*(["the terrain around each run's final weights"] if chosen or not lines else []),
+                         *(["the loss along each interpolation"] if lines else [])])
+    header = f'<header><h1>{title}</h1><p>{what} · <a href="index.html">all runs</a></p></header>'
+    if not chosen and not lines:
         return page("topograph: compare", header + '<main><p class="note">No run has a computed result landscape '
-                    "yet.</p></main>")
+                    "or interpolation yet.</p></main>")
     drawn = [(run, link, ls) for run, link, ls in chosen if has_values(ls)]
     blank = ", ".join(run.name for run, _, ls in chosen if not has_values(ls))
     blank = f'<p class="note">Not drawn, no finite loss on their grid: {esc(blank)}.</p>' if blank else ""
-    quantities = common_quantities([ls for _, _, ls in drawn]) if drawn else []
-    shown = (f'{controls(drawn, quantities, style)}<p id="nothing-shown" class="note" hidden>No run is ticked.</p>'
-             f"{views(drawn)}" if drawn else "")
-    metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
-    heading = ", ".join(["Final loss", *map(quantity_label, metrics)]) + " and flatness"
-    body = (f"{header}<main>{shown}{blank}"
-            f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics)}'
-            f'<p class="note">{esc(DEFINITION)}</p></div></main>')
-    if not drawn:
+    quantities = common_quantities([ls for _, _, ls in drawn] + [ls for _, ls in lines]) if drawn or lines else []
+    shown = controls(drawn, quantities, style) if drawn or lines else ""
+    if drawn:
+        shown += f'<p id="nothing-shown" class="note" hidden>No run is ticked.</p>{views(drawn)}'
+    if lines:
+        shown += '<div class="card"><div id="lines" class="view2d"></div></div>'
+    body = f"{header}<main>{shown}{blank}{table_card(chosen)}</main>"
+    if not drawn and not lines:
         return page("topograph: compare", body + inline_js("sort.js"))
     data = {"defaults": style.settings(), "labels": dict(quantities),
             "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
-                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(drawn)]}
+                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(drawn)],
+            "lines": [{"name": f"{run.name} / {ls.name}", "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
+                       "landscape": landscape_json(ls, f"line-{i}")} for i, (run, ls) in enumerate(lines)]}
     body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
     head = plotly_js() + drawing_json()
     return page("topograph: compare", body, head=head)
 
 
-def controls(chosen, quantities, style: Style) -> str:
+def table_card(chosen) -> str:
+    """The table of the result landscapes: final loss, the metrics they all share, flatness and, where a run has a
+    hessian landscape, curvature."""
+    if not chosen:
+        return ""
+    metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
+    curvature = any(hessian_attrs(run) for run, _, _ in chosen)
+    parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["curvature"] * curvature]
+    heading = ", ".join(parts[:-1]) + " and " + parts[-1]
+    return (f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature)}'
+            f'<p class="note">{esc(DEFINITION)}{esc(CURVATURE * curvature)}</p></div>')
+
+
+def controls(drawn, quantities, style: Style) -> str:
+    """The settings; with result landscapes drawn, the tile/overlay switch and a checkbox per run."""
+    if not drawn:
+        return f'<div class="card controls">{settings_form(style, quantities, ("field", "log", "cap"))}</div>'
     modes = ('<span class="group">Layout <span id="mode-switch" class="buttons">'
              '<button type="button" data-mode="tile" aria-pressed="true">Tile</button>'
              '<button type="button" data-mode="overlay" aria-pressed="false">Overlay</button></span></span>')
     ticks = "".join(f'<label class="run-toggle" style="border-color:{INTERVAL_COLORS[i % len(INTERVAL_COLORS)]}">'
                     f'<input type="checkbox" id="run-{i}" checked> {esc(run.name)}</label>'
-                    for i, (run, _, _) in enumerate(chosen))
+                    for i, (run, _, _) in enumerate(drawn))
     runs = f'<span class="group">Runs {ticks}</span>'
     form = settings_form(style, quantities, ("field", "log", "cap", "cmap", "levels", "opacity"), extra=runs)
     return f'<div class="card controls"><div class="toolbar">{modes}</div>{form}</div>'
@@ -85,12 +120,14 @@ def views(chosen) -> str:
     return f'<div id="tiles" class="tiles">{tiles}</div><div id="overlay" class="view3d" hidden></div>'
 
 
-def table(chosen, metrics: list[str]) -> str:
-    """One row per run: the loss at the center and each of metrics (array names every run has)."""
+def table(chosen, metrics: list[str], curvature: bool = False) -> str:
+    """One row per run: the loss at the center and each of metrics (array names every run has); with curvature,
+    the top Hessian eigenvalue and trace of each run's hessian landscape."""
     columns = ("Run", "Network", "Model arguments", "Loss function", "Final training loss", "Loss at center",
-               *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *FLATNESS_COLUMNS, "Grid")
+               *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *FLATNESS_COLUMNS,
+               *(CURVATURE_COLUMNS if curvature else ()), "Grid")
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
-    rows = "".join(run_row(run, link, ls, metrics) for run, link, ls in chosen)
+    rows = "".join(run_row(run, link, ls, metrics, curvature) for run, link, ls in chosen)
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
@@ -107,7 +144,16 @@ def number_cell(figure: Figure, name: str = "") -> str:
     return f'<td data-sort="{value}">{esc(quantity_text(name, value))}</td>'
 
 
-def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str]) -> str:
+def curvature_cells(run: Run) -> list[str]:
+    """The top eigenvalue and the trace ± its standard error of the run's hessian landscape, or – and why."""
+    attrs = hessian_attrs(run)
+    if not attrs or not attrs.get("eigenvalues"):
+        return [number_cell(Figure(float("nan"), "this run has no hessian landscape"))] * 2
+    trace = f"{attrs['trace']:.4g} ± {attrs['trace_stderr']:.2g}"
+    return [number_cell(Figure(attrs["eigenvalues"][0])), f'<td data-sort="{attrs["trace"]}">{esc(trace)}</td>']
+
+
+def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curvature: bool = False) -> str:
     figures = flatness(landscape)
     final = (Figure(run.checkpoints[max(run.checkpoints)][1], "the training loss is NaN (not finite)")
              if run.checkpoints else Figure(float("nan"), "no checkpoint recorded"))
@@ -116,6 +162,6 @@ def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str]) -> st
              f"<td>{esc(landscape.attrs.get('loss'))}</td>", number_cell(final), number_cell(figures["loss"]),
              *(number_cell(figures[name], name) for name in metrics),
              *(number_cell(figures[f"rise_within_{r:g}"]) for r in RADII),
-             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]),
+             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]), *(curvature_cells(run) if curvature else ()),
              f"<td>{len(landscape.x)} × {len(landscape.y)}, {esc(landscape.attrs.get('num_samples'))} samples</td>"]
     return f"<tr>{''.join(cells)}</tr>"

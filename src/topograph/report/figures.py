@@ -16,8 +16,8 @@ FORMATS = ("png", "pdf")
 
 def write_figures(run_dir: Path, folder: Path, style: Style = Style()) -> list[Path]:
     """The figures of the run in run_dir (a folder results/<run>), drawn in style: folder/<landscape>_<view>.png
-    and .pdf for each landscape and view (isoline, topographic, surface3d), and folder/loss_curve.png and .pdf.
-    Returns the files written."""
+    and .pdf for each landscape and each view that draws it (a plane: isoline, topographic, surface3d; a line:
+    line), and folder/loss_curve.png and .pdf. Returns the files written."""
     return write_run_figures(read_run(run_dir), folder, style)
 
 
@@ -28,7 +28,8 @@ def write_run_figures(run: Run, folder: Path, style: Style) -> list[Path]:
     written = []
     for landscape in filter(has_values, run.landscapes):
         for view in VIEWS:
-            written += save(view.figure(landscape, style), folder / f"{landscape.name}_{view.key}")
+            if view.applies(landscape):
+                written += save(view.figure(landscape, style), folder / f"{landscape.name}_{view.key}")
     if len(run.curve_loss) or run.checkpoints:
         written += save(curve_figure(run), folder / "loss_curve")
     return written

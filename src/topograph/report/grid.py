@@ -21,8 +21,34 @@ def display_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str]
     return values, colour_title(landscape.label(field), style)
 
 
+def line_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str, bool]:
+    """A 1-D landscape's curve: the field's values along x (capped), the y axis' title, and whether that axis is
+    log-scaled (asked, and every finite value positive). js/landscape.js lineValues() does the same."""
+    field = style.field if style.field in landscape.values else "loss"
+    values = landscape.values[field][:, 0]
+    if style.cap is not None:
+        values = np.minimum(values, style.cap)
+    finite = values[np.isfinite(values)]
+    title = landscape.label(field) + (f", capped at {style.cap:g}" if style.cap is not None else "")
+    return values, title, bool(style.log and finite.size and (finite > 0).all())
+
+
 def has_values(landscape: Landscape) -> bool:
-    return bool(np.isfinite(landscape.loss).any()) and len(landscape.x) > 1 and len(landscape.y) > 1
+    lines = len(landscape.y) > 1 or landscape.dimensions == 1
+    return bool(np.isfinite(landscape.loss).any()) and len(landscape.x) > 1 and lines
+
+
+def line_at(landscape: Landscape, values: np.ndarray, x) -> np.ndarray:
+    """Linear interpolation of a 1-D landscape's values at x, over the neighbours that hold a finite value (their
+    weights renormalised, as surface_at); NaN where neither does. js/landscape.js along() is the same."""
+    i, fx = cell(landscape.x, x)
+    total, weight = np.zeros(len(i)), np.zeros(len(i))
+    for index, w in ((i, 1 - fx), (i + 1, fx)):
+        use = np.isfinite(values[index]) & (w > 0)
+        total += np.where(use, w * np.nan_to_num(values[index]), 0.0)
+        weight += np.where(use, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, np.nan)
 
 
 def cell(axis: np.ndarray, values) -> tuple[np.ndarray, np.ndarray]:

@@ -45,7 +45,7 @@ header a{color:#a8d4ff}
 .settings output{display:inline-block;min-width:2.4em}
 .run-toggle{border-left:6px solid;padding-left:5px}
 .views{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:10px 0}
-.views:not([data-view=all]){grid-template-columns:1fr}
+.views:not([data-view=all]),.views[data-dimensions="1"]{grid-template-columns:1fr}
 .views>div,.tile,#overlay{background:#fff;border:1px solid #d9dde3;border-radius:6px;min-width:0}
 .view2d{height:480px}
 .views:not([data-view=all]) .view2d{height:660px}

@@ -41,3 +41,13 @@ def quantity_text(name: str, value: float) -> str:
 def arguments_text(args: dict | None) -> str | None:
     """Keyword arguments as 'ignore_index -100, label_smoothing 0.1'; None when there are none."""
     return ", ".join(f"{key} {value}" for key, value in args.items()) if args else None
+
+
+def bn_text(attrs: dict) -> str | None:
+    """The BatchNorm policy (attr bn_mode), with the batches it took where the values depend on them."""
+    mode, size = attrs.get("bn_mode"), attrs.get("batch_size")
+    if mode == "batch":
+        return f"batch (the statistics of each evaluated batch of {size})"
+    if mode == "recalibrate":
+        return f"recalibrate (at each point, over {attrs.get('bn_batches')} training batches of {size})"
+    return mode

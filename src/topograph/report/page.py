@@ -11,11 +11,11 @@ from .curve import loss_curve
 from .figures import write_run_figures
 from .grid import has_values
 from .html import bokeh_js, esc, info_table, inline_js, json_script, page, plotly_js
-from .labels import arguments_text, variance_text
+from .labels import arguments_text, bn_text, variance_text
 from .page_data import common_quantities, drawing_json, landscape_json
-from .run import Landscape, Run, read_run
+from .run import Landscape, Run, Track, read_run
 from .style import Style
-from .views import ALL_VIEWS, VIEWS
+from .views import ALL_VIEWS, VIEWS, views_of
 
 
 def write_run_report(run_dir: Path, out: Path, style: Style = Style()) -> list[Path]:
@@ -62,32 +62,36 @@ def landscape_views(run: Run, style: Style) -> str:
                      f'{esc(ls.name)}</h2>{info_table(landscape_rows(ls, run))}</div>'
                      for i, ls in enumerate(run.landscapes))
     form = settings_form(style, common_quantities(run.landscapes))
-    return f'<div class="card controls">{toolbar(run.landscapes)}{form}</div>{heads}{view_boxes()}{tables}'
+    views = views_of(run.landscapes)
+    return f'<div class="card controls">{toolbar(run.landscapes, views)}{form}</div>{heads}{view_boxes(views)}{tables}'
 
 
-def toolbar(landscapes: list[Landscape]) -> str:
-    """The landscape chooser, the view switch and the play button."""
+def toolbar(landscapes: list[Landscape], views) -> str:
+    """The landscape chooser, the switch between the views (those that draw one of the landscapes; js/run.js shows
+    the current landscape's) and the play button."""
     chooser = "".join(f'<button type="button" data-index="{i}" aria-pressed="{str(i == 0).lower()}">{esc(ls.name)}'
                       f"</button>" for i, ls in enumerate(landscapes))
+    plane = any(ls.dimensions == 2 for ls in landscapes)
+    buttons = [*((view.key, view.label) for view in views), *([("all", ALL_VIEWS)] if plane else [])]
     switch = "".join(f'<button type="button" data-view="{key}" aria-pressed="{str(key == "all").lower()}">'
-                     f"{esc(label)}</button>"
-                     for key, label in [*((view.key, view.label) for view in VIEWS), ("all", ALL_VIEWS)])
+                     f"{esc(label)}</button>" for key, label in buttons)
     return (f'<div class="toolbar"><span class="group">Landscape <span id="landscapes" class="buttons">{chooser}'
             f'</span></span><span class="group">View <span id="view-switch" class="buttons">{switch}</span></span>'
             f'<span class="group"><button type="button" id="play">▶ Play</button> <span id="play-status"></span>'
             f"</span></div>")
 
 
-def view_boxes() -> str:
-    """One box per view, all shown at first; js/run.js draws into them."""
-    boxes = "".join(f'<div id="view-{view.key}" class="view{view.dims}d"></div>' for view in VIEWS)
+def view_boxes(views) -> str:
+    """One box per view; js/run.js shows those of the current landscape and draws into them."""
+    boxes = "".join(f'<div id="view-{view.key}" class="view{view.dims}d"></div>' for view in views)
     return f'<div id="views" class="views" data-view="all">{boxes}</div>'
 
 
 def landscape_head(index: int, landscape: Landscape) -> str:
     return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
             f"<h2>{esc(landscape.name)} <span class=note>{esc(kinds.describe(landscape.attrs))}</span></h2>"
-            f"{residual_warning(landscape)}{empty_warning(landscape)}{flat_warning(landscape)}</div>")
+            f"{residual_warning(landscape)}{shared_warnings(landscape)}{empty_warning(landscape)}"
+            f"{flat_warning(landscape)}</div>")
 
 
 def empty_warning(landscape: Landscape) -> str:
@@ -108,12 +112,30 @@ def flat_warning(landscape: Landscape) -> str:
 
 
 def residual_warning(landscape: Landscape) -> str:
-    track = landscape.track
-    if track is None or not track.off_plane():
+    far = [track for track in landscape.tracks if track.off_plane()]
+    if not far:
         return ""
-    return (f'<p class="warning"><b>The track lies far off this plane.</b> Its checkpoints are up to '
+    track = max(far, key=Track.max_residual)
+    which = ("The track lies" if len(landscape.tracks) == 1
+             else f"The tracks of {', '.join(track.run for track in far)} lie")
+    return (f'<p class="warning"><b>{esc(which)} far off this plane.</b> Its checkpoints are up to '
             f"{track.max_residual():.4g} away from the plane, while the projected track spans only "
             f"{track.span():.4g}: the drawn path and the losses under it do not represent the real descent.</p>")
+
+
+def shared_warnings(landscape: Landscape) -> str:
+    """A plane of several runs' tracks: refused trust where they start apart or the plane explains little."""
+    attrs, warnings = landscape.attrs, ""
+    if attrs.get("same_init") is False:
+        warnings += ('<p class="warning"><b>The runs start from different weights:</b> their tracks begin at '
+                     "different points of weight space, and the plane through them shows mostly how far apart the "
+                     "runs are, not the descent of each.</p>")
+    ratio, least = attrs.get("explained_variance_ratio"), attrs.get("min_explained")
+    if ratio and least is not None and (explained := sum(ratio)) < least:
+        warnings += (f'<p class="warning"><b>The plane explains only {100 * explained:.1f} % of the runs\' variance'
+                     f"</b> (less than min_explained, {100 * least:.0f} %): the tracks move mostly off this plane, "
+                     "and distances on it understate theirs.</p>")
+    return warnings
 
 
 def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
@@ -123,14 +145,24 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
             ("Optimizer", attrs.get("optimizer") or info.get("optimizer")),
             ("Learning rate", attrs.get("learning_rate") or info.get("learning_rate")),
             ("Dimension reduction", kinds.reduction(attrs)), ("Explained variance", variance_text(attrs)),
-            ("Interval", attrs.get("interval")), ("Resolution", resolution), ("Samples", attrs.get("num_samples")),
+            *kinds.details(attrs), ("Interval", attrs.get("interval")), ("Resolution", resolution),
+            ("Samples", attrs.get("num_samples")),
             ("Unit", attrs.get("unit") or info.get("unit")), ("Steps per epoch", info.get("steps_per_epoch")),
             ("Center checkpoint", attrs.get("center_checkpoint")), ("Normalization", attrs.get("normalization")),
-            ("Seed", attrs.get("seed")), ("BatchNorm mode", attrs.get("bn_mode")), ("Data", attrs.get("data")),
+            ("Seed", attrs.get("seed")), ("BatchNorm mode", bn_text(attrs)), ("Data", attrs.get("data")),
             ("Loss function", attrs.get("loss"))]
     if loss_args := arguments_text(attrs.get("loss_args")):
         rows.append(("Loss arguments", loss_args))
     rows.append(("Metrics", [landscape.label(name) for name in landscape.metrics]))
-    if landscape.track is not None:
-        rows.append(("Max off-plane distance", landscape.track.max_residual()))
+    if landscape.dimensions == 1:
+        rows.append(("α range", f"{landscape.x[0]:g} to {landscape.x[-1]:g}"))
+    for mark in landscape.marks:  # "A: lenet epoch 1" -> ("Point A", "lenet epoch 1")
+        name, colon, what = mark.label.partition(": ")
+        rows.append((f"Point {name}", what) if colon else ("Point", mark.label))
+    if len(landscape.tracks) > 1:
+        rows.append(("Runs on the plane", [track.run for track in landscape.tracks]))
+    if "same_init" in landscape.attrs:
+        rows.append(("Same initial weights", {True: "yes", False: "no"}.get(landscape.attrs["same_init"], "unknown")))
+    if landscape.tracks:
+        rows.append(("Max off-plane distance", max(track.max_residual() for track in landscape.tracks)))
     return rows

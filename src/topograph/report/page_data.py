@@ -7,8 +7,8 @@ from .. import kinds
 from .grid import surface_at
 from .html import json_script
 from .labels import FRACTIONS, quantity_label, unit_of
-from .run import Landscape
-from .style import CAMERA, colorscales
+from .run import Landscape, Track
+from .style import CAMERA, colorscales, track_colors
 
 
 def drawing_json() -> str:
@@ -26,26 +26,32 @@ def grid_json(values: np.ndarray) -> list[list]:
     return [numbers(row) for row in np.asarray(values).T]
 
 
-def track_json(landscape: Landscape) -> dict | None:
-    track = landscape.track
-    if track is None:
-        return None
-    return {"x": numbers(track.x), "y": numbers(track.y), "step": [int(s) for s in track.step],
-            "train_loss": numbers(track.train_loss), "residual": numbers(track.residual),
+def track_json(landscape: Landscape, track: Track, color: str | None) -> dict:
+    """A track, with the values of the surface under each checkpoint; color None: the live track colour setting."""
+    return {"run": track.run, "color": color, "x": numbers(track.x), "y": numbers(track.y),
+            "step": [int(s) for s in track.step], "train_loss": numbers(track.train_loss),
+            "residual": numbers(track.residual),
             "surface": {name: numbers(surface_at(landscape, values, track.x, track.y))
                         for name, values in landscape.values.items()}}
 
 
+def marks_json(landscape: Landscape) -> dict:
+    marks = landscape.marks
+    return {"label": [m.label for m in marks], "x": numbers([m.x for m in marks]), "y": numbers([m.y for m in marks])}
+
+
 def landscape_json(landscape: Landscape, key: str) -> dict:
-    """A landscape's grids (the loss and each metric, by array name), their titles, the track and the axis labels;
-    key names it in the browser's caches."""
+    """A landscape's grids (the loss and each metric, by array name), their titles, the tracks, the marks and the
+    axis labels; key names it in the browser's caches."""
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
-    return {"key": key, "name": landscape.name, "kind": landscape.kind, "unit": unit_of(landscape.attrs),
-            "xlabel": xlabel, "ylabel": ylabel, "x": numbers(landscape.x), "y": numbers(landscape.y),
-            "grids": {name: grid_json(values) for name, values in landscape.values.items()},
+    colors = track_colors(len(landscape.tracks))
+    return {"key": key, "name": landscape.name, "kind": landscape.kind, "dimensions": landscape.dimensions,
+            "unit": unit_of(landscape.attrs), "xlabel": xlabel, "ylabel": ylabel, "x": numbers(landscape.x),
+            "y": numbers(landscape.y), "grids": {name: grid_json(values) for name, values in landscape.values.items()},
             "labels": {name: landscape.label(name) for name in landscape.values},
             "percent": [name for name in landscape.values if name in FRACTIONS],
-            "track": track_json(landscape), "center_step": landscape.attrs.get("center_step")}
+            "tracks": [track_json(landscape, track, color) for track, color in zip(landscape.tracks, colors)],
+            "marks": marks_json(landscape), "center_step": landscape.attrs.get("center_step")}
 
 
 def common_quantities(landscapes: list[Landscape]) -> list[tuple[str, str]]:

@@ -1,5 +1,5 @@
-"""A run as the report sees it: metadata, the loss curve, the checkpoints and every landscape's surface and track,
-read through topograph.store. Never the weights."""
+"""A run as the report sees it: metadata, the loss curve, the checkpoints and every landscape's surface, tracks and
+marks, read through topograph.store. Never the weights."""
 from __future__ import annotations
 
 import json
@@ -17,6 +17,7 @@ TRACK_ARRAYS = ("trajectory_x", "trajectory_y", "step", "train_loss", "residual"
 
 @dataclass
 class Track:
+    run: str  # the run whose checkpoints these are
     x: np.ndarray
     y: np.ndarray
     step: np.ndarray
@@ -34,6 +35,14 @@ class Track:
         return self.max_residual() > ratio * self.span()
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A labelled point of the plane, e.g. the checkpoint A of an interpolation."""
+    label: str
+    x: float
+    y: float
+
+
 @dataclass
 class Landscape:
     name: str
@@ -41,7 +50,8 @@ class Landscape:
     x: np.ndarray
     y: np.ndarray
     values: dict[str, np.ndarray]  # [x, y], as stored: "loss", then each metric's array in the attrs' order
-    track: Track | None = None
+    tracks: list[Track] = field(default_factory=list)  # one per run on the plane
+    marks: list[Mark] = field(default_factory=list)
     computed: bool = True  # every chunk evaluated: a NaN in loss is the loss, not a hole still to fill
 
     @property
@@ -58,7 +68,12 @@ class Landscape:
 
     @property
     def kind(self) -> str:
-        return self.attrs.get("kind", "train" if self.track is not None else "result")
+        return self.attrs.get("kind", "train" if self.tracks else "result")
+
+    @property
+    def dimensions(self) -> int:
+        """2: a plane (x, y); 1: a line (x is α, y the single value 0)."""
+        return int(self.attrs.get("dimensions") or 2)
 
     @property
     def interval(self) -> list | None:
@@ -98,17 +113,31 @@ def list_landscapes(run_dir: Path) -> list[str]:
     return sorted(names, key=kinds.order)
 
 
-def read_track(directions: Path, checkpoints: dict) -> Track | None:
-    arrays = store.read_arrays(directions, TRACK_ARRAYS)
+def read_tracks(directions: Path, attrs: dict, checkpoints: dict) -> list[Track]:
+    """One track per run of attrs `tracks` where the array track_run says which run each checkpoint is of; else one,
+    the landscape's own run's (checkpoints: the own run's, for a store without train_loss)."""
+    arrays = store.read_arrays(directions, (*TRACK_ARRAYS, "track_run"))
     if "trajectory_x" not in arrays:
-        return None
+        return []
     step = arrays["step"]
     loss = arrays.get("train_loss")
     if loss is None:
-        loss = np.array([checkpoints.get(int(s), (None, np.nan))[1] for s in step], dtype=float)
+        loss = [checkpoints.get(int(s), (None, np.nan))[1] for s in step]
     residual = arrays.get("residual", np.full(len(step), np.nan))
-    return Track(arrays["trajectory_x"].astype(float), arrays["trajectory_y"].astype(float), step,
-                 np.asarray(loss, dtype=float), np.asarray(residual, dtype=float))
+    columns = [np.asarray(arrays["trajectory_x"], dtype=float), np.asarray(arrays["trajectory_y"], dtype=float), step,
+               np.asarray(loss, dtype=float), np.asarray(residual, dtype=float)]
+    runs = arrays.get("track_run", np.zeros(len(step), dtype=int))
+    names = attrs.get("tracks") or [attrs.get("run", "")]
+    return [Track(str(name), *(column[runs == index] for column in columns))
+            for index, name in enumerate(names) if (runs == index).any()]
+
+
+def read_marks(directions: Path, attrs: dict) -> list[Mark]:
+    arrays = store.read_arrays(directions, ("marks_x", "marks_y"))
+    if "marks_x" not in arrays:
+        return []
+    return [Mark(str(label), float(x), float(y))
+            for label, x, y in zip(attrs.get("marks") or [], arrays["marks_x"], arrays["marks_y"])]
 
 
 def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
@@ -117,8 +146,9 @@ def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
         names = ["loss", *map(array_name, surface.attrs.get("metrics", ["accuracy"]))]  # older stores: accuracy
         values = {name: surface[name].transpose("x", "y").values.astype(float) for name in names if name in surface}
         computed = "chunk_done" not in surface or bool(surface["chunk_done"].values.all())
+        directions = folder / "directions.zarr"
         return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
-                         values, read_track(folder / "directions.zarr", checkpoints), computed)
+                         values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed)
 
 
 def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:

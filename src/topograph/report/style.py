@@ -29,6 +29,12 @@ class Style:
         return asdict(self)
 
 
+def track_colors(count: int) -> list[str | None]:
+    """The colour of each of count tracks on one map: None (the style's track colour) for a single track, else one
+    interval colour per run."""
+    return [None] if count == 1 else [INTERVAL_COLORS[k % len(INTERVAL_COLORS)] for k in range(count)]
+
+
 def colorscale(name: str, stops: int = 11) -> list:
     """A matplotlib colour map as a Plotly colour scale, so the pages and the exported figures agree."""
     cmap = colormaps[name]

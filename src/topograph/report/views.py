@@ -1,6 +1,7 @@
 """The views of a landscape, in one table. The run page's view buttons and boxes, the browser's drawing (the
 table is embedded in the page; js/run.js has one trace builder per key) and the figures for papers
-(<landscape>_<key>.png and .pdf, drawn by the view's figure function) all come from it."""
+(<landscape>_<key>.png and .pdf, drawn by the view's figure function) all come from it. A view draws the landscapes
+of its landscape_dims only: a plane's maps, or a line's curve."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Callable
 
 from matplotlib.figure import Figure
 
-from .plots import map_figure, surface_figure
+from .plots import line_figure, map_figure, surface_figure
 from .run import Landscape
 from .style import Style
 
@@ -21,16 +22,27 @@ class View:
     heading: str  # over its plot in the page
     dims: int  # 2 or 3: a 3-D view is drawn after the page's first paint, in a wider and taller box
     figure: Callable[[Landscape, Style], Figure]
+    landscape_dims: int = 2  # the landscapes it draws: 2 (a plane) or 1 (a line, x = α)
+
+    def applies(self, landscape: Landscape) -> bool:
+        return landscape.dimensions == self.landscape_dims
 
     def json(self) -> dict:
-        return {"key": self.key, "label": self.label, "heading": self.heading, "dims": self.dims}
+        return {"key": self.key, "label": self.label, "heading": self.heading, "dims": self.dims,
+                "landscape_dims": self.landscape_dims}
 
 
 VIEWS = (
     View("isoline", "Isoline", "Isoline map", 2, partial(map_figure, filled=False)),
     View("topographic", "Topographic", "Topographic map", 2, partial(map_figure, filled=True)),
     View("surface3d", "3D", "3-D map · drag to rotate, scroll to zoom", 3, surface_figure),
+    View("line", "Line", "Along the line · hover for α and the value", 2, line_figure, landscape_dims=1),
 )
 
 COUNTS = ("none", "one", "two", "three", "four", "five", "six")
-ALL_VIEWS = f"All {COUNTS[len(VIEWS)]}"  # the label of the button that shows every view
+ALL_VIEWS = f"All {COUNTS[sum(view.landscape_dims == 2 for view in VIEWS)]}"  # the button showing a plane's views
+
+
+def views_of(landscapes: list[Landscape]) -> list[View]:
+    """The views that draw at least one of the landscapes."""
+    return [view for view in VIEWS if any(map(view.applies, landscapes))]

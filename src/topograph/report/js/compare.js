@@ -1,5 +1,5 @@
 /* The compare page: the result landscapes of several runs, tiled with one colour scale or overlaid in one
-   3-D scene, each run toggled by its checkbox. */
+   3-D scene, each run toggled by its checkbox; and every interpolation of the runs, one curve each in one plot. */
 (() => {
   'use strict';
   const page = JSON.parse(document.getElementById('compare-data').textContent);
@@ -11,6 +11,17 @@
 
   function render() {
     const s = Topo.readSettings(form, page.defaults);
+    return Promise.all([page.runs.length ? renderResults(s) : null, page.lines.length ? renderLines(s) : null]);
+  }
+
+  function renderLines(s) {
+    const shown = page.lines.map((line) => line.landscape);
+    const traces = page.lines.flatMap((line) => Topo.lineTraces(line.landscape, s, line));
+    const layout = Topo.layoutLine(shown, 'Interpolations · hover for α and the value', s, page.labels[s.field]);
+    return Plotly.react('lines', traces, layout, config);
+  }
+
+  function renderResults(s) {
     const shown = page.runs.filter((run, i) => checked(i));
     document.getElementById('nothing-shown').hidden = shown.length > 0;
     const range = shown.length ? Topo.span(shown.map((run) => Topo.display(run.landscape, s))) : {min: 0, max: 1};
@@ -22,7 +33,7 @@
       const tile = document.getElementById(`tile-${i}`);
       tile.hidden = !checked(i);
       if (tile.hidden) return null;
-      const data = [Topo.contour(run.landscape, s, range, true), ...Topo.marks(run.landscape, s, {})];
+      const data = [Topo.contour(run.landscape, s, range, true), ...Topo.overlays(run.landscape, s, {})];
       return Plotly.react(tile, data, Topo.layout2d(run.landscape, run.name), config);
     }));
   }

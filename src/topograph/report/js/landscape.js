@@ -81,6 +81,7 @@ const Topo = (() => {
     return hoverTexts.get(ls.key);
   }
 
+  const HALO = '0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff';  /* a label's text readable over any colour */
   const HOVER = 'x %{x:.3f}<br>y %{y:.3f}<br>%{text}<extra>%{fullData.name}</extra>';
 
   function contour(ls, s, range, fill, showscale = true) {
@@ -141,55 +142,133 @@ const Topo = (() => {
     return weight > 0 ? sum / weight : null;
   }
 
-  function checkpointHover(ls) {
+  /* run: the run's name, for one of several tracks */
+  function checkpointHover(ls, run = null) {
     const onPlane = names(ls).map((name, k) => `<br>${plain(ls.labels[name])} on the plane %{customdata[${k + 3}]}`);
-    return `${ls.unit} %{customdata[0]}<br>training loss %{customdata[1]}${onPlane.join('')}`
+    const who = run === null ? '' : `run ${plain(run)}<br>`;
+    return `${who}${ls.unit} %{customdata[0]}<br>training loss %{customdata[1]}${onPlane.join('')}`
       + '<br>off-plane distance %{customdata[2]}<extra></extra>';
   }
 
-  function checkpointData(ls) {
-    const track = ls.track;
+  function checkpointData(ls, track) {
     return track.step.map((step, i) => [step, number(track.train_loss[i]), number(track.residual[i]),
                                         ...names(ls).map((name) => valueText(ls, name, track.surface[name][i]))]);
   }
 
-  /* The track (or the center of a result landscape) over the map; lifted onto the surface when lift is a number.
-     play: {shown: dense points drawn (all if undefined), cursor: whether to mark the last one}. */
-  function marks(ls, s, play, lift = null) {
-    const track = ls.track, flat = lift === null;
+  /* What lies on the map: the track(s), or the center of a landscape with neither track nor marks; then the marks.
+     Lifted onto the surface when lift is a number. play: {shown: dense points drawn (all if undefined), cursor:
+     whether to mark the last one}, for a single track. */
+  function overlays(ls, s, play, lift = null) {
+    const flat = lift === null;
     const height = (x, y) => interpolate(ls, display(ls, s).z, x, y) + lift;
     const point = (x, y) => (flat ? {x, y, type: 'scatter'}
       : {x, y, z: x.map((xi, i) => height(xi, y[i])), type: 'scatter3d'});
-    if (!track) {
-      return [{...point([0], [0]), mode: 'markers', name: 'center',
-               marker: {symbol: 'diamond', size: flat ? 16 : 7, color: '#fff', line: {color: s.track_color, width: 3}},
-               hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})<extra></extra>`}];
+    let drawn = [];
+    if (ls.tracks.length === 1) drawn = singleTrack(ls, s, play, point, flat);
+    else if (ls.tracks.length) drawn = ls.tracks.flatMap((track) => runTrack(ls, s, track, point, flat));
+    else if (!ls.marks.label.length) {
+      drawn = [{...point([0], [0]), mode: 'markers', name: 'center',
+                marker: {symbol: 'diamond', size: flat ? 16 : 7, color: '#fff', line: {color: s.track_color, width: 3}},
+                hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})<extra></extra>`}];
     }
-    const path = densify(track), shown = Math.min(play.shown ?? path.x.length, path.x.length);
+    return ls.marks.label.length ? [...drawn, markTrace(ls, point, flat)] : drawn;
+  }
+
+  function singleTrack(ls, s, play, point, flat) {
+    const track = ls.tracks[0], path = densify(track), shown = Math.min(play.shown ?? path.x.length, path.x.length);
     const last = Math.max(shown - 1, 0), cursor = play.cursor ? [path.x[last]] : [];
     return [
       {...point(path.x.slice(0, shown), path.y.slice(0, shown)), mode: 'lines', name: 'track', hoverinfo: 'skip',
        line: {color: s.track_color, width: flat ? s.track_width : 2 * s.track_width}},
       {...point(track.x, track.y), mode: 'markers+text', name: 'checkpoints', text: track.step.map(String),
-       textposition: 'top center', textfont: {size: flat ? 13 : 16, color: '#111'}, customdata: checkpointData(ls),
-       hovertemplate: checkpointHover(ls),
+       textposition: 'top center', textfont: {size: flat ? 13 : 16, color: '#111'},
+       customdata: checkpointData(ls, track), hovertemplate: checkpointHover(ls),
        marker: {size: flat ? 10 : 5, color: '#fff', line: {color: s.track_color, width: 2}}},
       {...point(cursor, play.cursor ? [path.y[last]] : []), mode: 'markers', name: 'now', hoverinfo: 'skip',
        marker: {size: flat ? 15 : 8, color: s.track_color, line: {color: '#000', width: 1.5}}},
     ];
   }
 
+  /* One of several runs' tracks, in its colour, named in the legend: on a map one trace through its checkpoints;
+     in 3-D the path finely sampled to follow the surface, and its checkpoints (one legend entry for both). */
+  function runTrack(ls, s, track, point, flat) {
+    const name = plain(track.run), hover = {customdata: checkpointData(ls, track),
+                                            hovertemplate: checkpointHover(ls, track.run)};
+    const line = {color: track.color, width: flat ? s.track_width : 2 * s.track_width};
+    const marker = {size: flat ? 7 : 4, color: track.color, line: {color: '#fff', width: 1}};
+    if (flat) return [{...point(track.x, track.y), mode: 'lines+markers', name, line, marker, ...hover}];
+    const path = densify(track), group = {name, legendgroup: name};
+    return [{...point(path.x, path.y), mode: 'lines', ...group, line, hoverinfo: 'skip'},
+            {...point(track.x, track.y), mode: 'markers', ...group, showlegend: false, marker, ...hover}];
+  }
+
+  /* the landscape's labelled points (e.g. the checkpoints A, B, C of a plane through three) */
+  function markTrace(ls, point, flat) {
+    return {...point(ls.marks.x, ls.marks.y), mode: 'markers+text', name: 'marks', showlegend: false,
+            text: ls.marks.label.map(plain), textposition: 'bottom center',
+            textfont: {size: flat ? 13 : 15, color: '#111', shadow: HALO}, hovertemplate: '%{text}<extra></extra>',
+            marker: {symbol: 'square', size: flat ? 11 : 6, color: '#111', line: {color: '#fff', width: 2}}};
+  }
+
   /* where the animation is, in the landscape's unit (7.5 = halfway from the 7th to the 8th epoch's checkpoint) */
   function position(ls, shown) {
-    const path = densify(ls.track), t = path.t[Math.min(shown, path.t.length) - 1], i = Math.floor(t);
-    const steps = ls.track.step, next = steps[Math.min(i + 1, steps.length - 1)];
+    const track = ls.tracks[0], path = densify(track), t = path.t[Math.min(shown, path.t.length) - 1];
+    const i = Math.floor(t), steps = track.step, next = steps[Math.min(i + 1, steps.length - 1)];
     return steps[i] + (t - i) * (next - steps[i]);
+  }
+
+  /* A 1-D landscape's curve of the field, capped (grid.line_values() in Python does the same) */
+  function lineValues(ls, s) {
+    return ls.grids[field(ls, s)][0].map((v) => (v !== null && s.cap !== null && v > s.cap ? s.cap : v));
+  }
+
+  /* linear interpolation of a curve at x over the neighbours that hold a value (grid.line_at() in Python) */
+  function along(ls, values, x) {
+    const [i, f] = locate(ls.x, x);
+    let sum = 0, weight = 0;
+    for (const [v, w] of [[values[i], 1 - f], [values[i + 1], f]]) {
+      if (v !== null && w > 0) { sum += w * v; weight += w; }
+    }
+    return weight > 0 ? sum / weight : null;
+  }
+
+  /* The curve of a 1-D landscape and its marks on it. look: {name, color} of one curve among several (compare);
+     alone, the curve is drawn in the track's colour and width. */
+  function lineTraces(ls, s, look = {}) {
+    const name = field(ls, s), values = lineValues(ls, s), raw = ls.grids[name][0], label = plain(ls.labels[name]);
+    const color = look.color ?? s.track_color, group = look.name ?? ls.name;
+    const curve = {type: 'scatter', mode: 'lines', name: plain(group), legendgroup: group, x: ls.x, y: values,
+                   text: raw.map((v) => valueText(ls, name, v)), line: {color, width: look.color ? 2.5 : s.track_width},
+                   hovertemplate: `α %{x:.3f}<br>${label} %{text}<extra>${plain(group)}</extra>`};
+    if (!ls.marks.label.length) return [curve];
+    return [curve, {type: 'scatter', mode: 'markers+text', name: 'marks', legendgroup: group, showlegend: false,
+                    x: ls.marks.x, y: ls.marks.x.map((x) => along(ls, values, x)), text: ls.marks.label.map(plain),
+                    textposition: 'top center', cliponaxis: false, textfont: {size: 12, color: '#111', shadow: HALO},
+                    hovertemplate: 'α %{x:.3f}<br>%{text}<extra></extra>',
+                    marker: {symbol: 'diamond', size: 10, color, line: {color: '#111', width: 1.5}}}];
+  }
+
+  /* The layout of the curves of the 1-D landscapes shown: a log y axis where asked and every value is positive
+     (grid.line_values()), a dotted vertical line at each mark. yLabel: the y axis' title, by default the first
+     landscape's quantity. */
+  function layoutLine(shown, heading, s, yLabel = shown[0].labels[field(shown[0], s)]) {
+    const values = shown.flatMap((ls) => lineValues(ls, s)).filter((v) => v !== null);
+    const log = s.log && values.length > 0 && values.every((v) => v > 0);
+    const marks = [...new Set(shown.flatMap((ls) => ls.marks.x))];
+    return {
+      ...layout2d(shown[0], heading), showlegend: shown.length > 1,
+      xaxis: {title: {text: plain(shown[0].xlabel)}, zeroline: false, gridcolor: '#eee'},
+      yaxis: {title: {text: plain(s.cap === null ? yLabel : `${yLabel}, capped at ${s.cap}`)},
+              type: log ? 'log' : 'linear', gridcolor: '#eee'},
+      shapes: marks.map((x) => ({type: 'line', xref: 'x', yref: 'paper', x0: x, x1: x, y0: 0, y1: 1,
+                                 line: {color: '#888', width: 1, dash: 'dot'}})),
+    };
   }
 
   function layout2d(ls, heading) {
     return {
       title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 64, r: 12, t: 42, b: 52},
-      showlegend: false,
+      showlegend: ls.tracks.length > 1, legend: {x: 0.01, y: 0.99, bgcolor: 'rgba(255,255,255,0.75)'},
       hovermode: 'closest', uirevision: ls.key, paper_bgcolor: '#fff', plot_bgcolor: '#fff',
       xaxis: {title: {text: plain(ls.xlabel)}, showgrid: false, zeroline: false},
       yaxis: {title: {text: plain(ls.ylabel)}, showgrid: false, zeroline: false},
@@ -197,7 +276,7 @@ const Topo = (() => {
   }
 
   /* zTitle: the z axis' title, by default the landscape's quantity (title()) */
-  function layout3d(ls, heading, s, showlegend = false, zTitle = title(ls.labels[field(ls, s)], s)) {
+  function layout3d(ls, heading, s, showlegend = ls.tracks.length > 1, zTitle = title(ls.labels[field(ls, s)], s)) {
     return {
       title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 0, r: 0, t: 42, b: 0},
       showlegend,
@@ -209,6 +288,6 @@ const Topo = (() => {
     };
   }
 
-  return {readSettings, plain, title, display, span, contour, surface, marks, densify, interpolate, position, layout2d,
-          layout3d};
+  return {readSettings, plain, title, display, span, contour, surface, overlays, densify, interpolate, position,
+          lineTraces, layout2d, layout3d, layoutLine};
 })();

@@ -1,0 +1,120 @@
+"""The curvature landscape: the plane of the top two eigenvectors of the loss Hessian at the final weights, the
+model in eval mode on exactly the samples the grid is evaluated on (topograph.curvature). Its store also keeps the
+top_k eigenvalues, their eigenvectors' residuals and a Hutchinson estimate of the trace.
+
+Range: the config's x_range/y_range, else ±sqrt(2/λ₁) on both axes, where the quadratic model ½λ₁x² of the loss
+along v1 has risen by 1 (one nat for cross-entropy): the map then spans the part of the basin where curvature
+dominates, whatever the scale of λ₁, and one extent for both axes keeps v2's flatter rise (λ₂/λ₁ at the edge)
+visible against v1's. A fixed [-1, 1] on unit eigenvectors would show a rise of λ₁/2 (about 13 for the demo's LeNet)
+at the edge: a wall far outside the quadratic region. Without positive curvature (λ₁ ≤ 0) it is [-1, 1]."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import store
+from .base import center_attrs
+
+KIND, METHOD = "hessian", "hessian"
+NAME_PATTERN = "hessian"
+OPTIONS = {"top_k": 5, "trace_probes": 100}  # landscapes: {hessian: true} means these
+SPEED_KEYS = ("batch_size",)  # run keys fit takes that change how fast, not what: never rule params
+RUN_KEYS = ("model", "model_args", "data", "num_samples", "seed", "loss", "loss_args", "collate", "x_range", "y_range")
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def landscapes(run: dict) -> dict[str, dict]:
+    """The one hessian landscape, with what its fit depends on: the model, the evaluated samples, the loss, the
+    ranges and the options (the evaluation's data_args alone, as evaluate_grid's)."""
+    switch = run["landscapes"]["hessian"]
+    options = {key: int(value) for key, value in {**OPTIONS, **(switch if isinstance(switch, dict) else {})}.items()}
+    data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
+    return {"hessian": {**{key: run[key] for key in RUN_KEYS}, "data_args": data_args, **options}}
+
+
+def order(name: str) -> int:
+    return 0
+
+
+def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data: str, data_args: dict,
+        num_samples: int, seed: int = 0, loss: str = "cross_entropy", loss_args: dict | None = None,
+        collate: str | None = None, x_range=None, y_range=None, top_k: int = 5, trace_probes: int = 100,
+        batch_size: int = 256) -> None:
+    import torch
+
+    from ..batches import stack
+    from ..config import ConfigError, build_data, check_samples
+    from ..curvature import hessian_eigen, hutchinson_trace
+    from ..engines.plane import Plane, choose_samples, load_model
+    from ..objective import Objective, check
+
+    trajectory = store.open_store(trajectory_path)
+    row = trajectory["weights"].shape[0] - 1
+    center = trajectory["weights"][row]
+    where = center_attrs(trajectory, row)
+    name = trajectory.attrs.get("run", Path(trajectory_path).parent.name)
+    if top_k >= len(center):
+        raise ConfigError(f"runs.{name}.landscapes.hessian.top_k: {top_k} eigenpairs of a model with {len(center)} "
+                          f"parameters. Fix: set top_k below {len(center)}.")
+    run = {"data": data, "data_args": data_args, "num_samples": num_samples, "loss": loss,
+           "loss_args": loss_args or {}, "metrics": [], "collate": collate}
+    dataset = build_data(name, run)
+    check_samples(name, run, len(dataset))
+    network = load_model(model, model_args, Path(trajectory_path).parent / where["center_checkpoint"])
+    check(name, run, network, dataset)
+    samples = stack(dataset, choose_samples(len(dataset), num_samples, seed), collate)
+    zeros = torch.zeros(len(center))
+    plane = Plane(network, torch.from_numpy(center), zeros, zeros, samples, batch_size,
+                  Objective(loss, loss_args, ()))
+    started = time.perf_counter()
+    eigen = hessian_eigen(plane, top_k, seed=seed)
+    print(f"eigsh: the top {top_k} eigenpairs from {eigen.products} Hessian-vector products in "
+          f"{time.perf_counter() - started:.1f} s ({num_samples} samples, batches of {batch_size}); max residual "
+          f"{eigen.residuals.max():.2g}", flush=True)
+    started = time.perf_counter()
+    trace, trace_stderr = hutchinson_trace(plane, trace_probes, seed=seed)
+    print(f"Hutchinson trace from {trace_probes} probes in {time.perf_counter() - started:.1f} s", flush=True)
+    extent = default_extent(float(eigen.values[0]))
+    attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": trajectory.attrs["unit"],
+             "explained_variance_ratio": None, "normalization": "none", "seed": seed,
+             "x_range": list(x_range or extent), "y_range": list(y_range or extent),
+             "eigenvalues": eigen.values.tolist(), "eigen_residuals": eigen.residuals.tolist(),
+             "trace": trace, "trace_stderr": trace_stderr, "trace_probes": trace_probes, **where}
+    d1, d2 = eigen.vectors[:, :2].T.astype(np.float32)
+    store.write_directions(out, center, d1, d2, attrs)
+
+
+def default_extent(top: float) -> list[float]:
+    """[-r, r] where ½·top·r² = 1; [-1, 1] without positive curvature."""
+    half = math.sqrt(2 / top) if top > 0 else 1.0
+    return [-half, half]
+
+
+def axis_labels(attrs: dict) -> tuple[str, str]:
+    values = attrs.get("eigenvalues") or []
+    return tuple(f"v{i} (λ{str(i).translate(SUBSCRIPTS)} = {values[i - 1]:.4g})" if len(values) >= i else f"v{i}"
+                 for i in (1, 2))
+
+
+def describe(attrs: dict) -> str:
+    return "around the final weights, along the loss Hessian's top eigenvectors"
+
+
+def reduction(attrs: dict) -> str:
+    return "top-2 eigenvectors of the loss Hessian"
+
+
+def details(attrs: dict) -> list[tuple[str, object]]:
+    """The information table's rows of the curvature: eigenvalues, trace ± its standard error, max residual."""
+    values, residuals = attrs.get("eigenvalues") or [], attrs.get("eigen_residuals") or []
+    rows = [("Hessian eigenvalues", ", ".join(f"λ{str(i).translate(SUBSCRIPTS)} = {v:.4g}"
+                                              for i, v in enumerate(values, 1)) or None)]
+    if attrs.get("trace") is not None:
+        rows.append(("Hessian trace", f"{attrs['trace']:.4g} ± {attrs['trace_stderr']:.2g} (Hutchinson, "
+                                      f"{attrs.get('trace_probes')} probes)"))
+    if residuals:
+        rows.append(("Max eigenvector residual", f"{max(residuals):.2g} (‖Hv − λv‖ / |λ|)"))
+    return rows

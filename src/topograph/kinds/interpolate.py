@@ -1,0 +1,75 @@
+"""1-D linear interpolation between two checkpoints of one architecture (Goodfellow et al. 2015): the loss and
+metrics along θ(α) = (1 − α)·θ_A + α·θ_B, stored as the plane center θ_A, d1 = θ_B − θ_A, d2 = 0 and a grid
+whose y is the single value 0."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import store
+from ..config import ConfigError
+from .base import checkpoint, check_references, runs_named, same_architecture
+
+KIND = METHOD = "interpolate"
+NAME_PATTERN = r"interpolate_[A-Za-z0-9][A-Za-z0-9.-]*"
+DEFAULT = {"first-last": {"from": "first", "to": "last", "range": [-0.5, 1.5]}}
+
+
+def _entries(run: dict) -> dict:
+    chosen = run["landscapes"]["interpolate"]
+    return DEFAULT if chosen is True else chosen or {}
+
+
+def landscapes(run: dict) -> dict[str, dict]:
+    """One landscape interpolate_<key> per entry of landscapes.interpolate (true: from first to last)."""
+    return {f"interpolate_{key}": {"start": entry["from"], "end": entry["to"], "alpha": list(entry["range"])}
+            for key, entry in _entries(run).items()}
+
+
+def runs_read(params: dict) -> list[str]:
+    return runs_named([params["start"], params["end"]])
+
+
+def check(name: str, run: dict, config: dict) -> None:
+    for key, entry in _entries(run).items():
+        field = f"runs.{name}.landscapes.interpolate.{key}"
+        check_references(name, config, {f"{field}.from": entry["from"], f"{field}.to": entry["to"]})
+        if entry["range"][0] >= entry["range"][1]:
+            raise ConfigError(f"{field}.range: {entry['range']} is empty. Fix: give [low, high] with low < high, "
+                              "e.g. [-0.5, 1.5]")
+
+
+def order(name: str) -> int:
+    return 0
+
+
+def fit(trajectory_path: Path, out: Path, *, start, end, alpha=(-0.5, 1.5)) -> None:
+    where = f"landscapes.interpolate ({Path(out).parent.name})"
+    a, b = checkpoint(trajectory_path, start, where), checkpoint(trajectory_path, end, where)
+    same_architecture([a, b], where)
+    d1 = b.weights - a.weights
+    if not d1.any():
+        raise ValueError(f"{where}: {a.label()} and {b.label()} hold the same weights: there is nothing between them. "
+                         "Fix: name two different checkpoints")
+    unit = store.open_store(trajectory_path).attrs["unit"]
+    attrs = {"kind": KIND, "method": METHOD, "dimensions": 1, "interval": None, "unit": unit,
+             "explained_variance_ratio": None, "normalization": "none", "seed": None, "from": start, "to": end,
+             "x_range": [float(v) for v in alpha], "y_range": [0.0, 0.0], "marks": [f"A: {a.label()}",
+                                                                                f"B: {b.label()}"],
+             "center_step": a.number, "center_checkpoint": a.file}
+    marks = {"marks_x": np.array([0.0, 1.0]), "marks_y": np.zeros(2)}
+    store.write_directions(out, a.weights, d1, np.zeros_like(d1), attrs, marks=marks)
+
+
+def axis_labels(attrs: dict) -> tuple[str, str]:
+    return "α (0: A, 1: B)", ""
+
+
+def describe(attrs: dict) -> str:
+    marks = attrs.get("marks") or ["A", "B"]
+    return f"from {marks[0].partition(': ')[2] or 'A'} to {marks[-1].partition(': ')[2] or 'B'}"
+
+
+def reduction(attrs: dict) -> str:
+    return "linear interpolation between two checkpoints"

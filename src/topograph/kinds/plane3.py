@@ -1,0 +1,74 @@
+"""The plane through three checkpoints (Garipov et al. 2018), e.g. three seeds' final weights: A is the center,
+d1 the unit vector from A to B, d2 the unit vector towards C orthogonal to d1 (Gram–Schmidt), so that the
+coordinates are distances in weight space; the grid covers the three points plus the run's margin."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import store
+from .base import checkpoint, check_references, runs_named, same_architecture
+from .pca import extent
+
+KIND = METHOD = "plane3"
+NAME_PATTERN = r"plane3_[A-Za-z0-9][A-Za-z0-9.-]*"
+
+
+def landscapes(run: dict) -> dict[str, dict]:
+    """One landscape plane3_<key> per entry of landscapes.plane3."""
+    ranges = {"margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}
+    return {f"plane3_{key}": {"points": list(entry["points"]), **ranges}
+            for key, entry in (run["landscapes"]["plane3"] or {}).items()}
+
+
+def runs_read(params: dict) -> list[str]:
+    return runs_named(params["points"])
+
+
+def check(name: str, run: dict, config: dict) -> None:
+    for key, entry in (run["landscapes"]["plane3"] or {}).items():
+        field = f"runs.{name}.landscapes.plane3.{key}.points"
+        check_references(name, config, {f"{field}[{i}]": point for i, point in enumerate(entry["points"])})
+
+
+def order(name: str) -> int:
+    return 0
+
+
+def fit(trajectory_path: Path, out: Path, *, points, margin: float = 0.2, x_range=None, y_range=None) -> None:
+    where = f"landscapes.plane3 ({Path(out).parent.name})"
+    a, b, c = (checkpoint(trajectory_path, point, where) for point in points)
+    same_architecture([a, b, c], where)
+    d1, d2, coords = gram_schmidt(a.weights, b.weights, c.weights, where)
+    attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": store.open_store(trajectory_path).attrs["unit"],
+             "explained_variance_ratio": None, "normalization": "none", "seed": None, "points": list(points),
+             "x_range": extent(coords[:, 0], margin, x_range), "y_range": extent(coords[:, 1], margin, y_range),
+             "marks": [f"{name}: {point.label()}" for name, point in zip("ABC", (a, b, c))],
+             "center_step": a.number, "center_checkpoint": a.file}
+    store.write_directions(out, a.weights, d1, d2, attrs, marks={"marks_x": coords[:, 0], "marks_y": coords[:, 1]})
+
+
+def gram_schmidt(a: np.ndarray, b: np.ndarray, c: np.ndarray, where: str = "plane3"):
+    """Orthonormal d1, d2 spanning b − a and c − a, and the coordinates of a, b, c on them (3 x 2)."""
+    u, v = b - a, c - a
+    d1 = u / (np.linalg.norm(u) or 1.0)
+    w = v - (v @ d1) * d1
+    if not u.any() or np.linalg.norm(w) <= 1e-6 * max(np.linalg.norm(v), 1e-30):
+        raise ValueError(f"{where}: the three checkpoints lie on a line (or two are the same): they span no plane. "
+                         "Fix: name three checkpoints that differ, not on one line")
+    d2 = w / np.linalg.norm(w)
+    coords = np.array([[0.0, 0.0], [np.linalg.norm(u), 0.0], [v @ d1, v @ d2]])
+    return d1, d2, coords
+
+
+def axis_labels(attrs: dict) -> tuple[str, str]:
+    return "d1 (A → B)", "d2 (towards C, ⊥ d1)"
+
+
+def describe(attrs: dict) -> str:
+    return "through three checkpoints"
+
+
+def reduction(attrs: dict) -> str:
+    return "the plane through three checkpoints (Gram–Schmidt)"

@@ -1,0 +1,94 @@
+"""One PCA plane for several runs: the top two principal components of every collected checkpoint of the run and
+of the runs it names (one architecture), centred on the run's last checkpoint, with each run's track projected
+onto it. Separate PCA planes are not comparable; this one is, where it explains the runs' variance."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import store
+from ..config import ConfigError
+from .base import center_attrs, check_same_model, trajectory_of
+from .pca import extent, pca_plane, project
+
+KIND, METHOD = "shared", "shared_pca"
+NAME_PATTERN = "shared"
+
+
+def landscapes(run: dict) -> dict[str, dict]:
+    """The one shared landscape, with what its fit depends on."""
+    shared = run["landscapes"]["shared"]
+    return {"shared": {"runs": list(shared["with"]), "min_explained": shared["min_explained"],
+                       "margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}}
+
+
+def runs_read(params: dict) -> list[str]:
+    return params["runs"]
+
+
+def check(name: str, run: dict, config: dict) -> None:
+    field = f"runs.{name}.landscapes.shared.with"
+    for other in run["landscapes"]["shared"]["with"]:
+        if other == name:
+            raise ConfigError(f"{field}: lists the run {name!r} itself, whose trajectory is always on the plane. "
+                              "Fix: list the other runs only.")
+        check_same_model(name, config, other, field)
+
+
+def order(name: str) -> int:
+    return 0
+
+
+def fit(trajectory_path: Path, out: Path, *, runs: list[str], min_explained: float = 0.5, margin: float = 0.2,
+        x_range=None, y_range=None) -> None:
+    own = Path(trajectory_path)
+    names = [own.parent.name, *runs]
+    trajectories = [store.open_store(trajectory_of(own, run)) for run in [None, *runs]]
+    for name, trajectory in zip(names[1:], trajectories[1:]):
+        if trajectory.attrs["parameters"] != trajectories[0].attrs["parameters"]:
+            raise ValueError(f"landscapes.shared.with: run {name!r} has other parameters (names or shapes) than "
+                             f"{names[0]!r}: not one architecture. Fix: name runs of the same model")
+    sources = [(t["weights"], list(range(t["weights"].shape[0]))) for t in trajectories]
+    d1, d2, ratio = pca_plane(sources)
+    last = trajectories[0]["weights"].shape[0] - 1
+    center = trajectories[0]["weights"][last]
+    tracks = [_track(t, rows, center, d1, d2) for t, (_, rows) in zip(trajectories, sources)]
+    track = {key: np.concatenate([t[key] for t in tracks]) for key in tracks[0]}
+    track["track_run"] = np.concatenate([np.full(len(t["step"]), i, dtype="int64") for i, t in enumerate(tracks)])
+    attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": trajectories[0].attrs["unit"],
+             "explained_variance_ratio": ratio.tolist(), "normalization": "none", "seed": None, "tracks": names,
+             "same_init": same_start(trajectories), "min_explained": min_explained,
+             "x_range": extent(track["trajectory_x"], margin, x_range),
+             "y_range": extent(track["trajectory_y"], margin, y_range), **center_attrs(trajectories[0], last)}
+    store.write_directions(out, center, d1, d2, attrs, track)
+
+
+def _track(trajectory, rows, center, d1, d2) -> dict:
+    coords, residual = project(trajectory["weights"], rows, center, d1, d2)
+    return {"trajectory_x": coords[:, 0], "trajectory_y": coords[:, 1], "residual": residual,
+            "step": trajectory["step"][:].astype("int64"), "train_loss": trajectory["train_loss"][:]}
+
+
+def same_start(trajectories) -> bool | None:
+    """Whether the runs start from the same weights: their checkpoints number 0 (a Collector saves the start)
+    compared bit for bit; None where a run has none."""
+    if any(int(t["step"][0]) != 0 for t in trajectories):
+        return None
+    first = trajectories[0]["weights"][0]
+    return all(np.array_equal(t["weights"][0], first) for t in trajectories[1:])
+
+
+def axis_labels(attrs: dict) -> tuple[str, str]:
+    ratio = attrs.get("explained_variance_ratio")
+    if ratio:
+        return tuple(f"shared PC{i + 1} ({100 * r:.1f} %)" for i, r in enumerate(ratio[:2]))
+    return "shared PC1", "shared PC2"
+
+
+def describe(attrs: dict) -> str:
+    return f"the runs {', '.join(attrs.get('tracks') or [])}"
+
+
+def reduction(attrs: dict) -> str:
+    return "PCA of several runs' trajectories together"
