@@ -63,6 +63,15 @@ def save_user_checkpoints(folder):
         torch.save({"model_state_dict": model.state_dict(), "epoch": epoch}, folder / f"model_epoch_{epoch:03d}.pt")
 
 
+def run_workflow(folder: Path, config: dict, name: str) -> Path:
+    """snakemake --cores 2 on config (written to folder/name) in a workflow copy; its results folder."""
+    (folder / name).write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", name], cwd=folder,
+                          capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "results"
+
+
 @pytest.fixture(scope="session")
 def finished_workflow(tmp_path_factory) -> Path:
     """A real snakemake run of a tiny config: a run topograph trains and one from a user's checkpoints."""
@@ -75,12 +84,7 @@ def finished_workflow(tmp_path_factory) -> Path:
         "old": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
                 "checkpoints": "old_run", "checkpoint_pattern": r"model_epoch_(\d+)\.pt", "optimizer": "Adam",
                 "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 4, "num_samples": 32}}}
-    (folder / "tiny.yaml").write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"],
-                          cwd=folder, capture_output=True, text=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder / "results"
+    return run_workflow(folder, config, "tiny.yaml")
 
 
 PLANES_RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
@@ -100,9 +104,4 @@ def planes_workflow(tmp_path_factory) -> Path:
                  "landscapes": PLANES},
         "sgd": {**PLANES_RUN, "train": {"epochs": 3, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
                 "landscapes": {"train": False, "result": False}}}}
-    (folder / "planes.yaml").write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "planes.yaml"],
-                          cwd=folder, capture_output=True, text=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder / "results"
+    return run_workflow(folder, config, "planes.yaml")

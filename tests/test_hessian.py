@@ -4,17 +4,14 @@ hold what a direct computation gives, and the config's refusal of a bad top_k.""
 import copy
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 import yaml
 import zarr
-from conftest import copy_workflow
+from conftest import copy_workflow, run_workflow
 from test_contracts import expected, has_type, table
 from test_reruns import scheduled
 from torch import nn
@@ -161,12 +158,7 @@ def hessian_workflow(tmp_path_factory):
         "train": {"epochs": 2, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}}, "unit": "epoch",
         "landscapes": {"train": False, "result": True, "hessian": {"top_k": 3, "trace_probes": 10}},
         "resolution": 4, "num_samples": 40, "batch_size": 16, "seed": 4}}}
-    (folder / "h.yaml").write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "h.yaml"],
-                          cwd=folder, capture_output=True, text=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder / "results"
+    return run_workflow(folder, config, "h.yaml")
 
 
 def test_a_workflow_run_stores_and_shows_the_eigenvalues(hessian_workflow):

@@ -85,11 +85,9 @@ def extent(values: np.ndarray, margin: float, fixed=None) -> list[float]:
     return [low - margin * width, high + margin * width]
 
 
-def axis_labels(attrs: dict) -> tuple[str, str]:
-    ratio = attrs.get("explained_variance_ratio")
-    if ratio:
-        return tuple(f"PC{i + 1} ({100 * r:.1f} %)" for i, r in enumerate(ratio[:2]))
-    return "PC1", "PC2"
+def axis_labels(attrs: dict, prefix: str = "") -> tuple[str, str]:
+    ratio = attrs.get("explained_variance_ratio") or [None, None]
+    return tuple(f"{prefix}PC{k}" + (f" ({100 * r:.1f} %)" if r is not None else "") for k, r in zip((1, 2), ratio))
 
 
 def describe(attrs: dict) -> str:

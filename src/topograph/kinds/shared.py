@@ -10,6 +10,7 @@ import numpy as np
 from .. import store
 from ..config import ConfigError
 from .base import center_attrs, check_same_model, trajectory_of
+from . import pca
 from .pca import extent, pca_plane, project
 
 KIND, METHOD = "shared", "shared_pca"
@@ -80,10 +81,7 @@ def same_start(trajectories) -> bool | None:
 
 
 def axis_labels(attrs: dict) -> tuple[str, str]:
-    ratio = attrs.get("explained_variance_ratio")
-    if ratio:
-        return tuple(f"shared PC{i + 1} ({100 * r:.1f} %)" for i, r in enumerate(ratio[:2]))
-    return "shared PC1", "shared PC2"
+    return pca.axis_labels(attrs, "shared ")
 
 
 def describe(attrs: dict) -> str:
