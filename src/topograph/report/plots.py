@@ -139,6 +139,7 @@ def line_figure(landscape: Landscape, style: Style) -> Figure:
                       bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
     axes.set(xlabel=kinds.axis_labels(landscape.attrs)[0], ylabel=title, yscale="log" if log else "linear",
              title=f"{landscape.name}: along the line")
+    axes.margins(y=0.15)  # room above the highest mark for its label
     axes.grid(alpha=0.3)
     return figure
 
