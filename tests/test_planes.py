@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from test_inputs import refused
 from topograph import kinds, store, zoo
-from topograph.config import validate
+from topograph.config import ConfigError, validate
 from topograph.kinds import plane3, shared
 from topograph.trajectory import load_state_dict
 
@@ -157,6 +157,7 @@ def test_the_fit_reads_the_trajectories_of_the_runs_it_names():
 
 
 def test_a_checkpoint_never_collected_is_named_with_those_that_were(planes_workflow, tmp_path):
-    with pytest.raises(ValueError, match=r"no checkpoint numbered 7 was collected \(collected: 0, 1, 2, 3\)"):
-        kinds.fit("interpolate_x", planes_workflow / "adam" / "trajectory.zarr", tmp_path / "d.zarr",
-                  {"start": "first", "end": 7})
+    out = tmp_path / "adam" / "landscapes" / "interpolate_x" / "directions.zarr"
+    with pytest.raises(ConfigError, match=r"^runs\.adam\.landscapes\.interpolate\.x\.to: no checkpoint numbered 7 was "
+                                         r"collected \(collected: 0, 1, 2, 3\)\. Fix: "):
+        kinds.fit("interpolate_x", planes_workflow / "adam" / "trajectory.zarr", out, {"start": "first", "end": 7})

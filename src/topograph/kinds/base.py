@@ -51,6 +51,13 @@ def runs_named(references) -> list[str]:
     return list(dict.fromkeys(run for run, _ in map(parse, references) if run))
 
 
+def config_field(out: Path, key: str) -> str:
+    """The config field of the landscape whose directions.zarr is out (results/<run>/landscapes/<key>_<name>/...),
+    e.g. runs.lenet.landscapes.interpolate.first-last, for the fit's errors."""
+    folder = Path(out).parent
+    return f"runs.{folder.parents[1].name}.landscapes.{key}.{folder.name.partition('_')[2]}"
+
+
 def trajectory_of(own: Path, run: str | None) -> Path:
     own = Path(own)
     return own if run is None else own.parent.parent / run / own.name
@@ -61,8 +68,8 @@ def row_of(trajectory, which: str, where: str) -> int:
     if which in ("first", "last"):
         return 0 if which == "first" else len(steps) - 1
     if int(which) not in steps:
-        raise ValueError(f"{where}: no checkpoint numbered {which} was collected (collected: "
-                         f"{', '.join(map(str, steps))}). Fix: name one of those, first or last")
+        raise ConfigError(f"{where}: no checkpoint numbered {which} was collected (collected: "
+                          f"{', '.join(map(str, steps))}). Fix: name one of those, first or last.")
     return steps.index(int(which))
 
 
@@ -81,9 +88,9 @@ def same_architecture(points: list[Checkpoint], where: str) -> None:
     first = points[0]
     for other in points[1:]:
         if other.layout != first.layout:
-            raise ValueError(f"{where}: {first.label()} and {other.label()} have other "
-                             "parameters (names or shapes): they are not one architecture. Fix: name checkpoints of "
-                             "runs with the same model and model_args")
+            raise ConfigError(f"{where}: {first.label()} and {other.label()} have other "
+                              "parameters (names or shapes): they are not one architecture. Fix: name checkpoints "
+                              "of runs with the same model and model_args.")
 
 
 def check_references(name: str, config: dict, references: dict) -> None:

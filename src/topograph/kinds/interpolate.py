@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import store
 from ..config import ConfigError
-from .base import checkpoint, check_references, runs_named, same_architecture
+from .base import check_references, checkpoint, config_field, runs_named, same_architecture
 
 KIND = METHOD = "interpolate"
 NAME_PATTERN = r"interpolate_[A-Za-z0-9][A-Za-z0-9.-]*"
@@ -45,13 +45,13 @@ def order(name: str) -> int:
 
 
 def fit(trajectory_path: Path, out: Path, *, start, end, alpha=(-0.5, 1.5)) -> None:
-    where = f"landscapes.interpolate ({Path(out).parent.name})"
-    a, b = checkpoint(trajectory_path, start, where), checkpoint(trajectory_path, end, where)
+    where = config_field(out, "interpolate")
+    a, b = checkpoint(trajectory_path, start, f"{where}.from"), checkpoint(trajectory_path, end, f"{where}.to")
     same_architecture([a, b], where)
     d1 = b.weights - a.weights
     if not d1.any():
-        raise ValueError(f"{where}: {a.label()} and {b.label()} hold the same weights: there is nothing between them. "
-                         "Fix: name two different checkpoints")
+        raise ConfigError(f"{where}: {a.label()} and {b.label()} hold the same weights: there is nothing between them. "
+                          "Fix: name two different checkpoints.")
     unit = store.open_store(trajectory_path).attrs["unit"]
     attrs = {"kind": KIND, "method": METHOD, "dimensions": 1, "interval": None, "unit": unit,
              "explained_variance_ratio": None, "normalization": "none", "seed": None, "from": start, "to": end,

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from .base import checkpoint, check_references, runs_named, same_architecture
+from ..config import ConfigError
+from .base import check_references, checkpoint, config_field, runs_named, same_architecture
 from .pca import extent
 
 KIND = METHOD = "plane3"
@@ -37,8 +38,8 @@ def order(name: str) -> int:
 
 
 def fit(trajectory_path: Path, out: Path, *, points, margin: float = 0.2, x_range=None, y_range=None) -> None:
-    where = f"landscapes.plane3 ({Path(out).parent.name})"
-    a, b, c = (checkpoint(trajectory_path, point, where) for point in points)
+    where = config_field(out, "plane3")
+    a, b, c = (checkpoint(trajectory_path, point, f"{where}.points[{i}]") for i, point in enumerate(points))
     same_architecture([a, b, c], where)
     d1, d2, coords = gram_schmidt(a.weights, b.weights, c.weights, where)
     attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": store.open_store(trajectory_path).attrs["unit"],
@@ -55,8 +56,8 @@ def gram_schmidt(a: np.ndarray, b: np.ndarray, c: np.ndarray, where: str = "plan
     d1 = u / (np.linalg.norm(u) or 1.0)
     w = v - (v @ d1) * d1
     if not u.any() or np.linalg.norm(w) <= 1e-6 * max(np.linalg.norm(v), 1e-30):
-        raise ValueError(f"{where}: the three checkpoints lie on a line (or two are the same): they span no plane. "
-                         "Fix: name three checkpoints that differ, not on one line")
+        raise ConfigError(f"{where}: the three checkpoints lie on a line (or two are the same): they span no plane. "
+                          "Fix: name three checkpoints that differ, not on one line.")
     d2 = w / np.linalg.norm(w)
     coords = np.array([[0.0, 0.0], [np.linalg.norm(u), 0.0], [v @ d1, v @ d2]])
     return d1, d2, coords

@@ -48,8 +48,8 @@ def fit(trajectory_path: Path, out: Path, *, runs: list[str], min_explained: flo
     trajectories = [store.open_store(trajectory_of(own, run)) for run in [None, *runs]]
     for name, trajectory in zip(names[1:], trajectories[1:]):
         if trajectory.attrs["parameters"] != trajectories[0].attrs["parameters"]:
-            raise ValueError(f"landscapes.shared.with: run {name!r} has other parameters (names or shapes) than "
-                             f"{names[0]!r}: not one architecture. Fix: name runs of the same model")
+            raise ConfigError(f"runs.{names[0]}.landscapes.shared.with: run {name!r} has other parameters (names or "
+                              f"shapes) than {names[0]!r}: not one architecture. Fix: name runs of the same model.")
     sources = [(t["weights"], list(range(t["weights"].shape[0]))) for t in trajectories]
     d1, d2, ratio = pca_plane(sources)
     last = trajectories[0]["weights"].shape[0] - 1
