@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
+BOUNDED = ("accuracy", "top5", "r2")  # metrics in [0, 1] (R² at most 1): a linear scale by default
 INTERVAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 CMAPS = ("viridis", "cividis", "plasma", "inferno", "magma", "turbo", "terrain", "coolwarm", "Spectral_r", "Greys_r")
 CAMERA = {"eye": {"x": -1.1, "y": -1.25, "z": 0.95}, "aspectratio": {"x": 1, "y": 1, "z": 0.6}}  # Plotly's terms
@@ -22,8 +23,11 @@ class Style:
     track_width: float = 3.0
     opacity: float = 1.0  # of the 3-D surface
     field: str = "loss"  # "loss" or a metric's array ("accuracy", "r2", ...); where a landscape has none, the loss
-    log: bool = True
-    cap: float | None = None  # values above are drawn at the cap
+    scale: str = "auto"  # "auto": log for the loss and unbounded metrics, linear for BOUNDED ones; "log"; "linear"
+    percentile: float = 95.0  # the colour range's top: this percentile of the values (100: the highest)
+    cap: float | None = None  # an explicit top of the colour range, instead of the percentile
+    relative: bool = False  # draw L - L(center), the rise above the center
+    aspect: str = "equal"  # the maps' axes: "equal" (one unit is as long on both) or "stretch" (fill the box)
 
     def settings(self) -> dict:
         return asdict(self)
