@@ -1,14 +1,36 @@
+from topograph.report.html import LIBRARIES, library_file
+
 # the landscapes the compare page draws, per compared run: the result, hessian and interpolation landscapes
 COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).KIND in ("result", "hessian", "interpolate")]
             for run in (config["compare"] or RUNS)}
 
 
+# the pages link the libraries in results/assets/ (written once, shared, cached by the browser) unless
+# self_contained: true inlines them into every page
+ASSETS = [] if config["self_contained"] else [f"results/assets/{library_file(name)}" for name in LIBRARIES]
+
+
+rule assets:
+    """results/assets/: the JavaScript libraries the pages share, Plotly and BokehJS, each named by its version."""
+    output:
+        ASSETS,
+    log:
+        "results/logs/assets.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/assets.py"
+
+
 rule report:
-    """One self-contained HTML page per run (isoline, topographic and 3D maps with the track, live display
-    settings), and every view as PNG and PDF in figures/ for papers."""
+    """One HTML page per run (isoline, topographic and 3D maps with the track, live display settings), and every
+    view as PNG, PDF and SVG in figures/ for papers."""
     input:
         unpack(run_outputs),
         trajectory="results/{run}/trajectory.zarr",
+        assets=ASSETS,
+    params:
+        assets=None if config["self_contained"] else "results/assets",
     output:
         report="results/{run}/report.html",
         figures=directory("results/{run}/figures"),
@@ -25,7 +47,10 @@ rule compare:
     result landscape), tiled or overlaid, with loss, accuracy and flatness per run, the curvature of those with a
     hessian landscape, and their interpolations, one curve each in one plot."""
     input:
-        [surface(run, name) for run, names in COMPARED.items() for name in names],
+        surfaces=[surface(run, name) for run, names in COMPARED.items() for name in names],
+        assets=ASSETS,
+    params:
+        assets=None if config["self_contained"] else "results/assets",
     output:
         "results/compare.html",
     log:

@@ -21,12 +21,25 @@ def field(name: str, label: str, kind: str, value, extra: str = "") -> str:
     return f'<label>{esc(label)} <input type="{kind}" id="set-{name}" name="{name}" value="{shown}"{extra}></label>'
 
 
+def checkbox(name: str, label: str, value: bool, title: str) -> str:
+    return (f'<label title="{esc(title)}"><input type="checkbox" id="set-{name}" name="{name}"'
+            f'{" checked" if value else ""}> {esc(label)}</label>')
+
+
+SCALES = [("auto", "auto (log for the loss, linear for accuracy)"), ("log", "log"), ("linear", "linear")]
 CONTROLS = {
-    "log": lambda s: select("log", "Colour scale", [("true", "log10"), ("false", "linear")], str(s.log).lower()),
-    "cap": lambda s: field("cap", "Cap outliers at", "number", s.cap,
-                           ' step="any" placeholder="none" title="values above are drawn at the cap" size="7"'),
+    "scale": lambda s: select("scale", "Colour scale", SCALES, s.scale),
+    "percentile": lambda s: field("percentile", "Colour top at percentile", "number", s.percentile,
+                                  ' min="50" max="100" step="0.5" title="values above are drawn in the top colour"')
+    + ' <output id="top-value" title="the top of the colour range"></output>',
+    "cap": lambda s: field("cap", "or at", "number", s.cap,
+                           ' step="any" placeholder="value" title="an explicit top of the colour range" size="7"'),
+    "relative": lambda s: checkbox("relative", "L − L(center)", s.relative,
+                                   "draw the rise above the value at the center (0, 0), on a linear scale"),
     "cmap": lambda s: select("cmap", "Colour map", [(name, name) for name in CMAPS], s.cmap),
     "levels": lambda s: slider("levels", "Contour lines", 10, 80, 1, s.levels),
+    "aspect": lambda s: select("aspect", "Axes", [("equal", "equal scale"), ("stretch", "stretch to fill")],
+                               s.aspect),
     "track_color": lambda s: field("track_color", "Track colour", "color", s.track_color),
     "track_width": lambda s: slider("track_width", "Track width", 1, 10, 0.5, s.track_width),
     "opacity": lambda s: slider("opacity", "3-D opacity", 0.1, 1, 0.05, s.opacity),

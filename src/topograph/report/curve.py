@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import BoxAnnotation, ColumnDataSource, CustomJS, HoverTool, Label
+from bokeh.models import BoxAnnotation, ColumnDataSource, CustomJS, HoverTool, Label, Span
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for hv.render)
 
@@ -20,7 +20,8 @@ if (hits.length && window.topographSelect) { window.topographSelect(hits[0].name
 
 def loss_curve(run: Run, selected: str | None = None, width: int = 900, height: int = 260):
     """Training loss per optimizer step, checkpoints marked, each train landscape's interval shaded (the
-    selected one darker); a click inside an interval calls the page's topographSelect(name)."""
+    selected one darker), a hidden cursor Play moves; a click inside an interval calls the page's
+    topographSelect(name)."""
     if not len(run.curve_loss) and not run.checkpoints:
         return None
     positive = run.curve_loss > 0
@@ -29,7 +30,10 @@ def loss_curve(run: Run, selected: str | None = None, width: int = 900, height: 
         logy=True, width=width, height=height, color="#555555", line_width=1.2,
         title="Training loss · click an interval", default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"])
     plot = hv.render(curve, backend="bokeh")
+    plot.toolbar.active_scroll = None  # the wheel scrolls the page until the toolbar's wheel zoom is chosen
     plot.name = "loss-curve"
+    plot.add_layout(Span(location=0, dimension="height", line_color="#d73027", line_width=2, visible=False,
+                         name="play-cursor"))
     add_checkpoints(plot, run)
     intervals = [add_interval(plot, run, landscape, INTERVAL_COLORS[index % len(INTERVAL_COLORS)],
                               landscape.name == selected)

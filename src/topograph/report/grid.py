@@ -16,7 +16,7 @@ def display_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str]
     floor = positive.min() if positive.size else 1e-12
     if style.cap is not None:
         values = np.minimum(values, style.cap)
-    if style.log:
+    if (style.scale != "linear"):
         values = np.log10(np.clip(values, floor, None))
     return values, colour_title(landscape.label(field), style)
 
@@ -30,7 +30,7 @@ def line_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str, bo
         values = np.minimum(values, style.cap)
     finite = values[np.isfinite(values)]
     title = landscape.label(field) + (f", capped at {style.cap:g}" if style.cap is not None else "")
-    return values, title, bool(style.log and finite.size and (finite > 0).all())
+    return values, title, bool((style.scale != "linear") and finite.size and (finite > 0).all())
 
 
 def has_values(landscape: Landscape) -> bool:

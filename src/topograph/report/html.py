@@ -7,8 +7,10 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
+import bokeh
 from bokeh.resources import Resources
 
+LIBRARIES = ("plotly", "bokeh")
 BOKEH_COMPONENTS = ["bokeh"]  # add "bokeh-widgets" (0.4 MB) once a page uses Bokeh widgets
 
 CSS = """
@@ -38,7 +40,8 @@ header a{color:#a8d4ff}
 .buttons button:last-child{border-radius:0 5px 5px 0}
 .buttons button[aria-pressed=true]{background:#1d2b3a;color:#fff;border-color:#1d2b3a}
 #play{border-radius:5px;background:#fff;border-color:#1d2b3a;margin-left:0}
-#play:disabled{opacity:.4;cursor:default}
+#play:disabled,#scrub:disabled{opacity:.4;cursor:default}
+#scrub{width:14em}
 .settings{display:flex;flex-wrap:wrap;gap:8px 18px;align-items:center;margin-top:10px;font-size:.9em}
 .settings label{display:inline-flex;align-items:center;gap:5px;white-space:nowrap}
 .settings input[type=number]{width:6em}
@@ -104,20 +107,51 @@ def script_json_text(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-@lru_cache(maxsize=1)
-def bokeh_js() -> str:
-    """BokehJS inlined; js_files are skipped, they are relative links to extensions (Panel's) we do not use."""
-    scripts = Resources(mode="inline", components=BOKEH_COMPONENTS).js_raw
-    return "".join(f'<script type="text/javascript">{js}</script>' for js in scripts)
+@lru_cache(maxsize=None)
+def library_source(name: str) -> str:
+    """The JavaScript of a library the pages use: "plotly" (the maps) or "bokeh" (BokehJS, the loss curve; its
+    js_files are skipped, they are relative links to extensions, Panel's, we do not use)."""
+    if name == "plotly":
+        from plotly.offline import get_plotlyjs
+        return get_plotlyjs()
+    return "\n".join(Resources(mode="inline", components=BOKEH_COMPONENTS).js_raw)
 
 
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-    return f'<script type="text/javascript">{get_plotlyjs()}</script>'
+def library_file(name: str) -> str:
+    """The library's file under results/assets/, named by its version so a newer page never runs an older one."""
+    if name == "plotly":
+        from plotly.offline import get_plotlyjs_version
+        return f"plotly-{get_plotlyjs_version()}.min.js"
+    return f"bokeh-{bokeh.__version__}.min.js"
+
+
+def write_assets(folder: Path, names=LIBRARIES) -> list[Path]:
+    """The libraries' files in folder, each written (whole, then renamed into place) unless already there."""
+    paths = []
+    for name in names:
+        path = Path(folder) / library_file(name)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_text(library_source(name), encoding="utf-8")
+            partial.replace(path)
+        paths.append(path)
+    return paths
+
+
+def libraries(names, assets: str | None) -> str:
+    """The libraries' scripts: linked from the folder assets (a URL relative to the page), or inlined where assets
+    is None, so the page is one file."""
+    if assets is None:
+        return "".join(f"<script>{library_source(name)}</script>" for name in names)
+    return "".join(f'<script src="{esc(assets)}/{library_file(name)}"></script>' for name in names)
 
 
 def page(title: str, body: str, head: str = "") -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)}</title><style>{CSS}</style>{head}</head>\n<body>{body}</body></html>\n")
+
+
+def plotly_js() -> str:  # TEMPORARY until compare.py takes assets
+    return libraries(("plotly",), None)

@@ -1,7 +1,9 @@
 """results/<run>/report.html: one self-contained page per run; its landscapes drawn in the browser by js/run.js."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import quote
 
 from bokeh.embed import components
 
@@ -10,7 +12,7 @@ from .controls import settings_form
 from .curve import loss_curve
 from .figures import write_run_figures
 from .grid import has_values
-from .html import bokeh_js, esc, info_table, inline_js, json_script, page, plotly_js
+from .html import esc, info_table, inline_js, json_script, libraries, page, write_assets
 from .labels import arguments_text, bn_text, variance_text
 from .page_data import common_quantities, drawing_json, landscape_json
 from .run import Landscape, Run, Track, read_run
@@ -18,31 +20,49 @@ from .style import Style
 from .views import ALL_VIEWS, VIEWS, views_of
 
 
-def write_run_report(run_dir: Path, out: Path, style: Style = Style()) -> list[Path]:
+def write_run_report(run_dir: Path, out: Path, style: Style = Style(), assets: Path | None = None) -> list[Path]:
     """The page of the run in run_dir (a folder results/<run>) at out, its controls starting at style, and the
-    figures for papers in figures/ beside it; returns the figure files."""
+    figures for papers in figures/ beside it; returns the figure files. With assets (a folder, e.g.
+    results/assets), the page links the libraries written there instead of inlining them."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     run = read_run(Path(run_dir))
-    out.write_text(render_run(run, style), encoding="utf-8")
+    out.write_text(render_run(run, style, assets_url(assets, out)), encoding="utf-8")
     return write_run_figures(run, out.parent / "figures", style)
 
 
-def render_run(run: Run, style: Style) -> str:
+def assets_url(assets: Path | None, out: Path) -> str | None:
+    """The folder assets as a URL relative to the page out, its libraries written there; None for none."""
+    if assets is None:
+        return None
+    write_assets(assets)
+    return quote(Path(os.path.relpath(assets, Path(out).parent)).as_posix())
+
+
+def render_run(run: Run, style: Style, assets: str | None = None) -> str:
+    """The page: the landscapes' views first (the first screen shows one), then the run's table and loss curve."""
     curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
     script, divs = components({"curve": curve}) if curve is not None else ("", {})
     curve_div = divs.get("curve", "<p class=note>No training-loss curve stored.</p>")
     body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape report · '
-            f'<a href="../index.html">all runs</a></p></header><main>'
-            f'<div class="row"><div class="card">{info_table(run_rows(run))}</div>'
-            f'<div class="card">{curve_div}</div></div>{landscape_views(run, style)}</main>{script}')
+            f'<a href="../index.html">all runs</a></p></header><main>{landscape_views(run, style)}'
+            f'<div class="row"><div class="card">{curve_div}</div>{landscape_tables(run)}'
+            f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div></main>'
+            f'{libraries(("bokeh", "plotly"), assets)}{script}')
     if run.landscapes:
         data = {"defaults": style.settings(), "views": [view.json() for view in VIEWS],
-                "landscapes": [{**landscape_json(ls, f"{index}"), "drawable": has_values(ls)}
-                               for index, ls in enumerate(run.landscapes)]}
-        body += json_script("run-data", data) + inline_js("landscape.js") + inline_js("run.js")
-    head = bokeh_js() + plotly_js() + drawing_json()
-    return page(f"{run.name} – topograph report", body, head=head)
+                "landscapes": [run_landscape_json(run, ls, f"{index}") for index, ls in enumerate(run.landscapes)]}
+        body += drawing_json() + json_script("run-data", data) + inline_js("landscape.js") + inline_js("run.js")
+    return page(f"{run.name} – topograph report", body)
+
+
+def run_landscape_json(run: Run, landscape: Landscape, key: str) -> dict:
+    """landscape_json() with whether it can be drawn, and each track's checkpoints' optimizer steps (where Play's
+    cursor stands on the loss curve)."""
+    data = landscape_json(landscape, key)
+    for track, own in zip(data["tracks"], landscape.tracks):
+        track["global_step"] = [run.global_step(step) for step in own.step]
+    return {**data, "drawable": has_values(landscape)}
 
 
 def run_rows(run: Run) -> list[tuple[str, object]]:
@@ -54,16 +74,20 @@ def run_rows(run: Run) -> list[tuple[str, object]]:
 
 
 def landscape_views(run: Run, style: Style) -> str:
-    """The controls, each landscape's heading and table (one shown at a time), and one shared set of views."""
+    """The controls, each landscape's heading (one shown at a time), and one shared set of views."""
     if not run.landscapes:
         return '<p class="note">This run has no landscapes yet.</p>'
     heads = "".join(landscape_head(i, ls) for i, ls in enumerate(run.landscapes))
-    tables = "".join(f'<div class="card" data-landscape-index="{i}"{" hidden" if i else ""}><h2>Landscape '
-                     f'{esc(ls.name)}</h2>{info_table(landscape_rows(ls, run))}</div>'
-                     for i, ls in enumerate(run.landscapes))
     form = settings_form(style, common_quantities(run.landscapes))
     views = views_of(run.landscapes)
-    return f'<div class="card controls">{toolbar(run.landscapes, views)}{form}</div>{heads}{view_boxes(views)}{tables}'
+    return f'<div class="card controls">{toolbar(run.landscapes, views)}{form}</div>{heads}{view_boxes(views)}'
+
+
+def landscape_tables(run: Run) -> str:
+    """Each landscape's information table, one shown at a time."""
+    return "".join(f'<div class="card" data-landscape-index="{i}"{" hidden" if i else ""}><h2>Landscape '
+                   f'{esc(ls.name)}</h2>{info_table(landscape_rows(ls, run))}</div>'
+                   for i, ls in enumerate(run.landscapes))
 
 
 def toolbar(landscapes: list[Landscape], views) -> str:
@@ -77,8 +101,17 @@ def toolbar(landscapes: list[Landscape], views) -> str:
                      f"{esc(label)}</button>" for key, label in buttons)
     return (f'<div class="toolbar"><span class="group">Landscape <span id="landscapes" class="buttons">{chooser}'
             f'</span></span><span class="group">View <span id="view-switch" class="buttons">{switch}</span></span>'
-            f'<span class="group"><button type="button" id="play">▶ Play</button> <span id="play-status"></span>'
-            f"</span></div>")
+            f"{play_controls()}</div>")
+
+
+def play_controls() -> str:
+    """Play, a scrubber along the track and the speed; js/run.js moves a cursor on the maps and the loss curve."""
+    speeds = "".join(f'<option value="{v}"{" selected" if v == 1 else ""}>{v:g}×</option>' for v in (0.5, 1, 2, 4))
+    return ('<span class="group"><button type="button" id="play">▶ Play</button>'
+            '<input type="range" id="scrub" min="0" max="1000" step="1" value="1000" '
+            'aria-label="position along the track" title="drag along the track">'
+            f'<select id="speed" aria-label="speed" title="checkpoints per second">{speeds}</select>'
+            '<span id="play-status"></span></span>')
 
 
 def view_boxes(views) -> str:

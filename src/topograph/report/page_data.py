@@ -8,12 +8,14 @@ from .grid import surface_at
 from .html import json_script
 from .labels import FRACTIONS, quantity_label, unit_of
 from .run import Landscape, Track
-from .style import CAMERA, colorscales, track_colors
+from .style import BOUNDED, CAMERA, colorscales, track_colors
 
 
 def drawing_json() -> str:
-    """The colour scales and the 3-D camera, for js/landscape.js: once per page, before the scripts."""
-    return json_script("topograph-colorscales", colorscales()) + json_script("topograph-camera", CAMERA)
+    """The colour scales, the default 3-D camera and the bounded metrics, for js/landscape.js: once per page,
+    before the scripts."""
+    return (json_script("topograph-colorscales", colorscales()) + json_script("topograph-camera", CAMERA)
+            + json_script("topograph-bounded", list(BOUNDED)))
 
 
 def numbers(values) -> list:

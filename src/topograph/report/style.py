@@ -51,5 +51,5 @@ def colorscales() -> dict[str, list]:
 
 def colour_title(label: str, style: Style) -> str:
     """The colour bar's (and z axis') title of the quantity label; js/landscape.js title() is the same."""
-    title = f"log10({label})" if style.log else label
+    title = f"log10({label})" if style.scale != "linear" else label
     return f"{title}, capped at {style.cap:g}" if style.cap is not None else title

@@ -35,7 +35,7 @@ class View:
 VIEWS = (
     View("isoline", "Isoline", "Isoline map", 2, partial(map_figure, filled=False)),
     View("topographic", "Topographic", "Topographic map", 2, partial(map_figure, filled=True)),
-    View("surface3d", "3D", "3-D map · drag to rotate, scroll to zoom", 3, surface_figure),
+    View("surface3d", "3D", "3-D map · drag to rotate, click then scroll to zoom", 3, surface_figure),
     View("line", "Line", "Along the line · hover for α and the value", 2, line_figure, landscape_dims=1),
 )
 

@@ -5,14 +5,16 @@ const Topo = (() => {
   'use strict';
   const SCALES = JSON.parse(document.getElementById('topograph-colorscales').textContent);
   const CAMERA = JSON.parse(document.getElementById('topograph-camera').textContent);  /* style.CAMERA */
-  const displays = new Map();
-  const hoverTexts = new Map();
+
+  const BOUNDED = JSON.parse(document.getElementById('topograph-bounded').textContent);  /* style.BOUNDED */
+  const cache = new Map();
+  const cached = (key, make) => { if (!cache.has(key)) cache.set(key, make()); return cache.get(key); };
 
   function readSettings(form, defaults) {
     const s = {...defaults};
     for (const input of form.elements) {
       if (!(input.name in s)) continue;
-      if (input.name === 'log') s.log = input.value === 'true';
+      if (input.type === 'checkbox') s[input.name] = input.checked;
       else if (input.name === 'cap') s.cap = Number.isFinite(parseFloat(input.value)) ? parseFloat(input.value) : null;
       else if (typeof defaults[input.name] === 'number') s[input.name] = parseFloat(input.value);
       else s[input.name] = input.value;
@@ -20,49 +22,91 @@ const Topo = (() => {
     return s;
   }
 
-  /* the array drawn: the chosen quantity, or the loss where the landscape has none (grid.display_values()) */
+  /* the array drawn: the chosen quantity, or the loss where the landscape has none (grid.display() in Python) */
   const field = (ls, s) => (Object.hasOwn(ls.grids, s.field) ? s.field : 'loss');
+  const finiteOf = (grid) => grid.flat().filter((v) => v !== null);
 
-  /* the colour bar's title of a quantity's label (style.colour_title()) */
-  function title(label, s) {
-    const name = s.log ? `log10(${label})` : label;
-    return s.cap === null ? name : `${name}, capped at ${s.cap}`;
+  /* the colour bar's title (grid.display()) */
+  function title(ls, s) {
+    const label = ls.labels[field(ls, s)];
+    return s.relative ? `${label} − center` : label;
   }
 
-  function minPositive(grid) {
-    let low = Infinity;
-    for (const row of grid) for (const v of row) if (v !== null && v > 0 && v < low) low = v;
-    return low === Infinity ? 1e-12 : low;
+  /* The quantity's values, less its value at the center (0, 0) where s.relative (the lowest value where the
+     center lies outside the grid). */
+  function values(ls, s) {
+    return cached(['values', ls.key, field(ls, s), s.relative].join('|'), () => {
+      const raw = ls.grids[field(ls, s)];
+      if (!s.relative) return raw;
+      const inside = ls.x[0] <= 0 && 0 <= ls.x[ls.x.length - 1] && ls.y[0] <= 0 && 0 <= ls.y[ls.y.length - 1];
+      const center = inside ? interpolate(ls, raw, 0, 0) : Math.min(...finiteOf(raw));
+      return raw.map((row) => row.map((v) => (v === null ? null : v - center)));
+    });
   }
 
-  /* The plotted grid: the field, capped, then log10 (views.display_values() in Python does the same). */
-  function display(ls, s) {
-    const key = [ls.key, field(ls, s), s.log, s.cap].join('|');
-    if (!displays.has(key)) {
-      const raw = ls.grids[field(ls, s)], floor = minPositive(raw);
-      let min = Infinity, max = -Infinity;
-      const z = raw.map((row) => row.map((v) => {
-        if (v === null) return null;
-        if (s.cap !== null && v > s.cap) v = s.cap;
-        if (s.log) v = Math.log10(Math.max(v, floor));
-        min = Math.min(min, v);
-        max = Math.max(max, v);
-        return v;
-      }));
-      displays.set(key, {z, min, max});
+  /* numpy.percentile's default (linear) of sorted numbers */
+  function percentile(sorted, q) {
+    const at = (q / 100) * (sorted.length - 1), low = Math.floor(at), high = Math.min(low + 1, sorted.length - 1);
+    return sorted[low] + (at - low) * (sorted[high] - sorted[low]);
+  }
+
+  /* The colour range of the landscapes drawn on one scale (grid.display() in Python): from the lowest value to
+     the cap, or to the percentile of all their values; log where asked (auto: not for the BOUNDED metrics, nor
+     for L - L(center)) and every value is positive. zmin/zmax are the range as plotted (log10 where log). */
+  function range(shown, s) {
+    const all = shown.flatMap((ls) => finiteOf(values(ls, s))).sort((a, b) => a - b);
+    if (!all.length) return {low: 0, high: 1, log: false, capped: false, zmin: 0, zmax: 1};
+    const name = field(shown[0], s), low = all[0], max = all[all.length - 1];
+    const wanted = s.scale === 'log' || (s.scale === 'auto' && !BOUNDED.includes(name) && !s.relative);
+    let high = s.cap !== null ? s.cap : percentile(all, s.percentile);
+    if (!(high > low)) high = max > low ? max : low + Math.max(Math.abs(low) * 1e-6, 1e-12);
+    const log = wanted && low > 0, to = log ? Math.log10 : (v) => v;
+    return {low, high, max, log, capped: max > high, zmin: to(low), zmax: to(high)};
+  }
+
+  /* The plotted grid: the values, those above the range's top at its top, log10 where the range is log. */
+  function display(ls, s, r = range([ls], s)) {
+    return cached(['display', ls.key, field(ls, s), s.relative, r.high, r.log].join('|'), () => values(ls, s)
+      .map((row) => row.map((v) => (v === null ? null : (r.log ? Math.log10(Math.min(v, r.high)) : Math.min(v, r.high))))));
+  }
+
+  /* a round step near size: 1, 2, 2.5 or 5 times a power of ten */
+  function niceStep(size) {
+    const power = 10 ** Math.floor(Math.log10(size));
+    return power * [1, 2, 2.5, 5, 10].find((m) => m * power >= size);
+  }
+
+  const short = (v) => String(Number(v.toPrecision(3)));
+
+  /* The colour bar's (and 3-D z axis') ticks of a log range, in the quantity's own units: 1, 2, 5 times powers
+     of ten, or round steps where the range spans too little for three of those; the top marked ≥ where capped. */
+  function ticks(r) {
+    if (!r.log) return r.capped ? {tickvals: [r.zmax], ticktext: [`≥ ${short(r.high)}`], tickmode: 'auto'} : {};
+    let vals = [];
+    for (let e = Math.floor(Math.log10(r.low)); e <= Math.ceil(Math.log10(r.high)); e++) {
+      for (const m of [1, 2, 5]) if (m * 10 ** e >= r.low && m * 10 ** e <= r.high) vals.push(m * 10 ** e);
     }
-    return displays.get(key);
+    if (vals.length < 3) {
+      const step = niceStep((r.high - r.low) / 5);
+      vals = [];
+      for (let v = Math.ceil(r.low / step) * step; v <= r.high * (1 + 1e-12); v += step) vals.push(v);
+    }
+    const text = vals.map(short);
+    if (r.capped) { vals.push(r.high); text.push(`≥ ${short(r.high)}`); }
+    return {tickmode: 'array', tickvals: vals.map(Math.log10), ticktext: text};
   }
 
-  function span(shown) {
-    const min = Math.min(...shown.map((d) => d.min)), max = Math.max(...shown.map((d) => d.max));
-    return {min, max: max > min ? max : min + 1e-9};
+  function colorbar(ls, s, r, length) {
+    return {title: {text: plain(title(ls, s)), side: 'right'}, len: length, ...ticks(r)};
   }
 
-  /* count contour lines evenly spaced strictly between the lowest and the highest value */
-  function levels(range, count) {
-    const size = (range.max - range.min) / (count + 1);
-    return {start: range.min + size, end: range.min + (count + 0.5) * size, size};
+  /* what the range spans, for a view's heading: 'loss 0.0401 to 0.0563' */
+  const spanText = (ls, s, r) => `${title(ls, s)} ${short(r.low)} to ${short(r.max)}`;
+
+  /* count contour lines evenly spaced strictly between the range's ends (as plotted) */
+  function levels(r, count) {
+    const size = (r.zmax - r.zmin) / (count + 1);
+    return {start: r.zmin + size, end: r.zmin + (count + 0.5) * size, size};
   }
 
   /* Plotly reads tags in text (<b>, <a href>...): names and labels are shown as plain text */
@@ -74,32 +118,30 @@ const Topo = (() => {
   const names = (ls) => Object.keys(ls.grids);
 
   function hoverText(ls) {
-    if (!hoverTexts.has(ls.key)) {
-      hoverTexts.set(ls.key, ls.grids.loss.map((row, j) => row.map((_, i) => names(ls).map((name) =>
-        `${plain(ls.labels[name])} ${valueText(ls, name, ls.grids[name][j][i])}`).join('<br>'))));
-    }
-    return hoverTexts.get(ls.key);
+    return cached(`hover|${ls.key}`, () => ls.grids.loss.map((row, j) => row.map((_, i) => names(ls).map((name) =>
+      `${plain(ls.labels[name])} ${valueText(ls, name, ls.grids[name][j][i])}`).join('<br>'))));
   }
 
   const HALO = '0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff';  /* a label's text readable over any colour */
   const HOVER = 'x %{x:.3f}<br>y %{y:.3f}<br>%{text}<extra>%{fullData.name}</extra>';
 
-  function contour(ls, s, range, fill, showscale = true) {
-    const lv = levels(range, s.levels);
+  /* r: the colour range (range()) the landscape is drawn on */
+  function contour(ls, s, r, fill, showscale = true) {
+    const lv = levels(r, s.levels);
     return {
-      type: 'contour', name: plain(ls.name), x: ls.x, y: ls.y, z: display(ls, s).z, text: hoverText(ls),
-      hovertemplate: HOVER, colorscale: SCALES[s.cmap], zauto: false, zmin: range.min, zmax: range.max,
+      type: 'contour', name: plain(ls.name), x: ls.x, y: ls.y, z: display(ls, s, r), text: hoverText(ls),
+      hovertemplate: HOVER, colorscale: SCALES[s.cmap], zauto: false, zmin: r.zmin, zmax: r.zmax, showlegend: false,
       autocontour: false, contours: {start: lv.start, end: lv.end, size: lv.size, coloring: fill ? 'fill' : 'lines'},
       line: fill ? {width: 0.6, color: 'rgba(0,0,0,0.35)', smoothing: 0.8} : {width: 1.6, smoothing: 0.8},
-      showscale, colorbar: {title: {text: plain(title(ls.labels[field(ls, s)], s)), side: 'right'}, len: 0.9},
+      showscale, colorbar: colorbar(ls, s, r, 0.9),
     };
   }
 
-  function surface(ls, s, range, extra = {}) {
+  function surface(ls, s, r, extra = {}) {
     return {
-      type: 'surface', name: plain(ls.name), x: ls.x, y: ls.y, z: display(ls, s).z, text: hoverText(ls),
-      hovertemplate: HOVER, colorscale: SCALES[s.cmap], cmin: range.min, cmax: range.max, opacity: s.opacity,
-      colorbar: {title: {text: plain(title(ls.labels[field(ls, s)], s)), side: 'right'}, len: 0.8}, ...extra,
+      type: 'surface', name: plain(ls.name), x: ls.x, y: ls.y, z: display(ls, s, r), text: hoverText(ls),
+      hovertemplate: HOVER, colorscale: SCALES[s.cmap], cmin: r.zmin, cmax: r.zmax, opacity: s.opacity,
+      showlegend: false, colorbar: colorbar(ls, s, r, 0.8), ...extra,
     };
   }
 
@@ -155,23 +197,35 @@ const Topo = (() => {
                                         ...names(ls).map((name) => valueText(ls, name, track.surface[name][i]))]);
   }
 
+  const START = '#1a9850', END = '#d73027';  /* the track's first and last checkpoint, whatever the colour map */
+
   /* What lies on the map: the track(s), or the center of a landscape with neither track nor marks; then the marks.
-     Lifted onto the surface when lift is a number. play: {shown: dense points drawn (all if undefined), cursor:
-     whether to mark the last one}, for a single track. */
-  function overlays(ls, s, play, lift = null) {
+     Lifted onto the surface (drawn with the range r) when lift is a number. play: {shown: dense points drawn (all
+     if undefined), cursor: whether to mark the last one}, for a single track. */
+  function overlays(ls, s, play, r, lift = null) {
     const flat = lift === null;
-    const height = (x, y) => interpolate(ls, display(ls, s).z, x, y) + lift;
+    const height = (x, y) => interpolate(ls, display(ls, s, r), x, y) + lift;
     const point = (x, y) => (flat ? {x, y, type: 'scatter'}
       : {x, y, z: x.map((xi, i) => height(xi, y[i])), type: 'scatter3d'});
     let drawn = [];
     if (ls.tracks.length === 1) drawn = singleTrack(ls, s, play, point, flat);
     else if (ls.tracks.length) drawn = ls.tracks.flatMap((track) => runTrack(ls, s, track, point, flat));
     else if (!ls.marks.label.length) {
-      drawn = [{...point([0], [0]), mode: 'markers', name: 'center',
-                marker: {symbol: 'diamond', size: flat ? 16 : 7, color: '#fff', line: {color: s.track_color, width: 3}},
+      drawn = [{...point([0], [0]), mode: 'markers', name: 'center: final weights',
+                marker: {symbol: 'diamond', size: flat ? 16 : 8, color: '#fff', line: {color: '#111', width: 3}},
                 hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})<extra></extra>`}];
     }
     return ls.marks.label.length ? [...drawn, markTrace(ls, point, flat)] : drawn;
+  }
+
+  /* the track's first and last checkpoint, each its own legend entry */
+  function ends(ls, track, point, flat, group = {}) {
+    const last = track.x.length - 1;
+    const end = (i, name, symbol, color) => ({
+      ...point([track.x[i]], [track.y[i]]), mode: 'markers', name, ...group, hoverinfo: 'skip',
+      marker: {symbol, size: flat ? 15 : 7, color, line: {color: '#fff', width: 2}}});
+    return [end(0, `start (${ls.unit} ${track.step[0]})`, flat ? 'circle' : 'circle', START),
+            end(last, `end (${ls.unit} ${track.step[last]})`, flat ? 'star' : 'diamond', END)];
   }
 
   function singleTrack(ls, s, play, point, flat) {
@@ -180,53 +234,62 @@ const Topo = (() => {
     return [
       {...point(path.x.slice(0, shown), path.y.slice(0, shown)), mode: 'lines', name: 'track', hoverinfo: 'skip',
        line: {color: s.track_color, width: flat ? s.track_width : 2 * s.track_width}},
-      {...point(track.x, track.y), mode: 'markers+text', name: 'checkpoints', text: track.step.map(String),
-       textposition: 'top center', textfont: {size: flat ? 13 : 16, color: '#111'},
+      {...point(track.x, track.y), mode: 'markers+text', name: 'checkpoints', showlegend: false,
+       text: track.step.map(String), textposition: 'top center',
+       textfont: {size: flat ? 13 : 15, color: '#111', ...(flat ? {shadow: HALO} : {})},
        customdata: checkpointData(ls, track), hovertemplate: checkpointHover(ls),
-       marker: {size: flat ? 10 : 5, color: '#fff', line: {color: s.track_color, width: 2}}},
+       marker: {size: flat ? 9 : 4, color: '#fff', line: {color: s.track_color, width: 2}}},
+      ...ends(ls, track, point, flat),
       {...point(cursor, play.cursor ? [path.y[last]] : []), mode: 'markers', name: 'now', hoverinfo: 'skip',
-       marker: {size: flat ? 15 : 8, color: s.track_color, line: {color: '#000', width: 1.5}}},
+       showlegend: Boolean(play.cursor), marker: {size: flat ? 15 : 8, color: s.track_color, line: {color: '#000', width: 1.5}}},
     ];
   }
 
   /* One of several runs' tracks, in its colour, named in the legend: on a map one trace through its checkpoints;
-     in 3-D the path finely sampled to follow the surface, and its checkpoints (one legend entry for both). */
+     in 3-D the path finely sampled to follow the surface, and its checkpoints (one legend entry for all). */
   function runTrack(ls, s, track, point, flat) {
     const name = plain(track.run), hover = {customdata: checkpointData(ls, track),
                                             hovertemplate: checkpointHover(ls, track.run)};
     const line = {color: track.color, width: flat ? s.track_width : 2 * s.track_width};
     const marker = {size: flat ? 7 : 4, color: track.color, line: {color: '#fff', width: 1}};
-    if (flat) return [{...point(track.x, track.y), mode: 'lines+markers', name, line, marker, ...hover}];
-    const path = densify(track), group = {name, legendgroup: name};
-    return [{...point(path.x, path.y), mode: 'lines', ...group, line, hoverinfo: 'skip'},
-            {...point(track.x, track.y), mode: 'markers', ...group, showlegend: false, marker, ...hover}];
+    const group = {legendgroup: name}, quiet = {...group, showlegend: false};
+    const own = flat ? [{...point(track.x, track.y), mode: 'lines+markers', name, ...group, line, marker, ...hover}]
+      : [{...point(...Object.values(densify(track)).slice(0, 2)), mode: 'lines', name, ...group, line, hoverinfo: 'skip'},
+         {...point(track.x, track.y), mode: 'markers', name, ...quiet, marker, ...hover}];
+    return [...own, ...ends(ls, track, point, flat, quiet)];
   }
 
   /* the landscape's labelled points (e.g. the checkpoints A, B, C of a plane through three) */
   function markTrace(ls, point, flat) {
     return {...point(ls.marks.x, ls.marks.y), mode: 'markers+text', name: 'marks', showlegend: false,
             text: ls.marks.label.map(plain), textposition: 'bottom center',
-            textfont: {size: flat ? 13 : 15, color: '#111', shadow: HALO}, hovertemplate: '%{text}<extra></extra>',
+            textfont: {size: flat ? 13 : 15, color: '#111', ...(flat ? {shadow: HALO} : {})},
+            hovertemplate: '%{text}<extra></extra>',
             marker: {symbol: 'square', size: flat ? 11 : 6, color: '#111', line: {color: '#fff', width: 2}}};
   }
 
-  /* where the animation is, in the landscape's unit (7.5 = halfway from the 7th to the 8th epoch's checkpoint) */
+  /* where the animation is: the checkpoint index t (2.5 = halfway from the 3rd to the 4th checkpoint) and the
+     position in the landscape's unit */
   function position(ls, shown) {
-    const track = ls.tracks[0], path = densify(track), t = path.t[Math.min(shown, path.t.length) - 1];
+    const track = ls.tracks[0], path = densify(track), t = path.t[Math.min(Math.max(shown, 1), path.t.length) - 1];
     const i = Math.floor(t), steps = track.step, next = steps[Math.min(i + 1, steps.length - 1)];
-    return steps[i] + (t - i) * (next - steps[i]);
+    return {t, step: steps[i] + (t - i) * (next - steps[i])};
   }
 
-  /* A 1-D landscape's curve of the field, capped (grid.line_values() in Python does the same) */
+  /* log where asked (auto: not for the BOUNDED metrics, nor for L - L(center)) */
+  const wantsLog = (ls, s) => s.scale === 'log' || (s.scale === 'auto' && !BOUNDED.includes(field(ls, s)) && !s.relative);
+
+  /* A 1-D landscape's curve of the field (less its center value where s.relative), capped at s.cap
+     (grid.line_values() in Python does the same) */
   function lineValues(ls, s) {
-    return ls.grids[field(ls, s)][0].map((v) => (v !== null && s.cap !== null && v > s.cap ? s.cap : v));
+    return values(ls, s)[0].map((v) => (v !== null && s.cap !== null && v > s.cap ? s.cap : v));
   }
 
   /* linear interpolation of a curve at x over the neighbours that hold a value (grid.line_at() in Python) */
-  function along(ls, values, x) {
+  function along(ls, curve, x) {
     const [i, f] = locate(ls.x, x);
     let sum = 0, weight = 0;
-    for (const [v, w] of [[values[i], 1 - f], [values[i + 1], f]]) {
+    for (const [v, w] of [[curve[i], 1 - f], [curve[i + 1], f]]) {
       if (v !== null && w > 0) { sum += w * v; weight += w; }
     }
     return weight > 0 ? sum / weight : null;
@@ -235,28 +298,28 @@ const Topo = (() => {
   /* The curve of a 1-D landscape and its marks on it. look: {name, color} of one curve among several (compare);
      alone, the curve is drawn in the track's colour and width. */
   function lineTraces(ls, s, look = {}) {
-    const name = field(ls, s), values = lineValues(ls, s), raw = ls.grids[name][0], label = plain(ls.labels[name]);
+    const name = field(ls, s), curve = lineValues(ls, s), raw = ls.grids[name][0], label = plain(ls.labels[name]);
     const color = look.color ?? s.track_color, group = look.name ?? ls.name;
-    const curve = {type: 'scatter', mode: 'lines', name: plain(group), legendgroup: group, x: ls.x, y: values,
-                   text: raw.map((v) => valueText(ls, name, v)), line: {color, width: look.color ? 2.5 : s.track_width},
-                   hovertemplate: `α %{x:.3f}<br>${label} %{text}<extra>${plain(group)}</extra>`};
-    if (!ls.marks.label.length) return [curve];
-    return [curve, {type: 'scatter', mode: 'markers+text', name: 'marks', legendgroup: group, showlegend: false,
-                    x: ls.marks.x, y: ls.marks.x.map((x) => along(ls, values, x)), text: ls.marks.label.map(plain),
-                    textposition: 'top center', cliponaxis: false, textfont: {size: 12, color: '#111', shadow: HALO},
-                    hovertemplate: 'α %{x:.3f}<br>%{text}<extra></extra>',
-                    marker: {symbol: 'diamond', size: 10, color, line: {color: '#111', width: 1.5}}}];
+    const line = {type: 'scatter', mode: 'lines', name: plain(group), legendgroup: group, x: ls.x, y: curve,
+                  text: raw.map((v) => valueText(ls, name, v)), line: {color, width: look.color ? 2.5 : s.track_width},
+                  hovertemplate: `α %{x:.3f}<br>${label} %{text}<extra>${plain(group)}</extra>`};
+    if (!ls.marks.label.length) return [line];
+    return [line, {type: 'scatter', mode: 'markers+text', name: 'marks', legendgroup: group, showlegend: false,
+                   x: ls.marks.x, y: ls.marks.x.map((x) => along(ls, curve, x)), text: ls.marks.label.map(plain),
+                   textposition: 'top center', cliponaxis: false, textfont: {size: 12, color: '#111', shadow: HALO},
+                   hovertemplate: 'α %{x:.3f}<br>%{text}<extra></extra>',
+                   marker: {symbol: 'diamond', size: 10, color, line: {color: '#111', width: 1.5}}}];
   }
 
-  /* The layout of the curves of the 1-D landscapes shown: a log y axis where asked and every value is positive
+  /* The layout of the curves of the 1-D landscapes shown: a log y axis where wanted and every value is positive
      (grid.line_values()), a dotted vertical line at each mark. yLabel: the y axis' title, by default the first
      landscape's quantity. */
-  function layoutLine(shown, heading, s, yLabel = shown[0].labels[field(shown[0], s)]) {
-    const values = shown.flatMap((ls) => lineValues(ls, s)).filter((v) => v !== null);
-    const log = s.log && values.length > 0 && values.every((v) => v > 0);
+  function layoutLine(shown, heading, s, yLabel = title(shown[0], s)) {
+    const all = shown.flatMap((ls) => lineValues(ls, s)).filter((v) => v !== null);
+    const log = wantsLog(shown[0], s) && all.length > 0 && all.every((v) => v > 0);
     const marks = [...new Set(shown.flatMap((ls) => ls.marks.x))];
     return {
-      ...layout2d(shown[0], heading), showlegend: shown.length > 1,
+      ...layout2d(shown[0], heading, {...s, aspect: 'stretch'}), showlegend: shown.length > 1,
       xaxis: {title: {text: plain(shown[0].xlabel)}, zeroline: false, gridcolor: '#eee'},
       yaxis: {title: {text: plain(s.cap === null ? yLabel : `${yLabel}, capped at ${s.cap}`)},
               type: log ? 'log' : 'linear', gridcolor: '#eee'},
@@ -265,29 +328,41 @@ const Topo = (() => {
     };
   }
 
-  function layout2d(ls, heading) {
+  /* A map's layout: one unit as long on both axes unless s.aspect is 'stretch'; the legend above the map. */
+  function layout2d(ls, heading, s) {
+    const equal = s.aspect !== 'stretch' ? {scaleanchor: 'x', scaleratio: 1, constrain: 'domain'} : {};
     return {
-      title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 64, r: 12, t: 42, b: 52},
-      showlegend: ls.tracks.length > 1, legend: {x: 0.01, y: 0.99, bgcolor: 'rgba(255,255,255,0.75)'},
+      title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left', y: 0.985, yanchor: 'top'},
+      margin: {l: 64, r: 12, t: 64, b: 52}, showlegend: true,
+      legend: {orientation: 'h', x: 0, xanchor: 'left', y: 1.0, yanchor: 'bottom', bgcolor: 'rgba(255,255,255,0)',
+               font: {size: 12}},
       hovermode: 'closest', uirevision: ls.key, paper_bgcolor: '#fff', plot_bgcolor: '#fff',
-      xaxis: {title: {text: plain(ls.xlabel)}, showgrid: false, zeroline: false},
-      yaxis: {title: {text: plain(ls.ylabel)}, showgrid: false, zeroline: false},
+      xaxis: {title: {text: plain(ls.xlabel)}, showgrid: false, zeroline: false, constrain: 'domain'},
+      yaxis: {title: {text: plain(ls.ylabel)}, showgrid: false, zeroline: false, ...equal},
     };
   }
 
-  /* zTitle: the z axis' title, by default the landscape's quantity (title()) */
-  function layout3d(ls, heading, s, showlegend = ls.tracks.length > 1, zTitle = title(ls.labels[field(ls, s)], s)) {
+  /* A 3-D map's layout, seen from the landscape's camera (camera.py chose it to show the track and the center);
+     r: the colour range, for the z axis' ticks in the quantity's units. zTitle: the z axis' title. */
+  function layout3d(ls, heading, s, r, showlegend = true, zTitle = title(ls, s)) {
+    const axis = (text) => ({title: {text: plain(text), font: {size: 15}}, tickfont: {size: 12}});
+    const camera = ls.camera ?? CAMERA;
     return {
       title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 0, r: 0, t: 42, b: 0},
-      showlegend,
-      uirevision: 'scene',
-      legend: {x: 0, y: 1},
-      scene: {xaxis: {title: {text: plain(ls.xlabel)}}, yaxis: {title: {text: plain(ls.ylabel)}},
-              zaxis: {title: {text: plain(zTitle)}},
-              aspectmode: 'manual', aspectratio: {...CAMERA.aspectratio}, camera: {eye: {...CAMERA.eye}}},
+      showlegend, uirevision: `scene-${ls.key}`, legend: {x: 0, y: 1, font: {size: 12}},
+      scene: {xaxis: axis(ls.xlabel), yaxis: axis(ls.ylabel), zaxis: {...axis(zTitle), ...ticks(r)},
+              aspectmode: 'manual', aspectratio: {...camera.aspectratio}, camera: {eye: {...camera.eye}}},
     };
   }
 
-  return {readSettings, plain, title, display, span, contour, surface, overlays, densify, interpolate, position,
-          lineTraces, layout2d, layout3d, layoutLine};
+  /* The wheel over a plot scrolls the page, unless the plot was clicked since the pointer came in. */
+  function wheelScrollsPage(element) {
+    element.addEventListener('pointerdown', () => { element.dataset.focused = 'yes'; });
+    element.addEventListener('pointerleave', () => { delete element.dataset.focused; });
+    element.addEventListener('wheel', (event) => { if (!element.dataset.focused) event.stopPropagation(); },
+                             {capture: true});
+  }
+
+  return {readSettings, plain, title, range, display, contour, surface, overlays, densify, interpolate, position,
+          lineTraces, layout2d, layout3d, layoutLine, spanText, wheelScrollsPage, short};
 })();

@@ -5,17 +5,20 @@
   'use strict';
   const page = JSON.parse(document.getElementById('run-data').textContent);
   const form = document.getElementById('settings');
-  const config = {responsive: true, displaylogo: false};
+  const config = {responsive: true, displaylogo: false, scrollZoom: true};  /* once clicked: Topo.wheelScrollsPage */
   const state = {index: 0, view: 'all', play: {}, playing: null};
   const playButton = document.getElementById('play');
+  const scrubber = document.getElementById('scrub');
+  const speed = document.getElementById('speed');
   const status = document.getElementById('play-status');
+  const topValue = document.getElementById('top-value');
 
-  /* The traces of each view, by its key in views.VIEWS. */
+  /* The traces of each view, by its key in views.VIEWS; r: the colour range (Topo.range). */
   const TRACES = {
-    isoline: (ls, s, range) => [Topo.contour(ls, s, range, false), ...Topo.overlays(ls, s, state.play)],
-    topographic: (ls, s, range) => [Topo.contour(ls, s, range, true), ...Topo.overlays(ls, s, state.play)],
-    surface3d: (ls, s, range) => [Topo.surface(ls, s, range),
-                                  ...Topo.overlays(ls, s, state.play, 0.015 * (range.max - range.min))],
+    isoline: (ls, s, r) => [Topo.contour(ls, s, r, false), ...Topo.overlays(ls, s, state.play, r)],
+    topographic: (ls, s, r) => [Topo.contour(ls, s, r, true), ...Topo.overlays(ls, s, state.play, r)],
+    surface3d: (ls, s, r) => [Topo.surface(ls, s, r),
+                              ...Topo.overlays(ls, s, state.play, r, 0.015 * (r.zmax - r.zmin))],
     line: (ls, s) => Topo.lineTraces(ls, s),
   };
 
@@ -29,18 +32,21 @@
   const applies = (view) => view.landscape_dims === current().dimensions;
   const shown = (view) => applies(view) && (state.view === 'all' || state.view === view.key);
 
-  function layout(view, ls, s) {
-    if (view.dims === 3) return Topo.layout3d(ls, view.heading, s);
-    return view.landscape_dims === 1 ? Topo.layoutLine([ls], view.heading, s) : Topo.layout2d(ls, view.heading);
+  /* a map's heading says what the colours span: 'Isoline map · loss 0.0401 to 0.0563' */
+  function layout(view, ls, s, r) {
+    if (view.landscape_dims === 1) return Topo.layoutLine([ls], view.heading, s);
+    const heading = `${view.heading} · ${Topo.spanText(ls, s, r)}`;
+    return view.dims === 3 ? Topo.layout3d(ls, heading, s, r) : Topo.layout2d(ls, heading, s);
   }
 
   function render() {
     const ls = current();
     document.getElementById('views').hidden = !ls.drawable;
     if (!ls.drawable) return Promise.resolve();
-    const s = Topo.readSettings(form, page.defaults), range = Topo.span([Topo.display(ls, s)]);
+    const s = Topo.readSettings(form, page.defaults), r = Topo.range([ls], s);
+    topValue.textContent = `= ${Topo.short(r.high)}${r.log ? ' (log scale)' : ''}`;
     return Promise.all(views.filter(shown).map((view) => {
-      const draw = () => Plotly.react(box(view), TRACES[view.key](ls, s, range), layout(view, ls, s), config);
+      const draw = () => Plotly.react(box(view), TRACES[view.key](ls, s, r), layout(view, ls, s, r), config);
       return view.dims === 3 ? painted.then(draw) : draw();
     }));
   }
@@ -83,9 +89,12 @@
     document.querySelectorAll('[data-landscape-index]').forEach((e) => {
       e.hidden = e.dataset.landscapeIndex !== String(index);
     });
-    playButton.disabled = current().tracks.length !== 1 || !current().drawable;
+    const playable = current().tracks.length === 1 && current().drawable;
+    playButton.disabled = scrubber.disabled = !playable;
     playButton.title = current().tracks.length > 1 ? 'the animation follows a single track' : '';
+    scrubber.value = scrubber.max;
     status.textContent = '';
+    moveCursor(null);
     highlightInterval(name);
     showViews();
     render();
@@ -102,25 +111,59 @@
     playButton.textContent = '▶ Play';
   }
 
-  /* The descent: the track drawn point by point with a marker at its head, in every view shown, one second
-     per checkpoint; a frame that draws slowly (3-D without a GPU) makes the next one skip ahead. */
+  /* the vertical line on the training-loss curve at the optimizer step of a checkpoint index t (2.5: halfway from
+     the 3rd to the 4th checkpoint), or hidden */
+  function moveCursor(t) {
+    const steps = t === null ? [] : current().tracks[0].global_step, i = Math.floor(t);
+    for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
+      const cursor = doc.get_model_by_name('play-cursor');
+      if (!cursor) continue;
+      cursor.visible = steps.length > 0;
+      if (steps.length) cursor.location = steps[i] + (t - i) * (steps[Math.min(i + 1, steps.length - 1)] - steps[i]);
+    }
+  }
+
+  /* draw the track up to dense point `drawn` of `total`, with the cursors on the maps, the scrubber and the curve */
+  function show(drawn, total) {
+    const ls = current(), at = Topo.position(ls, drawn);
+    state.play = {shown: drawn, cursor: true};
+    scrubber.value = String(Math.round(Number(scrubber.max) * (drawn - 1) / Math.max(total - 1, 1)));
+    status.textContent = `${ls.unit} ${at.step.toFixed(1)}`;
+    moveCursor(at.t);
+    return render();
+  }
+
+  /* The descent: the track drawn point by point with a marker at its head, in every view shown, one second per
+     checkpoint at 1x, from where the scrubber is (the start, if at its end); a frame that draws slowly (3-D
+     without a GPU) makes the next one skip ahead. */
   function play() {
     if (state.playing) return stop();
-    const ls = current(), run = {}, started = performance.now(), track = ls.tracks[0];
-    const total = Topo.densify(track).x.length, duration = 1000 * (track.x.length - 1);
+    const track = current().tracks[0], run = {}, total = Topo.densify(track).x.length;
+    const from = Number(scrubber.value) >= Number(scrubber.max) ? 0 : Number(scrubber.value) / Number(scrubber.max);
+    const duration = 1000 * (track.x.length - 1) / Number(speed.value), started = performance.now() - from * duration;
     state.playing = run;
     playButton.textContent = '❚❚ Pause';
     const frame = () => {
       if (state.playing !== run) return;
       const drawn = Math.min(total, 1 + Math.round((total - 1) * (performance.now() - started) / duration));
-      state.play = {shown: drawn, cursor: true};
-      status.textContent = `${ls.unit} ${Topo.position(ls, drawn).toFixed(1)}`;
-      render().then(() => {
+      show(drawn, total).then(() => {
         if (drawn < total) requestAnimationFrame(frame);
         else if (state.playing === run) stop();
       });
     };
     requestAnimationFrame(frame);
+  }
+
+  function scrub() {
+    stop();
+    const total = Topo.densify(current().tracks[0]).x.length;
+    show(1 + Math.round((total - 1) * Number(scrubber.value) / Number(scrubber.max)), total);
+  }
+
+  /* report.html#landscape=<name> opens that landscape */
+  function fromHash() {
+    const name = new URLSearchParams(window.location.hash.slice(1)).get('landscape');
+    return page.landscapes.some((ls) => ls.name === name) ? name : null;
   }
 
   window.topographSelect = select;
@@ -130,11 +173,14 @@
     b.addEventListener('click', () => setView(b.dataset.view));
   });
   playButton.addEventListener('click', play);
+  scrubber.addEventListener('input', scrub);
+  views.forEach((view) => Topo.wheelScrollsPage(box(view)));
+  window.addEventListener('hashchange', () => { if (fromHash()) select(fromHash()); });
   form.addEventListener('input', (event) => {
     const output = form.querySelector(`output[for="${event.target.id}"]`);
     if (output) output.value = event.target.value;
     render();
   });
   form.addEventListener('submit', (event) => event.preventDefault());
-  select(page.landscapes.length ? page.landscapes[0].name : '');
+  select(fromHash() ?? (page.landscapes.length ? page.landscapes[0].name : ''));
 })();
