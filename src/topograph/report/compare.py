@@ -1,7 +1,8 @@
-"""results/compare.html: the result landscapes of several runs, tiled with one colour scale or overlaid in one
-3-D scene (js/compare.js), with a table of final loss, the metrics all runs share, flatness figures and, for runs
-with a hessian landscape, the top Hessian eigenvalue and trace; and every interpolation (1-D landscape) of the
-runs, one curve each in one plot."""
+"""results/compare.html: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
+3-D tiles) or overlaid in one 3-D scene, their centres aligned if asked (js/compare.js); beside a table of final
+loss, the metrics all runs share, flatness figures and, for runs with a hessian landscape, the top Hessian
+eigenvalue and trace, the radial profile of each run (mean loss against the distance from the center); and every
+interpolation (1-D landscape) of the runs, one curve each in one plot."""
 from __future__ import annotations
 
 import math
@@ -12,14 +13,28 @@ from urllib.parse import quote
 from .controls import settings_form
 from .grid import has_values
 from .html import esc, inline_js, json_script, page, plotly_js
-from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, Figure, flatness
+from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, Figure, flatness, radial_profile
 from .labels import quantity_label, quantity_text
-from .page_data import common_quantities, drawing_json, landscape_json
+from .page_data import common_quantities, drawing_json, landscape_json, numbers
 from .run import Landscape, Run, read_run
 from .style import INTERVAL_COLORS, Style
 
 FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}")
 CURVATURE_COLUMNS = ("Top Hessian eigenvalue λ₁", "Hessian trace (Hutchinson)")
+MODES = (("tile", "Tile"), ("overlay", "Overlay"))
+TILE_KINDS = (("isoline", "isoline"), ("topographic", "topographic"), ("surface3d", "3-D"))
+SETTINGS = ("field", "cap", "cmap", "levels", "opacity")  # the Style fields the page's controls set
+PROFILE_NOTE = ("Radial profile: the mean over the grid points in rings of equal width around the center (0, 0), "
+                "out to the largest circle inside the grid; a ring without a grid point, or with one that holds no "
+                "finite value, is left out.")
+ALIGN_NOTE = "draw each run's surface less its value at the center (0, 0), so basins of different depth overlay"
+CSS = """
+.results-row{display:flex;flex-wrap:wrap;gap:10px;align-items:stretch;margin:10px 0}
+.results-row>.card{margin:0;min-width:0}
+.table-card{flex:3 1 760px;overflow-x:auto}
+.profile-card{flex:1 1 380px}
+#profile{height:400px}
+"""
 CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final weights on the evaluated samples (the "
              "run's hessian landscape); the trace is Hutchinson's estimate ± its standard error. Larger is sharper.")
 
@@ -74,17 +89,34 @@ def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
         shown += f'<p id="nothing-shown" class="note" hidden>No run is ticked.</p>{views(drawn)}'
     if lines:
         shown += '<div class="card"><div id="lines" class="view2d"></div></div>'
-    body = f"{header}<main>{shown}{blank}{table_card(chosen)}</main>"
+    body = f"{header}<main>{shown}{blank}{results_row(chosen, bool(drawn))}</main>"
     if not drawn and not lines:
         return page("topograph: compare", body + inline_js("sort.js"))
     data = {"defaults": style.settings(), "labels": dict(quantities),
             "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
-                      "landscape": landscape_json(ls, str(i))} for i, (run, _, ls) in enumerate(drawn)],
+                      "landscape": landscape_json(ls, str(i)), "profile": profile_json(ls)}
+                     for i, (run, _, ls) in enumerate(drawn)],
             "lines": [{"name": f"{run.name} / {ls.name}", "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
                        "landscape": landscape_json(ls, f"line-{i}")} for i, (run, ls) in enumerate(lines)]}
     body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
-    head = plotly_js() + drawing_json()
+    head = plotly_js() + drawing_json() + f"<style>{CSS}</style>"
     return page("topograph: compare", body, head=head)
+
+
+def profile_json(landscape: Landscape) -> dict:
+    """The radial profile of each of the landscape's arrays (by name), for the Quantity control."""
+    profiles = {name: radial_profile(landscape, name=name) for name in landscape.values}
+    return {name: {"radius": numbers(p.radius), "mean": numbers(p.mean), "count": [int(c) for c in p.count]}
+            for name, p in profiles.items()}
+
+
+def results_row(chosen, profiles: bool) -> str:
+    """The table of the result landscapes and, where some are drawn, their radial profiles beside it."""
+    if not chosen:
+        return ""
+    profile = (f'<div class="card profile-card"><div id="profile"></div><p class="note">{esc(PROFILE_NOTE)}</p>'
+               "</div>" if profiles else "")
+    return f'<div class="results-row">{table_card(chosen)}{profile}</div>'
 
 
 def table_card(chosen) -> str:
@@ -96,23 +128,32 @@ def table_card(chosen) -> str:
     curvature = any(hessian_attrs(run) for run, _, _ in chosen)
     parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["curvature"] * curvature]
     heading = ", ".join(parts[:-1]) + " and " + parts[-1]
-    return (f'<div class="card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature)}'
+    return (f'<div class="card table-card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature)}'
             f'<p class="note">{esc(DEFINITION)}{esc(CURVATURE * curvature)}</p></div>')
 
 
 def controls(drawn, quantities, style: Style) -> str:
-    """The settings; with result landscapes drawn, the tile/overlay switch and a checkbox per run."""
+    """The settings; with result landscapes drawn, the tile/overlay switch, the kind of tile, the centres'
+    alignment of the overlay and a checkbox per run."""
     if not drawn:
-        return f'<div class="card controls">{settings_form(style, quantities, ("field", "log", "cap"))}</div>'
-    modes = ('<span class="group">Layout <span id="mode-switch" class="buttons">'
-             '<button type="button" data-mode="tile" aria-pressed="true">Tile</button>'
-             '<button type="button" data-mode="overlay" aria-pressed="false">Overlay</button></span></span>')
+        return f'<div class="card controls">{settings_form(style, quantities, SETTINGS[:2])}</div>'
+    align = (f'<label id="align-group" class="group" title="{esc(ALIGN_NOTE)}" hidden>'
+             '<input type="checkbox" id="align"> Align centres (L − L0)</label>')
+    toolbar = (switch("Layout", "mode", MODES, "tile") + switch("Tiles", "tiles", TILE_KINDS, "topographic")
+               + align)
     ticks = "".join(f'<label class="run-toggle" style="border-color:{INTERVAL_COLORS[i % len(INTERVAL_COLORS)]}">'
                     f'<input type="checkbox" id="run-{i}" checked> {esc(run.name)}</label>'
                     for i, (run, _, _) in enumerate(drawn))
-    runs = f'<span class="group">Runs {ticks}</span>'
-    form = settings_form(style, quantities, ("field", "log", "cap", "cmap", "levels", "opacity"), extra=runs)
-    return f'<div class="card controls"><div class="toolbar">{modes}</div>{form}</div>'
+    form = settings_form(style, quantities, SETTINGS, extra=f'<span class="group">Runs {ticks}</span>')
+    return f'<div class="card controls"><div class="toolbar">{toolbar}</div>{form}</div>'
+
+
+def switch(label: str, name: str, options, pressed: str) -> str:
+    """A group of buttons (id {name}-switch), one per (key, text) option, each with data-{name}=key."""
+    buttons = "".join(f'<button type="button" data-{name}="{key}" aria-pressed="{str(key == pressed).lower()}">'
+                      f"{esc(text)}</button>" for key, text in options)
+    return (f'<span id="{name}-group" class="group">{esc(label)} '
+            f'<span id="{name}-switch" class="buttons">{buttons}</span></span>')
 
 
 def views(chosen) -> str:

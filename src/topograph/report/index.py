@@ -1,45 +1,120 @@
-"""results/index.html: every run folder with a trajectory store, in a sortable table."""
+"""results/index.html: every run folder with a trajectory store, in a sortable table: the run's settings, its final
+training loss, a thumbnail and the figures of its result landscape, and a link to each of its landscapes."""
 from __future__ import annotations
 
 import datetime
+import math
 from pathlib import Path
 from urllib.parse import quote
 
+from .compare import capitalized, number_cell, result_landscape
+from .grid import has_values
 from .html import esc, inline_js, page
-from .run import list_landscapes, read_run_info
+from .labels import arguments_text, quantity_label, quantity_text
+from .metrics import Figure, flatness, undefined
+from .run import Landscape, Run, read_run
+from .thumbnail import SIZE, thumbnail_uri
 
-COLUMNS = ("Run", "Network", "Optimizer", "Learning rate", "Landscapes", "Date")
+RADIUS = 0.5  # flatness: the mean rise within this r
+NO_RESULT = "this run has no computed result landscape"
+NOTE = ("Click a column header to sort. The map, the values at the center and the mean rise are of the result "
+        f"landscape, the terrain around the final weights: L0 is the loss at the center (0, 0), the mean rise within "
+        f"r = {RADIUS:g} the mean of L(x, y) − L0 over the grid points with √(x² + y²) ≤ {RADIUS:g}, in units of the "
+        "filter-normalized directions; smaller is flatter. – where a figure cannot be computed, the reason on hover.")
 
 
 def run_folders(results_dir: Path) -> list[Path]:
     return sorted(p for p in Path(results_dir).iterdir() if (p / "trajectory.zarr").is_dir())
 
 
-def run_row(run_dir: Path) -> str:
-    info = read_run_info(run_dir)
-    mtime = (run_dir / "trajectory.zarr").stat().st_mtime
+def final_loss(run: Run) -> Figure:
+    """The training loss of the run's last checkpoint."""
+    if not run.checkpoints:
+        return undefined("no checkpoint recorded")
+    loss = run.checkpoints[max(run.checkpoints)][1]
+    return Figure(loss) if math.isfinite(loss) else undefined("the training loss of the last checkpoint is not known")
+
+
+def first_metric(landscape: Landscape | None) -> str | None:
+    return landscape.metrics[0] if landscape is not None and landscape.metrics else None
+
+
+def metric_column(results: list[tuple[Run, Landscape | None]]) -> str:
+    """The heading of the first metric's column: its name where every run's result landscape has the same first."""
+    names = {first_metric(ls) for _, ls in results if ls is not None}
+    return f"{capitalized(quantity_label(names.pop()))} at center" if len(names) == 1 else "First metric at center"
+
+
+def metric_cell(figures: dict[str, Figure], metric: str | None) -> str:
+    """The first metric at the center, named on hover (the column's heading may not name it)."""
+    figure = figures[metric] if metric else undefined("no metric evaluated")
+    if math.isnan(figure.value):
+        return number_cell(figure)
+    text = quantity_text(metric, figure.value)
+    return f'<td data-sort="{figure.value}" title="{esc(quantity_label(metric))}">{esc(text)}</td>'
+
+
+def result_cells(landscape: Landscape | None) -> list[str]:
+    """The loss and the first metric at the center, and the mean rise within RADIUS; – and why where undefined."""
+    if landscape is None:
+        return [number_cell(undefined(NO_RESULT))] * 3
+    figures = flatness(landscape)
+    return [number_cell(figures["loss"]), metric_cell(figures, first_metric(landscape)),
+            number_cell(figures[f"rise_within_{RADIUS:g}"])]
+
+
+def thumbnail_cell(run: Run, link: str, landscape: Landscape | None) -> str:
+    if landscape is None or not has_values(landscape) or landscape.dimensions != 2:
+        reason = NO_RESULT if landscape is None else "no finite loss on its grid"
+        return f'<td title="{esc(reason)}">–</td>'
+    alt = f"topographic map of the loss of {run.name}'s result landscape"
+    return (f'<td><a href="{esc(link)}#landscape={quote(landscape.name, safe="")}"><img class="thumbnail" '
+            f'src="{thumbnail_uri(landscape)}" width="{SIZE[0]}" height="{SIZE[1]}" alt="{esc(alt)}"></a></td>')
+
+
+def landscape_links(run: Run, link: str) -> str:
+    """Each landscape's name, linking to its view in the run's page."""
+    return ", ".join(f'<a href="{esc(link)}#landscape={quote(ls.name, safe="")}">{esc(ls.name)}</a>'
+                     for ls in run.landscapes) or "–"
+
+
+def run_row(run_dir: Path, run: Run, landscape: Landscape | None) -> str:
+    info, mtime = run.info, (run_dir / "trajectory.zarr").stat().st_mtime
     date = datetime.datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
-    link = esc(quote(run_dir.name) + "/report.html")
+    link = quote(run_dir.name) + "/report.html"
     rate = info.get("learning_rate")
-    cells = [f'<td><a href="{link}">{esc(run_dir.name)}</a></td>', f"<td>{esc(info.get('network'))}</td>",
+    arguments = arguments_text((landscape.attrs.get("model_args") if landscape else None) or info.get("model_args"))
+    cells = [f'<td><a href="{esc(link)}">{esc(run_dir.name)}</a></td>', thumbnail_cell(run, link, landscape),
+             f"<td>{esc(info.get('network'))}</td>", f"<td>{esc(arguments)}</td>",
              f"<td>{esc(info.get('optimizer'))}</td>",
              f'<td data-sort="{esc(rate if isinstance(rate, (int, float)) else "")}">{esc(rate)}</td>',
-             f"<td>{esc(list_landscapes(run_dir))}</td>", f'<td data-sort="{mtime:.0f}">{esc(date)}</td>']
+             number_cell(final_loss(run)), *result_cells(landscape), f"<td>{landscape_links(run, link)}</td>",
+             f'<td data-sort="{mtime:.0f}">{esc(date)}</td>']
     return f"<tr>{''.join(cells)}</tr>"
+
+
+def runs_table(run_dirs: list[Path]) -> str:
+    runs = [read_run(d) for d in run_dirs]
+    results = [(run, result_landscape(run)) for run in runs]
+    columns = ("Run", "Result landscape", "Network", "Model arguments", "Optimizer", "Learning rate",
+               "Final training loss", "Loss at center", metric_column(results), f"Mean rise within r = {RADIUS:g}",
+               "Landscapes", "Date")
+    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
+    rows = "".join(run_row(d, run, ls) for d, (run, ls) in zip(run_dirs, results))
+    return (f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+            f'<p class="note">{esc(NOTE)}</p>')
 
 
 def write_index(results_dir: Path, out: Path) -> None:
     """The index of the runs in results_dir (the folder results/) at out, linking compare.html when that page is
     there."""
     results_dir = Path(results_dir)
-    rows = "".join(run_row(p) for p in run_folders(results_dir))
-    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in COLUMNS)
-    table = (f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>' if rows
-             else '<p class="note">No runs with a trajectory store yet.</p>')
+    run_dirs = run_folders(results_dir)
+    table = runs_table(run_dirs) if run_dirs else '<p class="note">No runs with a trajectory store yet.</p>'
     compare = (' · <a href="compare.html">compare the result landscapes</a>'
                if (results_dir / "compare.html").is_file() else "")
     body = (f"<header><h1>topograph runs</h1><p>{esc(results_dir.resolve().name)}{compare}</p></header>"
-            f"<main>{table}<p class=note>Click a column header to sort.</p></main>{inline_js('sort.js')}")
+            f"<main>{table}</main>{inline_js('sort.js')}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page("topograph runs", body), encoding="utf-8")

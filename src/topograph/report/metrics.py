@@ -9,6 +9,8 @@ Each figure is a number or NaN with the reason it cannot be computed: the disc d
 fewer than MIN_DISC_POINTS grid nodes lie within r (the center and its 4 neighbours: fewer is no mean over a
 disc), a node within r or of a cell around a circle point or the center holds no finite value (leaving it out
 would hide where the loss diverged). Smaller is flatter.
+The radial profile: the mean of a quantity over the grid nodes in annuli of equal width around the center, out to
+the largest circle inside the grid.
 """
 from __future__ import annotations
 
@@ -104,3 +106,42 @@ def flatness(landscape: Landscape) -> dict[str, Figure]:
     figures.update({f"rise_within_{r:g}": mean_rise(landscape, r) for r in RADII})
     figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"] = circle_rise(landscape)
     return figures
+
+
+def inner_radius(landscape: Landscape) -> float:
+    """The radius of the largest circle around the center (0, 0) inside the grid; 0 where the center is outside."""
+    x, y = landscape.x, landscape.y
+    return max(0.0, float(min(-x.min(), x.max(), -y.min(), y.max())))
+
+
+def profile_bins(landscape: Landscape, radius: float) -> int:
+    """As many annuli as grid steps fit in the radius (the coarser axis' step): about one node wide each."""
+    step = max(np.diff(landscape.x).max(), np.diff(landscape.y).max())
+    return max(1, int(round(radius / step)))
+
+
+class Profile(NamedTuple):
+    radius: np.ndarray  # the middle of each annulus
+    mean: np.ndarray  # the mean value over its grid nodes
+    count: np.ndarray  # how many grid nodes it holds
+
+
+def radial_profile(landscape: Landscape, bins: int | None = None, name: str = "loss") -> Profile:
+    """The mean of the array name over the grid nodes in bins annuli of equal width from the center (0, 0) to the
+    largest circle inside the grid (annulus k: r_k <= r < r_k+1, the last one closed); annuli without a node, or
+    with a node that holds no finite value (its mean would hide where the loss diverged), are left out. bins: by
+    default about one grid step per annulus."""
+    radius = inner_radius(landscape)
+    if radius == 0.0 or len(landscape.x) < 2 or len(landscape.y) < 2:
+        return Profile(np.zeros(0), np.zeros(0), np.zeros(0, dtype=int))
+    bins = bins or profile_bins(landscape, radius)
+    edges = np.linspace(0.0, radius, bins + 1)
+    distance = np.hypot(landscape.x[:, None], landscape.y[None, :])
+    inside = distance <= radius
+    ring = np.minimum(np.searchsorted(edges, distance[inside], side="right") - 1, bins - 1)
+    count = np.bincount(ring, minlength=bins)
+    total = np.bincount(ring, weights=landscape.values[name][inside], minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    keep = (count > 0) & np.isfinite(mean)
+    return Profile(((edges[:-1] + edges[1:]) / 2)[keep], mean[keep], count[keep])

@@ -11,7 +11,7 @@ import numpy as np
 from .. import kinds, store
 from .labels import array_name, quantity_label
 
-RUN_KEYS = ("network", "optimizer", "learning_rate", "unit", "steps_per_epoch")
+RUN_KEYS = ("network", "optimizer", "learning_rate", "unit", "steps_per_epoch", "model_args")
 TRACK_ARRAYS = ("trajectory_x", "trajectory_y", "step", "train_loss", "residual")
 
 
