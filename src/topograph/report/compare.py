@@ -1,8 +1,8 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
-3-D tiles) or overlaid in one 3-D scene, their centres aligned if asked (js/compare.js); beside a table of final
-loss, the metrics all runs share, flatness figures and, for runs with a hessian landscape, the top Hessian
-eigenvalue and trace, the radial profile of each run (mean loss against the distance from the center); and every
-interpolation (1-D landscape) of the runs, one curve each in one plot."""
+3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (js/compare.js); beside a
+table of final loss, the metrics all runs share, flatness figures and, for runs with a hessian landscape, the top
+Hessian eigenvalue and trace, the radial profile of each run (mean loss against the distance from the center); and
+every interpolation (1-D landscape) of the runs, one curve each in one plot."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from .controls import settings_form
 from .grid import has_values
-from .html import esc, inline_js, json_script, page, plotly_js
+from .html import assets_url, esc, inline_js, json_script, libraries, page
 from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, Figure, flatness, radial_profile
 from .labels import quantity_label, quantity_text
 from .page_data import common_quantities, drawing_json, landscape_json, numbers
@@ -23,11 +23,11 @@ FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on t
 CURVATURE_COLUMNS = ("Top Hessian eigenvalue λ₁", "Hessian trace (Hutchinson)")
 MODES = (("tile", "Tile"), ("overlay", "Overlay"))
 TILE_KINDS = (("isoline", "isoline"), ("topographic", "topographic"), ("surface3d", "3-D"))
-SETTINGS = ("field", "cap", "cmap", "levels", "opacity")  # the Style fields the page's controls set
+# the Style fields the page's controls set
+SETTINGS = ("field", "scale", "percentile", "cap", "relative", "cmap", "levels", "opacity")
 PROFILE_NOTE = ("Radial profile: the mean over the grid points in rings of equal width around the center (0, 0), "
                 "out to the largest circle inside the grid; a ring without a grid point, or with one that holds no "
                 "finite value, is left out.")
-ALIGN_NOTE = "draw each run's surface less its value at the center (0, 0), so basins of different depth overlay"
 CSS = """
 .results-row{display:flex;flex-wrap:wrap;gap:10px;align-items:stretch;margin:10px 0}
 .results-row>.card{margin:0;min-width:0}
@@ -54,15 +54,16 @@ def result_landscape(run: Run) -> Landscape | None:
     return next((ls for ls in run.landscapes if ls.kind == "result" and (has_values(ls) or ls.computed)), None)
 
 
-def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75)) -> None:
+def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75), assets: Path | None = None) -> None:
     """The compare page of the runs in run_dirs (folders results/<run>) at out, its controls starting at style;
     its links are relative to out. Runs without a computed result landscape are left out; those whose result
-    landscape holds no finite loss are in the table only."""
+    landscape holds no finite loss are in the table only. With assets (a folder, e.g. results/assets), the page
+    links the libraries written there instead of inlining them."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [read_run(Path(d)) for d in run_dirs]
     links = [quote(Path(os.path.relpath(d, out.parent)).as_posix()) + "/report.html" for d in run_dirs]
-    out.write_text(render_compare(runs, links, style), encoding="utf-8")
+    out.write_text(render_compare(runs, links, style, assets_url(assets, out)), encoding="utf-8")
 
 
 def line_landscapes(runs: list[Run]) -> list[tuple[Run, Landscape]]:
@@ -70,7 +71,7 @@ def line_landscapes(runs: list[Run]) -> list[tuple[Run, Landscape]]:
     return [(run, ls) for run in runs for ls in run.landscapes if ls.dimensions == 1 and has_values(ls)]
 
 
-def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
+def render_compare(runs: list[Run], links: list[str], style: Style, assets: str | None = None) -> str:
     chosen = [(run, link, ls) for run, link in zip(runs, links) if (ls := result_landscape(run)) is not None]
     lines = line_landscapes(runs)
     title = "Landscapes compared" if lines else "Result landscapes compared"
@@ -98,8 +99,9 @@ def render_compare(runs: list[Run], links: list[str], style: Style) -> str:
                      for i, (run, _, ls) in enumerate(drawn)],
             "lines": [{"name": f"{run.name} / {ls.name}", "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
                        "landscape": landscape_json(ls, f"line-{i}")} for i, (run, ls) in enumerate(lines)]}
-    body += json_script("compare-data", data) + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js")))
-    head = plotly_js() + drawing_json() + f"<style>{CSS}</style>"
+    body += (libraries(("plotly",), assets) + drawing_json() + json_script("compare-data", data)
+             + "".join(map(inline_js, ("landscape.js", "compare.js", "sort.js"))))
+    head = f"<style>{CSS}</style>"
     return page("topograph: compare", body, head=head)
 
 
@@ -133,14 +135,11 @@ def table_card(chosen) -> str:
 
 
 def controls(drawn, quantities, style: Style) -> str:
-    """The settings; with result landscapes drawn, the tile/overlay switch, the kind of tile, the centres'
-    alignment of the overlay and a checkbox per run."""
+    """The settings; with result landscapes drawn, the tile/overlay switch, the kind of tile and a checkbox per
+    run."""
     if not drawn:
         return f'<div class="card controls">{settings_form(style, quantities, SETTINGS[:2])}</div>'
-    align = (f'<label id="align-group" class="group" title="{esc(ALIGN_NOTE)}" hidden>'
-             '<input type="checkbox" id="align"> Align centres (L − L0)</label>')
-    toolbar = (switch("Layout", "mode", MODES, "tile") + switch("Tiles", "tiles", TILE_KINDS, "topographic")
-               + align)
+    toolbar = switch("Layout", "mode", MODES, "tile") + switch("Tiles", "tiles", TILE_KINDS, "topographic")
     ticks = "".join(f'<label class="run-toggle" style="border-color:{INTERVAL_COLORS[i % len(INTERVAL_COLORS)]}">'
                     f'<input type="checkbox" id="run-{i}" checked> {esc(run.name)}</label>'
                     for i, (run, _, _) in enumerate(drawn))

@@ -4,8 +4,10 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 import bokeh
 from bokeh.resources import Resources
@@ -139,6 +141,14 @@ def write_assets(folder: Path, names=LIBRARIES) -> list[Path]:
     return paths
 
 
+def assets_url(assets: Path | None, out: Path) -> str | None:
+    """The folder assets as a URL relative to the page out, its libraries written there; None for none."""
+    if assets is None:
+        return None
+    write_assets(assets)
+    return quote(Path(os.path.relpath(assets, Path(out).parent)).as_posix())
+
+
 def libraries(names, assets: str | None) -> str:
     """The libraries' scripts: linked from the folder assets (a URL relative to the page), or inlined where assets
     is None, so the page is one file."""
@@ -151,7 +161,3 @@ def page(title: str, body: str, head: str = "") -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)}</title><style>{CSS}</style>{head}</head>\n<body>{body}</body></html>\n")
-
-
-def plotly_js() -> str:  # TEMPORARY until compare.py takes assets
-    return libraries(("plotly",), None)

@@ -1,9 +1,7 @@
 """results/<run>/report.html: one self-contained page per run; its landscapes drawn in the browser by js/run.js."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from urllib.parse import quote
 
 from bokeh.embed import components
 
@@ -12,7 +10,7 @@ from .controls import settings_form
 from .curve import loss_curve
 from .figures import write_run_figures
 from .grid import has_values
-from .html import esc, info_table, inline_js, json_script, libraries, page, write_assets
+from .html import assets_url, esc, info_table, inline_js, json_script, libraries, page
 from .labels import arguments_text, bn_text, variance_text
 from .page_data import common_quantities, drawing_json, landscape_json
 from .run import Landscape, Run, Track, read_run
@@ -29,14 +27,6 @@ def write_run_report(run_dir: Path, out: Path, style: Style = Style(), assets: P
     run = read_run(Path(run_dir))
     out.write_text(render_run(run, style, assets_url(assets, out)), encoding="utf-8")
     return write_run_figures(run, out.parent / "figures", style)
-
-
-def assets_url(assets: Path | None, out: Path) -> str | None:
-    """The folder assets as a URL relative to the page out, its libraries written there; None for none."""
-    if assets is None:
-        return None
-    write_assets(assets)
-    return quote(Path(os.path.relpath(assets, Path(out).parent)).as_posix())
 
 
 def render_run(run: Run, style: Style, assets: str | None = None) -> str:

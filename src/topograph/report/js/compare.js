@@ -1,11 +1,11 @@
 /* The compare page: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
-   3-D tiles) or overlaid in one 3-D scene, their centres aligned if asked; the runs' radial profiles; each run
+   3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (L − L0); the runs' radial profiles; each run
    toggled by its checkbox; and every interpolation of the runs, one curve each in one plot. */
 (() => {
   'use strict';
   const page = JSON.parse(document.getElementById('compare-data').textContent);
   const form = document.getElementById('settings');
-  const config = {responsive: true, displaylogo: false};
+  const config = {responsive: true, displaylogo: false, scrollZoom: true};  /* once clicked: Topo.wheelScrollsPage */
   const state = {mode: 'tile', tiles: 'topographic'};
   const LIFT = 0.015;  /* the track above a 3-D tile's surface, as a share of the colour range (as the run page) */
   const LIGHTING = {ambient: 0.55, diffuse: 0.7, specular: 0.15};
@@ -18,7 +18,6 @@
 
   const checked = (i) => document.getElementById(`run-${i}`).checked;
   const tile = (i) => document.getElementById(`tile-${i}`);
-  const aligned = () => state.mode === 'overlay' && document.getElementById('align').checked;
 
   function render() {
     const s = Topo.readSettings(form, page.defaults);
@@ -39,68 +38,66 @@
     return Promise.all([drawn, renderProfile(s, shown)]);
   }
 
-  /* Plotly's z contours of a surface: count lines evenly spaced strictly inside the range (Topo's contour levels) */
-  function surfaceLines(range, count) {
-    const size = (range.max - range.min) / (count + 1);
-    return {z: {show: true, start: range.min + size, end: range.min + (count + 0.5) * size, size, ...LINES}};
+  /* Plotly's z contours of a surface: count lines evenly spaced strictly inside the colour range r (as plotted) */
+  function surfaceLines(r, count) {
+    const size = (r.zmax - r.zmin) / (count + 1);
+    return {z: {show: true, start: r.zmin + size, end: r.zmin + (count + 0.5) * size, size, ...LINES}};
   }
 
-  /* A tile's traces by the kind of tile, on the one colour range all tiles share. */
+  /* A tile's traces by the kind of tile, on the one colour range r all tiles share. */
   const TILES = {
-    isoline: (ls, s, range) => [Topo.contour(ls, s, range, false), ...Topo.overlays(ls, s, {})],
-    topographic: (ls, s, range) => [Topo.contour(ls, s, range, true), ...Topo.overlays(ls, s, {})],
-    surface3d: (ls, s, range) => [Topo.surface(ls, s, range, {contours: surfaceLines(range, s.levels)}),
-                                  ...Topo.overlays(ls, s, {}, LIFT * (range.max - range.min))],
+    isoline: (ls, s, r) => [Topo.contour(ls, s, r, false), ...Topo.overlays(ls, s, {}, r)],
+    topographic: (ls, s, r) => [Topo.contour(ls, s, r, true), ...Topo.overlays(ls, s, {}, r)],
+    surface3d: (ls, s, r) => [Topo.surface(ls, s, r, {contours: surfaceLines(r, s.levels)}),
+                              ...Topo.overlays(ls, s, {}, r, LIFT * (r.zmax - r.zmin))],
   };
 
-  function tileLayout(run, s) {
+  function tileLayout(run, s, r) {
     const ls = run.landscape;
-    return state.tiles === 'surface3d' ? Topo.layout3d(ls, run.name, s) : Topo.layout2d(ls, run.name);
+    return state.tiles === 'surface3d' ? Topo.layout3d(ls, run.name, s, r) : Topo.layout2d(ls, run.name, s);
   }
 
-  /* One colour range over the runs shown; a hidden tile collapses, its plot purged (a 3-D tile holds a WebGL
-     context). */
+  /* One colour range over the runs shown, its top the percentile of all their values (one run's outliers do not
+     wash out the others); a hidden tile collapses, its plot purged (a 3-D tile holds a WebGL context). */
   function renderTiles(s, shown) {
-    const range = shown.length ? Topo.span(shown.map((run) => Topo.display(run.landscape, s))) : {min: 0, max: 1};
+    const r = Topo.range(shown.map((run) => run.landscape), s);
+    showTop(r);
     return Promise.all(page.runs.map((run, i) => {
       tile(i).hidden = !checked(i);
       if (tile(i).hidden) return Plotly.purge(tile(i));
-      return Plotly.react(tile(i), TILES[state.tiles](run.landscape, s, range), tileLayout(run, s), config);
+      return Plotly.react(tile(i), TILES[state.tiles](run.landscape, s, r), tileLayout(run, s, r), config);
     }));
+  }
+
+  function showTop(r) {
+    const top = document.getElementById('top-value');
+    if (top) top.textContent = `= ${Topo.short(r.high)}${r.log ? ' (log scale)' : ''}`;
   }
 
   function purgeTiles() {
     page.runs.forEach((run, i) => Plotly.purge(tile(i)));
   }
 
-  /* A run's displayed grid {z, min, max}; with the centres aligned, less its value at the center (0, 0). */
-  function overlayGrid(ls, s) {
-    const grid = Topo.display(ls, s), center = aligned() ? Topo.interpolate(ls, grid.z, 0, 0) : null;
-    if (center === null) return grid;
-    return {z: grid.z.map((row) => row.map((v) => (v === null ? null : v - center))),
-            min: grid.min - center, max: grid.max - center};
-  }
-
-  function overlaySurface(run, i, grid, s, range) {
-    return {...Topo.surface(run.landscape, s, range, {
+  function overlaySurface(run, i, s, r) {
+    return Topo.surface(run.landscape, s, r, {
       name: Topo.plain(run.name), visible: checked(i), showlegend: true, showscale: false, lighting: LIGHTING,
-      colorscale: [[0, run.color], [1, run.color]], contours: surfaceLines(range, s.levels),
-    }), z: grid.z};
+      colorscale: [[0, run.color], [1, run.color]], contours: surfaceLines(r, s.levels),
+    });
   }
 
-  function overlayLayout(s) {
-    const quantity = Topo.title(page.labels[s.field], s);
-    const heading = aligned() ? 'Result landscapes in one scene, centres aligned' : 'Result landscapes in one scene';
-    const zTitle = aligned() ? `${quantity} − its value at the center (0, 0): L − L0` : quantity;
-    return Topo.layout3d(page.runs[0].landscape, heading, s, true, zTitle);
+  function overlayLayout(s, r) {
+    const ls = page.runs[0].landscape, quantity = Topo.title(ls, s);
+    const heading = s.relative ? 'Result landscapes in one scene, centres aligned' : 'Result landscapes in one scene';
+    const zTitle = s.relative ? `${quantity}: L − L0, each run less its value at the center (0, 0)` : quantity;
+    return Topo.layout3d(ls, heading, s, r, true, zTitle);
   }
 
+  /* the runs' surfaces in one scene on one range; with s.relative, each less its value at the center: aligned */
   function renderOverlay(s) {
-    const grids = page.runs.map((run) => overlayGrid(run.landscape, s));
-    const shown = grids.filter((grid, i) => checked(i));
-    const range = shown.length ? Topo.span(shown) : {min: 0, max: 1};
-    const traces = page.runs.map((run, i) => overlaySurface(run, i, grids[i], s, range));
-    return Plotly.react('overlay', traces, overlayLayout(s), config).then(linkLegend);
+    const r = Topo.range(page.runs.filter((run, i) => checked(i)).map((run) => run.landscape), s);
+    showTop(r);
+    const traces = page.runs.map((run, i) => overlaySurface(run, i, s, r));
+    return Plotly.react('overlay', traces, overlayLayout(s, r), config).then(linkLegend);
   }
 
   /* a click on the overlay's legend ticks the run's checkbox */
@@ -167,7 +164,6 @@
     document.getElementById('tiles').hidden = mode !== 'tile';
     document.getElementById('tiles-group').hidden = mode !== 'tile';
     document.getElementById('overlay').hidden = mode !== 'overlay';
-    document.getElementById('align-group').hidden = mode !== 'overlay';
     if (mode === 'tile') {  /* free the WebGL context */
       Plotly.purge('overlay');
       delete document.getElementById('overlay').dataset.legendLinked;
@@ -193,7 +189,6 @@
   document.querySelectorAll('#tiles-switch button').forEach((b) => {
     b.addEventListener('click', () => setTiles(b.dataset.tiles));
   });
-  document.getElementById('align')?.addEventListener('change', render);
   form.addEventListener('input', (event) => {
     const output = form.querySelector(`output[for="${event.target.id}"]`);
     if (output) output.value = event.target.value;
@@ -201,5 +196,6 @@
   });
   form.addEventListener('submit', (event) => event.preventDefault());
   if (page.runs.length) disableIdle();
+  document.querySelectorAll('.tile, #overlay, #profile, #lines').forEach(Topo.wheelScrollsPage);
   render();
 })();
