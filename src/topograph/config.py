@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 SCHEMA = Path(__file__).with_name("config.schema.yaml")
-RESERVED = ("index.html", "compare.html", "logs")  # what the workflow itself writes directly under results/
+RESERVED = ("index.html", "compare.html", "logs", "figures")  # what the workflow itself writes directly under results/
 MAX_POINTS = 1_000_000  # grid points per landscape beyond which a run must say allow_large: true
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 OBJECTIVE_KEYS = ("loss", "loss_args", "metrics", "collate")  # what is measured, and how items become batches

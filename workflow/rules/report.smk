@@ -5,7 +5,7 @@ COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).KIND i
 
 rule report:
     """One self-contained HTML page per run (isoline, topographic and 3D maps with the track, live display
-    settings), and every view as PNG and PDF in figures/ for papers."""
+    settings), and every view as PNG, PDF and SVG in figures/ for papers."""
     input:
         unpack(run_outputs),
         trajectory="results/{run}/trajectory.zarr",
@@ -23,11 +23,13 @@ rule report:
 rule compare:
     """results/compare.html: the result landscapes of the compared runs (compare:, default every run with a
     result landscape), tiled or overlaid, with loss, accuracy and flatness per run, the curvature of those with a
-    hessian landscape, and their interpolations, one curve each in one plot."""
+    hessian landscape, and their interpolations, one curve each in one plot; and in figures/compare_result.png,
+    .pdf and .svg their result landscapes side by side on one colour scale."""
     input:
         [surface(run, name) for run, names in COMPARED.items() for name in names],
     output:
         "results/compare.html",
+        figures=directory("results/figures"),
     log:
         "results/logs/compare.log",
     conda:

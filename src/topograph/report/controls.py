@@ -22,7 +22,7 @@ def field(name: str, label: str, kind: str, value, extra: str = "") -> str:
 
 
 CONTROLS = {
-    "log": lambda s: select("log", "Colour scale", [("true", "log10"), ("false", "linear")], str(s.log).lower()),
+    "log": lambda s: select("scale", "Colour scale", [(k, k) for k in ("auto", "log", "linear")], s.scale),
     "cap": lambda s: field("cap", "Cap outliers at", "number", s.cap,
                            ' step="any" placeholder="none" title="values above are drawn at the cap" size="7"'),
     "cmap": lambda s: select("cmap", "Colour map", [(name, name) for name in CMAPS], s.cmap),
