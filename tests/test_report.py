@@ -20,7 +20,7 @@ import zarr
 
 from topograph import store
 from topograph.report import Style, write_compare, write_figures, write_index, write_run_report
-from topograph.report.grid import display_values, surface_at
+from topograph.report.grid import display, surface_at
 from topograph.report.html import script_json_text
 from topograph.kinds import axis_labels
 from topograph.report.metrics import circle_rise, flatness, mean_rise
@@ -201,14 +201,14 @@ def test_page_data_has_rows_of_y_and_the_track(results):
     np.testing.assert_allclose(track["train_loss"], 1.1 * bowl(TRACK_X, TRACK_Y), rtol=1e-5)
 
 
-def test_display_values_cap_then_log(results):
+def test_display_caps_and_keeps_the_units(results):
     landscape = read_run(results / "bowl").landscapes[0]
-    capped, title = display_values(landscape, Style(cap=0.5))
-    np.testing.assert_allclose(capped, np.log10(np.minimum(landscape.loss, 0.5)))
-    assert title == "log10(loss (cross-entropy)), capped at 0.5"
-    linear, title = display_values(landscape, Style(field="accuracy", log=False))
-    np.testing.assert_array_equal(linear, landscape.values["accuracy"])
-    assert title == "accuracy"
+    capped = display(landscape, Style(cap=0.5))
+    np.testing.assert_allclose(capped.drawn(), np.minimum(landscape.loss, 0.5))
+    assert capped.log and capped.high == 0.5 and capped.title == "loss (cross-entropy), capped at 0.5"
+    linear = display(landscape, Style(field="accuracy", scale="linear"))
+    np.testing.assert_array_equal(linear.values, landscape.values["accuracy"])
+    assert linear.title == "accuracy" and not linear.log
 
 
 def test_surface_at_interpolates_between_grid_points(results):
@@ -399,11 +399,11 @@ def test_a_regression_page_offers_its_metrics_and_no_accuracy(tmp_path):
     np.testing.assert_allclose(track["r2"], 0.95 - 0.1 * bowl(TRACK_X, TRACK_Y), rtol=1e-5)
 
     landscape = landscapes[1]
-    r2, title = display_values(landscape, Style(field="r2", log=False))
-    np.testing.assert_array_equal(r2, landscape.values["r2"])
-    assert title == "R²" and display_values(landscape, Style())[1] == "log10(loss (MSE))"
-    assert map_figure(landscape, Style(field="r2", log=False), filled=True).axes[1].get_ylabel() == "R²"
-    assert surface_figure(landscape, Style(field="mae")).axes[0].get_zlabel() == "log10(MAE)"
+    r2 = display(landscape, Style(field="r2", scale="linear"))
+    np.testing.assert_array_equal(r2.values, landscape.values["r2"])
+    assert r2.title == "R²" and display(landscape, Style()).title == "loss (MSE)"
+    assert map_figure(landscape, Style(field="r2", scale="linear"), filled=True).axes[1].get_ylabel() == "R²"
+    assert surface_figure(landscape, Style(field="mae")).axes[0].get_zlabel() == "MAE"
 
 
 def test_a_quantity_the_landscape_lacks_shows_the_loss(tmp_path):
@@ -411,9 +411,9 @@ def test_a_quantity_the_landscape_lacks_shows_the_loss(tmp_path):
     html = render_run(read_run(run), Style(field="accuracy"))
     assert [selected for _, selected, _ in quantity_options(html)] == [" selected", "", ""]
     landscape = read_run(run).landscapes[0]
-    values, title = display_values(landscape, Style(field="accuracy", log=False))
-    np.testing.assert_array_equal(values, landscape.loss)
-    assert title == "loss (MSE)"
+    shown = display(landscape, Style(field="accuracy", scale="linear"))
+    np.testing.assert_array_equal(shown.values, landscape.loss)
+    assert shown.title == "loss (MSE)"
 
 
 def test_an_import_string_loss_and_the_metrics_are_named(tmp_path):
@@ -500,7 +500,7 @@ def test_report_never_imports_torch(results, tmp_path):
 def test_public_api_as_the_readme_documents(results, tmp_path):
     written = write_figures(results / "bowl", tmp_path / "figures", Style(cmap="magma"))
     names = {f"{ls}_{view}.{fmt}" for ls in ("train_1-4", "result") for view in ("isoline", "topographic", "surface3d")
-             for fmt in ("png", "pdf")} | {"loss_curve.png", "loss_curve.pdf"}
+             for fmt in ("png", "pdf", "svg")} | {"loss_curve.png", "loss_curve.pdf", "loss_curve.svg"}
     assert {p.name for p in written} == names == {p.name for p in (tmp_path / "figures").iterdir()}
 
 
@@ -531,9 +531,11 @@ def back_facing(px: np.ndarray, py: np.ndarray) -> set:
 def figure_projection(landscape: Landscape) -> tuple[np.ndarray, np.ndarray]:
     """Where the 3-D paper figure draws each grid point of the surface, in its projection's coordinates."""
     from mpl_toolkits.mplot3d import proj3d
+
+    from topograph.report.plots import heights
     figure = next(view for view in VIEWS if view.dims == 3).figure(landscape, Style())
     figure.savefig(io.BytesIO(), format="png")
-    z, _ = display_values(landscape, Style())
+    z = heights(display(landscape, Style()))[0]
     grid_x, grid_y = np.meshgrid(landscape.x, landscape.y, indexing="ij")
     px, py, _ = proj3d.proj_transform(grid_x.ravel(), grid_y.ravel(), z.ravel(), figure.axes[0].get_proj())
     return px.reshape(z.shape), py.reshape(z.shape)
@@ -591,7 +593,8 @@ def test_figures_for_papers(real_results):
     folder = real_results / NARROW / "figures"
     names = [f"{ls}_{view}" for ls in ("train_1-3", "train_2-4", "result")
              for view in ("isoline", "topographic", "surface3d")] + ["loss_curve"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{fmt}" for n in names for fmt in ("png", "pdf"))
+    formats = ("png", "pdf", "svg")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.{fmt}" for n in names for fmt in formats)
     for name in names:
         assert (folder / f"{name}.pdf").read_bytes().startswith(b"%PDF")
         image = Image.open(folder / f"{name}.png").convert("RGB")
@@ -833,7 +836,7 @@ def test_track_heights_agree_with_the_page(browser, tmp_path):
       const z = Topo.display(ls, arguments[2]);
       return arguments[0].map((x, k) => Topo.interpolate(ls, z, x, arguments[1][k]));
     """, x.tolist(), y.tolist(), Style().settings())
-    in_python = surface_at(landscape, display_values(landscape, Style())[0], x, y)
+    in_python = surface_at(landscape, display(landscape, Style()).drawn(), x, y)
     np.testing.assert_allclose(np.array(in_page, dtype=float), in_python, rtol=0, atol=1e-9)
     assert np.isnan(in_python).sum() == 2, "two of the points lie on a node without a value"
 

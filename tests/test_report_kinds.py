@@ -13,7 +13,7 @@ from test_report import (GRID_X, GRID_Y, STEPS, TRACK_X, TRACK_Y, bowl, browser,
                          make_run, open_page, page_data, set_input, wait_for, write_surface)
 from topograph import store
 from topograph.report import Style, write_compare, write_figures
-from topograph.report.grid import display_values
+from topograph.report.grid import display
 from topograph.report.page import render_run, shared_warnings
 from topograph.report.plots import line_figure, map_figure
 from topograph.report.run import Landscape, read_run
@@ -173,7 +173,7 @@ def test_marks_on_a_plane_in_chromium(browser, runs):  # noqa: F811
                       " return !!gd.data && gd.data.some((t) => t.name === 'marks')")
     z, labels = trace(browser, "view-surface3d", "marks", "z", "text")
     landscape = next(ls for ls in read_run(runs["lenet"]).landscapes if ls.name == "plane3_abc")
-    shown, _ = display_values(landscape, Style())
+    shown = display(landscape, Style()).drawn()
     lift = 0.015 * (shown.max() - shown.min())
     nodes = [(4, 3), (6, 3), (5, 5)]
     np.testing.assert_allclose(z, [shown[i, j] + lift for i, j in nodes], atol=1e-5)  # on the surface

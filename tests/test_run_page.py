@@ -86,7 +86,7 @@ def test_accuracy_is_linear_and_the_rise_above_the_center(browser, pages):  # no
     set_input(browser, "set-field", "loss")
     browser.find_element("id", "set-relative").click()
     wait_for(browser, "return document.getElementById('view-topographic').data[0].colorbar.title.text"
-                      " === 'loss (cross-entropy) − center'")
+                      " === 'loss (cross-entropy) − value at center'")
     loss = bowl(GRID_X[:, None], GRID_Y[None, :], 6.0)
     rise = loss - loss[4, 3]  # (0, 0) is the node [4, 3]
     z = np.array(browser.execute_script("return document.getElementById('view-topographic').data[0].z"), float).T

@@ -1,4 +1,6 @@
 """A real `snakemake` run of a tiny config, its stores checked against direct forward passes."""
+import xml.etree.ElementTree as ElementTree
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -57,3 +59,6 @@ def test_pages_and_figures_show_the_runs(finished_workflow):
         with Image.open(figures / f"{name}.png") as image:
             assert image.width > 300 and len(np.unique(np.asarray(image.convert("L")))) > 20, f"{name}.png looks blank"
         assert (figures / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+    compared = finished_workflow / "figures" / "compare_result.svg"  # the compare rule's figure: both runs, named
+    assert {"tiny", "old"} <= {"".join(text.itertext()) for text in ElementTree.parse(compared).getroot().iter(
+        "{http://www.w3.org/2000/svg}text")}

@@ -1,36 +1,127 @@
-"""Arithmetic on a landscape's grid: the values drawn, and the height of the surface between grid points."""
+"""Arithmetic on a landscape's grid: the values drawn, their colour range, and the height of the surface between
+grid points."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .run import Landscape
-from .style import Style, colour_title
+from .style import BOUNDED, Style, colour_title
 
 
-def display_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str]:
-    """The plotted grid in [x, y] order and its colour-bar title: the field (the loss where the landscape has no
-    such array), capped, then log10 if asked. js/landscape.js display() does the same in the browser."""
-    field = style.field if style.field in landscape.values else "loss"
+@dataclass(frozen=True)
+class Display:
+    """What a map draws: values in [x, y] order (raw, never log10: a log scale is the norm's), the colour bar's
+    title, whether the colour scale is logarithmic, and the colour range [low, high]."""
+    values: np.ndarray
+    title: str
+    log: bool
+    low: float
+    high: float
+
+    @property
+    def capped(self) -> bool:
+        """Some value lies above the range's top (drawn at the top; the colour bar gets an arrow)."""
+        return bool((self.values[np.isfinite(self.values)] > self.high).any())
+
+    @property
+    def floored(self) -> bool:
+        """Some value lies below the range's bottom (only with a range given from outside)."""
+        return bool((self.values[np.isfinite(self.values)] < self.low).any())
+
+    @property
+    def extend(self) -> str:
+        """matplotlib's colour-bar extend: an arrow at each end beyond which values were drawn at that end."""
+        return {(False, False): "neither", (True, False): "max", (False, True): "min"}.get(
+            (self.capped, self.floored), "both")
+
+    def drawn(self) -> np.ndarray:
+        """The values as drawn: clipped to [low, high], NaN where there is none."""
+        return np.clip(self.values, self.low, self.high)
+
+
+def field_of(landscape: Landscape, style: Style) -> str:
+    return style.field if style.field in landscape.values else "loss"
+
+
+def field_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str, str]:
+    """Rules 1 and 2 of display(): the field's grid, less its value at the center with style.relative; its title;
+    the field."""
+    field = field_of(landscape, style)
     values = landscape.values[field]
-    positive = values[np.isfinite(values) & (values > 0)]
-    floor = positive.min() if positive.size else 1e-12
-    if style.cap is not None:
-        values = np.minimum(values, style.cap)
-    if (style.scale != "linear"):
-        values = np.log10(np.clip(values, floor, None))
-    return values, colour_title(landscape.label(field), style)
+    if style.relative:
+        values = values - center_value(landscape, values)
+    return values, colour_title(landscape.label(field), style), field
 
 
-def line_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str, bool]:
-    """A 1-D landscape's curve: the field's values along x (capped), the y axis' title, and whether that axis is
-    log-scaled (asked, and every finite value positive). js/landscape.js lineValues() does the same."""
-    field = style.field if style.field in landscape.values else "loss"
-    values = landscape.values[field][:, 0]
-    if style.cap is not None:
-        values = np.minimum(values, style.cap)
+def center_value(landscape: Landscape, values: np.ndarray) -> float:
+    """The value at (0, 0) (bilinear, as surface_at; along x for a line) where the grid holds that point and a
+    value near it, else the lowest value."""
+    inside = landscape.x.min() <= 0 <= landscape.x.max() and landscape.y.min() <= 0 <= landscape.y.max()
+    value = np.nan
+    if inside and values.ndim == 1:
+        value = line_at(landscape, values, [0.0])[0]
+    elif inside:
+        value = surface_at(landscape, values, [0.0], [0.0])[0]
+    return float(value) if np.isfinite(value) else float(np.nanmin(values))
+
+
+def is_log(field: str, finite: np.ndarray, style: Style) -> bool:
+    """Rule 3 of display()."""
+    wanted = style.scale == "log" or (style.scale == "auto" and field not in BOUNDED and not style.relative)
+    return bool(wanted and finite.size and (finite > 0).all())
+
+
+def colour_range(finite: np.ndarray, style: Style) -> tuple[float, float]:
+    """Rule 4 of display(): the lowest value, and the cap or the style's percentile (the highest where that is not
+    above the lowest)."""
+    if not finite.size:
+        return 0.0, 1.0
+    low = float(finite.min())
+    high = float(style.cap if style.cap is not None else np.percentile(finite, style.percentile))
+    return low, high if high > low else float(finite.max())
+
+
+def display(landscape: Landscape, style: Style, value_range: tuple[float, float] | None = None) -> Display:
+    """What the maps of a plane draw, by these rules (js/landscape.js display() follows the same):
+    1. the field is style.field where the landscape has that array, else the loss;
+    2. v is its grid; with style.relative, v - v0, v0 the value at the center (0, 0) (bilinear) where the grid
+       holds it, else the lowest finite value; the title then reads '<label> − value at center';
+    3. the colour scale is logarithmic where style.scale is "log", or "auto" for a field not in BOUNDED and not
+       relative, and every finite v is positive;
+    4. the colour range runs from the lowest finite v to style.cap if set, else to numpy.percentile(finite v,
+       style.percentile); where that top is not above the lowest, to the highest. Values above the top are drawn
+       at the top. value_range, where given, replaces [low, high] (a range shared by several figures)."""
+    values, title, field = field_values(landscape, style)
     finite = values[np.isfinite(values)]
-    title = landscape.label(field) + (f", capped at {style.cap:g}" if style.cap is not None else "")
-    return values, title, bool((style.scale != "linear") and finite.size and (finite > 0).all())
+    low, high = value_range if value_range is not None else colour_range(finite, style)
+    return Display(values, title, is_log(field, finite, style) and low > 0, float(low), float(high))
+
+
+def shared_display(landscapes: list[Landscape], style: Style) -> list[Display]:
+    """display() of each landscape with one colour scale for all: log only where every one would be, the range over
+    all their values together (rule 4 over the values of all)."""
+    parts = [field_values(landscape, style) for landscape in landscapes]
+    finite = [values[np.isfinite(values)] for values, _, _ in parts]
+    low, high = colour_range(np.concatenate(finite), style)
+    log = all(is_log(field, f, style) for (_, _, field), f in zip(parts, finite)) and low > 0
+    return [Display(values, title, log, low, high) for values, title, _ in parts]
+
+
+def line_values(landscape: Landscape, style: Style) -> Display:
+    """A 1-D landscape's curve: the field's values along x (rules 1 and 2 of display(), the center at α = 0), the
+    y axis' title, and whether that axis is log-scaled (rule 3). A curve shows all its values: its range runs from
+    the lowest to style.cap if set, else to the highest, never to a percentile. js/landscape.js lineValues() does
+    the same."""
+    field = field_of(landscape, style)
+    values = landscape.values[field][:, 0]
+    if style.relative:
+        values = values - center_value(landscape, values)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    high = float(style.cap) if style.cap is not None and style.cap > low else high
+    return Display(values, colour_title(landscape.label(field), style), is_log(field, finite, style), low, high)
 
 
 def has_values(landscape: Landscape) -> bool:

@@ -1,40 +1,107 @@
 """The matplotlib figures for papers: each view of a landscape (as the pages draw it) and the loss curve."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .. import kinds
-from .grid import display_values, line_at, line_values, surface_at
+from .grid import Display, display, line_at, line_values, shared_display, surface_at
 from .labels import unit_of
 from .run import Landscape, Run, Track
 from .style import CAMERA, INTERVAL_COLORS, Style, track_colors
 
 
-def levels(z: np.ndarray, count: int) -> np.ndarray:
-    """count + 2 evenly spaced values from the lowest to the highest; the inner ones are the contour lines
-    (as in the pages)."""
-    low, high = float(np.nanmin(z)), float(np.nanmax(z))
-    return np.linspace(low, max(high, low + 1e-9), count + 2)
+def levels(shown: Display, count: int) -> np.ndarray:
+    """count + 2 values from the range's bottom to its top, evenly spaced (in log space on a log scale); the inner
+    ones are the contour lines (as in the pages)."""
+    low, high = shown.low, max(shown.high, shown.low + 1e-9)
+    bounds = np.geomspace(low, high, count + 2) if shown.log else np.linspace(low, high, count + 2)
+    bounds[[0, -1]] = low, high
+    return bounds
 
 
-def map_figure(landscape: Landscape, style: Style, filled: bool) -> Figure:
-    """The topographic map (filled contours) or the isoline map (contour lines), with the track."""
-    z, title = display_values(landscape, style)
-    z = np.ma.masked_invalid(z.T)
-    bounds = levels(z, style.levels)
-    figure = Figure(figsize=(6.4, 5.0), layout="constrained")
-    axes = figure.add_subplot()
-    colour = dict(cmap=style.cmap, vmin=bounds[0], vmax=bounds[-1])
+def norm(shown: Display) -> Normalize:
+    return (LogNorm if shown.log else Normalize)(vmin=shown.low, vmax=max(shown.high, shown.low + 1e-9))
+
+
+def colour_ticks(shown: Display) -> list[float]:
+    """Where a colour bar is labelled, in the quantity's units: on a log scale 1, 3 or 1, 2, 5 (or every digit) times
+    a power of ten, the first that gives at least four ticks in the range (powers of ten only, at most eight of
+    them, over many decades); a narrow range with fewer than three such gets evenly spaced round numbers instead."""
+    low, high = shown.low, max(shown.high, shown.low + 1e-9)
+    if shown.log:
+        powers = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+        found = []
+        for digits in ((1,), (1, 3), (1, 2, 5), range(1, 10)):
+            found = [float(f"{d}e{p}") for p in powers for d in digits if low <= float(f"{d}e{p}") <= high]
+            if len(found) >= 4:
+                return found[::-(-len(found) // 8)]
+        if len(found) >= 3:
+            return found
+    return [float(t) for t in MaxNLocator(5).tick_values(low, high) if low - 1e-12 <= t <= high + 1e-12]
+
+
+def colour_bar(figure: Figure, axes, shown: Display, style: Style, **options):
+    """The colour bar of shown in the style's colour map, ticked in the quantity's units, with an arrow at an end
+    beyond which values were drawn at that end."""
+    bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), ax=axes, label=shown.title, extend=shown.extend,
+                          **options)
+    ticks = colour_ticks(shown)
+    bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    bar.minorticks_off()
+    return bar
+
+
+def heading(landscape: Landscape, view: str) -> str:
+    """A figure's title: '<run> · <landscape>: <view>'."""
+    return f"{landscape.run} · {landscape.name}: {view}" if landscape.run else f"{landscape.name}: {view}"
+
+
+def draw_map(axes, landscape: Landscape, shown: Display, style: Style, filled: bool) -> None:
+    """The topographic map (filled contours) or the isoline map (contour lines) of shown, with the overlays."""
+    z = np.ma.masked_invalid(shown.drawn().T)
+    bounds = levels(shown, style.levels)
+    colour = dict(cmap=style.cmap, norm=norm(shown))
     if filled:
-        drawn = axes.contourf(landscape.x, landscape.y, z, levels=bounds, **colour)
+        axes.contourf(landscape.x, landscape.y, z, levels=bounds, **colour)
         axes.contour(landscape.x, landscape.y, z, levels=bounds[1:-1], colors="black", linewidths=0.4, alpha=0.4)
     else:
-        drawn = axes.contour(landscape.x, landscape.y, z, levels=bounds[1:-1], linewidths=1.2, **colour)
-    figure.colorbar(drawn, ax=axes, label=title)
+        axes.contour(landscape.x, landscape.y, z, levels=bounds[1:-1], linewidths=1.2, **colour)
     draw_overlays(axes, landscape, style)
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
-    axes.set(xlabel=xlabel, ylabel=ylabel, title=f"{landscape.name}: {'topographic' if filled else 'isoline'} map")
+    axes.set(xlabel=xlabel, ylabel=ylabel, aspect="equal" if style.aspect == "equal" else "auto")
+
+
+def map_figure(landscape: Landscape, style: Style, filled: bool, value_range=None) -> Figure:
+    """The topographic map (filled contours) or the isoline map (contour lines), with the track and a colour bar;
+    value_range: (low, high), the colour range instead of the landscape's own."""
+    shown = display(landscape, style, value_range)
+    figure = Figure(figsize=(6.4, 5.0), layout="constrained")
+    axes = figure.add_subplot()
+    draw_map(axes, landscape, shown, style, filled)
+    colour_bar(figure, axes, shown, style)
+    axes.set_title(heading(landscape, "topographic map" if filled else "isoline map"))
+    return figure
+
+
+def compare_figure(landscapes: list[Landscape], style: Style) -> Figure:
+    """The topographic maps of several runs' landscapes in one row, on one colour scale (display rule 4 over the
+    values of all) with one colour bar, each titled by its run."""
+    figure = Figure(figsize=(1.0 + 4.0 * len(landscapes), 4.4), layout="constrained")
+    grid = figure.subplots(1, len(landscapes), squeeze=False)[0]
+    shown = shared_display(landscapes, style)
+    for axes, landscape, each in zip(grid, landscapes, shown):
+        draw_map(axes, landscape, each, style, filled=True)
+        axes.set_title(landscape.run or landscape.name)
+    if shown:
+        every = replace(shown[0], values=np.concatenate([each.values.ravel() for each in shown]))
+        colour_bar(figure, list(grid), every, style, shrink=0.85)
+    figure.suptitle(", ".join(sorted({f"{landscape.name} landscape" for landscape in landscapes})))
     return figure
 
 
@@ -75,25 +142,35 @@ def dense_path(x, y, per_segment: int = 24) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def surface_figure(landscape: Landscape, style: Style) -> Figure:
-    """The 3-D map with the track lifted onto the surface, seen as the page's 3-D view sees it."""
-    z, title = display_values(landscape, style)
-    figure = Figure(figsize=(7.0, 5.6), layout="constrained")
+def heights(shown: Display) -> tuple[np.ndarray, float, float]:
+    """The 3-D surface's heights (the drawn values, their log10 on a log scale: mplot3d has no log axis) and the
+    height of the range's bottom and top."""
+    low, high = shown.low, max(shown.high, shown.low + 1e-9)
+    if shown.log:
+        return np.log10(shown.drawn()), float(np.log10(low)), float(np.log10(high))
+    return shown.drawn(), low, high
+
+
+def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figure:
+    """The 3-D map with the track lifted onto the surface, seen as the page's 3-D view sees it, and a colour bar;
+    the z axis ticked as the colour bar, in the quantity's units."""
+    shown = display(landscape, style, value_range)
+    z, low, high = heights(shown)
+    figure = Figure(figsize=(7.6, 5.6), layout="constrained")
     axes = figure.add_subplot(projection="3d")
     grid_x, grid_y = np.meshgrid(landscape.x, landscape.y, indexing="ij")
-    low, high = float(np.nanmin(z)), float(np.nanmax(z))
-    axes.plot_surface(grid_x, grid_y, z, cmap=style.cmap, vmin=low, vmax=high, alpha=style.opacity, linewidth=0,
-                      antialiased=True, rcount=len(landscape.x), ccount=len(landscape.y))
-    lift = 0.015 * max(high - low, 1e-9)
+    axes.plot_surface(grid_x, grid_y, z, cmap=style.cmap, norm=Normalize(low, high), alpha=style.opacity,
+                      linewidth=0, antialiased=True, rcount=len(landscape.x), ccount=len(landscape.y))
+    lift = 0.015 * (high - low)
     several = len(landscape.tracks) > 1
     for track, color in zip(landscape.tracks, track_colors(len(landscape.tracks))):
         color = color or style.track_color
         px, py = dense_path(track.x, track.y)
         axes.plot(px, py, surface_at(landscape, z, px, py) + lift, color=color, linewidth=style.track_width * 0.7,
                   zorder=10, label=track.run if several else None)
-        heights = surface_at(landscape, z, track.x, track.y) + lift
-        axes.scatter(track.x, track.y, heights, color="white", edgecolor=color, s=12 if several else 25, zorder=11)
-        for x, y, h, step in ([] if several else zip(track.x, track.y, heights, track.step)):
+        on_surface = surface_at(landscape, z, track.x, track.y) + lift
+        axes.scatter(track.x, track.y, on_surface, color="white", edgecolor=color, s=12 if several else 25, zorder=11)
+        for x, y, h, step in ([] if several else zip(track.x, track.y, on_surface, track.step)):
             axes.text(x, y, h + 3 * lift, str(step), fontsize=9, zorder=12)
     if several:
         axes.legend(fontsize=8, title="runs", title_fontsize=8, loc="upper left")
@@ -102,10 +179,13 @@ def surface_figure(landscape: Landscape, style: Style) -> Figure:
         axes.scatter([mark.x], [mark.y], [height], marker="s", color="#111111", edgecolor="white", s=40, zorder=13)
         axes.text(mark.x, mark.y, height + 3 * lift, mark.label, fontsize=9, zorder=14)
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
-    axes.set(xlabel=xlabel, ylabel=ylabel, zlabel=title, title=f"{landscape.name}: 3-D map",
+    ticks = colour_ticks(shown)
+    axes.set_zticks(np.log10(ticks) if shown.log else ticks, labels=[f"{t:g}" for t in ticks])
+    axes.set(xlabel=xlabel, ylabel=ylabel, zlabel=shown.title, title=heading(landscape, "3-D map"),
              xlim=(landscape.x.min(), landscape.x.max()), ylim=(landscape.y.min(), landscape.y.max()),
-             zlim=(low, max(high, low + 1e-9)))
+             zlim=(low, high))
     look_as_the_page(axes)
+    colour_bar(figure, axes, shown, style, shrink=0.6, pad=0.08)
     return figure
 
 
@@ -124,10 +204,11 @@ def look_as_the_page(axes) -> None:
     axes.set_proj_type("persp", focal_length=distance / axes._dist)
 
 
-def line_figure(landscape: Landscape, style: Style) -> Figure:
+def line_figure(landscape: Landscape, style: Style, value_range=None) -> Figure:
     """A 1-D landscape: the field against α in the track's colour and width, each mark a dotted vertical line and a
-    labelled point on the curve."""
-    values, title, log = line_values(landscape, style)
+    labelled point on the curve; value_range: (low, high), the y axis' range."""
+    shown = line_values(landscape, style)
+    values = shown.drawn()
     figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     axes = figure.add_subplot()
     axes.plot(landscape.x, values, color=style.track_color, linewidth=style.track_width * 0.7)
@@ -137,9 +218,11 @@ def line_figure(landscape: Landscape, style: Style) -> Figure:
         axes.plot([mark.x], [y], "D", markersize=7, color="#111111", markeredgecolor="white")
         axes.annotate(mark.label, (mark.x, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=9,
                       bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
-    axes.set(xlabel=kinds.axis_labels(landscape.attrs)[0], ylabel=title, yscale="log" if log else "linear",
-             title=f"{landscape.name}: along the line")
+    axes.set(xlabel=kinds.axis_labels(landscape.attrs)[0], ylabel=shown.title,
+             yscale="log" if shown.log else "linear", title=heading(landscape, "along the line"))
     axes.margins(y=0.15)  # room above the highest mark for its label
+    if value_range is not None:
+        axes.set_ylim(*value_range)
     axes.grid(alpha=0.3)
     return figure
 

@@ -53,6 +53,7 @@ class Landscape:
     tracks: list[Track] = field(default_factory=list)  # one per run on the plane
     marks: list[Mark] = field(default_factory=list)
     computed: bool = True  # every chunk evaluated: a NaN in loss is the loss, not a hole still to fill
+    run: str = ""  # the run whose results/<run>/landscapes/ holds it (its figures' titles name it)
 
     @property
     def loss(self) -> np.ndarray:
@@ -173,6 +174,8 @@ def read_run(run_dir: Path) -> Run:
         info = {**{k: landscapes[0].attrs.get(k) for k in RUN_KEYS}, **known}
     curve = store.read_arrays(trajectory, ("curve_step", "curve_loss"))
     run = Run(info.get("run") or run_dir.name, info, checkpoints=checkpoints, landscapes=landscapes)
+    for landscape in landscapes:
+        landscape.run = run.name
     run.curve_step = curve.get("curve_step", run.curve_step)
     run.curve_loss = curve.get("curve_loss", run.curve_loss)
     return run

@@ -50,6 +50,7 @@ def colorscales() -> dict[str, list]:
 
 
 def colour_title(label: str, style: Style) -> str:
-    """The colour bar's (and z axis') title of the quantity label; js/landscape.js title() is the same."""
-    title = f"log10({label})" if style.scale != "linear" else label
+    """The colour bar's (and z axis') title of the quantity label, in the quantity's own units (a log scale shows in
+    the ticks, not the title); js/landscape.js title() is the same."""
+    title = f"{label} − value at center" if style.relative else label
     return f"{title}, capped at {style.cap:g}" if style.cap is not None else title

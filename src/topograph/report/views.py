@@ -1,7 +1,7 @@
 """The views of a landscape, in one table. The run page's view buttons and boxes, the browser's drawing (the
 table is embedded in the page; js/run.js has one trace builder per key) and the figures for papers
-(<landscape>_<key>.png and .pdf, drawn by the view's figure function) all come from it. A view draws the landscapes
-of its landscape_dims only: a plane's maps, or a line's curve."""
+(<landscape>_<key>.png, .pdf and .svg, drawn by the view's figure function) all come from it. A view draws the
+landscapes of its landscape_dims only: a plane's maps, or a line's curve."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,16 +12,15 @@ from matplotlib.figure import Figure
 
 from .plots import line_figure, map_figure, surface_figure
 from .run import Landscape
-from .style import Style
 
 
 @dataclass(frozen=True)
 class View:
-    key: str  # the page's box view-<key>, js/run.js TRACES[key], the figure files <landscape>_<key>.png/.pdf
+    key: str  # the page's box view-<key>, js/run.js TRACES[key], the figure files <landscape>_<key>.png/.pdf/.svg
     label: str  # its button
     heading: str  # over its plot in the page
     dims: int  # 2 or 3: a 3-D view is drawn after the page's first paint, in a wider and taller box
-    figure: Callable[[Landscape, Style], Figure]
+    figure: Callable[..., Figure]  # (landscape, style, value_range=None)
     landscape_dims: int = 2  # the landscapes it draws: 2 (a plane) or 1 (a line, x = α)
 
     def applies(self, landscape: Landscape) -> bool:

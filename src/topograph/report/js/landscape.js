@@ -26,20 +26,22 @@ const Topo = (() => {
   const field = (ls, s) => (Object.hasOwn(ls.grids, s.field) ? s.field : 'loss');
   const finiteOf = (grid) => grid.flat().filter((v) => v !== null);
 
-  /* the colour bar's title (grid.display()) */
-  function title(ls, s) {
-    const label = ls.labels[field(ls, s)];
-    return s.relative ? `${label} − center` : label;
+  /* the colour bar's title of a quantity's label (style.colour_title()) */
+  function titled(label, s) {
+    const name = s.relative ? `${label} − value at center` : label;
+    return s.cap === null ? name : `${name}, capped at ${s.cap}`;
   }
 
+  const title = (ls, s) => titled(ls.labels[field(ls, s)], s);
+
   /* The quantity's values, less its value at the center (0, 0) where s.relative (the lowest value where the
-     center lies outside the grid). */
+     grid does not hold it): grid.field_values(). */
   function values(ls, s) {
     return cached(['values', ls.key, field(ls, s), s.relative].join('|'), () => {
       const raw = ls.grids[field(ls, s)];
       if (!s.relative) return raw;
       const inside = ls.x[0] <= 0 && 0 <= ls.x[ls.x.length - 1] && ls.y[0] <= 0 && 0 <= ls.y[ls.y.length - 1];
-      const center = inside ? interpolate(ls, raw, 0, 0) : Math.min(...finiteOf(raw));
+      const center = (inside ? interpolate(ls, raw, 0, 0) : null) ?? Math.min(...finiteOf(raw));
       return raw.map((row) => row.map((v) => (v === null ? null : v - center)));
     });
   }
@@ -50,7 +52,7 @@ const Topo = (() => {
     return sorted[low] + (at - low) * (sorted[high] - sorted[low]);
   }
 
-  /* The colour range of the landscapes drawn on one scale (grid.display() in Python): from the lowest value to
+  /* The colour range of the landscapes drawn on one scale (grid.shared_display() in Python): from the lowest value to
      the cap, or to the percentile of all their values; log where asked (auto: not for the BOUNDED metrics, nor
      for L - L(center)) and every value is positive. zmin/zmax are the range as plotted (log10 where log). */
   function range(shown, s) {
@@ -314,14 +316,14 @@ const Topo = (() => {
   /* The layout of the curves of the 1-D landscapes shown: a log y axis where wanted and every value is positive
      (grid.line_values()), a dotted vertical line at each mark. yLabel: the y axis' title, by default the first
      landscape's quantity. */
-  function layoutLine(shown, heading, s, yLabel = title(shown[0], s)) {
+  function layoutLine(shown, heading, s, yLabel = shown[0].labels[field(shown[0], s)]) {
     const all = shown.flatMap((ls) => lineValues(ls, s)).filter((v) => v !== null);
     const log = wantsLog(shown[0], s) && all.length > 0 && all.every((v) => v > 0);
     const marks = [...new Set(shown.flatMap((ls) => ls.marks.x))];
     return {
       ...layout2d(shown[0], heading, {...s, aspect: 'stretch'}), showlegend: shown.length > 1,
       xaxis: {title: {text: plain(shown[0].xlabel)}, zeroline: false, gridcolor: '#eee'},
-      yaxis: {title: {text: plain(s.cap === null ? yLabel : `${yLabel}, capped at ${s.cap}`)},
+      yaxis: {title: {text: plain(titled(yLabel, s))},
               type: log ? 'log' : 'linear', gridcolor: '#eee'},
       shapes: marks.map((x) => ({type: 'line', xref: 'x', yref: 'paper', x0: x, x1: x, y0: 0, y1: 1,
                                  line: {color: '#888', width: 1, dash: 'dot'}})),
