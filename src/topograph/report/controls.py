@@ -26,7 +26,7 @@ def checkbox(name: str, label: str, value: bool, title: str) -> str:
             f'{" checked" if value else ""}> {esc(label)}</label>')
 
 
-SCALES = [("auto", "auto (log for the loss, linear for accuracy)"), ("log", "log"), ("linear", "linear")]
+SCALES = [("auto", "auto (log; linear for bounded metrics)"), ("log", "log"), ("linear", "linear")]
 CONTROLS = {
     "scale": lambda s: select("scale", "Colour scale", SCALES, s.scale),
     "percentile": lambda s: field("percentile", "Colour top at percentile", "number", s.percentile,
