@@ -234,7 +234,7 @@ def test_center_is_the_center_checkpoint(finished_workflow, run, landscape):
 @pytest.mark.parametrize("run", RUNS)
 def test_pca_plane_and_track(finished_workflow, run):
     """d1, d2 = the top right-singular vectors of the centred interval rows (max-abs entry positive); the track =
-    least-squares coordinates on the plane; residual = distance to it; x_range from the track with margin 0.2."""
+    least-squares coordinates on the plane; residual = distance to it; the ranges from the track's box, margin 0.2."""
     trajectory = open_group(finished_workflow / run / "trajectory.zarr")
     plane = open_group(finished_workflow / run / "landscapes" / "train_1-3" / "directions.zarr")
     interval = plane.attrs["interval"]
@@ -263,10 +263,9 @@ def test_pca_plane_and_track(finished_workflow, run):
     np.testing.assert_allclose(plane["residual"][:], residual, rtol=0, atol=1e-5 * scale)
     assert (plane["trajectory_x"][-1], plane["trajectory_y"][-1], plane["residual"][-1]) == (0, 0, 0)
 
+    side = max(np.ptp(coords[0]), np.ptp(coords[1]))  # the track's bounding box: the same room on both axes
     for axis, track in (("x_range", coords[0]), ("y_range", coords[1])):
-        low, high = track.min(), track.max()
-        width = high - low
-        np.testing.assert_allclose(plane.attrs[axis], [low - 0.2 * width, high + 0.2 * width], rtol=0,
+        np.testing.assert_allclose(plane.attrs[axis], [track.min() - 0.2 * side, track.max() + 0.2 * side], rtol=0,
                                    atol=1e-9 * scale)
 
 

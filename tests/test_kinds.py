@@ -72,7 +72,8 @@ def test_a_point_on_the_plane_projects_back(tmp_path, monkeypatch):
 
 
 def test_train_plane_reconstructs_a_planar_track(tmp_path, monkeypatch):
-    """Checkpoints that lie in a plane: the fitted plane holds them (zero residual), extent adds 20 % margins."""
+    """Checkpoints that lie in a plane: the fitted plane holds them (zero residual), extent adds 20 % of the
+    track's larger side."""
     rng = np.random.default_rng(2)
     basis, _ = np.linalg.qr(rng.normal(size=(30, 2)))
     coefficients = rng.normal(size=(5, 2))
@@ -84,9 +85,19 @@ def test_train_plane_reconstructs_a_planar_track(tmp_path, monkeypatch):
     center, d1, d2 = plane["center"][:], plane["d1"][:], plane["d2"][:]
     rebuilt = center + np.outer(plane["trajectory_x"][:], d1) + np.outer(plane["trajectory_y"][:], d2)
     np.testing.assert_allclose(rebuilt, rows, atol=1e-4)
-    xs = plane["trajectory_x"][:]
-    width = xs.max() - xs.min()
-    np.testing.assert_allclose(plane.attrs["x_range"], [xs.min() - 0.2 * width, xs.max() + 0.2 * width], rtol=1e-6)
+    xs, ys = plane["trajectory_x"][:], plane["trajectory_y"][:]
+    side = max(xs.max() - xs.min(), ys.max() - ys.min())
+    np.testing.assert_allclose(plane.attrs["x_range"], [xs.min() - 0.2 * side, xs.max() + 0.2 * side], rtol=1e-6)
+    np.testing.assert_allclose(plane.attrs["y_range"], [ys.min() - 0.2 * side, ys.max() + 0.2 * side], rtol=1e-6)
+
+
+def test_extent_gives_both_axes_the_room_of_the_larger_side():
+    """A track 5 wide and 1.7 high: 20 % of 5 = 1 on every side; a configured range replaces only its axis."""
+    x, y = np.array([-5.0, -2.0, 0.0]), np.array([0.0, 1.7, 0.5])
+    assert pca.extent(x, y, 0.2) == {"x_range": [-6.0, 1.0], "y_range": [-1.0, 2.7]}
+    assert pca.extent(x, y, 0.2, y_range=[-3, 3]) == {"x_range": [-6.0, 1.0], "y_range": [-3.0, 3.0]}
+    assert pca.extent(np.zeros(2), np.zeros(2), 0.5) == {"x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5]}
+    assert pca.extent(np.full(2, 4.0), np.zeros(2), 0.5) == {"x_range": [2.0, 6.0], "y_range": [-2.0, 2.0]}
 
 
 def test_collinear_checkpoints_are_refused(tmp_path, monkeypatch):

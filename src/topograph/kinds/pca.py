@@ -33,7 +33,7 @@ def fit(trajectory_path: Path, out: Path, *, steps: list[int], margin: float = 0
     coords, residual = project(trajectory["weights"], rows, center, d1, d2)
     attrs = {"kind": KIND, "method": METHOD, "interval": sorted(steps), "unit": trajectory.attrs["unit"],
              "explained_variance_ratio": ratio.tolist(), "normalization": "none", "seed": None,
-             "x_range": extent(coords[:, 0], margin, x_range), "y_range": extent(coords[:, 1], margin, y_range),
+             **extent(coords[:, 0], coords[:, 1], margin, x_range, y_range),
              **center_attrs(trajectory, rows[-1])}
     track = {"trajectory_x": coords[:, 0], "trajectory_y": coords[:, 1], "residual": residual,
              "step": np.asarray(sorted(steps), dtype="int64"),
@@ -76,13 +76,15 @@ def project(weights, rows: list[int], center: np.ndarray, d1: np.ndarray, d2: np
     return coords, np.sqrt(np.maximum(sq_dist - np.einsum("ti,ti->t", coords, dots), 0.0))
 
 
-def extent(values: np.ndarray, margin: float, fixed=None) -> list[float]:
-    """The track's range widened by margin x its width on each side (MindSpore Insight's rule)."""
-    if fixed is not None:
-        return [float(fixed[0]), float(fixed[1])]
-    low, high = float(values.min()), float(values.max())
-    width = high - low or max(abs(low), 1.0)
-    return [low - margin * width, high + margin * width]
+def extent(x: np.ndarray, y: np.ndarray, margin: float, x_range=None, y_range=None) -> dict:
+    """The attrs x_range and y_range: the track's bounding box widened on each side by margin x its larger side,
+    the same room on both axes (widened by its own width, as MindSpore Insight does, a narrow axis left the track
+    near the grid's edge); a configured range replaces its axis'. A box that is a point: x its largest |coordinate|,
+    at least 1."""
+    box = np.array([[np.min(x), np.max(x)], [np.min(y), np.max(y)]], dtype=float)
+    room = margin * (float(np.ptp(box, axis=1).max()) or max(float(np.abs(box).max()), 1.0))
+    return {name: [float(fixed[0]), float(fixed[1])] if fixed is not None else [low - room, high + room]
+            for name, (low, high), fixed in zip(("x_range", "y_range"), box, (x_range, y_range))}
 
 
 def axis_labels(attrs: dict, prefix: str = "") -> tuple[str, str]:

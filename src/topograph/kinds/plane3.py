@@ -44,7 +44,7 @@ def fit(trajectory_path: Path, out: Path, *, points, margin: float = 0.2, x_rang
     d1, d2, coords = gram_schmidt(a.weights, b.weights, c.weights, where)
     attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": store.open_store(trajectory_path).attrs["unit"],
              "explained_variance_ratio": None, "normalization": "none", "seed": None, "points": list(points),
-             "x_range": extent(coords[:, 0], margin, x_range), "y_range": extent(coords[:, 1], margin, y_range),
+             **extent(coords[:, 0], coords[:, 1], margin, x_range, y_range),
              "marks": [f"{name}: {point.label()}" for name, point in zip("ABC", (a, b, c))],
              "center_step": a.number, "center_checkpoint": a.file}
     store.write_directions(out, a.weights, d1, d2, attrs, marks={"marks_x": coords[:, 0], "marks_y": coords[:, 1]})

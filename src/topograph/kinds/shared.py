@@ -60,8 +60,8 @@ def fit(trajectory_path: Path, out: Path, *, runs: list[str], min_explained: flo
     attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": trajectories[0].attrs["unit"],
              "explained_variance_ratio": ratio.tolist(), "normalization": "none", "seed": None, "tracks": names,
              "same_init": same_start(trajectories), "min_explained": min_explained,
-             "x_range": extent(track["trajectory_x"], margin, x_range),
-             "y_range": extent(track["trajectory_y"], margin, y_range), **center_attrs(trajectories[0], last)}
+             **extent(track["trajectory_x"], track["trajectory_y"], margin, x_range, y_range),
+             **center_attrs(trajectories[0], last)}
     store.write_directions(out, center, d1, d2, attrs, track)
 
 
