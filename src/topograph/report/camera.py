@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import surface_at
+from .grid import display, surface_at
 from .run import Landscape
-from .style import CAMERA
+from .style import CAMERA, Style
 
 LIFT = 0.015  # of the z range: the pages and the figures draw the points this far above the surface
 TURNS = np.radians(np.arange(0, 360, 30))  # candidate azimuths, from the default's
 RISES = np.radians([0, 10, 20, 30])  # candidate elevations, from the default's (about 30 degrees)
+
+
+def landscape_camera(landscape: Landscape, style: Style = Style()) -> dict:
+    """choose_camera() for the surface the 3-D view first draws: the style's display, log10 on a log scale."""
+    shown = display(landscape, style)
+    return choose_camera(landscape, np.log10(shown.drawn()) if shown.log else shown.drawn())
 
 
 def choose_camera(landscape: Landscape, z: np.ndarray) -> dict:

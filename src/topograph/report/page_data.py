@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kinds
+from .camera import landscape_camera
 from .grid import surface_at
 from .html import json_script
 from .labels import FRACTIONS, quantity_label, unit_of
@@ -43,8 +44,8 @@ def marks_json(landscape: Landscape) -> dict:
 
 
 def landscape_json(landscape: Landscape, key: str) -> dict:
-    """A landscape's grids (the loss and each metric, by array name), their titles, the tracks, the marks and the
-    axis labels; key names it in the browser's caches."""
+    """A landscape's grids (the loss and each metric, by array name), their titles, the tracks, the marks, the
+    axis labels and the 3-D view's camera; key names it in the browser's caches."""
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
     colors = track_colors(len(landscape.tracks))
     return {"key": key, "name": landscape.name, "kind": landscape.kind, "dimensions": landscape.dimensions,
@@ -53,7 +54,8 @@ def landscape_json(landscape: Landscape, key: str) -> dict:
             "labels": {name: landscape.label(name) for name in landscape.values},
             "percent": [name for name in landscape.values if name in FRACTIONS],
             "tracks": [track_json(landscape, track, color) for track, color in zip(landscape.tracks, colors)],
-            "marks": marks_json(landscape), "center_step": landscape.attrs.get("center_step")}
+            "marks": marks_json(landscape), "center_step": landscape.attrs.get("center_step"),
+            "camera": landscape_camera(landscape) if landscape.dimensions == 2 else None}
 
 
 def common_quantities(landscapes: list[Landscape]) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .. import kinds
+from .camera import landscape_camera
 from .grid import Display, display, line_at, line_values, shared_display, surface_at
 from .labels import unit_of
 from .run import Landscape, Run, Track
@@ -184,18 +185,18 @@ def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figu
     axes.set(xlabel=xlabel, ylabel=ylabel, zlabel=shown.title, title=heading(landscape, "3-D map"),
              xlim=(landscape.x.min(), landscape.x.max()), ylim=(landscape.y.min(), landscape.y.max()),
              zlim=(low, high))
-    look_as_the_page(axes)
+    look_as_the_page(axes, landscape_camera(landscape, style))
     colour_bar(figure, axes, shown, style, shrink=0.6, pad=0.08)
     return figure
 
 
-def look_as_the_page(axes) -> None:
-    """Set the page's 3-D camera (style.CAMERA, in Plotly's terms: the eye in units of a box whose sides are the
-    aspect ratio, looking at its centre): the same direction, box and perspective. With matplotlib's default
-    camera (a 4:4:3 box, from 35 degrees, from afar) the near slopes of a basin that the page sees from above
-    were seen from below, a band of the rim's colour across the basin."""
-    eye = np.array([CAMERA["eye"][k] for k in "xyz"], dtype=float)
-    aspect = np.array([CAMERA["aspectratio"][k] for k in "xyz"], dtype=float)
+def look_as_the_page(axes, camera: dict = CAMERA) -> None:
+    """Set the page's 3-D camera (camera.landscape_camera(), in Plotly's terms: the eye in units of a box whose
+    sides are the aspect ratio, looking at its centre): the same direction, box and perspective. With matplotlib's
+    default camera (a 4:4:3 box, from 35 degrees, from afar) the near slopes of a basin that the page sees from
+    above were seen from below, a band of the rim's colour across the basin."""
+    eye = np.array([camera["eye"][k] for k in "xyz"], dtype=float)
+    aspect = np.array([camera["aspectratio"][k] for k in "xyz"], dtype=float)
     axes.set_box_aspect(aspect)
     axes.view_init(elev=np.degrees(np.arctan2(eye[2], np.hypot(eye[0], eye[1]))),
                    azim=np.degrees(np.arctan2(eye[1], eye[0])))
