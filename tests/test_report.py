@@ -25,7 +25,9 @@ from topograph.report.html import script_json_text
 from topograph.kinds import axis_labels
 from topograph.report.metrics import circle_rise, flatness, mean_rise
 from topograph.report.page import render_run
+from topograph.report.camera import landscape_camera
 from topograph.report.page_data import landscape_json
+from topograph.report.plots import heights
 from topograph.report.run import Landscape, read_run
 from topograph.report.views import VIEWS
 
@@ -532,7 +534,6 @@ def figure_projection(landscape: Landscape) -> tuple[np.ndarray, np.ndarray]:
     """Where the 3-D paper figure draws each grid point of the surface, in its projection's coordinates."""
     from mpl_toolkits.mplot3d import proj3d
 
-    from topograph.report.plots import heights
     figure = next(view for view in VIEWS if view.dims == 3).figure(landscape, Style())
     figure.savefig(io.BytesIO(), format="png")
     z = heights(display(landscape, Style()))[0]
@@ -836,7 +837,7 @@ def test_track_heights_agree_with_the_page(browser, tmp_path):
       const z = Topo.display(ls, arguments[2]);
       return arguments[0].map((x, k) => Topo.interpolate(ls, z, x, arguments[1][k]));
     """, x.tolist(), y.tolist(), Style().settings())
-    in_python = surface_at(landscape, display(landscape, Style()).drawn(), x, y)
+    in_python = surface_at(landscape, heights(display(landscape, Style()))[0], x, y)  # log10, as the page
     np.testing.assert_allclose(np.array(in_page, dtype=float), in_python, rtol=0, atol=1e-9)
     assert np.isnan(in_python).sum() == 2, "two of the points lie on a node without a value"
 
@@ -913,4 +914,6 @@ def test_3d_figure_sees_the_surface_as_the_page_does(browser, tmp_path):
         page = page_projection(browser, landscape.name)
         from_below[landscape.name] = back_facing(page[..., 0], page[..., 1])
         assert back_facing(*figure_projection(landscape)) == from_below[landscape.name], landscape.name
-    assert from_below["train_1-4"] and not from_below["result"], "a steep bowl shows its near rim from below"
+    cameras = page_data(html.read_text(encoding="utf-8"), "run-data")["landscapes"]
+    assert [ls["camera"] for ls in cameras] == [landscape_camera(ls) for ls in read_run(run).landscapes]
+    assert not from_below["result"], "the front bowl is seen from above"

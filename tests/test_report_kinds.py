@@ -15,7 +15,7 @@ from topograph import store
 from topograph.report import Style, write_compare, write_figures
 from topograph.report.grid import display
 from topograph.report.page import render_run, shared_warnings
-from topograph.report.plots import line_figure, map_figure
+from topograph.report.plots import heights, line_figure, map_figure
 from topograph.report.run import Landscape, read_run
 
 ALPHA = np.linspace(-0.5, 1.5, 9)  # α = 0 and 1 are grid points 2 and 6
@@ -173,8 +173,8 @@ def test_marks_on_a_plane_in_chromium(browser, runs):  # noqa: F811
                       " return !!gd.data && gd.data.some((t) => t.name === 'marks')")
     z, labels = trace(browser, "view-surface3d", "marks", "z", "text")
     landscape = next(ls for ls in read_run(runs["lenet"]).landscapes if ls.name == "plane3_abc")
-    shown = display(landscape, Style()).drawn()
-    lift = 0.015 * (shown.max() - shown.min())
+    shown, low, high = heights(display(landscape, Style()))  # log10 of the loss, as the page draws it
+    lift = 0.015 * (high - low)
     nodes = [(4, 3), (6, 3), (5, 5)]
     np.testing.assert_allclose(z, [shown[i, j] + lift for i, j in nodes], atol=1e-5)  # on the surface
     assert labels == list(CORNERS)

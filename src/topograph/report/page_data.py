@@ -13,10 +13,8 @@ from .style import BOUNDED, CAMERA, colorscales, track_colors
 
 
 def drawing_json() -> str:
-    """The colour scales, the default 3-D camera and the bounded metrics, for js/landscape.js: once per page,
-    before the scripts."""
-    return (json_script("topograph-colorscales", colorscales()) + json_script("topograph-camera", CAMERA)
-            + json_script("topograph-bounded", list(BOUNDED)))
+    """The colour scales and the default 3-D camera, for js/landscape.js: once per page, before the scripts."""
+    return json_script("topograph-colorscales", colorscales()) + json_script("topograph-camera", CAMERA)
 
 
 def numbers(values) -> list:
@@ -53,6 +51,7 @@ def landscape_json(landscape: Landscape, key: str) -> dict:
             "y": numbers(landscape.y), "grids": {name: grid_json(values) for name, values in landscape.values.items()},
             "labels": {name: landscape.label(name) for name in landscape.values},
             "percent": [name for name in landscape.values if name in FRACTIONS],
+            "bounded": [name for name in landscape.values if name in BOUNDED],
             "tracks": [track_json(landscape, track, color) for track, color in zip(landscape.tracks, colors)],
             "marks": marks_json(landscape), "center_step": landscape.attrs.get("center_step"),
             "camera": landscape_camera(landscape) if landscape.dimensions == 2 else None}

@@ -1,6 +1,6 @@
 /* The compare page: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
-   3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (L − L0); the runs' radial profiles; each run
-   toggled by its checkbox; and every interpolation of the runs, one curve each in one plot. */
+   3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (L − L0); the runs' radial
+   profiles; each run toggled by its checkbox; and every interpolation of the runs, one curve each in one plot. */
 (() => {
   'use strict';
   const page = JSON.parse(document.getElementById('compare-data').textContent);

@@ -6,7 +6,6 @@ const Topo = (() => {
   const SCALES = JSON.parse(document.getElementById('topograph-colorscales').textContent);
   const CAMERA = JSON.parse(document.getElementById('topograph-camera').textContent);  /* style.CAMERA */
 
-  const BOUNDED = JSON.parse(document.getElementById('topograph-bounded').textContent);  /* style.BOUNDED */
   const cache = new Map();
   const cached = (key, make) => { if (!cache.has(key)) cache.set(key, make()); return cache.get(key); };
 
@@ -46,30 +45,34 @@ const Topo = (() => {
     });
   }
 
+  /* log where asked (auto: not for the bounded metrics, style.BOUNDED, nor for L - L(center)) */
+  const wantsLog = (ls, s) => s.scale === 'log'
+    || (s.scale === 'auto' && !ls.bounded.includes(field(ls, s)) && !s.relative);
+
   /* numpy.percentile's default (linear) of sorted numbers */
   function percentile(sorted, q) {
     const at = (q / 100) * (sorted.length - 1), low = Math.floor(at), high = Math.min(low + 1, sorted.length - 1);
     return sorted[low] + (at - low) * (sorted[high] - sorted[low]);
   }
 
-  /* The colour range of the landscapes drawn on one scale (grid.shared_display() in Python): from the lowest value to
-     the cap, or to the percentile of all their values; log where asked (auto: not for the BOUNDED metrics, nor
-     for L - L(center)) and every value is positive. zmin/zmax are the range as plotted (log10 where log). */
+  /* The colour range of the landscapes drawn on one scale (grid.shared_display() in Python): from the lowest
+     value to the cap, or to the percentile of all their values; log where wanted and every value is positive.
+     zmin/zmax are the range as plotted (log10 where log). */
   function range(shown, s) {
     const all = shown.flatMap((ls) => finiteOf(values(ls, s))).sort((a, b) => a - b);
     if (!all.length) return {low: 0, high: 1, log: false, capped: false, zmin: 0, zmax: 1};
-    const name = field(shown[0], s), low = all[0], max = all[all.length - 1];
-    const wanted = s.scale === 'log' || (s.scale === 'auto' && !BOUNDED.includes(name) && !s.relative);
+    const low = all[0], max = all[all.length - 1];
     let high = s.cap !== null ? s.cap : percentile(all, s.percentile);
     if (!(high > low)) high = max > low ? max : low + Math.max(Math.abs(low) * 1e-6, 1e-12);
-    const log = wanted && low > 0, to = log ? Math.log10 : (v) => v;
+    const log = wantsLog(shown[0], s) && low > 0, to = log ? Math.log10 : (v) => v;
     return {low, high, max, log, capped: max > high, zmin: to(low), zmax: to(high)};
   }
 
   /* The plotted grid: the values, those above the range's top at its top, log10 where the range is log. */
   function display(ls, s, r = range([ls], s)) {
+    const to = r.log ? Math.log10 : (v) => v;
     return cached(['display', ls.key, field(ls, s), s.relative, r.high, r.log].join('|'), () => values(ls, s)
-      .map((row) => row.map((v) => (v === null ? null : (r.log ? Math.log10(Math.min(v, r.high)) : Math.min(v, r.high))))));
+      .map((row) => row.map((v) => (v === null ? null : to(Math.min(v, r.high))))));
   }
 
   /* a round step near size: 1, 2, 2.5 or 5 times a power of ten */
@@ -243,7 +246,8 @@ const Topo = (() => {
        marker: {size: flat ? 9 : 4, color: '#fff', line: {color: s.track_color, width: 2}}},
       ...ends(ls, track, point, flat),
       {...point(cursor, play.cursor ? [path.y[last]] : []), mode: 'markers', name: 'now', hoverinfo: 'skip',
-       showlegend: Boolean(play.cursor), marker: {size: flat ? 15 : 8, color: s.track_color, line: {color: '#000', width: 1.5}}},
+       showlegend: Boolean(play.cursor),
+       marker: {size: flat ? 15 : 8, color: s.track_color, line: {color: '#000', width: 1.5}}},
     ];
   }
 
@@ -255,8 +259,9 @@ const Topo = (() => {
     const line = {color: track.color, width: flat ? s.track_width : 2 * s.track_width};
     const marker = {size: flat ? 7 : 4, color: track.color, line: {color: '#fff', width: 1}};
     const group = {legendgroup: name}, quiet = {...group, showlegend: false};
+    const path = densify(track);
     const own = flat ? [{...point(track.x, track.y), mode: 'lines+markers', name, ...group, line, marker, ...hover}]
-      : [{...point(...Object.values(densify(track)).slice(0, 2)), mode: 'lines', name, ...group, line, hoverinfo: 'skip'},
+      : [{...point(path.x, path.y), mode: 'lines', name, ...group, line, hoverinfo: 'skip'},
          {...point(track.x, track.y), mode: 'markers', name, ...quiet, marker, ...hover}];
     return [...own, ...ends(ls, track, point, flat, quiet)];
   }
@@ -277,9 +282,6 @@ const Topo = (() => {
     const i = Math.floor(t), steps = track.step, next = steps[Math.min(i + 1, steps.length - 1)];
     return {t, step: steps[i] + (t - i) * (next - steps[i])};
   }
-
-  /* log where asked (auto: not for the BOUNDED metrics, nor for L - L(center)) */
-  const wantsLog = (ls, s) => s.scale === 'log' || (s.scale === 'auto' && !BOUNDED.includes(field(ls, s)) && !s.relative);
 
   /* A 1-D landscape's curve of the field (less its center value where s.relative), capped at s.cap
      (grid.line_values() in Python does the same) */
