@@ -19,6 +19,7 @@ import torch
 from . import jobs, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
+from .noise import noise
 from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, choose_samples, combined,
                       has_batch_norm, load_bn_samples, load_plane, load_samples, make_engine)
@@ -45,16 +46,24 @@ CURVATURE_ATTRS = ("eigenvalues", "eigen_residuals", "trace", "trace_stderr", "t
 
 
 def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list[str], float]:
-    """The loss and each metric on the grid xs x ys (names, len(xs), len(ys)), notes for the log, and the seconds
-    the engine took. Each worker process loads the plane and makes the job's engine once, on the first chunk it
-    gets."""
+    """The loss and each metric on the grid xs x ys, then their standard errors over the samples (surface_names:
+    2 x names, len(xs), len(ys)), notes for the log, and the seconds the engine took. Each worker process loads the
+    plane and makes the job's engine once, on the first chunk it gets."""
     points = _points_of(xs, ys)
     notes = []
     engine = _engine(job, samples, points, notes)
     started = time.perf_counter()
-    values = engine.evaluate(points)
+    sums = engine.point_sums(points)
     seconds = time.perf_counter() - started
+    objective = job.spec.objective()
+    values = np.concatenate([objective.values(sums), objective.errors(sums)])
     return values.reshape(len(values), len(xs), len(ys)).astype(np.float32), notes, seconds
+
+
+def surface_names(spec: PlaneSpec) -> list[str]:
+    """The surface's arrays: the loss and each metric, then the standard error of each."""
+    objective = spec.objective()
+    return [*objective.names, *objective.error_names]
 
 
 def choose_in_worker(job: Job, samples: Samples, xs, ys) -> tuple[str, float, list[str]]:
@@ -126,6 +135,8 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
             raise ClusterError(f"{error}. Fix: run the same command again: the engines are timed anew; the chunks "
                                "finished are kept") from None
         value = store.constant_value(group["loss"][:])
+        if (found := noise(group["loss"][:], group["loss_se"][:], len(spec.sample_index))) is not None:
+            print(f"{found.text()}; {found.advice()}", file=log, flush=True)
         if value is not None:
             print(f"warning: the loss is {value:g} at every grid point: it does not depend on these weights (does "
                   "the loss fit the model and the data?)", file=log, flush=True)
@@ -138,8 +149,9 @@ def _open_partial(path: Path, x, y, chunk: int, spec: PlaneSpec, parts: dict, at
     fingerprint = combined(parts)
     if path.exists():
         try:
-            group = store.zarr.open_group(str(path), mode="r+")
+            group = store.zarr.open_group(str(path), mode="r+", use_consolidated=False)  # a writer sees every array
             if group.attrs.get("fingerprint") == fingerprint and group["loss"].chunks[0] == chunk:
+                store.add_grids(group, surface_names(spec))  # standard errors: NaN in chunks done before them
                 return group
             before = group.attrs.get("fingerprint_parts") or {}
             changed = [part for part in parts if before.get(part) != parts[part]]
@@ -152,7 +164,7 @@ def _open_partial(path: Path, x, y, chunk: int, spec: PlaneSpec, parts: dict, at
         shutil.rmtree(path)
     return store.create_surface(path, x, y, chunk, spec.sample_index,
                                 {**attrs, "fingerprint": fingerprint, "fingerprint_parts": parts},
-                                spec.objective().names)
+                                surface_names(spec))
 
 
 def _publish(partial: Path, out: Path) -> None:
@@ -197,7 +209,7 @@ def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, lo
         futures = {client.submit(_in_worker, evaluate_chunk, job, samples, *coords(index), pure=False): index
                    for index in todo}
         results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
-    names = job.spec.objective().names
+    names = surface_names(job.spec)
     for index, (values, notes, seconds) in results:
         for note in notes:
             print(note, file=log, flush=True)

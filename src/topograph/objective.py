@@ -141,24 +141,39 @@ def _need_regression(target) -> None:
 
 
 class Term(NamedTuple):
-    """One quantity as sums over samples (width of them per point) and how the sums give its value."""
+    """One quantity as sums over samples (width of them per point), how the sums give its value and, where they
+    can, its standard error over the samples."""
     parts: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     finish: Callable[[np.ndarray], np.ndarray]
     width: int = 2
+    error: Callable[[np.ndarray], np.ndarray] | None = None
 
 
-def _mean(elementwise, after=lambda mean: mean) -> Term:
-    """The mean of elementwise's values over every target element, weighted where it gives weights."""
+def _mean(elementwise, after=lambda mean: mean, slope=lambda mean: 1.0) -> Term:
+    """The mean of elementwise's values over every target element, weighted where it gives weights; after maps the
+    mean to the value (slope: its derivative, for the standard error). Besides the sums of a_i (sample i's weighted
+    values) and b_i (its weights), the sums of a_i², a_i·b_i, b_i² and the count of samples give the standard error
+    of the ratio Σa/Σb over samples (the delta method); per sample, not per element: a sequence's tokens are not
+    independent draws."""
     def parts(output, target):
         values, weights = elementwise(output, target)
         values = values.to(torch.float64)
         weights = torch.ones_like(values) if weights is None else weights.to(torch.float64).expand_as(values)
-        return torch.stack([torch.where(weights > 0, values * weights, 0).sum(), weights.sum()])
+        a = torch.where(weights > 0, values * weights, 0).reshape(len(values), -1).sum(1)
+        b = weights.reshape(len(weights), -1).sum(1)
+        return torch.stack([a.sum(), b.sum(), (a * a).sum(), (a * b).sum(), (b * b).sum(), torch.ones_like(a).sum()])
 
     def finish(sums):
         with np.errstate(invalid="ignore", divide="ignore"):
             return after(sums[..., 0] / sums[..., 1])
-    return Term(parts, finish)
+
+    def error(sums):
+        total, weight, aa, ab, bb, count = np.moveaxis(sums, -1, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / weight
+            spread = np.maximum(aa - 2 * mean * ab + mean ** 2 * bb, 0.0)  # Σ (a_i - mean·b_i)²
+            return np.sqrt(spread * count / (count - 1)) / weight * np.abs(slope(mean))
+    return Term(parts, finish, 6, error)
 
 
 def _r2(output, target, loss: str, loss_args: dict) -> Term:
@@ -179,7 +194,7 @@ METRICS = {
     "accuracy": accuracy, "top5": top5, "perplexity": perplexity,
     "mae": _regression(l1), "mse": _regression(mse), "rmse": _regression(mse), "r2": _r2,
 }
-_AFTER = {"perplexity": np.exp, "rmse": np.sqrt}
+_AFTER = {"perplexity": (np.exp, np.exp), "rmse": (np.sqrt, lambda mean: 0.5 / np.sqrt(mean))}  # value, slope
 
 
 def metric_name(spec: str) -> str:
@@ -216,7 +231,8 @@ class Objective:
         if spec == "r2":
             return Term(functools.partial(_r2, loss=loss, loss_args=loss_args), _r2_value, 4)
         if spec in METRICS:
-            return _mean(functools.partial(METRICS[spec], loss=loss, loss_args=loss_args), _AFTER.get(spec, np.asarray))
+            return _mean(functools.partial(METRICS[spec], loss=loss, loss_args=loss_args),
+                         *_AFTER.get(spec, (np.asarray, lambda mean: 1.0)))
         return _mean(_custom(spec, {}))
 
     @property
@@ -229,10 +245,23 @@ class Objective:
         parts = torch.cat([term.parts(output, target) for term in self.terms])
         return torch.where(output.isfinite().all(), parts, torch.nan)
 
+    @property
+    def error_names(self) -> list[str]:
+        """The surface arrays of the standard errors: loss_se, accuracy_se, ..."""
+        return [f"{name}_se" for name in self.names]
+
+    def _each(self, sums: np.ndarray, of) -> np.ndarray:
+        ends = np.cumsum([term.width for term in self.terms])
+        return np.stack([of(term, sums[..., end - term.width:end]) for term, end in zip(self.terms, ends)])
+
     def values(self, sums: np.ndarray) -> np.ndarray:
         """(..., width) sums over all samples -> (len(names), ...) values."""
-        ends = np.cumsum([term.width for term in self.terms])
-        return np.stack([term.finish(sums[..., end - term.width:end]) for term, end in zip(self.terms, ends)])
+        return self._each(sums, lambda term, part: term.finish(part))
+
+    def errors(self, sums: np.ndarray) -> np.ndarray:
+        """(..., width) sums over all samples -> (len(names), ...) standard errors of the values over the samples;
+        NaN for a quantity that is no mean over samples (R²)."""
+        return self._each(sums, lambda term, part: term.error(part) if term.error else np.full(part.shape[:-1], np.nan))
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The mean loss of one batch, differentiable: what training minimizes."""

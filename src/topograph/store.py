@@ -144,12 +144,24 @@ def create_surface(path: Path, x, y, chunk: int, sample_index, attrs: dict,
     _array(group, "sample_index", np.asarray(sample_index, dtype="int64"), ("sample",))
     shape = (len(x), len(y))
     for name in names:
-        group.create_array(name, shape=shape, dtype="float32", chunks=(chunk, chunk),
-                           dimension_names=("x", "y"), fill_value=np.nan)
+        _grid(group, name, shape, chunk)
     grid = surface_chunks(shape, chunk)
     group.create_array("chunk_done", shape=grid, dtype="bool", chunks=(1, 1),
                        dimension_names=("cx", "cy"), fill_value=False)
     return group
+
+
+def _grid(group: zarr.Group, name: str, shape: tuple[int, int], chunk: int) -> None:
+    group.create_array(name, shape=shape, dtype="float32", chunks=(chunk, chunk), dimension_names=("x", "y"),
+                       fill_value=np.nan)
+
+
+def add_grids(group: zarr.Group, names) -> None:
+    """The arrays of names a surface lacks, NaN: what a newer topograph adds to a surface being resumed."""
+    loss = group["loss"]
+    for name in names:
+        if name not in group:
+            _grid(group, name, loss.shape, loss.chunks[0])
 
 
 def surface_chunks(shape: tuple[int, int], chunk: int) -> tuple[int, int]:

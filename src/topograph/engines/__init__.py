@@ -37,6 +37,10 @@ class Engine(Protocol):
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """The loss and each metric (plane.objective.names) at each point (a, b) of points (n, 2): (names, n)."""
 
+    def point_sums(self, points: np.ndarray) -> np.ndarray:
+        """The objective's sums over the samples at each point: (n, plane.objective.width); evaluate() is
+        plane.objective.values() of them, and plane.objective.errors() their standard errors."""
+
 
 class Technique(Protocol):
     """One line of the REGISTRY: makes an engine where it applies."""

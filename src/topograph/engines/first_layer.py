@@ -74,8 +74,11 @@ class FirstLayer:
             x = torch.relu(x.flatten(2).amax(dim=1)).view(n, height, width, channels).permute(0, 3, 1, 2)
         return self.plane.objective.sums(output_tensor(self.rest(x)), target)
 
-    @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> np.ndarray:
+        return self.plane.objective.values(self.point_sums(points))
+
+    @torch.inference_mode()
+    def point_sums(self, points: np.ndarray) -> np.ndarray:
         plane, sums = self.plane, []
         sizes = [p.numel() for p in self.rest_params]
         coords = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device)
@@ -85,7 +88,7 @@ class FirstLayer:
                 param.copy_(piece.view_as(param))
             target = plane.samples.target
             sums.append(sum(self.metrics(*(o[s] for o in self.outputs), a, b, target[s]) for s in plane.slices()))
-        return plane.objective.values(torch.stack(sums).cpu().numpy())
+        return torch.stack(sums).cpu().numpy()
 
 
 def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:

@@ -38,15 +38,18 @@ class Functional:
         layout = "+channels-last" if tensor is not None and tensor.dim() == 4 and tensor.stride(1) == 1 else ""
         self.name = "functional" + layout + (folded.name if folded else "")
 
-    @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> np.ndarray:
+        return self.plane.objective.values(self.point_sums(points))
+
+    @torch.inference_mode()
+    def point_sums(self, points: np.ndarray) -> np.ndarray:
         plane, sums = self.plane, []
         a, b = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device).T
         for k in range(len(points)):  # a vector per point, not rows of one matrix: less memory, aligned weights
             params = plane.split(plane.vectors_at(a[k], b[k]))
             buffers = recalibrated(plane.model, params, plane.bn_batches) if plane.bn == "recalibrate" else None
             sums.append(plane.sums(lambda batch: self.forward(params, batch.inputs, buffers)))
-        return plane.objective.values(torch.stack(sums).cpu().numpy())
+        return torch.stack(sums).cpu().numpy()
 
 
 def _channels_last_helps(shared: Shared) -> bool:

@@ -28,11 +28,11 @@ class Vmap:
     def name(self) -> str:
         return f"vmap[{self.points_per_pass}]{self.suffix}"  # points_per_pass halves on out-of-memory
 
-    @torch.inference_mode()
     def evaluate(self, points: np.ndarray) -> np.ndarray:
-        return self.plane.objective.values(self._sums(points))
+        return self.plane.objective.values(self.point_sums(points))
 
-    def _sums(self, points: np.ndarray) -> np.ndarray:
+    @torch.inference_mode()
+    def point_sums(self, points: np.ndarray) -> np.ndarray:
         out = np.empty((len(points), self.plane.objective.width))
         for start in range(0, len(points), self.points_per_pass):
             group = points[start:start + self.points_per_pass]
@@ -43,7 +43,7 @@ class Vmap:
                     raise
                 torch.cuda.empty_cache()
                 self.points_per_pass //= 2
-                out[start:] = self._sums(points[start:])
+                out[start:] = self.point_sums(points[start:])
                 break
         return out
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from bokeh.embed import components
 
 from .. import kinds, store
+from ..noise import noise
 from .controls import settings_form
 from .curve import loss_curve
 from .figures import write_run_figures
@@ -177,6 +178,9 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
     if loss_args := arguments_text(attrs.get("loss_args")):
         rows.append(("Loss arguments", loss_args))
     rows.append(("Metrics", [landscape.label(name) for name in landscape.metrics]))
+    if "loss" in landscape.errors and (found := noise(landscape.loss, landscape.errors["loss"],
+                                                      attrs.get("num_samples"))):
+        rows.append(("Noise", found.text()))
     if landscape.dimensions == 1:
         rows.append(("α range", f"{landscape.x[0]:g} to {landscape.x[-1]:g}"))
     for mark in landscape.marks:  # "A: lenet epoch 1" -> ("Point A", "lenet epoch 1")

@@ -42,13 +42,14 @@ def marks_json(landscape: Landscape) -> dict:
 
 
 def landscape_json(landscape: Landscape, key: str) -> dict:
-    """A landscape's grids (the loss and each metric, by array name), their titles, the tracks, the marks, the
-    axis labels and the 3-D view's camera; key names it in the browser's caches."""
+    """A landscape's grids (the loss and each metric, by array name), their standard errors, their titles, the
+    tracks, the marks, the axis labels and the 3-D view's camera; key names it in the browser's caches."""
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
     colors = track_colors(len(landscape.tracks))
     return {"key": key, "name": landscape.name, "kind": landscape.kind, "dimensions": landscape.dimensions,
             "unit": unit_of(landscape.attrs), "xlabel": xlabel, "ylabel": ylabel, "x": numbers(landscape.x),
             "y": numbers(landscape.y), "grids": {name: grid_json(values) for name, values in landscape.values.items()},
+            "errors": {name: grid_json(values) for name, values in landscape.errors.items()},
             "labels": {name: landscape.label(name) for name in landscape.values},
             "percent": [name for name in landscape.values if name in FRACTIONS],
             "bounded": [name for name in landscape.values if name in BOUNDED],

@@ -228,6 +228,31 @@ def line_figure(landscape: Landscape, style: Style, value_range=None) -> Figure:
     return figure
 
 
+def uncertainty_figure(landscape: Landscape, style: Style, value_range=None) -> Figure:
+    """The standard error of the field (the loss where it has none) at each grid point, as % of the field's range:
+    where the map is a picture and where it is noise. value_range: unused, an error has its own range."""
+    field = style.field if style.field in landscape.errors else "loss"
+    percent = relative_error(landscape, field)
+    figure = Figure(figsize=(6.4, 5.0), layout="constrained")
+    axes = figure.add_subplot()
+    drawn = axes.contourf(landscape.x, landscape.y, np.ma.masked_invalid(percent.T), levels=style.levels,
+                          cmap=style.cmap)
+    figure.colorbar(drawn, ax=axes, label=f"standard error of the {landscape.label(field)}, % of its range")
+    draw_overlays(axes, landscape, style)
+    xlabel, ylabel = kinds.axis_labels(landscape.attrs)
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=heading(landscape, "uncertainty map"),
+             aspect="equal" if style.aspect == "equal" else "auto")
+    return figure
+
+
+def relative_error(landscape: Landscape, field: str) -> np.ndarray:
+    """100 x the field's standard error / the field's range over the grid."""
+    values = landscape.values[field]
+    span = np.ptp(values[np.isfinite(values)]) if np.isfinite(values).any() else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100 * landscape.errors[field] / span
+
+
 def curve_figure(run: Run) -> Figure:
     figure = Figure(figsize=(8.0, 3.2), layout="constrained")
     axes = figure.add_subplot()

@@ -54,6 +54,7 @@ class Landscape:
     marks: list[Mark] = field(default_factory=list)
     computed: bool = True  # every chunk evaluated: a NaN in loss is the loss, not a hole still to fill
     run: str = ""  # the run whose results/<run>/landscapes/ holds it (its figures' titles name it)
+    errors: dict[str, np.ndarray] = field(default_factory=dict)  # the standard error of each of values that has one
 
     @property
     def loss(self) -> np.ndarray:
@@ -145,11 +146,15 @@ def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
     with store.open_surface(folder / "surface.zarr") as surface:
         attrs = {**store.read_attrs(folder / "directions.zarr"), **surface.attrs}
         names = ["loss", *map(array_name, surface.attrs.get("metrics", ["accuracy"]))]  # older stores: accuracy
-        values = {name: surface[name].transpose("x", "y").values.astype(float) for name in names if name in surface}
+        grid = {name: surface[name].transpose("x", "y").values.astype(float) for name in surface.data_vars
+                if surface[name].dims in (("x", "y"), ("y", "x"))}
+        values = {name: grid[name] for name in names if name in grid}
+        errors = {name: grid[f"{name}_se"] for name in values if np.isfinite(grid.get(f"{name}_se", np.nan)).any()}
         computed = "chunk_done" not in surface or bool(surface["chunk_done"].values.all())
         directions = folder / "directions.zarr"
         return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
-                         values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed)
+                         values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed,
+                         errors=errors)
 
 
 def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:

@@ -10,7 +10,7 @@ from typing import Callable
 
 from matplotlib.figure import Figure
 
-from .plots import line_figure, map_figure, surface_figure
+from .plots import line_figure, map_figure, surface_figure, uncertainty_figure
 from .run import Landscape
 
 
@@ -22,24 +22,29 @@ class View:
     dims: int  # 2 or 3: a 3-D view is drawn after the page's first paint, in a wider and taller box
     figure: Callable[..., Figure]  # (landscape, style, value_range=None)
     landscape_dims: int = 2  # the landscapes it draws: 2 (a plane) or 1 (a line, x = α)
+    needs_errors: bool = False  # draws only landscapes with standard errors
+    in_all: bool = True  # shown under the button 'All'
 
     def applies(self, landscape: Landscape) -> bool:
-        return landscape.dimensions == self.landscape_dims
+        return landscape.dimensions == self.landscape_dims and (not self.needs_errors or bool(landscape.errors))
 
     def json(self) -> dict:
         return {"key": self.key, "label": self.label, "heading": self.heading, "dims": self.dims,
-                "landscape_dims": self.landscape_dims}
+                "landscape_dims": self.landscape_dims, "needs_errors": self.needs_errors, "in_all": self.in_all}
 
 
 VIEWS = (
     View("isoline", "Isoline", "Isoline map", 2, partial(map_figure, filled=False)),
     View("topographic", "Topographic", "Topographic map", 2, partial(map_figure, filled=True)),
     View("surface3d", "3D", "3-D map · drag to rotate, click then scroll to zoom", 3, surface_figure),
+    View("uncertainty", "Uncertainty", "Uncertainty map · the standard error, % of the range", 2, uncertainty_figure,
+         needs_errors=True, in_all=False),
     View("line", "Line", "Along the line · hover for α and the value", 2, line_figure, landscape_dims=1),
 )
 
 COUNTS = ("none", "one", "two", "three", "four", "five", "six")
-ALL_VIEWS = f"All {COUNTS[sum(view.landscape_dims == 2 for view in VIEWS)]}"  # the button showing a plane's views
+# the button showing a plane's views
+ALL_VIEWS = f"All {COUNTS[sum(view.landscape_dims == 2 and view.in_all for view in VIEWS)]}"
 
 
 def views_of(landscapes: list[Landscape]) -> list[View]:

@@ -19,6 +19,7 @@
     topographic: (ls, s, r) => [Topo.contour(ls, s, r, true), ...Topo.overlays(ls, s, state.play, r)],
     surface3d: (ls, s, r) => [Topo.surface(ls, s, r),
                               ...Topo.overlays(ls, s, state.play, r, 0.015 * (r.zmax - r.zmin))],
+    uncertainty: (ls, s, r) => [Topo.uncertainty(ls, s), ...Topo.overlays(ls, s, state.play, r)],
     line: (ls, s) => Topo.lineTraces(ls, s),
   };
 
@@ -29,12 +30,14 @@
   const current = () => page.landscapes[state.index];
   const box = (view) => document.getElementById(`view-${view.key}`);
   const views = page.views.filter(box);  /* those that draw one of this run's landscapes */
-  const applies = (view) => view.landscape_dims === current().dimensions;
-  const shown = (view) => applies(view) && (state.view === 'all' || state.view === view.key);
+  const applies = (view) => view.landscape_dims === current().dimensions
+    && (!view.needs_errors || Object.keys(current().errors).length > 0);
+  const shown = (view) => applies(view) && (state.view === 'all' ? view.in_all : state.view === view.key);
 
   /* a map's heading says what the colours span: 'Isoline map · loss 0.0401 to 0.0563' */
   function layout(view, ls, s, r) {
     if (view.landscape_dims === 1) return Topo.layoutLine([ls], view.heading, s);
+    if (view.needs_errors) return Topo.layout2d(ls, view.heading, s);
     const heading = `${view.heading} · ${Topo.spanText(ls, s, r)}`;
     return view.dims === 3 ? Topo.layout3d(ls, heading, s, r) : Topo.layout2d(ls, heading, s);
   }
@@ -55,12 +58,13 @@
     document.querySelectorAll(selector).forEach((b) => b.setAttribute('aria-pressed', String(b === chosen)));
   }
 
-  /* the view buttons and boxes of the current landscape's views; 'All' where it has more than one */
+  /* the view buttons and boxes of the current landscape's views; 'All' where more than one is in_all */
   function showViews() {
     const own = views.filter(applies);
     if (!own.some((view) => view.key === state.view)) state.view = 'all';
     document.querySelectorAll('#view-switch button').forEach((b) => {
-      b.hidden = b.dataset.view === 'all' ? own.length < 2 : !own.some((view) => view.key === b.dataset.view);
+      const all = own.filter((view) => view.in_all).length;
+      b.hidden = b.dataset.view === 'all' ? all < 2 : !own.some((view) => view.key === b.dataset.view);
       const pressed = b.dataset.view === state.view || (own.length === 1 && !b.hidden);
       b.setAttribute('aria-pressed', String(pressed));
     });

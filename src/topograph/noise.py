@@ -1,0 +1,47 @@
+"""How precise a landscape is: each grid value is a mean over num_samples samples, its standard error stored
+beside it (loss_se). The median error against the loss's range says how much of the picture is noise, which
+differences are, and how many samples a target precision needs (the error falls as 1/sqrt(num_samples))."""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+TARGETS = (1.0, 0.1)  # grid noise, % of the loss range, that the evaluate log recommends num_samples for
+Z_DIFFERENCE = 1.96 * math.sqrt(2)  # a difference of two values with independent errors, at 95 %
+
+
+class Noise(NamedTuple):
+    num_samples: int
+    error: float  # the median standard error over the grid
+    span: float  # the loss's range over the grid
+
+    @property
+    def percent(self) -> float:
+        return 100 * self.error / self.span if self.span > 0 else math.inf
+
+    @property
+    def threshold(self) -> float:
+        """Differences below this are within the noise (95 %, two points' errors taken as independent)."""
+        return Z_DIFFERENCE * self.error
+
+    def samples_for(self, percent: float) -> int:
+        """The num_samples that would make the grid noise that % of the loss range."""
+        return max(2, math.ceil(self.num_samples * (self.percent / percent) ** 2))
+
+    def text(self) -> str:
+        return (f"{self.num_samples} samples: grid noise {self.percent:.2g} % of the loss range (median standard "
+                f"error {self.error:.2g}); differences below {self.threshold:.2g} are noise")
+
+    def advice(self) -> str:
+        return "; ".join(f"{self.samples_for(p)} samples for {p:g} %" for p in TARGETS)
+
+
+def noise(loss: np.ndarray, loss_se: np.ndarray, num_samples: int) -> Noise | None:
+    """The noise of a grid, or None where it has no finite standard error (computed before topograph stored them,
+    or one sample)."""
+    finite = np.isfinite(loss) & np.isfinite(loss_se)
+    if not finite.any() or num_samples is None:
+        return None
+    return Noise(int(num_samples), float(np.median(loss_se[finite])), float(np.ptp(loss[finite])))
