@@ -19,10 +19,11 @@ import torch
 from . import jobs, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
-from .noise import noise
 from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, choose_samples, combined,
                       has_batch_norm, load_bn_samples, load_plane, load_samples, make_engine)
+from .engines.functional import sample_losses
+from .noise import noise
 
 
 class Job(NamedTuple):
@@ -31,6 +32,7 @@ class Job(NamedTuple):
     fingerprint: str
     points_per_worker: int  # the most points a worker may evaluate: what compiling or filling a GPU can pay off
     engine: str | None = None  # the technique every worker uses (engines.make_engine); None: choose by timing
+    keep_sample_losses: bool = False  # also each sample's loss at each point (one more forward pass per point)
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,11 @@ _ENGINES: dict[tuple, Engine] = {}
 CURVATURE_ATTRS = ("eigenvalues", "eigen_residuals", "trace", "trace_stderr", "trace_probes")  # of a hessian plane
 
 
-def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list[str], float]:
+def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list[str], float, tuple | None]:
     """The loss and each metric on the grid xs x ys, then their standard errors over the samples (surface_names:
-    2 x names, len(xs), len(ys)), notes for the log, and the seconds the engine took. Each worker process loads the
-    plane and makes the job's engine once, on the first chunk it gets."""
+    2 x names, len(xs), len(ys)), notes for the log, the seconds the engine took and, with keep_sample_losses,
+    each sample's loss (len(xs), len(ys), samples) and weight. Each worker process loads the plane and makes the
+    job's engine once, on the first chunk it gets."""
     points = _points_of(xs, ys)
     notes = []
     engine = _engine(job, samples, points, notes)
@@ -57,7 +60,11 @@ def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list
     seconds = time.perf_counter() - started
     objective = job.spec.objective()
     values = np.concatenate([objective.values(sums), objective.errors(sums)])
-    return values.reshape(len(values), len(xs), len(ys)).astype(np.float32), notes, seconds
+    kept = None
+    if job.keep_sample_losses:
+        losses, weights = sample_losses(engine.plane, points)
+        kept = losses.reshape(len(xs), len(ys), -1), weights
+    return values.reshape(len(values), len(xs), len(ys)).astype(np.float32), notes, seconds, kept
 
 
 def surface_names(spec: PlaneSpec) -> list[str]:
@@ -106,9 +113,10 @@ def _in_worker(function, *args):
 
 
 def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, chunk: int | None = None,
-                  client=None, log=None) -> None:
+                  client=None, log=None, keep_sample_losses: bool = False) -> None:
     """Evaluate every grid point into out (surface.zarr). Work goes to <out>.partial first; chunks
-    already done there are skipped, so a killed run resumes. client=None evaluates in this process."""
+    already done there are skipped, so a killed run resumes. client=None evaluates in this process.
+    keep_sample_losses: also store sample_loss(x, y, sample)."""
     out, log = Path(out), log or sys.stdout
     # 64 chunks: enough to balance many workers and to resume finely. 16 on GPUs, where a chunk of 25 LeNet
     # points takes 9 ms, about as long as dask and Zarr take to hand a chunk over.
@@ -123,11 +131,13 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
     partial = out.with_name(out.name + ".partial")
     with jobs.exclusive(partial):
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
+        if keep_sample_losses:
+            _with_sample_losses(group, log)
         grid = store.surface_chunks((len(x), len(y)), chunk)
         todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
         workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
-        job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine)
+        job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine, keep_sample_losses)
         try:
             _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
         except EngineError as error:  # kept in attrs and on this machine, it would fail every rerun
@@ -165,6 +175,18 @@ def _open_partial(path: Path, x, y, chunk: int, spec: PlaneSpec, parts: dict, at
     return store.create_surface(path, x, y, chunk, spec.sample_index,
                                 {**attrs, "fingerprint": fingerprint, "fingerprint_parts": parts},
                                 surface_names(spec))
+
+
+def _with_sample_losses(group, log) -> None:
+    """sample_loss added to a surface that lacks it; its chunks done without them are evaluated again (to the same
+    values)."""
+    if "sample_loss" in group:
+        return
+    store.add_sample_losses(group)
+    if (done := int(group["chunk_done"][:].sum())):
+        print(f"keep_sample_losses: the {done} chunks evaluated without them are evaluated again", file=log,
+              flush=True)
+        group["chunk_done"][:] = False
 
 
 def _publish(partial: Path, out: Path) -> None:
@@ -210,9 +232,11 @@ def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, lo
                    for index in todo}
         results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
     names = surface_names(job.spec)
-    for index, (values, notes, seconds) in results:
+    for index, (values, notes, seconds, kept) in results:
         for note in notes:
             print(note, file=log, flush=True)
+        if kept is not None:
+            store.write_sample_losses(group, index, *kept)
         store.write_surface_chunk(group, index, dict(zip(names, values)))
         fresh, busy = fresh + values[0].size, busy + seconds
         rate = fresh / max(busy, 1e-9) * workers  # the engines' pace: start-up and calibration would skew the ETA
@@ -335,7 +359,8 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
              **{key: plane[key] for key in CURVATURE_ATTRS if key in plane}}
     with dask_client(**cluster) as client:
         try:
-            evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log)
+            evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log,
+                          keep_sample_losses=run["keep_sample_losses"])
         except KilledWorker as error:
             raise ClusterError(f"dask workers died evaluating a chunk ({error}), most often for lack of memory "
                                f"(worker_mem_mb: {cluster.get('memory_limit_mb')}). Fix: raise worker_mem_mb or lower "

@@ -149,6 +149,15 @@ class Term(NamedTuple):
     error: Callable[[np.ndarray], np.ndarray] | None = None
 
 
+def per_sample(values: torch.Tensor, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample's weighted sum of its elements' values (a_i) and of their weights (b_i), float64; the mean over
+    all samples is Σa / Σb."""
+    values = values.to(torch.float64)
+    weights = torch.ones_like(values) if weights is None else weights.to(torch.float64).expand_as(values)
+    a = torch.where(weights > 0, values * weights, 0).reshape(len(values), -1).sum(1)
+    return a, weights.reshape(len(weights), -1).sum(1)
+
+
 def _mean(elementwise, after=lambda mean: mean, slope=lambda mean: 1.0) -> Term:
     """The mean of elementwise's values over every target element, weighted where it gives weights; after maps the
     mean to the value (slope: its derivative, for the standard error). Besides the sums of a_i (sample i's weighted
@@ -156,11 +165,7 @@ def _mean(elementwise, after=lambda mean: mean, slope=lambda mean: 1.0) -> Term:
     of the ratio Σa/Σb over samples (the delta method); per sample, not per element: a sequence's tokens are not
     independent draws."""
     def parts(output, target):
-        values, weights = elementwise(output, target)
-        values = values.to(torch.float64)
-        weights = torch.ones_like(values) if weights is None else weights.to(torch.float64).expand_as(values)
-        a = torch.where(weights > 0, values * weights, 0).reshape(len(values), -1).sum(1)
-        b = weights.reshape(len(weights), -1).sum(1)
+        a, b = per_sample(*elementwise(output, target))
         return torch.stack([a.sum(), b.sum(), (a * a).sum(), (a * b).sum(), (b * b).sum(), torch.ones_like(a).sum()])
 
     def finish(sums):
@@ -262,6 +267,13 @@ class Objective:
         """(..., width) sums over all samples -> (len(names), ...) standard errors of the values over the samples;
         NaN for a quantity that is no mean over samples (R²)."""
         return self._each(sums, lambda term, part: term.error(part) if term.error else np.full(part.shape[:-1], np.nan))
+
+    def sample_losses(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each sample's loss (its elements' weighted mean, NaN where its output is not finite) and weight (the
+        sum of its elements' weights): the mean loss is their weighted mean."""
+        a, b = per_sample(*self.elementwise(output, target))
+        finite = output.reshape(len(output), -1).isfinite().all(1)
+        return torch.where(finite, a / b, torch.nan), b
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The mean loss of one batch, differentiable: what training minimizes."""

@@ -164,6 +164,24 @@ def add_grids(group: zarr.Group, names) -> None:
             _grid(group, name, loss.shape, loss.chunks[0])
 
 
+def add_sample_losses(group: zarr.Group) -> None:
+    """sample_loss(x, y, sample), each sample's loss at each point (NaN until computed), chunked as the grid, and
+    sample_weight(sample); kept with keep_sample_losses for statistics over samples (bootstrap intervals)."""
+    loss, samples = group["loss"], group["sample_index"].shape[0]
+    chunk = loss.chunks[0]
+    group.create_array("sample_loss", shape=(*loss.shape, samples), dtype="float32", chunks=(chunk, chunk, samples),
+                       dimension_names=("x", "y", "sample"), fill_value=np.nan)
+    group.create_array("sample_weight", shape=(samples,), dtype="float64", dimension_names=("sample",),
+                       fill_value=np.nan)
+
+
+def write_sample_losses(group: zarr.Group, index: tuple[int, int], losses: np.ndarray, weights: np.ndarray) -> None:
+    """One chunk of sample_loss (before write_surface_chunk marks the chunk done), and the samples' weights."""
+    where = chunk_slices(index, group["loss"].chunks[0], group["loss"].shape)
+    group["sample_loss"][where] = losses.astype("float32")
+    group["sample_weight"][:] = weights
+
+
 def surface_chunks(shape: tuple[int, int], chunk: int) -> tuple[int, int]:
     return tuple(-(-n // chunk) for n in shape)
 

@@ -54,7 +54,8 @@ def evaluated_data(wildcards):
     """The evaluation's data_args alone, so that a change of the training data_args reruns it only when used: under
     bn recalibrate, which takes batches of the training data, data_args and eval_data_args as they are."""
     run = config["runs"][wildcards.run]
-    keys = {**run_keys(wildcards, EVALUATE_KEYS), **bn_keys(run)}
+    keys = {**run_keys(wildcards, EVALUATE_KEYS), **bn_keys(run),
+            **({"keep_sample_losses": True} if run["keep_sample_losses"] else {})}  # false: as before the key
     if run["bn"] == "recalibrate":
         return {**keys, "data_args": run["data_args"], "eval_data_args": run["eval_data_args"]}
     return {**keys, "eval_data_args": None,

@@ -52,6 +52,21 @@ class Functional:
         return torch.stack(sums).cpu().numpy()
 
 
+@torch.inference_mode()
+def sample_losses(plane: Plane, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's loss at each point, (points, samples), and each sample's weight (its elements' weights: the
+    targets', under every built-in loss the same at every point), with one plain forward pass per point."""
+    forward, losses = forward_of(plane, None), []
+    a, b = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device).T
+    for k in range(len(points)):
+        params = plane.split(plane.vectors_at(a[k], b[k]))
+        buffers = recalibrated(plane.model, params, plane.bn_batches) if plane.bn == "recalibrate" else None
+        pairs = [plane.objective.sample_losses(forward(params, batch.inputs, buffers), batch.target)
+                 for batch in plane.batches()]
+        losses.append(torch.cat([loss for loss, _ in pairs]))
+    return torch.stack(losses).cpu().numpy(), torch.cat([weight for _, weight in pairs]).cpu().numpy()
+
+
 def _channels_last_helps(shared: Shared) -> bool:
     """oneDNN's convolutions run faster channels-last; with one channel, that is the layout inputs already have."""
     tensor = shared.plane.samples.tensor

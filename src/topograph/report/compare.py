@@ -13,10 +13,10 @@ from urllib.parse import quote
 from .controls import settings_form
 from .grid import has_values
 from .html import assets_url, esc, inline_js, json_script, libraries, page
-from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, Figure, flatness, radial_profile
+from .metrics import CIRCLE_RADIUS, DEFINITION, RADII, Figure, flatness, radial_profile, with_intervals
 from .labels import quantity_label, quantity_text
 from .page_data import common_quantities, drawing_json, landscape_json, numbers
-from .run import Landscape, Run, read_run
+from .run import Landscape, Run, read_run, read_sample_losses
 from .style import INTERVAL_COLORS, Style
 
 FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}")
@@ -176,12 +176,13 @@ def capitalized(text: str) -> str:
 
 
 def number_cell(figure: Figure, name: str = "") -> str:
-    """A figure's cell, written as the array name's values (accuracy as percent): – where it is NaN, the reason
-    on hover."""
+    """A figure's cell, written as the array name's values (accuracy as percent) with its 95 % interval where
+    known: – where it is NaN, the reason on hover."""
     value = figure.value
     if math.isnan(value):
         return f'<td data-sort="" title="{esc(figure.reason)}">–</td>'
-    return f'<td data-sort="{value}">{esc(quantity_text(name, value))}</td>'
+    interval = f" [{figure.interval[0]:.3g}, {figure.interval[1]:.3g}]" if figure.interval else ""
+    return f'<td data-sort="{value}">{esc(quantity_text(name, value) + interval)}</td>'
 
 
 def curvature_cells(run: Run) -> list[str]:
@@ -194,7 +195,7 @@ def curvature_cells(run: Run) -> list[str]:
 
 
 def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curvature: bool = False) -> str:
-    figures = flatness(landscape)
+    figures = with_intervals(landscape, flatness(landscape), read_sample_losses(landscape))
     final = (Figure(run.checkpoints[max(run.checkpoints)][1], "the training loss is NaN (not finite)")
              if run.checkpoints else Figure(float("nan"), "no checkpoint recorded"))
     cells = [f'<td><a href="{esc(link)}">{esc(run.name)}</a></td>', f"<td>{esc(run.info.get('network'))}</td>",

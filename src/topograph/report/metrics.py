@@ -14,7 +14,9 @@ the largest circle inside the grid.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import replace
+from functools import partial
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -26,17 +28,21 @@ RADII = (0.25, 0.5, 1.0)
 CIRCLE_RADIUS = 0.5
 CIRCLE_POINTS = 64
 MIN_DISC_POINTS = 5
+RESAMPLES = 1000  # bootstrap resamples of the samples
 DEFINITION = ("L0 is the loss at the center (0, 0), the final weights. Mean rise within r: the mean of "
               "L(x, y) − L0 over the grid points with √(x² + y²) ≤ r. Rise on the circle r: the mean of "
               f"L − L0 over {CIRCLE_POINTS} equally spaced points on the circle of radius r, interpolated between "
               "grid points. x and y are in units of the filter-normalized directions; smaller is flatter. – where a "
               "figure cannot be computed, the reason on hover: the disc does not fit inside the grid, fewer than "
-              f"{MIN_DISC_POINTS} grid points lie within r, or a grid point it needs holds no finite value.")
+              f"{MIN_DISC_POINTS} grid points lie within r, or a grid point it needs holds no finite value. "
+              "[low, high]: the 95 % bootstrap interval over the evaluated samples (their losses kept with "
+              f"keep_sample_losses: true; {RESAMPLES} resamples of the samples, which every grid point shares).")
 
 
 class Figure(NamedTuple):
     value: float
     reason: str = ""  # why value is NaN, where it is (read only then)
+    interval: tuple[float, float] | None = None  # its 95 % bootstrap interval over the samples, where known
 
 
 def undefined(reason: str) -> Figure:
@@ -100,12 +106,16 @@ def circle_rise(landscape: Landscape, radius: float = CIRCLE_RADIUS) -> Figure:
     return rise(landscape, values, f"next to {{}} points on the circle r = {radius:g}")
 
 
+# the flatness figures of the loss, each a function of a landscape, linear in its loss grid
+RISES: dict[str, Callable[[Landscape], Figure]] = {
+    **{f"rise_within_{r:g}": partial(mean_rise, radius=r) for r in RADII},
+    f"rise_on_circle_{CIRCLE_RADIUS:g}": circle_rise}
+
+
 def flatness(landscape: Landscape) -> dict[str, Figure]:
     """The loss and each metric at the center (keyed by array name), and the rises of the loss."""
     figures = {name: center_value(landscape, values, quantity_label(name)) for name, values in landscape.values.items()}
-    figures.update({f"rise_within_{r:g}": mean_rise(landscape, r) for r in RADII})
-    figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"] = circle_rise(landscape)
-    return figures
+    return {**figures, **{key: rise_of(landscape) for key, rise_of in RISES.items()}}
 
 
 def inner_radius(landscape: Landscape) -> float:
@@ -145,3 +155,33 @@ def radial_profile(landscape: Landscape, bins: int | None = None, name: str = "l
         mean = total / count
     keep = (count > 0) & np.isfinite(mean)
     return Profile(((edges[:-1] + edges[1:]) / 2)[keep], mean[keep], count[keep])
+
+
+def figure_weights(landscape: Landscape, figure: Callable[[Landscape], Figure]) -> np.ndarray:
+    """W with figure(a landscape with loss L) = Σ W·L: a rise is a mean of grid values (or of bilinear
+    interpolations of them) less the interpolated center, linear in L, so W[p] is the figure of the grid that is 1
+    at p and 0 elsewhere."""
+    basis = np.eye(landscape.loss.size).reshape(landscape.loss.size, *landscape.loss.shape)
+    return np.array([figure(replace(landscape, values={"loss": unit})).value for unit in basis])
+
+
+def bootstrap(losses: np.ndarray, weights: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """resamples loss grids, (resamples, points): each the weighted mean loss over a resample with replacement of
+    the samples. The samples are shared by every grid point, so a resample draws samples, never points."""
+    n = losses.shape[-1]
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples) * weights
+    return counts @ losses.reshape(-1, n).T / counts.sum(axis=1, keepdims=True)
+
+
+def with_intervals(landscape: Landscape, figures: dict[str, Figure], kept) -> dict[str, Figure]:
+    """The flatness figures with their 95 % percentile bootstrap intervals over the samples, where the landscape
+    kept its sample losses (kept: read_sample_losses()) and the figure is defined."""
+    if kept is None:
+        return figures
+    grids = bootstrap(*kept)
+    out = dict(figures)
+    for key, figure in RISES.items():
+        if not figures[key].reason:
+            low, high = np.percentile(grids @ figure_weights(landscape, figure), [2.5, 97.5])
+            out[key] = figures[key]._replace(interval=(float(low), float(high)))
+    return out

@@ -55,6 +55,7 @@ class Landscape:
     computed: bool = True  # every chunk evaluated: a NaN in loss is the loss, not a hole still to fill
     run: str = ""  # the run whose results/<run>/landscapes/ holds it (its figures' titles name it)
     errors: dict[str, np.ndarray] = field(default_factory=dict)  # the standard error of each of values that has one
+    folder: Path | None = None  # results/<run>/landscapes/<name>, where its sample losses are read from
 
     @property
     def loss(self) -> np.ndarray:
@@ -154,7 +155,20 @@ def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
         directions = folder / "directions.zarr"
         return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
                          values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed,
-                         errors=errors)
+                         errors=errors, folder=folder)
+
+
+def read_sample_losses(landscape: Landscape) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each sample's loss at each grid point [x, y, sample] and each sample's weight, where the landscape kept them
+    (keep_sample_losses) for every point; else None."""
+    if landscape.folder is None:
+        return None
+    with store.open_surface(landscape.folder / "surface.zarr") as surface:
+        if "sample_loss" not in surface:
+            return None
+        losses = surface["sample_loss"].transpose("x", "y", "sample").values.astype(float)
+        weights = surface["sample_weight"].values.astype(float)
+    return (losses, weights) if np.isfinite(weights).all() and not np.isnan(losses).all(axis=2).any() else None
 
 
 def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:
