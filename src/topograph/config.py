@@ -272,6 +272,21 @@ def check_run(name: str, run: dict) -> None:
         check_checkpoint_folder(field, run)
     if "checkpoints" in run or run["unit"] == "epoch":
         check_intervals(name, run)
+    if run["sharpness"]:
+        check_sharpness(field, run)
+
+
+def check_sharpness(field: str, run: dict) -> None:
+    """The sharpness is measured where the result landscape is fitted, on its batches of the evaluated samples."""
+    sharpness = run["sharpness"]
+    if not run["landscapes"]["result"]:
+        raise ConfigError(f"{field}.sharpness: it is measured with the result landscape, which is off. Fix: set "
+                          "landscapes.result to true, or sharpness to null.")
+    needed = sharpness["batches"] * sharpness["batch_size"]
+    if needed > run["num_samples"]:
+        raise ConfigError(f"{field}.sharpness.batches: {sharpness['batches']} batches of {sharpness['batch_size']} "
+                          f"take {needed} of the evaluated samples, more than num_samples ({run['num_samples']}). "
+                          "Fix: lower sharpness.batches or sharpness.batch_size, or raise num_samples.")
 
 
 def check_objective(field: str, run: dict) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from .base import center_attrs
+from .base import center_attrs, center_network_and_samples
 
 KIND, METHOD = "hessian", "hessian"
 NAME_PATTERN = "hessian"
@@ -45,11 +45,10 @@ def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data:
         batch_size: int = 256) -> None:
     import torch
 
-    from ..batches import stack
-    from ..config import ConfigError, build_data, check_samples
+    from ..config import ConfigError
     from ..curvature import hessian_eigen, hutchinson_trace
-    from ..engines.plane import Plane, choose_samples, load_model
-    from ..objective import Objective, check
+    from ..engines.plane import Plane
+    from ..objective import Objective
 
     trajectory = store.open_store(trajectory_path)
     row = trajectory["weights"].shape[0] - 1
@@ -59,13 +58,9 @@ def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data:
     if top_k >= len(center):
         raise ConfigError(f"runs.{name}.landscapes.hessian.top_k: {top_k} eigenpairs of a model with {len(center)} "
                           f"parameters. Fix: set top_k below {len(center)}.")
-    run = {"data": data, "data_args": data_args, "num_samples": num_samples, "loss": loss,
-           "loss_args": loss_args or {}, "metrics": [], "collate": collate}
-    dataset = build_data(name, run)
-    check_samples(name, run, len(dataset))
-    network = load_model(model, model_args, Path(trajectory_path).parent / where["center_checkpoint"])
-    check(name, run, network, dataset)
-    samples = stack(dataset, choose_samples(len(dataset), num_samples, seed), collate)
+    network, samples = center_network_and_samples(
+        trajectory_path, where["center_checkpoint"], name, model=model, model_args=model_args, data=data,
+        data_args=data_args, num_samples=num_samples, seed=seed, loss=loss, loss_args=loss_args, collate=collate)
     zeros = torch.zeros(len(center))
     plane = Plane(network, torch.from_numpy(center), zeros, zeros, samples, batch_size,
                   Objective(loss, loss_args, ()))

@@ -1,21 +1,33 @@
 """The training-result landscape: the terrain around the final weights along two filter-normalized random
-directions (Li et al. 2018)."""
+directions (Li et al. 2018). With the run's `sharpness` set, its store also keeps the worst-case adaptive
+m-sharpness at those weights (topograph.sharpness), over batches of the evaluated samples."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import store
-from .base import center_attrs
+from .base import center_attrs, center_network_and_samples
 
 KIND, METHOD = "result", "random"
 NAME_PATTERN = "result"
+EVALUATED_KEYS = ("model", "model_args", "data", "num_samples", "loss", "loss_args", "collate")
+SHARPNESS_ATTRS = ("sharpness", "sharpness_ci", "sharpness_per_batch", "sharpness_rho", "sharpness_steps",
+                   "sharpness_batches", "sharpness_batch_size", "sharpness_metric")
 
 
 def landscapes(run: dict) -> dict[str, dict]:
-    """The one result landscape, with what its fit depends on."""
-    return {"result": {key: run[key] for key in ("seed", "normalization", "ignore", "x_range", "y_range")}}
+    """The one result landscape, with what its fit depends on: with sharpness, also the model, the evaluated
+    samples and the loss (the evaluation's data_args alone, as evaluate_grid's); without, none of them, so that
+    they rerun nothing."""
+    params = {key: run[key] for key in ("seed", "normalization", "ignore", "x_range", "y_range")}
+    if run.get("sharpness"):
+        data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
+        params.update(sharpness=dict(run["sharpness"]),
+                      evaluated={**{key: run[key] for key in EVALUATED_KEYS}, "data_args": data_args})
+    return {"result": params}
 
 
 def order(name: str) -> int:
@@ -23,7 +35,9 @@ def order(name: str) -> int:
 
 
 def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str = "filter", ignore: str = "biasbn",
-        x_range=None, y_range=None) -> None:
+        x_range=None, y_range=None, sharpness: dict | None = None, evaluated: dict | None = None) -> None:
+    """sharpness: {rho, steps, batches, batch_size}, measured on the samples and loss of evaluated (EVALUATED_KEYS
+    and data_args); None: the sharpness attrs are null."""
     import torch
 
     trajectory = store.open_store(trajectory_path)
@@ -37,7 +51,49 @@ def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str =
              "explained_variance_ratio": None, "normalization": normalization, "ignore": ignore, "seed": seed,
              "x_range": list(x_range or [-1.0, 1.0]), "y_range": list(y_range or [-1.0, 1.0]),
              **center_attrs(trajectory, row)}
-    store.write_directions(out, center, d1, d2, attrs)
+    found = center_sharpness(trajectory_path, center, attrs, sharpness, evaluated) if sharpness else None
+    store.write_directions(out, center, d1, d2, {**attrs, **sharpness_attrs(found)})
+
+
+def center_sharpness(trajectory_path: Path, center: np.ndarray, attrs: dict, sharpness: dict,
+                     evaluated: dict) -> dict:
+    """topograph.sharpness at the center, on the first batches x batch_size of the evaluated samples in an order
+    drawn by the seed (the samples are sorted by index: in their order, batches would follow the dataset's)."""
+    import time
+
+    import torch
+
+    from ..engines.plane import Plane
+    from ..objective import Objective
+    from ..sharpness import worst_case_sharpness
+
+    name = store.open_store(trajectory_path).attrs.get("run", Path(trajectory_path).parent.name)
+    seed, count = attrs["seed"], sharpness["batches"] * sharpness["batch_size"]
+    network, samples = center_network_and_samples(trajectory_path, attrs["center_checkpoint"], name, seed=seed,
+                                                  **evaluated)
+    order = np.random.default_rng(seed).permutation(len(samples))[:count]
+    zeros = torch.zeros(len(center))
+    plane = Plane(network, torch.from_numpy(np.asarray(center)), zeros, zeros, samples[torch.from_numpy(order)],
+                  sharpness["batch_size"], Objective(evaluated["loss"], evaluated["loss_args"], ()))
+    started = time.perf_counter()
+    found = worst_case_sharpness(plane, sharpness["rho"], sharpness["steps"], ignore=attrs["ignore"], seed=seed)
+    print(f"worst-case adaptive sharpness (rho {sharpness['rho']:g}, {sharpness['steps']} steps) "
+          f"{found['value']:.4g} [{found['ci_low']:.4g}, {found['ci_high']:.4g}] over {found['batches']} batches of "
+          f"{found['batch_size']} in {time.perf_counter() - started:.1f} s", flush=True)
+    return found
+
+
+def sharpness_attrs(found: dict | None) -> dict:
+    """The store's sharpness attrs (SHARPNESS_ATTRS), null without sharpness and where a figure is not finite."""
+    if found is None:
+        return dict.fromkeys(SHARPNESS_ATTRS)
+
+    def finite(value):
+        return value if value is not None and math.isfinite(value) else None
+    return {"sharpness": finite(found["value"]), "sharpness_ci": [finite(found["ci_low"]), finite(found["ci_high"])],
+            "sharpness_per_batch": [finite(v) for v in found["per_batch"]], "sharpness_rho": found["rho"],
+            "sharpness_steps": found["steps"], "sharpness_batches": found["batches"],
+            "sharpness_batch_size": found["batch_size"], "sharpness_metric": found["metric"]}
 
 
 def random_direction(layout, center: np.ndarray, generator, normalization: str, ignore: str) -> np.ndarray:
@@ -75,3 +131,20 @@ def describe(attrs: dict) -> str:
 def reduction(attrs: dict) -> str:
     norm = attrs.get("normalization")
     return f"random directions, {norm}-normalized" if norm and norm != "none" else "random directions"
+
+
+def details(attrs: dict) -> list[tuple[str, object]]:
+    """The information table's row of the sharpness, where the run measured it."""
+    if not attrs.get("sharpness_metric"):
+        return []
+    return [("Worst-case sharpness", f"{sharpness_text(attrs)} ({attrs['sharpness_metric']}, ρ = "
+                                     f"{attrs['sharpness_rho']:g}, {attrs['sharpness_steps']} ascent steps, "
+                                     f"{attrs['sharpness_batches']} batches of {attrs['sharpness_batch_size']})")]
+
+
+def sharpness_text(attrs: dict) -> str:
+    """'0.0123 [0.011, 0.014]': the mean over batches and its 95 % interval; – where not finite."""
+    value, (low, high) = attrs.get("sharpness"), attrs.get("sharpness_ci") or (None, None)
+    if value is None:
+        return "–"
+    return f"{value:.4g} [{low:.4g}, {high:.4g}]" if low is not None and high is not None else f"{value:.4g}"

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
+from ..kinds.random import sharpness_text
 from .controls import settings_form
 from .grid import has_values
 from .html import assets_url, esc, inline_js, json_script, libraries, page
@@ -35,6 +36,10 @@ CSS = """
 .profile-card{flex:1 1 380px}
 #profile{height:400px}
 """
+SHARPNESS = (" Worst-case sharpness: the largest rise of the loss within the ball ‖δ / |w|‖₂ ≤ ρ around the final "
+             "weights w (adaptive metric, biases and BatchNorm fixed), found by projected gradient ascent on each of "
+             "several batches of the evaluated samples, averaged over them (Andriushchenko et al. 2023), with the "
+             "95 % Student-t interval over the batches in brackets. Larger is sharper.")
 CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final weights on the evaluated samples (the "
              "run's hessian landscape); the trace is Hutchinson's estimate ± its standard error. Larger is sharper.")
 
@@ -128,10 +133,12 @@ def table_card(chosen) -> str:
         return ""
     metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
     curvature = any(hessian_attrs(run) for run, _, _ in chosen)
-    parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["curvature"] * curvature]
+    sharpness = bool(sharpness_radii(chosen))
+    parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["sharpness"] * sharpness,
+             *["curvature"] * curvature]
     heading = ", ".join(parts[:-1]) + " and " + parts[-1]
     return (f'<div class="card table-card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature)}'
-            f'<p class="note">{esc(DEFINITION)}{esc(CURVATURE * curvature)}</p></div>')
+            f'<p class="note">{esc(DEFINITION)}{esc(SHARPNESS * sharpness)}{esc(CURVATURE * curvature)}</p></div>')
 
 
 def controls(drawn, quantities, style: Style) -> str:
@@ -162,12 +169,14 @@ def views(chosen) -> str:
 
 def table(chosen, metrics: list[str], curvature: bool = False) -> str:
     """One row per run: the loss at the center and each of metrics (array names every run has); with curvature,
-    the top Hessian eigenvalue and trace of each run's hessian landscape."""
+    the top Hessian eigenvalue and trace of each run's hessian landscape; where a run measured it, the worst-case
+    sharpness of each."""
+    radii = sharpness_radii(chosen)
     columns = ("Run", "Network", "Model arguments", "Loss function", "Final training loss", "Loss at center",
                *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *FLATNESS_COLUMNS,
-               *(CURVATURE_COLUMNS if curvature else ()), "Grid")
+               *([sharpness_column(radii)] if radii else ()), *(CURVATURE_COLUMNS if curvature else ()), "Grid")
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
-    rows = "".join(run_row(run, link, ls, metrics, curvature) for run, link, ls in chosen)
+    rows = "".join(run_row(run, link, ls, metrics, curvature, radii) for run, link, ls in chosen)
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
@@ -194,7 +203,28 @@ def curvature_cells(run: Run) -> list[str]:
     return [number_cell(Figure(attrs["eigenvalues"][0])), f'<td data-sort="{attrs["trace"]}">{esc(trace)}</td>']
 
 
-def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curvature: bool = False) -> str:
+def sharpness_radii(chosen) -> list[float]:
+    """The radii ρ of the worst-case sharpness the result landscapes hold, sorted; [] where none measured it."""
+    return sorted({ls.attrs["sharpness_rho"] for _, _, ls in chosen if ls.attrs.get("sharpness_metric")})
+
+
+def sharpness_column(radii: list[float]) -> str:
+    return f"Worst-case sharpness ρ={radii[0]:g} (95 % CI)" if len(radii) == 1 else "Worst-case sharpness (95 % CI)"
+
+
+def sharpness_cell(landscape: Landscape, radii: list[float]) -> str:
+    """The mean over batches [its interval], with ρ where the runs' radii differ; – and why where there is none."""
+    attrs = landscape.attrs
+    if not attrs.get("sharpness_metric"):
+        return number_cell(Figure(float("nan"), "this run does not measure sharpness (its config's sharpness)"))
+    if attrs.get("sharpness") is None:
+        return number_cell(Figure(float("nan"), "the loss is not finite in the ball"))
+    rho = f" (ρ = {attrs['sharpness_rho']:g})" * (len(radii) > 1)
+    return f'<td data-sort="{attrs["sharpness"]}">{esc(sharpness_text(attrs) + rho)}</td>'
+
+
+def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curvature: bool = False,
+            radii: list[float] = ()) -> str:
     figures = with_intervals(landscape, flatness(landscape), read_sample_losses(landscape))
     final = (Figure(run.checkpoints[max(run.checkpoints)][1], "the training loss is NaN (not finite)")
              if run.checkpoints else Figure(float("nan"), "no checkpoint recorded"))
@@ -203,6 +233,7 @@ def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curva
              f"<td>{esc(landscape.attrs.get('loss'))}</td>", number_cell(final), number_cell(figures["loss"]),
              *(number_cell(figures[name], name) for name in metrics),
              *(number_cell(figures[f"rise_within_{r:g}"]) for r in RADII),
-             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]), *(curvature_cells(run) if curvature else ()),
+             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]),
+             *([sharpness_cell(landscape, radii)] if radii else ()), *(curvature_cells(run) if curvature else ()),
              f"<td>{len(landscape.x)} × {len(landscape.y)}, {esc(landscape.attrs.get('num_samples'))} samples</td>"]
     return f"<tr>{''.join(cells)}</tr>"
