@@ -102,3 +102,13 @@ def trajectory_sources(wildcards):
 def evaluate_workers(wildcards=None):
     """One dask worker per GPU in devices:, else per core (workers:, or the cores Snakemake has)."""
     return len(config["devices"] or []) or config["workers"] or workflow.cores
+
+
+# the kinds of landscape with a track on their plane: their export adds <landscape>_track.vtu
+TRACKED = ("train", "shared")
+
+
+def exports(run, name):
+    """The files of a landscape that the target export asks for, made by export_landscape and export_track."""
+    files = [f"results/{run}/export/{name}.vtu", f"results/{run}/export/{name}.nc"]
+    return files + [f"results/{run}/export/{name}_track.vtu"] * (kinds.of_name(name).KIND in TRACKED)

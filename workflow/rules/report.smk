@@ -76,3 +76,42 @@ rule index:
         "../../envs/cpu.yaml"
     script:
         "../scripts/index.py"
+
+
+rule export:
+    """On request, not part of all (snakemake ... export): every landscape of every run for other tools, in
+    results/<run>/export/: <landscape>.vtu (ParaView), <landscape>.nc (NetCDF) and, where it has a track,
+    <landscape>_track.vtu."""
+    input:
+        [file for run in RUNS for name in LANDSCAPES[run] for file in exports(run, name)],
+
+
+rule export_landscape:
+    """A landscape's grid as a VTK UnstructuredGrid (meshio) and as NetCDF (xarray): topograph.export."""
+    input:
+        surface="results/{run}/landscapes/{landscape}/surface.zarr",
+        directions="results/{run}/landscapes/{landscape}/directions.zarr",
+    output:
+        vtu="results/{run}/export/{landscape}.vtu",
+        nc="results/{run}/export/{landscape}.nc",
+    log:
+        "results/{run}/logs/export_{landscape}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/export_landscape.py"
+
+
+rule export_track:
+    """A landscape's track as a VTK polyline of its checkpoints (meshio): topograph.export."""
+    input:
+        surface="results/{run}/landscapes/{landscape}/surface.zarr",
+        directions="results/{run}/landscapes/{landscape}/directions.zarr",
+    output:
+        "results/{run}/export/{landscape}_track.vtu",
+    log:
+        "results/{run}/logs/export_track_{landscape}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/export_track.py"
