@@ -2,6 +2,7 @@
 marks, read through topograph.store. Never the weights."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,8 @@ class Landscape:
     marks: list[Mark] = field(default_factory=list)
     computed: bool = True  # every chunk evaluated: a NaN in loss is the loss, not a hole still to fill
     run: str = ""  # the run whose results/<run>/landscapes/ holds it (its figures' titles name it)
+    samples: str | None = None  # the data subset's hash (data_subset()); None where no sample_index is stored
+    plane_seed: int | None = None  # directions.zarr's seed, which drew the plane (attrs' seed is the samples')
 
     @property
     def loss(self) -> np.ndarray:
@@ -141,15 +144,26 @@ def read_marks(directions: Path, attrs: dict) -> list[Mark]:
             for label, x, y in zip(attrs.get("marks") or [], arrays["marks_x"], arrays["marks_y"])]
 
 
+def data_subset(attrs: dict, sample_index) -> str:
+    """16 hex digits of the SHA-256 of the data factory, its arguments and the indices evaluated: the same digits,
+    the same samples."""
+    index = [int(i) for i in sample_index]
+    subset = {"data": attrs.get("data"), "data_args": attrs.get("data_args"), "sample_index": index}
+    return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
     with store.open_surface(folder / "surface.zarr") as surface:
-        attrs = {**store.read_attrs(folder / "directions.zarr"), **surface.attrs}
+        plane = store.read_attrs(folder / "directions.zarr")
+        attrs = {**plane, **surface.attrs}
         names = ["loss", *map(array_name, surface.attrs.get("metrics", ["accuracy"]))]  # older stores: accuracy
         values = {name: surface[name].transpose("x", "y").values.astype(float) for name in names if name in surface}
         computed = "chunk_done" not in surface or bool(surface["chunk_done"].values.all())
+        samples = data_subset(attrs, surface["sample_index"].values) if "sample_index" in surface else None
         directions = folder / "directions.zarr"
         return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
-                         values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed)
+                         values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed,
+                         samples=samples, plane_seed=plane.get("seed"))
 
 
 def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:
