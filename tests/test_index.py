@@ -30,10 +30,14 @@ class TableReader(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.head, self.rows, self.cell = [], [], None
+        self.head, self.rows, self.cell, self.inside = [], [], None, False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag == "table":
+            self.inside = attrs.get("class") == "runs"
+        if not self.inside:
+            return
         if tag == "tr":
             self.rows.append([])
         elif tag in ("td", "th"):
@@ -44,6 +48,8 @@ class TableReader(HTMLParser):
             self.cell["srcs"].append(attrs["src"])
 
     def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
         if tag in ("td", "th") and self.cell is not None:
             (self.head if self.cell["tag"] == "th" else self.rows[-1]).append(self.cell)
             self.cell = None

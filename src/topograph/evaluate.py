@@ -2,6 +2,8 @@
 written into surface.zarr chunk by chunk so that an interrupted evaluation resumes where it stopped."""
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -19,7 +21,7 @@ import torch
 from . import jobs, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
-from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples
+from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples, weight_files
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, choose_samples, combined,
                       has_batch_norm, load_bn_samples, load_plane, load_samples, make_engine)
 from .engines.functional import sample_losses
@@ -311,6 +313,22 @@ def _points(index, chunk, shape) -> int:
     return (sx.stop - sx.start) * (sy.stop - sy.start)
 
 
+def provenance_attrs(run_dir: Path, center_checkpoint: str) -> dict:
+    """What the report's provenance block shows beside the seed and the samples: the versions that computed the
+    values and the SHA-256 of each weight file of the center checkpoint (keyed by its path relative to run_dir)."""
+    files = weight_files(Path(run_dir) / center_checkpoint)
+    return {"topograph_version": importlib.metadata.version("topograph"), "torch_version": torch.__version__,
+            "checkpoint_sha256": {os.path.relpath(file, run_dir): file_sha256(file) for file in files}}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
                        chunk: int | None = None, log=None) -> None:
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes
@@ -356,7 +374,8 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
                                                      "steps_per_epoch")},
              **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
                                                 "center_checkpoint", "explained_variance_ratio")},
-             **{key: plane[key] for key in CURVATURE_ATTRS if key in plane}}
+             **{key: plane[key] for key in CURVATURE_ATTRS if key in plane},
+             **provenance_attrs(run_dir, plane["center_checkpoint"])}
     with dask_client(**cluster) as client:
         try:
             evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log,

@@ -84,9 +84,13 @@ def run_outputs(wildcards):
 
 
 def fit_inputs(wildcards):
-    """The run's trajectory, then those of the other runs its landscape reads."""
-    others = kinds.runs_read(wildcards.landscape, LANDSCAPES[wildcards.run][wildcards.landscape][1])
-    return [f"results/{run}/trajectory.zarr" for run in [wildcards.run, *others]]
+    """The run's trajectory, then those of the other runs its landscape reads, then the other runs' planes it reads
+    (directions_from)."""
+    params = LANDSCAPES[wildcards.run][wildcards.landscape][1]
+    others = kinds.runs_read(wildcards.landscape, params)
+    planes = kinds.planes_read(wildcards.landscape, params)
+    return ([f"results/{run}/trajectory.zarr" for run in [wildcards.run, *others]]
+            + [f"results/{run}/landscapes/{name}/directions.zarr" for run, name in planes])
 
 
 def trajectory_sources(wildcards):

@@ -31,6 +31,12 @@ def runs_read(name: str, params: dict) -> list[str]:
     return kind.runs_read(params) if hasattr(kind, "runs_read") else []
 
 
+def planes_read(name: str, params: dict) -> list[tuple[str, str]]:
+    """(run, landscape) of the other runs' planes (directions.zarr) the landscape's fit reads."""
+    kind = of_name(name)
+    return kind.planes_read(params) if hasattr(kind, "planes_read") else []
+
+
 def check(config: dict) -> None:
     """What a kind must know of other runs (they exist, one architecture): a one-line ConfigError."""
     for name, run in config["runs"].items():

@@ -1,6 +1,8 @@
 """The training-result landscape: the terrain around the final weights along two filter-normalized random
-directions (Li et al. 2018). With the run's `sharpness` set, its store also keeps the worst-case adaptive
-m-sharpness at those weights (topograph.sharpness), over batches of the evaluated samples."""
+directions (Li et al. 2018), or along those of another run's result landscape (directions_from), so that runs of
+one architecture are seen on the same plane: its d1 and d2 as they are, normalized by that run's weights. With the
+run's `sharpness` set, its store also keeps the worst-case adaptive m-sharpness at those weights
+(topograph.sharpness), over batches of the evaluated samples."""
 from __future__ import annotations
 
 import math
@@ -9,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from .base import center_attrs, center_network_and_samples
+from ..config import ConfigError
+from .base import center_attrs, center_network_and_samples, check_same_model, trajectory_of
 
 KIND, METHOD = "result", "random"
 NAME_PATTERN = "result"
@@ -21,8 +24,11 @@ SHARPNESS_ATTRS = ("sharpness", "sharpness_ci", "sharpness_per_batch", "sharpnes
 def landscapes(run: dict) -> dict[str, dict]:
     """The one result landscape, with what its fit depends on: with sharpness, also the model, the evaluated
     samples and the loss (the evaluation's data_args alone, as evaluate_grid's); without, none of them, so that
-    they rerun nothing."""
+    they rerun nothing; directions_from only where set, so that result landscapes fitted before the key are not
+    redone."""
     params = {key: run[key] for key in ("seed", "normalization", "ignore", "x_range", "y_range")}
+    if run.get("directions_from"):
+        params["directions_from"] = run["directions_from"]
     if run.get("sharpness"):
         data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
         params.update(sharpness=dict(run["sharpness"]),
@@ -30,29 +36,84 @@ def landscapes(run: dict) -> dict[str, dict]:
     return {"result": params}
 
 
+def runs_read(params: dict) -> list[str]:
+    """The run whose result directions this one takes, if any (its trajectory gives its parameter layout)."""
+    return [params["directions_from"]] if params.get("directions_from") else []
+
+
+def planes_read(params: dict) -> list[tuple[str, str]]:
+    """(run, landscape) of the other runs' planes the fit reads: the result directions it takes."""
+    return [(params["directions_from"], "result")] if params.get("directions_from") else []
+
+
+def check(name: str, run: dict, config: dict) -> None:
+    """directions_from names another run of the same model with a result landscape of its own directions."""
+    other = run.get("directions_from")
+    if other is None:
+        return
+    field = f"runs.{name}.directions_from"
+    if other == name:
+        raise ConfigError(f"{field}: names the run {name!r} itself. Fix: name another run of the same model, or "
+                          "null to draw its own directions.")
+    check_same_model(name, config, other, field)
+    source = config["runs"][other]
+    if not source["landscapes"]["result"]:
+        raise ConfigError(f"{field}: run {other!r} has no result landscape, so no directions to share. Fix: set its "
+                          "landscapes.result to true, or name another run.")
+    if source.get("directions_from"):
+        raise ConfigError(f"{field}: run {other!r} takes its directions from {source['directions_from']!r} itself. "
+                          f"Fix: name {source['directions_from']!r}.")
+
+
 def order(name: str) -> int:
     return 0
 
 
 def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str = "filter", ignore: str = "biasbn",
-        x_range=None, y_range=None, sharpness: dict | None = None, evaluated: dict | None = None) -> None:
-    """sharpness: {rho, steps, batches, batch_size}, measured on the samples and loss of evaluated (EVALUATED_KEYS
-    and data_args); None: the sharpness attrs are null."""
-    import torch
-
+        x_range=None, y_range=None, directions_from: str | None = None, sharpness: dict | None = None,
+        evaluated: dict | None = None) -> None:
+    """Around the last checkpoint: d1, d2 drawn by seed, or with directions_from those of that run's result
+    landscape (then its seed, normalization and ignore are stored, and the own ones are not used). sharpness:
+    {rho, steps, batches, batch_size}, measured on the samples and loss of evaluated (EVALUATED_KEYS and
+    data_args); None: the sharpness attrs are null."""
     trajectory = store.open_store(trajectory_path)
     row = trajectory["weights"].shape[0] - 1
     center = trajectory["weights"][row]
-    layout = trajectory.attrs["parameters"]
-    generator = torch.Generator().manual_seed(seed)
-    d1 = random_direction(layout, center, generator, normalization, ignore)
-    d2 = random_direction(layout, center, generator, normalization, ignore)
+    if directions_from:
+        d1, d2, plane = shared_directions(Path(trajectory_path), directions_from)
+    else:
+        d1, d2 = draw_directions(trajectory.attrs["parameters"], center, seed, normalization, ignore)
+        plane = {"normalization": normalization, "ignore": ignore, "seed": seed}
     attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": trajectory.attrs["unit"],
-             "explained_variance_ratio": None, "normalization": normalization, "ignore": ignore, "seed": seed,
+             "explained_variance_ratio": None, **plane, "directions_from": directions_from,
              "x_range": list(x_range or [-1.0, 1.0]), "y_range": list(y_range or [-1.0, 1.0]),
              **center_attrs(trajectory, row)}
     found = center_sharpness(trajectory_path, center, attrs, sharpness, evaluated) if sharpness else None
     store.write_directions(out, center, d1, d2, {**attrs, **sharpness_attrs(found)})
+
+
+def draw_directions(layout, center: np.ndarray, seed: int, normalization: str, ignore: str):
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    return (random_direction(layout, center, generator, normalization, ignore),
+            random_direction(layout, center, generator, normalization, ignore))
+
+
+def shared_directions(own: Path, other: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """d1, d2 of run other's result landscape, bit for bit, and how they were drawn (its seed, normalization,
+    ignore); refused with one line where that run has none yet or other parameters than the own run."""
+    field = f"runs.{own.parent.name}.directions_from"
+    source = trajectory_of(own, other).parent / "landscapes" / "result" / "directions.zarr"
+    if not source.is_dir():
+        raise ConfigError(f"{field}: run {other!r} has no result directions yet ({source}). Fix: fit its result "
+                          "landscape first (the workflow does), or name a run that has one.")
+    layout = store.open_store(trajectory_of(own, other)).attrs["parameters"]
+    if layout != store.open_store(own).attrs["parameters"]:
+        raise ConfigError(f"{field}: run {other!r} has other parameters (names or shapes) than "
+                          f"{own.parent.name!r}: not one architecture. Fix: name a run of the same model.")
+    _, d1, d2, attrs = store.read_vectors(source)
+    return d1, d2, {key: attrs.get(key) for key in ("normalization", "ignore", "seed")}
 
 
 def center_sharpness(trajectory_path: Path, center: np.ndarray, attrs: dict, sharpness: dict,

@@ -64,6 +64,10 @@ table.runs th{background:#eef1f4;cursor:pointer;user-select:none}
 table.runs td[title]{cursor:help;text-decoration:underline dotted}
 table.runs th[aria-sort=ascending]::after{content:" \\25B2"}
 table.runs th[aria-sort=descending]::after{content:" \\25BC"}
+table.runs th.unranked{cursor:not-allowed;color:#5b6570}
+.provenance summary{cursor:pointer;font-weight:600}
+.provenance table{margin-top:8px}
+.provenance code{font-size:.85em;word-break:break-all}
 """
 
 

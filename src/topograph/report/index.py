@@ -12,6 +12,7 @@ from .grid import has_values
 from .html import esc, inline_js, page
 from .labels import arguments_text, quantity_label, quantity_text
 from .metrics import Figure, flatness, undefined
+from .provenance import provenance
 from .run import Landscape, Run, read_run
 from .thumbnail import SIZE, thumbnail_uri
 
@@ -102,7 +103,7 @@ def runs_table(run_dirs: list[Path]) -> str:
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
     rows = "".join(run_row(d, run, ls) for d, (run, ls) in zip(run_dirs, results))
     return (f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-            f'<p class="note">{esc(NOTE)}</p>')
+            f'<p class="note">{esc(NOTE)}</p>{provenance([ls for _, ls in results if ls is not None])}')
 
 
 def write_index(results_dir: Path, out: Path) -> None:
@@ -110,7 +111,8 @@ def write_index(results_dir: Path, out: Path) -> None:
     there."""
     results_dir = Path(results_dir)
     run_dirs = run_folders(results_dir)
-    table = runs_table(run_dirs) if run_dirs else '<p class="note">No runs with a trajectory store yet.</p>'
+    table = (runs_table(run_dirs) if run_dirs
+             else f'<p class="note">No runs with a trajectory store yet.</p>{provenance([])}')
     compare = (' · <a href="compare.html">compare the result landscapes</a>'
                if (results_dir / "compare.html").is_file() else "")
     body = (f"<header><h1>topograph runs</h1><p>{esc(results_dir.resolve().name)}{compare}</p></header>"

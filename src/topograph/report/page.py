@@ -14,6 +14,7 @@ from .grid import has_values
 from .html import assets_url, esc, info_table, inline_js, json_script, libraries, page
 from .labels import arguments_text, bn_text, variance_text
 from .page_data import common_quantities, drawing_json, landscape_json
+from .provenance import provenance
 from .run import Landscape, Run, Track, read_run
 from .style import Style
 from .views import ALL_VIEWS, VIEWS, views_of
@@ -38,7 +39,7 @@ def render_run(run: Run, style: Style, assets: str | None = None) -> str:
     body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape report · '
             f'<a href="../index.html">all runs</a></p></header><main>{landscape_views(run, style)}'
             f'<div class="row"><div class="card">{curve_div}</div>{landscape_tables(run)}'
-            f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div></main>'
+            f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{provenance(run.landscapes)}</main>'
             f'{libraries(("bokeh", "plotly"), assets)}{script}')
     if run.landscapes:
         data = {"defaults": style.settings(), "views": [view.json() for view in VIEWS],

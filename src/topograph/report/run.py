@@ -2,6 +2,7 @@
 marks, read through topograph.store. Never the weights."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,8 @@ class Landscape:
     run: str = ""  # the run whose results/<run>/landscapes/ holds it (its figures' titles name it)
     errors: dict[str, np.ndarray] = field(default_factory=dict)  # the standard error of each of values that has one
     folder: Path | None = None  # results/<run>/landscapes/<name>, where its sample losses are read from
+    samples: str | None = None  # the data subset's hash (data_subset()); None where no sample_index is stored
+    plane_seed: int | None = None  # directions.zarr's seed, which drew the plane (attrs' seed is the samples')
 
     @property
     def loss(self) -> np.ndarray:
@@ -143,19 +146,29 @@ def read_marks(directions: Path, attrs: dict) -> list[Mark]:
             for label, x, y in zip(attrs.get("marks") or [], arrays["marks_x"], arrays["marks_y"])]
 
 
+def data_subset(attrs: dict, sample_index) -> str:
+    """16 hex digits of the SHA-256 of the data factory, its arguments and the indices evaluated: the same digits,
+    the same samples."""
+    index = [int(i) for i in sample_index]
+    subset = {"data": attrs.get("data"), "data_args": attrs.get("data_args"), "sample_index": index}
+    return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
     with store.open_surface(folder / "surface.zarr") as surface:
-        attrs = {**store.read_attrs(folder / "directions.zarr"), **surface.attrs}
+        plane = store.read_attrs(folder / "directions.zarr")
+        attrs = {**plane, **surface.attrs}
         names = ["loss", *map(array_name, surface.attrs.get("metrics", ["accuracy"]))]  # older stores: accuracy
         grid = {name: surface[name].transpose("x", "y").values.astype(float) for name in surface.data_vars
                 if surface[name].dims in (("x", "y"), ("y", "x"))}
         values = {name: grid[name] for name in names if name in grid}
         errors = {name: grid[f"{name}_se"] for name in values if np.isfinite(grid.get(f"{name}_se", np.nan)).any()}
         computed = "chunk_done" not in surface or bool(surface["chunk_done"].values.all())
+        samples = data_subset(attrs, surface["sample_index"].values) if "sample_index" in surface else None
         directions = folder / "directions.zarr"
         return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
                          values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed,
-                         errors=errors, folder=folder)
+                         errors=errors, folder=folder, samples=samples, plane_seed=plane.get("seed"))
 
 
 def read_sample_losses(landscape: Landscape) -> tuple[np.ndarray, np.ndarray] | None:
