@@ -29,8 +29,6 @@ rule report:
         unpack(run_outputs),
         trajectory="results/{run}/trajectory.zarr",
         assets=ASSETS,
-    params:
-        assets=None if config["self_contained"] else "results/assets",
     output:
         report="results/{run}/report.html",
         figures=directory("results/{run}/figures"),
@@ -50,8 +48,6 @@ rule compare:
     input:
         surfaces=[surface(run, name) for run, names in COMPARED.items() for name in names],
         assets=ASSETS,
-    params:
-        assets=None if config["self_contained"] else "results/assets",
     output:
         "results/compare.html",
         figures=directory("results/figures"),

@@ -5,7 +5,7 @@ from topograph.report import write_compare, write_compare_figure
 
 # results/<run>/landscapes/<name>/surface.zarr: each run once, in order
 run_dirs = list(dict.fromkeys(Path(surface).parents[2] for surface in snakemake.input.surfaces))
-assets = snakemake.params.assets and Path(snakemake.params.assets)
+assets = Path(snakemake.input.assets[0]).parent if snakemake.input.assets else None  # self_contained
 
 
 def compare() -> None:
