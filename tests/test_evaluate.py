@@ -199,6 +199,7 @@ def test_each_worker_expects_a_whole_number_of_points_that_every_engine_takes(re
         return choose(plane, probes, expected_points, notes)
 
     monkeypatch.setattr(evaluate, "choose", spy)
+    evaluate.choices_file().unlink(missing_ok=True)  # an engine chosen before for this plane is not chosen again
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=4, chunk=3)
     assert expected == [16] and type(expected[0]) is int
     plane, probes = engines.load_plane(spec), np.array([[0.0, 0.0], [0.5, -0.5], [1.0, 1.0]])

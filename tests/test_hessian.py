@@ -1,7 +1,6 @@
 """The hessian landscape: eigsh on Hessian-vector products against a closed form (least squares), against a power
 iteration on torch.func products (LeNet), the same however batched, a real snakemake run whose store and pages
 hold what a direct computation gives, and the config's refusal of a bad top_k."""
-import copy
 import json
 import math
 import re
@@ -13,7 +12,7 @@ import yaml
 import zarr
 from conftest import copy_workflow, run_workflow
 from test_contracts import expected, has_type, table
-from test_reruns import scheduled
+from test_reruns import rerun_by
 from torch import nn
 from torch.func import functional_call, grad, jvp
 from torch.nn import functional as F
@@ -218,9 +217,7 @@ def test_a_change_reruns_the_hessian_fit_only_where_its_result_changes(hessian_w
     everything = {"fit_directions", "evaluate_grid", "report", "compare", "index"}
 
     def after(change) -> set[str]:
-        changed = copy.deepcopy(config)
-        change(changed["runs"]["net"])
-        return scheduled(folder, changed, "changed")
+        return rerun_by(folder, config, change)
 
     assert after(lambda run: None) == set()
     assert after(lambda run: run.update(batch_size=7)) == set()

@@ -174,7 +174,7 @@ def brightness(image, x: float, y: float) -> int:
 
 def names_in_order(driver) -> list[str]:
     from selenium.webdriver.common.by import By
-    return [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child")]
+    return [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr td:first-child")]
 
 
 def test_index_thumbnails_and_sorting_in_chromium(browser, results):  # noqa: F811

@@ -85,6 +85,13 @@ def changed(config: dict, key: str, run: str) -> dict:
     return config
 
 
+def rerun_by(folder: Path, config: dict, change, run: str = "net") -> set[str]:
+    """The rules a dry run schedules after change(the run's settings) in a copy of config."""
+    changed = copy.deepcopy(config)
+    change(changed["runs"][run])
+    return scheduled(folder, changed, "changed")
+
+
 def scheduled(folder: Path, config: dict, name: str) -> set[str]:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -2,7 +2,6 @@
 loss is a quadratic or linear function of the weights (at a minimum, ½ρ²λ_max(DAD); linear, ρ‖Dg‖; in between,
 the trust-region maximum by its secular equation), the interval over batches against scipy's, the biasbn
 convention, the result fit's store and page rows, and the config's refusals, each naming its field."""
-import copy
 import math
 import re
 
@@ -15,7 +14,7 @@ from conftest import copy_workflow, run_workflow
 from scipy import optimize, stats
 from torch import nn
 from test_contracts import expected, has_type, table
-from test_reruns import scheduled
+from test_reruns import rerun_by
 from torch.utils.data import TensorDataset
 
 from topograph import kinds, store
@@ -327,9 +326,7 @@ def test_the_sharpness_reruns_the_result_fit_and_what_follows(sharpness_workflow
     everything = {"fit_directions", "evaluate_grid", "report", "compare", "index"}
 
     def after(change) -> set[str]:
-        changed = copy.deepcopy(config)
-        change(changed["runs"]["net"])
-        return scheduled(folder, changed, "changed")
+        return rerun_by(folder, config, change)
 
     assert after(lambda run: None) == set()
     assert after(lambda run: run.update(batch_size=7)) == set()

@@ -44,6 +44,7 @@ def test_noise_in_words_and_the_samples_a_precision_needs():
     loss = np.array([[1.0, 2.0], [3.0, np.nan]])
     assert noise(loss, np.array([[0.1, 0.2], [0.3, 0.4]]), 64) == Noise(64, 0.2, 2.0), "the NaN node left out"
     assert noise(loss, np.full((2, 2), np.nan), 64) is None
+    assert noise(np.ones((2, 2)), np.full((2, 2), 0.1), 64) is None, "a flat loss: no range to be noise of"
 
 
 def test_the_page_states_the_noise_and_hovers_value_plus_minus_error(browser, noisy):  # noqa: F811

@@ -147,8 +147,6 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
             raise ClusterError(f"{error}. Fix: run the same command again: the engines are timed anew; the chunks "
                                "finished are kept") from None
         value = store.constant_value(group["loss"][:])
-        if (found := noise(group["loss"][:], group["loss_se"][:], len(spec.sample_index))) is not None:
-            print(f"{found.text()}; {found.advice()}", file=log, flush=True)
         if value is not None:
             print(f"warning: the loss is {value:g} at every grid point: it does not depend on these weights (does "
                   "the loss fit the model and the data?)", file=log, flush=True)
@@ -245,6 +243,8 @@ def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, lo
         eta = (total - done - fresh) / rate
         print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s  "
               f"elapsed {time.perf_counter() - started:.1f} s", file=log, flush=True)
+    if (found := noise(group["loss"][:], group["loss_se"][:], len(job.spec.sample_index))) is not None:
+        print(f"{found.text()}; {found.advice()}", file=log, flush=True)
 
 
 def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:

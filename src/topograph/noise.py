@@ -40,8 +40,8 @@ class Noise(NamedTuple):
 
 def noise(loss: np.ndarray, loss_se: np.ndarray, num_samples: int) -> Noise | None:
     """The noise of a grid, or None where it has no finite standard error (computed before topograph stored them,
-    or one sample)."""
+    or one sample) or no range."""
     finite = np.isfinite(loss) & np.isfinite(loss_se)
-    if not finite.any() or num_samples is None:
+    if not finite.any() or num_samples is None or np.ptp(loss[finite]) == 0:  # a flat loss: warned of apart
         return None
     return Noise(int(num_samples), float(np.median(loss_se[finite])), float(np.ptp(loss[finite])))

@@ -16,7 +16,9 @@ from .views import VIEWS
 
 FORMATS = ("png", "pdf", "svg")
 DPI = 300
-TEXT_AS_TEXT = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}  # TrueType, not Type 3 or paths
+TEXT_AS_TEXT = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",  # TrueType, not Type 3 or paths
+                "svg.hashsalt": "topograph"}  # the SVG's element ids the same in every run
+UNDATED = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}  # a rerun writes the same bytes
 
 
 def write_figures(run_dir: Path, folder: Path, style: Style = Style(),
@@ -60,5 +62,5 @@ def save(figure: Figure, stem: Path) -> list[Path]:
     paths = [stem.with_name(f"{stem.name}.{fmt}") for fmt in FORMATS]
     with rc_context(TEXT_AS_TEXT):
         for path in paths:
-            figure.savefig(path, dpi=DPI)
+            figure.savefig(path, dpi=DPI, metadata=UNDATED.get(path.suffix[1:]))
     return paths

@@ -122,7 +122,7 @@ const Topo = (() => {
   const valueText = (ls, name, v) => (ls.percent.includes(name) ? percent(v) : number(v));
   const names = (ls) => Object.keys(ls.grids);
 
-  /* a value and, where stored, its standard error: 'loss 0.532 ± 0.0041', 'accuracy 93.1 % ± 1.6 %' */
+  /* a value and, where stored, its standard error: '0.532 ± 0.0041', '93.1 % ± 1.6 %' */
   function withError(ls, name, j, i) {
     const value = valueText(ls, name, ls.grids[name][j][i]), error = ls.errors[name]?.[j][i];
     if (error === undefined || error === null) return value;
