@@ -96,6 +96,7 @@ const Topo = (() => {
       vals = [];
       for (let v = Math.ceil(r.low / step) * step; v <= r.high * (1 + 1e-12); v += step) vals.push(v);
     }
+    if (r.capped) vals = vals.filter((v) => r.zmax - Math.log10(v) > 0.05 * (r.zmax - r.zmin));  /* room for ≥ */
     const text = vals.map(short);
     if (r.capped) { vals.push(r.high); text.push(`≥ ${short(r.high)}`); }
     return {tickmode: 'array', tickvals: vals.map(Math.log10), ticktext: text};
