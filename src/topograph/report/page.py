@@ -1,4 +1,5 @@
-"""results/<run>/report.html: one self-contained page per run; its landscapes drawn in the browser by js/run.js."""
+"""results/<run>/report.html: one page per run (the libraries shared in results/assets/, or inlined); its landscapes
+drawn in the browser by js/run.js."""
 from __future__ import annotations
 
 from pathlib import Path
