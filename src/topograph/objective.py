@@ -154,8 +154,10 @@ def per_sample(values: torch.Tensor, weights: torch.Tensor | None) -> tuple[torc
     all samples is Σa / Σb."""
     values = values.to(torch.float64)
     weights = torch.ones_like(values) if weights is None else weights.to(torch.float64).expand_as(values)
-    a = torch.where(weights > 0, values * weights, 0).reshape(len(values), -1).sum(1)
-    return a, weights.reshape(len(weights), -1).sum(1)
+    a = torch.where(weights > 0, values * weights, 0)
+    if values.dim() == 1:  # one element per sample: its sums are itself
+        return a, weights
+    return a.reshape(len(values), -1).sum(1), weights.reshape(len(weights), -1).sum(1)
 
 
 def _mean(elementwise, after=lambda mean: mean, slope=lambda mean: 1.0) -> Term:
