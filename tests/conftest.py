@@ -10,8 +10,73 @@ import yaml
 
 from topograph import config, train, trajectory, zoo
 
+# What makes a test slow, as markers: `python -m pytest -m "not slow"` is the fast tier. A test that starts one of
+# these without its marker fails (uses()), so the fast tier stays fast; a fixture below implies its marker.
+USES = {"snakemake": "runs Snakemake", "browser": "drives Chromium", "cluster": "starts a dask cluster",
+        "compile": "compiles with torch.compile"}
+FIXTURES = {"workflow_copy": "snakemake", "finished_workflow": "snakemake", "planes_workflow": "snakemake",
+            "curvature_workflow": "snakemake", "bn_workflow": "snakemake", "any_model_workflow": "snakemake",
+            "readme_run": "snakemake", "browser": "browser"}
+STARTS = {"snakemake": "snakemake", "chromedriver": "browser"}  # a command's word -> what it starts
+_running = {}
+
 TINY_RUN = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
             "data_args": {"split": "test"}}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: uses one of " + ", ".join(USES) + " (left out by -m 'not slow')")
+    for mark, what in USES.items():
+        config.addinivalue_line("markers", f"{mark}: the test {what} (slow)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, mark in FIXTURES.items():
+            if fixture in item.fixturenames:
+                item.add_marker(mark)
+        if any(item.get_closest_marker(mark) for mark in USES):
+            item.add_marker("slow")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _running["item"] = item
+
+
+def uses(mark: str) -> None:
+    """Fail the running test unless it carries the marker of what it is about to start."""
+    item = _running.get("item")
+    if item is not None and not item.get_closest_marker(mark):
+        pytest.fail(f"{item.nodeid} {USES[mark]} without @pytest.mark.{mark}: mark it, or it slows the fast tier")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _guard_what_is_slow():
+    """Snakemake, Chromium, torch.compile and dask clusters only in tests marked for them (the processes this one
+    starts, and what it calls itself)."""
+    import distributed
+
+    def guarded(mark, function):
+        def call(*args, **kwargs):
+            uses(mark)
+            return function(*args, **kwargs)
+        return call
+
+    popen = subprocess.Popen.__init__
+
+    def start(self, args, *rest, **options):
+        words = [Path(str(word)).name for word in ([args] if isinstance(args, (str, os.PathLike)) else args)]
+        for word, mark in STARTS.items():
+            if word in words:
+                uses(mark)
+        popen(self, args, *rest, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "compile", guarded("compile", torch.compile))
+        patch.setattr(distributed, "LocalCluster", guarded("cluster", distributed.LocalCluster))
+        patch.setattr(subprocess.Popen, "__init__", start)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
