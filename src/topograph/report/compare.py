@@ -50,11 +50,6 @@ CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final w
              "run's hessian landscape); the trace is Hutchinson's estimate ± its standard error. Larger is sharper.")
 
 
-def result_runs(results_dir: Path) -> list[Path]:
-    """The run folders under results_dir that hold a computed result landscape."""
-    return sorted(p.parent.parent.parent for p in Path(results_dir).glob("*/landscapes/result/surface.zarr"))
-
-
 def hessian_attrs(run: Run) -> dict | None:
     """The attrs of the run's hessian landscape (eigenvalues, trace, ...), if it has one."""
     return next((ls.attrs for ls in run.landscapes if ls.kind == "hessian"), None)
