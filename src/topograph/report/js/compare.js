@@ -5,7 +5,7 @@
   'use strict';
   const page = JSON.parse(document.getElementById('compare-data').textContent);
   const form = document.getElementById('settings');
-  const config = {responsive: true, displaylogo: false, scrollZoom: true};  /* once clicked: Topo.wheelScrollsPage */
+  const config = Topo.config;
   const state = {mode: 'tile', tiles: page.tile};
   const LIGHTING = {ambient: 0.55, diffuse: 0.7, specular: 0.15};
   /* the kinds of tile (views.TILES), by key */
@@ -60,7 +60,7 @@
 
   function showTop(r) {
     const top = document.getElementById('top-value');
-    if (top) top.textContent = `= ${Topo.short(r.high)}${r.log ? ' (log scale)' : ''}`;
+    if (top) top.textContent = Topo.topText(r);
   }
 
   function purgeTiles() {

@@ -7,6 +7,9 @@ const Topo = (() => {
   /* style.CAMERA, LIFT and SEGMENT_POINTS (page_data.drawing_json()) */
   const DRAWING = JSON.parse(document.getElementById('topograph-drawing').textContent);
 
+  /* every plot's Plotly config; the wheel zooms once the plot is clicked (wheelScrollsPage()) */
+  const config = {responsive: true, displaylogo: false, scrollZoom: true};
+
   const cache = new Map();
   const cached = (key, make) => { if (!cache.has(key)) cache.set(key, make()); return cache.get(key); };
 
@@ -83,6 +86,8 @@ const Topo = (() => {
   }
 
   const short = (v) => String(Number(v.toPrecision(3)));
+  /* the colour range's top, beside its control: '= 0.563 (log scale)' */
+  const topText = (r) => `= ${short(r.high)}${r.log ? ' (log scale)' : ''}`;
 
   /* The colour bar's (and 3-D z axis') ticks of a log range, in the quantity's own units: 1, 2, 5 times powers
      of ten, or round steps where the range spans too little for three of those; the top marked ≥ where capped. */
@@ -416,6 +421,6 @@ const Topo = (() => {
                              {capture: true});
   }
 
-  return {readSettings, plain, title, range, display, surface, surfaceLines, densify, interpolate, position,
-          lineTraces, layout3d, layoutLine, traces, viewLayout, viewHeading, wheelScrollsPage, short};
+  return {config, readSettings, plain, title, range, display, surface, surfaceLines, densify, interpolate, position,
+          lineTraces, layout3d, layoutLine, traces, viewLayout, viewHeading, wheelScrollsPage, topText};
 })();

@@ -5,7 +5,7 @@
   'use strict';
   const page = JSON.parse(document.getElementById('run-data').textContent);
   const form = document.getElementById('settings');
-  const config = {responsive: true, displaylogo: false, scrollZoom: true};  /* once clicked: Topo.wheelScrollsPage */
+  const config = Topo.config;
   const state = {index: 0, view: 'all', play: {}, playing: null};
   const playButton = document.getElementById('play');
   const scrubber = document.getElementById('scrub');
@@ -29,7 +29,7 @@
     document.getElementById('views').hidden = !ls.drawable;
     if (!ls.drawable) return Promise.resolve();
     const s = Topo.readSettings(form, page.defaults), r = Topo.range([ls], s);
-    topValue.textContent = `= ${Topo.short(r.high)}${r.log ? ' (log scale)' : ''}`;
+    topValue.textContent = Topo.topText(r);
     return Promise.all(views.filter(shown).map((view) => {
       const draw = () => Plotly.react(box(view), Topo.traces(view, ls, s, r, {play: state.play}),
                                       Topo.viewLayout(view, ls, Topo.viewHeading(view, ls, s, r), s, r), config);
