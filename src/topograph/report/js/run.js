@@ -61,7 +61,7 @@
     for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
       for (const ls of page.landscapes) {
         const interval = doc.get_model_by_name(`interval-${ls.name}`);
-        if (interval) interval.fill_alpha = ls.name === name ? 0.45 : 0.12;
+        if (interval) interval.fill_alpha = page.highlight[ls.name === name ? 'selected' : 'other'];
       }
     }
   }
