@@ -121,7 +121,7 @@ const Topo = (() => {
     return {start: r.zmin + size, end: r.zmin + (count + 0.5) * size, size};
   }
 
-  /* Plotly's z contours of a surface: count lines, as levels() */
+  /* Plotly's z contours of a surface: count lines evenly spaced strictly inside the range r, as levels() */
   const surfaceLines = (r, count) => ({z: {show: true, ...levels(r, count), color: 'rgba(0,0,0,0.45)', width: 1}});
 
   /* Plotly reads tags in text (<b>, <a href>...): names and labels are shown as plain text */
