@@ -6,9 +6,8 @@ import numpy as np
 
 from .grid import display, surface_at
 from .run import Landscape
-from .style import CAMERA, Style
+from .style import CAMERA, LIFT, Style
 
-LIFT = 0.015  # of the z range: the pages and the figures draw the points this far above the surface
 TURNS = np.radians(np.arange(0, 360, 30))  # candidate azimuths, from the default's
 RISES = np.radians([0, 10, 20, 30])  # candidate elevations, from the default's (about 30 degrees)
 

@@ -23,11 +23,12 @@ from .page_data import common_quantities, drawing_json, landscape_json, numbers
 from .provenance import provenance
 from .run import Landscape, Run, read_run, read_sample_losses
 from .style import INTERVAL_COLORS, Style
+from .views import TILES
 
 FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}")
 CURVATURE_COLUMNS = ("Top Hessian eigenvalue λ₁", "Hessian trace (Hutchinson)")
 MODES = (("tile", "Tile"), ("overlay", "Overlay"))
-TILE_KINDS = (("isoline", "isoline"), ("topographic", "topographic"), ("surface3d", "3-D"))
+TILE = "topographic"  # the kind of tile (views.TILES) the page opens with
 # the Style fields the page's controls set
 SETTINGS = ("field", "scale", "percentile", "cap", "relative", "cmap", "levels", "opacity")
 PROFILE_NOTE = ("Radial profile: the mean over the grid points in rings of equal width around the center (0, 0), "
@@ -47,11 +48,6 @@ SHARPNESS = (" Worst-case sharpness: the largest rise of the loss within the bal
 UNRANKED = "not sortable: the result landscapes differ in how they were measured (the warning above)"
 CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final weights on the evaluated samples (the "
              "run's hessian landscape); the trace is Hutchinson's estimate ± its standard error. Larger is sharper.")
-
-
-def result_runs(results_dir: Path) -> list[Path]:
-    """The run folders under results_dir that hold a computed result landscape."""
-    return sorted(p.parent.parent.parent for p in Path(results_dir).glob("*/landscapes/result/surface.zarr"))
 
 
 def hessian_attrs(run: Run) -> dict | None:
@@ -106,7 +102,8 @@ def render_compare(runs: list[Run], links: list[str], style: Style, assets: str 
     body = f"{header}<main>{alike}{shown}{blank}{results_row(chosen, bool(drawn), not found)}{sources}</main>"
     if not drawn and not lines:
         return page("topograph: compare", body + inline_js("sort.js"))
-    data = {"defaults": style.settings(), "labels": dict(quantities),
+    data = {"defaults": style.settings(), "labels": dict(quantities), "views": [view.json() for view in TILES],
+            "tile": TILE,
             "runs": [{"name": run.name, "color": INTERVAL_COLORS[i % len(INTERVAL_COLORS)],
                       "landscape": landscape_json(ls, str(i)), "profile": profile_json(ls)}
                      for i, (run, _, ls) in enumerate(drawn)],
@@ -154,7 +151,8 @@ def controls(drawn, quantities, style: Style) -> str:
     run."""
     if not drawn:
         return f'<div class="card controls">{settings_form(style, quantities, SETTINGS[:2])}</div>'
-    toolbar = switch("Layout", "mode", MODES, "tile") + switch("Tiles", "tiles", TILE_KINDS, "topographic")
+    tiles = [(view.key, view.tile) for view in TILES]
+    toolbar = switch("Layout", "mode", MODES, "tile") + switch("Tiles", "tiles", tiles, TILE)
     ticks = "".join(f'<label class="run-toggle" style="border-color:{INTERVAL_COLORS[i % len(INTERVAL_COLORS)]}">'
                     f'<input type="checkbox" id="run-{i}" checked> {esc(run.name)}</label>'
                     for i, (run, _, _) in enumerate(drawn))

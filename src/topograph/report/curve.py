@@ -10,6 +10,8 @@ from .labels import unit_of
 from .run import Landscape, Run
 from .style import INTERVAL_COLORS
 
+HIGHLIGHT = {"selected": 0.45, "other": 0.12}  # the fill alpha of the shown landscape's interval, and of the others'
+
 SELECT_ON_TAP = """
 const distance = (iv) => Math.abs(cb_obj.x - (iv.left + iv.right) / 2);
 const hits = intervals.filter((iv) => cb_obj.x >= iv.left && cb_obj.x <= iv.right);
@@ -57,7 +59,7 @@ def add_interval(plot, run: Run, landscape: Landscape, color: str, selected: boo
     left, right = run.global_step(landscape.interval[0]), run.global_step(landscape.interval[-1])
     pad = 0.005 * max(run.global_step(max(run.checkpoints, default=1)), 1.0)
     plot.add_layout(BoxAnnotation(left=left - pad, right=right + pad, fill_color=color,
-                                  fill_alpha=0.45 if selected else 0.12,
+                                  fill_alpha=HIGHLIGHT["selected" if selected else "other"],
                                   name=f"interval-{landscape.name}"))
     plot.add_layout(Label(x=left, y=5, y_units="screen", text=landscape.name, text_font_size="9pt",
                           text_color=color, x_offset=2))

@@ -9,7 +9,7 @@ from bokeh.embed import components
 from .. import kinds, store
 from ..noise import noise
 from .controls import settings_form
-from .curve import loss_curve
+from .curve import HIGHLIGHT, loss_curve
 from .figures import write_run_figures
 from .grid import has_values
 from .html import assets_url, esc, info_table, inline_js, json_script, libraries, page
@@ -43,7 +43,7 @@ def render_run(run: Run, style: Style, assets: str | None = None) -> str:
             f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{provenance(run.landscapes)}</main>'
             f'{libraries(("bokeh", "plotly"), assets)}{script}')
     if run.landscapes:
-        data = {"defaults": style.settings(), "views": [view.json() for view in VIEWS],
+        data = {"defaults": style.settings(), "views": [view.json() for view in VIEWS], "highlight": HIGHLIGHT,
                 "landscapes": [run_landscape_json(run, ls, f"{index}") for index, ls in enumerate(run.landscapes)]}
         body += drawing_json() + json_script("run-data", data) + inline_js("landscape.js") + inline_js("run.js")
     return page(f"{run.name} – topograph report", body)

@@ -9,12 +9,14 @@ from .grid import surface_at
 from .html import json_script
 from .labels import FRACTIONS, quantity_label, unit_of
 from .run import Landscape, Track
-from .style import BOUNDED, CAMERA, colorscales, track_colors
+from .style import BOUNDED, CAMERA, LIFT, SEGMENT_POINTS, colorscales, track_colors
 
 
 def drawing_json() -> str:
-    """The colour scales and the default 3-D camera, for js/landscape.js: once per page, before the scripts."""
-    return json_script("topograph-colorscales", colorscales()) + json_script("topograph-camera", CAMERA)
+    """The colour scales, the default 3-D camera, the lift of the points over the 3-D surface and the track's points
+    per segment (style's), for js/landscape.js: once per page, before the scripts."""
+    drawing = {"camera": CAMERA, "lift": LIFT, "segment_points": SEGMENT_POINTS}
+    return json_script("topograph-colorscales", colorscales()) + json_script("topograph-drawing", drawing)
 
 
 def numbers(values) -> list:

@@ -14,7 +14,7 @@ from .camera import landscape_camera
 from .grid import Display, display, line_at, line_values, shared_display, surface_at
 from .labels import unit_of
 from .run import Landscape, Run, Track
-from .style import CAMERA, INTERVAL_COLORS, Style, track_colors
+from .style import CAMERA, INTERVAL_COLORS, LIFT, SEGMENT_POINTS, Style, track_colors
 
 
 def levels(shown: Display, count: int) -> np.ndarray:
@@ -133,7 +133,7 @@ def draw_track(axes, track: Track, color: str, style: Style, several: bool) -> N
                       bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
 
 
-def dense_path(x, y, per_segment: int = 24) -> tuple[np.ndarray, np.ndarray]:
+def dense_path(x, y, per_segment: int = SEGMENT_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """The straight segments between checkpoints, finely sampled so the lifted path follows the surface."""
     if len(x) < 2:
         return np.asarray(x, float), np.asarray(y, float)
@@ -162,7 +162,7 @@ def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figu
     grid_x, grid_y = np.meshgrid(landscape.x, landscape.y, indexing="ij")
     axes.plot_surface(grid_x, grid_y, z, cmap=style.cmap, norm=Normalize(low, high), alpha=style.opacity,
                       linewidth=0, antialiased=True, rcount=len(landscape.x), ccount=len(landscape.y))
-    lift = 0.015 * (high - low)
+    lift = LIFT * (high - low)
     several = len(landscape.tracks) > 1
     for track, color in zip(landscape.tracks, track_colors(len(landscape.tracks))):
         color = color or style.track_color

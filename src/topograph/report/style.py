@@ -1,5 +1,6 @@
-"""How the pages and the figures look: the display settings, the colour maps, the interval colours and the 3-D
-camera, shared by the browser (embedded as JSON) and matplotlib."""
+"""How the pages and the figures look: the display settings, the colour maps, the interval colours, the 3-D camera and
+the points drawn on the 3-D surface, shared by the browser (embedded as JSON, page_data.drawing_json()) and
+matplotlib."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -12,6 +13,8 @@ BOUNDED = ("accuracy", "top5", "r2")  # metrics in [0, 1] (R² at most 1): a lin
 INTERVAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 CMAPS = ("viridis", "cividis", "plasma", "inferno", "magma", "turbo", "terrain", "coolwarm", "Spectral_r", "Greys_r")
 CAMERA = {"eye": {"x": -1.1, "y": -1.25, "z": 0.95}, "aspectratio": {"x": 1, "y": 1, "z": 0.6}}  # Plotly's terms
+LIFT = 0.015  # of the z range: the pages and the figures draw the points this far above the 3-D surface
+SEGMENT_POINTS = 24  # a track's points per segment between checkpoints, where drawn finely (on the 3-D surface, played)
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,15 @@
   'use strict';
   const page = JSON.parse(document.getElementById('compare-data').textContent);
   const form = document.getElementById('settings');
-  const config = {responsive: true, displaylogo: false, scrollZoom: true};  /* once clicked: Topo.wheelScrollsPage */
-  const state = {mode: 'tile', tiles: 'topographic'};
-  const LIFT = 0.015;  /* the track above a 3-D tile's surface, as a share of the colour range (as the run page) */
+  const config = Topo.config;
+  const state = {mode: 'tile', tiles: page.tile};
   const LIGHTING = {ambient: 0.55, diffuse: 0.7, specular: 0.15};
-  const LINES = {color: 'rgba(0,0,0,0.45)', width: 1};  /* the contour lines on a 3-D surface */
+  /* the kinds of tile (views.TILES), by key */
+  const VIEWS = Object.fromEntries(page.views.map((view) => [view.key, view]));
   /* why a control does nothing in a layout, on its label while it is disabled there */
   const IDLE = {
     cmap: () => state.mode === 'overlay' && 'The overlay draws each run in its colour; the colour map is for tiles',
-    opacity: () => state.mode === 'tile' && state.tiles !== 'surface3d' && 'Opacity is of the 3-D surfaces',
+    opacity: () => state.mode === 'tile' && VIEWS[state.tiles].dims !== 3 && 'Opacity is of the 3-D surfaces',
   };
 
   const checked = (i) => document.getElementById(`run-${i}`).checked;
@@ -38,23 +38,12 @@
     return Promise.all([drawn, renderProfile(s, shown)]);
   }
 
-  /* Plotly's z contours of a surface: count lines evenly spaced strictly inside the colour range r (as plotted) */
-  function surfaceLines(r, count) {
-    const size = (r.zmax - r.zmin) / (count + 1);
-    return {z: {show: true, start: r.zmin + size, end: r.zmin + (count + 0.5) * size, size, ...LINES}};
-  }
-
-  /* A tile's traces by the kind of tile, on the one colour range r all tiles share. */
-  const TILES = {
-    isoline: (ls, s, r) => [Topo.contour(ls, s, r, false), ...Topo.overlays(ls, s, {}, r)],
-    topographic: (ls, s, r) => [Topo.contour(ls, s, r, true), ...Topo.overlays(ls, s, {}, r)],
-    surface3d: (ls, s, r) => [Topo.surface(ls, s, r, {contours: surfaceLines(r, s.levels)}),
-                              ...Topo.overlays(ls, s, {}, r, LIFT * (r.zmax - r.zmin))],
-  };
-
-  function tileLayout(run, s, r) {
-    const ls = run.landscape;
-    return state.tiles === 'surface3d' ? Topo.layout3d(ls, run.name, s, r) : Topo.layout2d(ls, run.name, s);
+  /* A tile: the view of the kind of tile chosen, on the one colour range r all tiles share, titled by the run; a
+     3-D surface with its contour lines. */
+  function renderTile(run, i, s, r) {
+    const view = VIEWS[state.tiles], more = {surface: {contours: Topo.surfaceLines(r, s.levels)}};
+    const traces = Topo.traces(view, run.landscape, s, r, more);
+    return Plotly.react(tile(i), traces, Topo.viewLayout(view, run.landscape, run.name, s, r), config);
   }
 
   /* One colour range over the runs shown, its top the percentile of all their values (one run's outliers do not
@@ -65,13 +54,13 @@
     return Promise.all(page.runs.map((run, i) => {
       tile(i).hidden = !checked(i);
       if (tile(i).hidden) return Plotly.purge(tile(i));
-      return Plotly.react(tile(i), TILES[state.tiles](run.landscape, s, r), tileLayout(run, s, r), config);
+      return renderTile(run, i, s, r);
     }));
   }
 
   function showTop(r) {
     const top = document.getElementById('top-value');
-    if (top) top.textContent = `= ${Topo.short(r.high)}${r.log ? ' (log scale)' : ''}`;
+    if (top) top.textContent = Topo.topText(r);
   }
 
   function purgeTiles() {
@@ -81,7 +70,7 @@
   function overlaySurface(run, i, s, r) {
     return Topo.surface(run.landscape, s, r, {
       name: Topo.plain(run.name), visible: checked(i), showlegend: true, showscale: false, lighting: LIGHTING,
-      colorscale: [[0, run.color], [1, run.color]], contours: surfaceLines(r, s.levels),
+      colorscale: [[0, run.color], [1, run.color]], contours: Topo.surfaceLines(r, s.levels),
     });
   }
 

@@ -1,10 +1,14 @@
-/* Plotly traces of a landscape for any display setting; shared by the run and the compare page.
-   A landscape is page_data.landscape_json(): grids (the loss and each metric) are rows of y (Plotly's z order),
-   null where not finite. */
+/* Plotly traces of a landscape for any display setting, and each view's (views.VIEWS) traces and layout by its
+   renderer; shared by the run and the compare page. A landscape is page_data.landscape_json(): grids (the loss and
+   each metric) are rows of y (Plotly's z order), null where not finite. */
 const Topo = (() => {
   'use strict';
   const SCALES = JSON.parse(document.getElementById('topograph-colorscales').textContent);
-  const CAMERA = JSON.parse(document.getElementById('topograph-camera').textContent);  /* style.CAMERA */
+  /* style.CAMERA, LIFT and SEGMENT_POINTS (page_data.drawing_json()) */
+  const DRAWING = JSON.parse(document.getElementById('topograph-drawing').textContent);
+
+  /* every plot's Plotly config; the wheel zooms once the plot is clicked (wheelScrollsPage()) */
+  const config = {responsive: true, displaylogo: false, scrollZoom: true};
 
   const cache = new Map();
   const cached = (key, make) => { if (!cache.has(key)) cache.set(key, make()); return cache.get(key); };
@@ -82,6 +86,8 @@ const Topo = (() => {
   }
 
   const short = (v) => String(Number(v.toPrecision(3)));
+  /* the colour range's top, beside its control: '= 0.563 (log scale)' */
+  const topText = (r) => `= ${short(r.high)}${r.log ? ' (log scale)' : ''}`;
 
   /* The colour bar's (and 3-D z axis') ticks of a log range, in the quantity's own units: 1, 2, 5 times powers
      of ten, or round steps where the range spans too little for three of those; the top marked ≥ where capped. */
@@ -114,6 +120,9 @@ const Topo = (() => {
     const size = (r.zmax - r.zmin) / (count + 1);
     return {start: r.zmin + size, end: r.zmin + (count + 0.5) * size, size};
   }
+
+  /* Plotly's z contours of a surface: count lines evenly spaced strictly inside the range r, as levels() */
+  const surfaceLines = (r, count) => ({z: {show: true, ...levels(r, count), color: 'rgba(0,0,0,0.45)', width: 1}});
 
   /* Plotly reads tags in text (<b>, <a href>...): names and labels are shown as plain text */
   const plain = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -172,7 +181,7 @@ const Topo = (() => {
   }
 
   /* The track between checkpoints, finely sampled; t counts checkpoints (2.5 = halfway from the 3rd to the 4th). */
-  function densify(track, perSegment = 24) {
+  function densify(track, perSegment = DRAWING.segment_points) {
     const x = [], y = [], t = [];
     for (let i = 0; i + 1 < track.x.length; i++) {
       for (let k = 0; k < perSegment; k++) {
@@ -223,6 +232,8 @@ const Topo = (() => {
                                         ...names(ls).map((name) => valueText(ls, name, track.surface[name][i]))]);
   }
 
+  /* the height of the points over the 3-D surface drawn with the range r */
+  const surfaceLift = (r) => DRAWING.lift * (r.zmax - r.zmin);
   const START = '#1a9850', END = '#d73027';  /* the track's first and last checkpoint, whatever the colour map */
 
   /* What lies on the map: the track(s), or the center of a landscape with neither track nor marks; then the marks.
@@ -371,7 +382,7 @@ const Topo = (() => {
      r: the colour range, for the z axis' ticks in the quantity's units. zTitle: the z axis' title. */
   function layout3d(ls, heading, s, r, showlegend = true, zTitle = title(ls, s)) {
     const axis = (text) => ({title: {text: plain(text), font: {size: 15}}, tickfont: {size: 12}});
-    const camera = ls.camera ?? CAMERA;
+    const camera = ls.camera ?? DRAWING.camera;
     return {
       title: {text: plain(heading), font: {size: 15}, x: 0.01, xanchor: 'left'}, margin: {l: 0, r: 0, t: 42, b: 0},
       showlegend, uirevision: `scene-${ls.key}`, legend: {x: 0, y: 1, font: {size: 12}},
@@ -379,6 +390,28 @@ const Topo = (() => {
               aspectmode: 'manual', aspectratio: {...camera.aspectratio}, camera: {eye: {...camera.eye}}},
     };
   }
+
+  /* What draws each view (views.VIEWS: its renderer and options) of a landscape, on the colour range r (range()):
+     its traces, its layout under a heading, and whether that heading says what the colours span. more: {play:
+     the animation (overlays()), surface: more of a 3-D surface trace (surface())}. */
+  const RENDERERS = {
+    map: {spans: true, layout: (ls, heading, s) => layout2d(ls, heading, s),
+          traces: (view, ls, s, r, more) => [contour(ls, s, r, view.options.filled),
+                                              ...overlays(ls, s, more.play ?? {}, r)]},
+    surface: {spans: true, layout: (ls, heading, s, r) => layout3d(ls, heading, s, r),
+              traces: (view, ls, s, r, more) => [surface(ls, s, r, more.surface),
+                                                  ...overlays(ls, s, more.play ?? {}, r, surfaceLift(r))]},
+    uncertainty: {spans: false, layout: (ls, heading, s) => layout2d(ls, heading, s),
+                  traces: (view, ls, s, r, more) => [uncertainty(ls, s), ...overlays(ls, s, more.play ?? {}, r)]},
+    line: {spans: false, layout: (ls, heading, s) => layoutLine([ls], heading, s),
+           traces: (view, ls, s) => lineTraces(ls, s)},
+  };
+
+  const traces = (view, ls, s, r, more = {}) => RENDERERS[view.renderer].traces(view, ls, s, r, more);
+  const viewLayout = (view, ls, heading, s, r) => RENDERERS[view.renderer].layout(ls, heading, s, r);
+  /* the view's own heading; a map's says what the colours span: 'Isoline map · loss 0.0401 to 0.0563' */
+  const viewHeading = (view, ls, s, r) => (RENDERERS[view.renderer].spans
+    ? `${view.heading} · ${spanText(ls, s, r)}` : view.heading);
 
   /* The wheel over a plot scrolls the page, unless the plot was clicked since the pointer came in. */
   function wheelScrollsPage(element) {
@@ -388,6 +421,6 @@ const Topo = (() => {
                              {capture: true});
   }
 
-  return {readSettings, plain, title, range, display, contour, surface, uncertainty, overlays, densify, interpolate,
-          position, lineTraces, layout2d, layout3d, layoutLine, spanText, wheelScrollsPage, short};
+  return {config, readSettings, plain, title, range, display, surface, surfaceLines, densify, interpolate, position,
+          lineTraces, layout3d, layoutLine, traces, viewLayout, viewHeading, wheelScrollsPage, topText};
 })();

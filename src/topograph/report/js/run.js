@@ -5,23 +5,13 @@
   'use strict';
   const page = JSON.parse(document.getElementById('run-data').textContent);
   const form = document.getElementById('settings');
-  const config = {responsive: true, displaylogo: false, scrollZoom: true};  /* once clicked: Topo.wheelScrollsPage */
+  const config = Topo.config;
   const state = {index: 0, view: 'all', play: {}, playing: null};
   const playButton = document.getElementById('play');
   const scrubber = document.getElementById('scrub');
   const speed = document.getElementById('speed');
   const status = document.getElementById('play-status');
   const topValue = document.getElementById('top-value');
-
-  /* The traces of each view, by its key in views.VIEWS; r: the colour range (Topo.range). */
-  const TRACES = {
-    isoline: (ls, s, r) => [Topo.contour(ls, s, r, false), ...Topo.overlays(ls, s, state.play, r)],
-    topographic: (ls, s, r) => [Topo.contour(ls, s, r, true), ...Topo.overlays(ls, s, state.play, r)],
-    surface3d: (ls, s, r) => [Topo.surface(ls, s, r),
-                              ...Topo.overlays(ls, s, state.play, r, 0.015 * (r.zmax - r.zmin))],
-    uncertainty: (ls, s, r) => [Topo.uncertainty(ls, s), ...Topo.overlays(ls, s, state.play, r)],
-    line: (ls, s) => Topo.lineTraces(ls, s),
-  };
 
   /* the 3-D scene (a WebGL context, slow to create without a GPU) waits until the page has painted once and
      the loss curve is drawn */
@@ -34,22 +24,15 @@
     && (!view.needs_errors || Object.keys(current().errors).length > 0);
   const shown = (view) => applies(view) && (state.view === 'all' ? view.in_all : state.view === view.key);
 
-  /* a map's heading says what the colours span: 'Isoline map · loss 0.0401 to 0.0563' */
-  function layout(view, ls, s, r) {
-    if (view.landscape_dims === 1) return Topo.layoutLine([ls], view.heading, s);
-    if (view.needs_errors) return Topo.layout2d(ls, view.heading, s);
-    const heading = `${view.heading} · ${Topo.spanText(ls, s, r)}`;
-    return view.dims === 3 ? Topo.layout3d(ls, heading, s, r) : Topo.layout2d(ls, heading, s);
-  }
-
   function render() {
     const ls = current();
     document.getElementById('views').hidden = !ls.drawable;
     if (!ls.drawable) return Promise.resolve();
     const s = Topo.readSettings(form, page.defaults), r = Topo.range([ls], s);
-    topValue.textContent = `= ${Topo.short(r.high)}${r.log ? ' (log scale)' : ''}`;
+    topValue.textContent = Topo.topText(r);
     return Promise.all(views.filter(shown).map((view) => {
-      const draw = () => Plotly.react(box(view), TRACES[view.key](ls, s, r), layout(view, ls, s, r), config);
+      const draw = () => Plotly.react(box(view), Topo.traces(view, ls, s, r, {play: state.play}),
+                                      Topo.viewLayout(view, ls, Topo.viewHeading(view, ls, s, r), s, r), config);
       return view.dims === 3 ? painted.then(draw) : draw();
     }));
   }
@@ -78,7 +61,7 @@
     for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
       for (const ls of page.landscapes) {
         const interval = doc.get_model_by_name(`interval-${ls.name}`);
-        if (interval) interval.fill_alpha = ls.name === name ? 0.45 : 0.12;
+        if (interval) interval.fill_alpha = page.highlight[ls.name === name ? 'selected' : 'other'];
       }
     }
   }
