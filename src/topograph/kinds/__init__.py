@@ -108,9 +108,10 @@ NAME_PATTERN = "|".join(f"(?:{kind.NAME_PATTERN})" for kind in KINDS.values())
 
 def schema() -> dict:
     """The schema of landscapes: (properties, default, fix), composed from the kinds' own (config.py loads it)."""
-    switches = [kind.KIND for kind in KINDS.values()]
-    booleans = [kind.KIND for kind in KINDS.values() if kind.SCHEMA.get("type") == "boolean"]
-    listed = [f"{name} (true|false)" if booleans and name == booleans[-1] else name for name in switches]
+    listed = [kind.KIND for kind in KINDS.values()]
+    plain = next((i for i, kind in enumerate(KINDS.values()) if kind.SCHEMA.get("type") != "boolean"), len(listed))
+    if plain:  # the leading switches that are only true or false
+        listed[plain - 1] += " (true|false)"
     return {"default": {kind.KIND: copy.deepcopy(kind.SCHEMA["default"]) for kind in KINDS.values()},
             "fix": f"landscapes: takes {', '.join(listed[:-1])} and {listed[-1]}, see config/README.md",
             "properties": {kind.KIND: copy.deepcopy(kind.SCHEMA) for kind in KINDS.values()}}
