@@ -56,7 +56,7 @@ def check(name: str, run: dict, config: dict) -> None:
         check_references(name, config, {f"{field}.from": entry["from"], f"{field}.to": entry["to"]})
         if entry["range"][0] >= entry["range"][1]:
             raise ConfigError(f"{field}.range: {entry['range']} is empty. Fix: give [low, high] with low < high, "
-                              "e.g. [-0.5, 1.5]")
+                              f"e.g. {RANGE}")
 
 
 def order(name: str) -> int:
