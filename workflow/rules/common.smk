@@ -108,7 +108,6 @@ def evaluate_workers(wildcards=None):
     return len(config["devices"] or []) or config["workers"] or workflow.cores
 
 
-
 def exports(run, name):
     """The files of a landscape that the target export asks for, made by export_landscape and export_track (where
     its kind's plane holds tracks)."""

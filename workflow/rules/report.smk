@@ -2,7 +2,8 @@ from topograph.report.html import LIBRARIES, library_file
 
 # the landscapes the compare page draws, per compared run: those of the kinds it compares (result, hessian and
 # interpolation landscapes)
-COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).COMPARED] for run in (config["compare"] or RUNS)}
+COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).COMPARED]
+            for run in (config["compare"] or RUNS)}
 
 
 # the pages link the libraries in results/assets/ (written once, shared, cached by the browser) unless
