@@ -3,11 +3,11 @@ import re
 import numpy as np
 import pytest
 import torch
+import yaml
 from sklearn.decomposition import PCA
 
-
 from topograph import kinds, store
-from topograph.config import load_schema, validate
+from topograph.config import SCHEMA, load_schema, validate
 from topograph.kinds import result, train
 
 
@@ -150,3 +150,20 @@ def test_random_directions_are_seeded(trained_run, tmp_path):
     a, b = (store.read_vectors(tmp_path / name) for name in ("a", "b"))
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.allclose(a[1], a[2]), "d1 and d2 must differ"
+
+
+def test_each_switch_is_written_once_in_its_kind():
+    """config.schema.yaml holds no switch of landscapes:; the composed schema holds each kind's own, its default the
+    one the kind's landscapes take."""
+    written = yaml.safe_load(SCHEMA.read_text())["properties"]["runs"]["additionalProperties"]["properties"]
+    assert set(written["landscapes"]) == {"type", "additionalProperties"}
+    composed = load_schema()["properties"]["runs"]["additionalProperties"]["properties"]["landscapes"]
+    assert composed["properties"] == {name: kind.SCHEMA for name, kind in kinds.KINDS.items()}
+    assert composed["default"] == {name: kind.SCHEMA["default"] for name, kind in kinds.KINDS.items()}
+    assert composed["fix"] == ("landscapes: takes train, result (true|false), hessian, interpolate, plane3 and shared, "
+                               "see config/README.md")
+    run = validate({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+                                   "train": {}, "landscapes": {"hessian": True, "interpolate": True}}}})
+    planes = kinds.landscapes(run["runs"]["r"])
+    assert {key: planes["hessian"][1][key] for key in ("top_k", "trace_probes")} == {"top_k": 5, "trace_probes": 100}
+    assert planes["interpolate_first-last"][1]["alpha"] == [-0.5, 1.5]
