@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from topograph import engines, evaluate, store
 from topograph.config import build
 from topograph.cluster import dask_client
-from topograph.kinds.random import random_direction
+from topograph.kinds.result import random_direction
 from topograph.trajectory import parameter_layout
 
 MODELS = {"lenet": ("topograph.zoo:lenet5", (1, 32, 32)), "resnet50": ("topograph.zoo:resnet50_cifar", (3, 32, 32)),

@@ -12,7 +12,7 @@ import xarray as xr
 from test_errors import per_sample
 from test_evaluate import plane_spec
 from topograph import evaluate, store
-from topograph.kinds import random
+from topograph.kinds import result
 from topograph.report.metrics import RISES, bootstrap, figure_weights, flatness, with_intervals
 from topograph.report.run import Landscape, read_run
 
@@ -78,7 +78,7 @@ def test_with_intervals_only_where_the_samples_were_kept_and_the_figure_is_defin
 
 
 def test_kept_sample_losses_equal_a_direct_forward_pass(trained_run, tmp_path):
-    random.fit(trained_run / "trajectory.zarr", tmp_path / "directions.zarr", seed=3)
+    result.fit(trained_run / "trajectory.zarr", tmp_path / "directions.zarr", seed=3)
     spec = plane_spec(trained_run, tmp_path / "directions.zarr")
     out = tmp_path / "surface.zarr"
     evaluate.evaluate_grid(out, spec, {"run": "tiny"}, resolution=4, chunk=2)

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from test_evaluate import plane_spec, result_surface  # noqa: F401
 from topograph import evaluate, store, zoo
-from topograph.kinds import random
+from topograph.kinds import result
 from topograph.objective import Objective
 
 
@@ -85,7 +85,7 @@ def test_regression_errors_and_the_metrics_that_are_no_mean():
 def test_a_partial_surface_from_before_the_errors_resumes_keeping_its_chunks(trained_run, tmp_path):
     """A grid started by a topograph without standard errors resumes: its finished chunks are kept (their errors
     NaN, unknown), the rest get values and errors."""
-    random.fit(trained_run / "trajectory.zarr", tmp_path / "directions.zarr", seed=3)
+    result.fit(trained_run / "trajectory.zarr", tmp_path / "directions.zarr", seed=3)
     spec = plane_spec(trained_run, tmp_path / "directions.zarr")
     out = tmp_path / "surface.zarr"
     evaluate.evaluate_grid(out, spec, {"run": "tiny"}, resolution=4, chunk=2)

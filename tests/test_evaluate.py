@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from topograph import engines, evaluate, jobs, store, zoo
 from topograph.batches import Batch
 from topograph.cluster import ClusterError, dask_client
-from topograph.kinds import random
+from topograph.kinds import result
 from topograph.trajectory import load_state_dict
 
 
@@ -45,7 +45,7 @@ def direct_loss(state_or_vector, sample_index, scale=1.0):
 @pytest.fixture(scope="module")
 def result_surface(trained_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("result")
-    random.fit(trained_run / "trajectory.zarr", folder / "directions.zarr", seed=3)
+    result.fit(trained_run / "trajectory.zarr", folder / "directions.zarr", seed=3)
     spec = plane_spec(trained_run, folder / "directions.zarr")
     evaluate.evaluate_grid(folder / "surface.zarr", spec, {"run": "tiny"}, resolution=5, chunk=2)
     return folder, spec
@@ -86,7 +86,7 @@ def test_dask_workers_compute_the_same_surface_from_samples_built_once(result_su
 
 
 def test_non_finite_losses_are_stored_as_nan(trained_run, tmp_path):
-    random.fit(trained_run / "trajectory.zarr", tmp_path / "d.zarr", seed=3, x_range=[0, 3e38])
+    result.fit(trained_run / "trajectory.zarr", tmp_path / "d.zarr", seed=3, x_range=[0, 3e38])
     spec = plane_spec(trained_run, tmp_path / "d.zarr")
     evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {}, resolution=3, chunk=2)
     loss = xr.open_zarr(tmp_path / "s.zarr").loss.values
@@ -299,7 +299,7 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     (run_dir / "landscapes" / "result").mkdir(parents=True)
     for name in ("trajectory.zarr", "checkpoints"):
         (run_dir / name).symlink_to(trained_run / name)
-    random.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
+    result.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
     run = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
            "data_args": {"split": "test"}, "eval_data_args": None, "num_samples": 64, "seed": 0, "resolution": 3,
            "loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], "collate": None, "batch_size": 32,

@@ -9,13 +9,12 @@ import sys
 
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topograph.config import SCHEMA, ConfigError, validate
+from topograph.config import ConfigError, load_schema, validate
 
-SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
+SCHEMA_DOC = load_schema()
 TOP_KEYS = list(SCHEMA_DOC["properties"])
 RUN_SCHEMA = SCHEMA_DOC["properties"]["runs"]["additionalProperties"]["properties"]
 FIELD = re.compile(rf"^(config|{'|'.join(TOP_KEYS)})[.:]")

@@ -3,17 +3,16 @@ import re
 import numpy as np
 import pytest
 import torch
+import yaml
 from sklearn.decomposition import PCA
 
-import yaml
-
 from topograph import kinds, store
-from topograph.config import SCHEMA, validate
-from topograph.kinds import pca, random
+from topograph.config import SCHEMA, load_schema, validate
+from topograph.kinds import result, train
 
 
 def test_the_config_switches_are_the_registry():
-    run = yaml.safe_load(SCHEMA.read_text())["properties"]["runs"]["additionalProperties"]["properties"]
+    run = load_schema()["properties"]["runs"]["additionalProperties"]["properties"]
     assert set(run["landscapes"]["properties"]) == set(kinds.KINDS) == set(run["landscapes"]["default"])
 
 
@@ -23,7 +22,7 @@ def test_each_landscape_name_leads_back_to_its_kind_and_sorts_by_interval():
                                       "intervals": [[9, 10, 11], [2, 3, 4], [1, 5, 12]]}}})
     planes = kinds.landscapes(config["runs"]["r"])
     assert list(planes) == ["train_9-11", "train_2-4", "train_1-12", "result"]
-    assert planes["train_2-4"] == (pca, {"steps": [2, 3, 4], "margin": 0.2, "x_range": None, "y_range": None})
+    assert planes["train_2-4"] == (train, {"steps": [2, 3, 4], "margin": 0.2, "x_range": None, "y_range": None})
     for name, (kind, _) in planes.items():
         assert kinds.of_name(name) is kind and re.fullmatch(kinds.NAME_PATTERN, name)
     assert sorted(planes, key=kinds.order) == ["train_1-12", "train_2-4", "train_9-11", "result"]
@@ -52,7 +51,7 @@ def test_pca_matches_sklearn(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     rows = (rng.normal(size=(6, 50)) * np.linspace(3, 0.1, 50)).astype(np.float32)
     weights = write_rows(tmp_path / "t.zarr", rows, monkeypatch)["weights"]
-    d1, d2, ratio = pca.pca_plane([(weights, list(range(6)))])
+    d1, d2, ratio = train.pca_plane([(weights, list(range(6)))])
     reference = PCA(n_components=2).fit(rows.astype(np.float64) - rows[-1])
     np.testing.assert_allclose(np.stack([d1, d2]), reference.components_, atol=1e-5)
     np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, rtol=1e-6)
@@ -66,7 +65,7 @@ def test_a_point_on_the_plane_projects_back(tmp_path, monkeypatch):
     center = rng.normal(size=40)
     rows = np.stack([center + 0.7 * d1 - 1.3 * d2, center + 2.0 * d1 + 0.5 * d2 + 0.25 * off_plane, center])
     weights = write_rows(tmp_path / "t.zarr", rows.astype(np.float32), monkeypatch)["weights"]
-    coords, residual = pca.project(weights, [0, 1, 2], center, d1, d2)
+    coords, residual = train.project(weights, [0, 1, 2], center, d1, d2)
     np.testing.assert_allclose(coords, [[0.7, -1.3], [2.0, 0.5], [0, 0]], atol=1e-5)
     np.testing.assert_allclose(residual, [0, 0.25, 0], atol=1e-3)
 
@@ -79,7 +78,7 @@ def test_train_plane_reconstructs_a_planar_track(tmp_path, monkeypatch):
     coefficients = rng.normal(size=(5, 2))
     rows = (coefficients @ basis.T + rng.normal(size=30)).astype(np.float32)
     write_rows(tmp_path / "t.zarr", rows, monkeypatch)
-    pca.fit(tmp_path / "t.zarr", tmp_path / "d.zarr", steps=[1, 2, 3, 4, 5])
+    train.fit(tmp_path / "t.zarr", tmp_path / "d.zarr", steps=[1, 2, 3, 4, 5])
     plane = store.open_store(tmp_path / "d.zarr")
     assert np.all(plane["residual"][:] < 1e-4)
     center, d1, d2 = plane["center"][:], plane["d1"][:], plane["d2"][:]
@@ -94,17 +93,17 @@ def test_train_plane_reconstructs_a_planar_track(tmp_path, monkeypatch):
 def test_extent_gives_both_axes_the_room_of_the_larger_side():
     """A track 5 wide and 1.7 high: 20 % of 5 = 1 on every side; a configured range replaces only its axis."""
     x, y = np.array([-5.0, -2.0, 0.0]), np.array([0.0, 1.7, 0.5])
-    assert pca.extent(x, y, 0.2) == {"x_range": [-6.0, 1.0], "y_range": [-1.0, 2.7]}
-    assert pca.extent(x, y, 0.2, y_range=[-3, 3]) == {"x_range": [-6.0, 1.0], "y_range": [-3.0, 3.0]}
-    assert pca.extent(np.zeros(2), np.zeros(2), 0.5) == {"x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5]}
-    assert pca.extent(np.full(2, 4.0), np.zeros(2), 0.5) == {"x_range": [2.0, 6.0], "y_range": [-2.0, 2.0]}
+    assert train.extent(x, y, 0.2) == {"x_range": [-6.0, 1.0], "y_range": [-1.0, 2.7]}
+    assert train.extent(x, y, 0.2, y_range=[-3, 3]) == {"x_range": [-6.0, 1.0], "y_range": [-3.0, 3.0]}
+    assert train.extent(np.zeros(2), np.zeros(2), 0.5) == {"x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5]}
+    assert train.extent(np.full(2, 4.0), np.zeros(2), 0.5) == {"x_range": [2.0, 6.0], "y_range": [-2.0, 2.0]}
 
 
 def test_collinear_checkpoints_are_refused(tmp_path, monkeypatch):
     line = np.outer(np.arange(4.0), np.ones(10)).astype(np.float32)
     weights = write_rows(tmp_path / "t.zarr", line, monkeypatch)["weights"]
     with pytest.raises(ValueError, match="no plane"):
-        pca.pca_plane([(weights, [0, 1, 2, 3])])
+        train.pca_plane([(weights, [0, 1, 2, 3])])
 
 
 LAYOUT = [["conv.weight", [4, 3, 3, 3]], ["conv.bias", [4]], ["bn.weight", [4]], ["fc.weight", [5, 36]]]
@@ -126,7 +125,7 @@ def pieces(vector):
 
 def test_filter_normalized_rows_have_the_weight_rows_norms():
     center = center_vector()
-    d = random.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "filter", "biasbn")
+    d = result.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "filter", "biasbn")
     for (name, shape), w, v in zip(LAYOUT, pieces(center), pieces(d)):
         if len(shape) == 1:
             assert not v.any(), f"{name} must be zeroed with ignore=biasbn"
@@ -137,7 +136,7 @@ def test_filter_normalized_rows_have_the_weight_rows_norms():
 
 def test_layer_normalization_and_ignore_none():
     center = center_vector()
-    d = random.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "layer", "none")
+    d = result.random_direction(LAYOUT, center, torch.Generator().manual_seed(3), "layer", "none")
     for (_, shape), w, v in zip(LAYOUT, pieces(center), pieces(d)):
         if len(shape) == 1:
             np.testing.assert_array_equal(v, w)  # Li et al.: 1-D tensors follow the weights
@@ -147,7 +146,24 @@ def test_layer_normalization_and_ignore_none():
 
 def test_random_directions_are_seeded(trained_run, tmp_path):
     for name in ("a", "b"):
-        random.fit(trained_run / "trajectory.zarr", tmp_path / name, seed=5)
+        result.fit(trained_run / "trajectory.zarr", tmp_path / name, seed=5)
     a, b = (store.read_vectors(tmp_path / name) for name in ("a", "b"))
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.allclose(a[1], a[2]), "d1 and d2 must differ"
+
+
+def test_each_switch_is_written_once_in_its_kind():
+    """config.schema.yaml holds no switch of landscapes:; the composed schema holds each kind's own, its default the
+    one the kind's landscapes take."""
+    written = yaml.safe_load(SCHEMA.read_text())["properties"]["runs"]["additionalProperties"]["properties"]
+    assert set(written["landscapes"]) == {"type", "additionalProperties"}
+    composed = load_schema()["properties"]["runs"]["additionalProperties"]["properties"]["landscapes"]
+    assert composed["properties"] == {name: kind.SCHEMA for name, kind in kinds.KINDS.items()}
+    assert composed["default"] == {name: kind.SCHEMA["default"] for name, kind in kinds.KINDS.items()}
+    assert composed["fix"] == ("landscapes: takes train, result (true|false), hessian, interpolate, plane3 and shared, "
+                               "see config/README.md")
+    run = validate({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+                                   "train": {}, "landscapes": {"hessian": True, "interpolate": True}}}})
+    planes = kinds.landscapes(run["runs"]["r"])
+    assert {key: planes["hessian"][1][key] for key in ("top_k", "trace_probes")} == {"top_k": 5, "trace_probes": 100}
+    assert planes["interpolate_first-last"][1]["alpha"] == [-0.5, 1.5]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from topograph.config import SCHEMA
+from topograph.config import SCHEMA, load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("train", "extract_trajectory", "fit_directions", "evaluate_grid", "report", "compare", "index")
@@ -57,7 +57,7 @@ def expected(cell: str) -> dict[str, set[str]]:
 
 
 def schema_keys() -> set[str]:
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = load_schema()
     run = schema["properties"]["runs"]["additionalProperties"]["properties"]
     nested = {f"{key}.{sub}" for key in ("train", "landscapes") for sub in run[key]["properties"]}
     options = {f"landscapes.hessian.{sub}" for sub in run["landscapes"]["properties"]["hessian"]["properties"]}

@@ -21,11 +21,11 @@ from topograph import kinds, store
 from topograph.batches import stack
 from topograph.config import ConfigError, validate
 from topograph.engines.plane import Plane
-from topograph.kinds import random
+from topograph.kinds import result
 from topograph.objective import Objective
 from topograph.report import compare
 from topograph.report.run import Landscape, Run
-from topograph.sharpness import mean_interval, worst_case_sharpness
+from topograph.sharpness import SHARPNESS_ATTRS, mean_interval, worst_case_sharpness
 
 BATCHES, M = 4, 5
 
@@ -200,11 +200,11 @@ def test_sharpness_needs_the_result_landscape():
 def test_the_result_fit_depends_on_the_evaluation_only_with_sharpness():
     plain = validate({"runs": {"r": dict(RUN)}})["runs"]["r"]
     assert plain["sharpness"] is None
-    assert random.landscapes(plain)["result"] == {"seed": 0, "normalization": "filter", "ignore": "biasbn",
+    assert result.landscapes(plain)["result"] == {"seed": 0, "normalization": "filter", "ignore": "biasbn",
                                                   "x_range": None, "y_range": None}
     config = {"runs": {"r": {**RUN, "sharpness": {"rho": 0.1}, "eval_data_args": {"split": "test"}}}}
     run = validate(config)["runs"]["r"]
-    params = random.landscapes(run)["result"]
+    params = result.landscapes(run)["result"]
     assert params["sharpness"] == {"rho": 0.1, "steps": 10, "batches": 8, "batch_size": 128}
     assert params["evaluated"] == {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
                                    "data_args": {"split": "test"}, "num_samples": 2048, "loss": "cross_entropy",
@@ -221,14 +221,14 @@ def test_the_result_fit_stores_the_sharpness_of_its_center(trained_run, tmp_path
                  "data_args": {"split": "test"}, "num_samples": 60, "loss": "cross_entropy", "loss_args": {},
                  "collate": None}
     torch.set_num_threads(1)
-    random.fit(trained_run / "trajectory.zarr", tmp_path / "d.zarr", seed=3, sharpness=sharpness,
+    result.fit(trained_run / "trajectory.zarr", tmp_path / "d.zarr", seed=3, sharpness=sharpness,
                evaluated=evaluated)
     center, d1, d2, attrs = store.read_vectors(tmp_path / "d.zarr")
     plain = tmp_path / "plain.zarr"
-    random.fit(trained_run / "trajectory.zarr", plain, seed=3)
+    result.fit(trained_run / "trajectory.zarr", plain, seed=3)
     plain_center, plain_d1, _, plain_attrs = store.read_vectors(plain)
     np.testing.assert_array_equal(d1, plain_d1)  # the directions do not depend on the sharpness
-    assert all(plain_attrs[key] is None for key in random.SHARPNESS_ATTRS)
+    assert all(plain_attrs[key] is None for key in SHARPNESS_ATTRS)
 
     dataset = zoo.digits("test")
     index = choose_samples(len(dataset), 60, 3)[np.random.default_rng(3).permutation(60)[:48]]
@@ -313,7 +313,7 @@ def test_a_workflow_run_stores_and_shows_the_sharpness(sharpness_workflow):
     assert attrs["sharpness_ci"][0] < attrs["sharpness"] < attrs["sharpness_ci"][1]
 
     page = (run / "report.html").read_text(encoding="utf-8")
-    assert random.details(attrs)[0][1] in page
+    assert result.details(attrs)[0][1] in page
     compare_page = (sharpness_workflow / "compare.html").read_text(encoding="utf-8")
     low, high = attrs["sharpness_ci"]
     assert "Worst-case sharpness ρ=0.1 (95 % CI)" in compare_page

@@ -79,8 +79,8 @@ def test_the_uncertainty_figure(noisy):
 
 
 def test_the_evaluate_log_states_the_noise_and_the_samples_for_a_precision(trained_run, tmp_path):
-    from topograph.kinds import random
-    random.fit(trained_run / "trajectory.zarr", tmp_path / "directions.zarr", seed=3)
+    from topograph.kinds import result
+    result.fit(trained_run / "trajectory.zarr", tmp_path / "directions.zarr", seed=3)
     log = io.StringIO()
     evaluate.evaluate_grid(tmp_path / "surface.zarr", plane_spec(trained_run, tmp_path / "directions.zarr"),
                            {"run": "tiny"}, resolution=4, chunk=2, log=log)

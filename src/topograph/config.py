@@ -59,9 +59,17 @@ def one_line(error: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def load_schema(schema_path: Path = SCHEMA) -> dict:
+    """The schema at schema_path, its landscapes: composed from the kinds' own switches (topograph.kinds)."""
+    from . import kinds  # kinds import this module
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema["properties"]["runs"]["additionalProperties"]["properties"]["landscapes"].update(kinds.schema())
+    return schema
+
+
 @functools.lru_cache
 def _validator(schema_path: Path):
-    return _filling_defaults(Draft202012Validator)(yaml.safe_load(Path(schema_path).read_text()))
+    return _filling_defaults(Draft202012Validator)(load_schema(schema_path))
 
 
 def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
@@ -143,13 +151,15 @@ def check_finite(config: dict) -> None:
 
 
 def check_compare(config: dict) -> None:
+    from .kinds import compared_as
+    terrain = compared_as("terrain").KIND  # the landscapes compare.html tiles
     for name in config["compare"] or []:
         run = config["runs"].get(name)
         if run is None:
             raise ConfigError(f"compare: {name!r} is not a run. Fix: name runs listed under runs: "
                               f"({', '.join(config['runs'])}).")
-        if not run["landscapes"]["result"]:
-            raise ConfigError(f"compare: run {name!r} has no result landscape. Fix: set its landscapes.result "
+        if not run["landscapes"][terrain]:
+            raise ConfigError(f"compare: run {name!r} has no {terrain} landscape. Fix: set its landscapes.{terrain} "
                               "to true, or leave it out of compare.")
 
 
@@ -278,10 +288,11 @@ def check_run(name: str, run: dict) -> None:
 
 def check_sharpness(field: str, run: dict) -> None:
     """The sharpness is measured where the result landscape is fitted, on its batches of the evaluated samples."""
+    from .kinds import result
     sharpness = run["sharpness"]
-    if not run["landscapes"]["result"]:
-        raise ConfigError(f"{field}.sharpness: it is measured with the result landscape, which is off. Fix: set "
-                          "landscapes.result to true, or sharpness to null.")
+    if not run["landscapes"][result.KIND]:
+        raise ConfigError(f"{field}.sharpness: it is measured with the {result.KIND} landscape, which is off. Fix: "
+                          f"set landscapes.{result.KIND} to true, or sharpness to null.")
     needed = sharpness["batches"] * sharpness["batch_size"]
     if needed > run["num_samples"]:
         raise ConfigError(f"{field}.sharpness.batches: {sharpness['batches']} batches of {sharpness['batch_size']} "

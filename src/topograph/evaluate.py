@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import jobs, objective, store
+from . import jobs, kinds, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
 from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples, weight_files
@@ -46,7 +46,6 @@ class Samples:
 
 
 _ENGINES: dict[tuple, Engine] = {}
-CURVATURE_ATTRS = ("eigenvalues", "eigen_residuals", "trace", "trace_stderr", "trace_probes")  # of a hessian plane
 
 
 def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list[str], float, tuple | None]:
@@ -374,7 +373,7 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
                                                      "steps_per_epoch")},
              **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
                                                 "center_checkpoint", "explained_variance_ratio")},
-             **{key: plane[key] for key in CURVATURE_ATTRS if key in plane},
+             **kinds.surface_attrs(plane),
              **provenance_attrs(run_dir, plane["center_checkpoint"])}
     with dask_client(**cluster) as client:
         try:

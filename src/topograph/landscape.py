@@ -5,9 +5,10 @@ from pathlib import Path
 
 from . import kinds
 from .config import ConfigError, check_data, validate
+from .kinds import hessian, result
 
 
-def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscapes=("result",), workers: int = 1,
+def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscapes=(result.KIND,), workers: int = 1,
                        devices: list[int] | None = None, **settings) -> dict[str, Path]:
     """Extract the trajectory of `checkpoints` (a folder of state_dicts; where a Collector wrote it, its run.json
     is read too: loss curve, losses, steps, unit, intervals) into run_dir once, then for each of `landscapes`
@@ -21,7 +22,7 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
 
     run_dir = Path(run_dir)
     name = run_dir.name
-    switches = {"landscapes": {"hessian": True}} if "hessian" in landscapes else {}
+    switches = {"landscapes": {hessian.KIND: True}} if hessian.KIND in landscapes else {}  # off unless asked
     run = validate({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **switches,
                                     **settings}}})
     run = run["runs"][name]

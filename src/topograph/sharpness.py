@@ -27,15 +27,21 @@ from __future__ import annotations
 
 import copy
 import math
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import stats
 
+from . import store
 from .batches import call
 from .engines.plane import Plane
+from .objective import Objective
 
 METRIC = "adaptive"
+SHARPNESS_ATTRS = ("sharpness", "sharpness_ci", "sharpness_per_batch", "sharpness_rho", "sharpness_steps",
+                   "sharpness_batches", "sharpness_batch_size", "sharpness_metric")
 
 
 def worst_case_sharpness(plane: Plane, rho: float, steps: int, *, ignore: str = "biasbn", eta: float = 0.0,
@@ -111,3 +117,40 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     mean = float(values.mean())
     half = float(stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
     return mean, mean - half, mean + half
+
+
+def center_sharpness(trajectory_path: Path, center: np.ndarray, attrs: dict, sharpness: dict,
+                     evaluated: dict) -> dict:
+    """worst_case_sharpness at a fitted plane's center (attrs: its center_checkpoint, seed and ignore), on the first
+    batches x batch_size of the evaluated samples in an order drawn by the seed (the samples are sorted by index: in
+    their order, batches would follow the dataset's). sharpness: {rho, steps, batches, batch_size}; evaluated: the
+    samples and loss of the grid (model, model_args, data, data_args, num_samples, loss, loss_args, collate)."""
+    from .kinds.base import center_network_and_samples
+
+    name = store.open_store(trajectory_path).attrs.get("run", Path(trajectory_path).parent.name)
+    seed, count = attrs["seed"], sharpness["batches"] * sharpness["batch_size"]
+    network, samples = center_network_and_samples(trajectory_path, attrs["center_checkpoint"], name, seed=seed,
+                                                  **evaluated)
+    order = np.random.default_rng(seed).permutation(len(samples))[:count]
+    zeros = torch.zeros(len(center))
+    plane = Plane(network, torch.from_numpy(np.asarray(center)), zeros, zeros, samples[torch.from_numpy(order)],
+                  sharpness["batch_size"], Objective(evaluated["loss"], evaluated["loss_args"], ()))
+    started = time.perf_counter()
+    found = worst_case_sharpness(plane, sharpness["rho"], sharpness["steps"], ignore=attrs["ignore"], seed=seed)
+    print(f"worst-case adaptive sharpness (rho {sharpness['rho']:g}, {sharpness['steps']} steps) "
+          f"{found['value']:.4g} [{found['ci_low']:.4g}, {found['ci_high']:.4g}] over {found['batches']} batches of "
+          f"{found['batch_size']} in {time.perf_counter() - started:.1f} s", flush=True)
+    return found
+
+
+def sharpness_attrs(found: dict | None) -> dict:
+    """The store's sharpness attrs (SHARPNESS_ATTRS), null without sharpness and where a figure is not finite."""
+    if found is None:
+        return dict.fromkeys(SHARPNESS_ATTRS)
+
+    def finite(value):
+        return value if value is not None and math.isfinite(value) else None
+    return {"sharpness": finite(found["value"]), "sharpness_ci": [finite(found["ci_low"]), finite(found["ci_high"])],
+            "sharpness_per_batch": [finite(v) for v in found["per_batch"]], "sharpness_rho": found["rho"],
+            "sharpness_steps": found["steps"], "sharpness_batches": found["batches"],
+            "sharpness_batch_size": found["batch_size"], "sharpness_metric": found["metric"]}

@@ -108,11 +108,8 @@ def evaluate_workers(wildcards=None):
     return len(config["devices"] or []) or config["workers"] or workflow.cores
 
 
-# the kinds of landscape with a track on their plane: their export adds <landscape>_track.vtu
-TRACKED = ("train", "shared")
-
-
 def exports(run, name):
-    """The files of a landscape that the target export asks for, made by export_landscape and export_track."""
+    """The files of a landscape that the target export asks for, made by export_landscape and export_track (where
+    its kind's plane holds tracks)."""
     files = [f"results/{run}/export/{name}.vtu", f"results/{run}/export/{name}.nc"]
-    return files + [f"results/{run}/export/{name}_track.vtu"] * (kinds.of_name(name).KIND in TRACKED)
+    return files + [f"results/{run}/export/{name}_track.vtu"] * kinds.of_name(name).TRACKED

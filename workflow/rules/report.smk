@@ -1,7 +1,8 @@
 from topograph.report.html import LIBRARIES, library_file
 
-# the landscapes the compare page draws, per compared run: the result, hessian and interpolation landscapes
-COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).KIND in ("result", "hessian", "interpolate")]
+# the landscapes the compare page draws, per compared run: those of the kinds it compares (result, hessian and
+# interpolation landscapes)
+COMPARED = {run: [name for name in LANDSCAPES[run] if kinds.of_name(name).COMPARED]
             for run in (config["compare"] or RUNS)}
 
 

@@ -24,7 +24,7 @@ from .calibrate import RTOL, Choice, EngineError, choose, choose_engine, make_en
 from .first_layer import FirstLayer, find_first_layer
 from .functional import Functional
 from .fused import FusedModel
-from .plane import (Plane, PlaneSpec, Shared, choose_bn_samples, choose_samples, combined, load_bn_samples, load_plane,
+from .plane import (Plane, PlaneSpec, Trial, choose_bn_samples, choose_samples, combined, load_bn_samples, load_plane,
                     load_samples, with_bn)
 from .registry import REGISTRY, Candidate, candidates
 from .vmap import Vmap
@@ -48,12 +48,12 @@ class Technique(Protocol):
     worth_after_s: Mapping[str, float]  # by device type: the least seconds a job must take eagerly; absent: 0
     bn_modes: Collection[str]  # the BatchNorm policies it computes exactly; under the others it is not tried
 
-    def applies(self, shared: Shared) -> bool: ...
+    def applies(self, trial: Trial) -> bool: ...
 
-    def make(self, shared: Shared, expected_points: int) -> Engine: ...
+    def make(self, trial: Trial, expected_points: int) -> Engine: ...
 
 
 __all__ = ["BN_MODES", "REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "EngineError", "FirstLayer", "Functional",
-           "FusedModel", "Plane", "PlaneSpec", "Shared", "Technique", "Vmap", "candidates", "choose", "choose_engine",
+           "FusedModel", "Plane", "PlaneSpec", "Technique", "Trial", "Vmap", "candidates", "choose", "choose_engine",
            "choose_bn_samples", "choose_samples", "combined", "find_first_layer", "has_batch_norm", "load_bn_samples",
            "load_plane", "load_samples", "make_engine", "seconds_per_point", "with_bn"]

@@ -15,7 +15,7 @@ from torch.func import functional_call
 
 from ..batches import output_tensor
 from .fused import LINEAR_LAYERS, is_relu
-from .plane import Plane, Shared
+from .plane import Plane, Trial
 from .pools import pools_as_window_max, tiling_max_pool, windows
 
 # On CPU a torch.compile costs a worker 6 s (cache warm) to 18 s (cold) and saves 40-50 % of an eager job (LeNet
@@ -148,9 +148,9 @@ def by_window(out: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
     return windows(out, kh, kw).permute(0, 3, 5, 2, 4, 1).flatten(1, 2).contiguous()
 
 
-def _usable_layer(shared: Shared) -> str | None:
+def _usable_layer(trial: Trial) -> str | None:
     """The first layer, where its outputs for center, d1 and d2 fit the memory budget."""
-    plane = shared.plane
+    plane = trial.plane
     inputs = plane.samples.tensor
     layer = None if inputs is None else find_first_layer(plane.model, inputs[:2])
     if layer is None or 3 * _first_output_bytes(plane, layer) > _first_layer_budget(plane):
@@ -158,9 +158,9 @@ def _usable_layer(shared: Shared) -> str | None:
     return layer
 
 
-def _precomputed(shared: Shared) -> FirstLayer:
+def _precomputed(trial: Trial) -> FirstLayer:
     """The eager engine, its outputs computed once for it and its compiled twin."""
-    return FirstLayer(shared.plane, shared.once(_usable_layer))
+    return FirstLayer(trial.plane, trial.once(_usable_layer))
 
 
 def _first_output_bytes(plane: Plane, layer: str) -> int:
@@ -190,9 +190,9 @@ class Precomputed:
     def worth_after_s(self) -> Mapping[str, float]:
         return COMPILE_WORTH_S if self.compile else {}
 
-    def applies(self, shared: Shared) -> bool:
-        return shared.once(_usable_layer) is not None
+    def applies(self, trial: Trial) -> bool:
+        return trial.once(_usable_layer) is not None
 
-    def make(self, shared: Shared, expected_points: int) -> FirstLayer:
-        engine = shared.once(_precomputed)
+    def make(self, trial: Trial, expected_points: int) -> FirstLayer:
+        engine = trial.once(_precomputed)
         return engine.compiled() if self.compile else engine

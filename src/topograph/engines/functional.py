@@ -14,7 +14,7 @@ from torch import nn
 from ..batches import call
 from .batch_norm import ALL_MODES, recalibrated
 from .fused import FusedModel, folded_model, has_foldable_batch_norm
-from .plane import Plane, Shared
+from .plane import Plane, Trial
 
 
 def forward_of(plane: Plane, folded: FusedModel | None):
@@ -67,14 +67,14 @@ def sample_losses(plane: Plane, points: np.ndarray) -> tuple[np.ndarray, np.ndar
     return torch.stack(losses).cpu().numpy(), torch.cat([weight for _, weight in pairs]).cpu().numpy()
 
 
-def _channels_last_helps(shared: Shared) -> bool:
+def _channels_last_helps(trial: Trial) -> bool:
     """oneDNN's convolutions run faster channels-last; with one channel, that is the layout inputs already have."""
-    tensor = shared.plane.samples.tensor
-    return shared.device == "cpu" and tensor is not None and tensor.dim() == 4 and tensor.shape[1] > 1
+    tensor = trial.plane.samples.tensor
+    return trial.device == "cpu" and tensor is not None and tensor.dim() == 4 and tensor.shape[1] > 1
 
 
-def _channels_last_plane(shared: Shared) -> Plane:
-    return shared.plane.channels_last()
+def _channels_last_plane(trial: Trial) -> Plane:
+    return trial.plane.channels_last()
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,11 @@ class ChannelsLast:
     def bn_modes(self) -> Collection[str]:
         return {"eval"} if self.fold_bn else ALL_MODES
 
-    def applies(self, shared: Shared) -> bool:
-        return _channels_last_helps(shared) and (not self.fold_bn or has_foldable_batch_norm(shared.plane.model))
+    def applies(self, trial: Trial) -> bool:
+        return _channels_last_helps(trial) and (not self.fold_bn or has_foldable_batch_norm(trial.plane.model))
 
-    def make(self, shared: Shared, expected_points: int) -> Functional:
-        return Functional(shared.once(_channels_last_plane), shared.once(folded_model) if self.fold_bn else None)
+    def make(self, trial: Trial, expected_points: int) -> Functional:
+        return Functional(trial.once(_channels_last_plane), trial.once(folded_model) if self.fold_bn else None)
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,11 @@ class FoldBatchNorm:
     worth_after_s: ClassVar[Mapping[str, float]] = {}
     bn_modes: ClassVar[Collection[str]] = {"eval"}  # folded: the center's running statistics
 
-    def applies(self, shared: Shared) -> bool:
-        return has_foldable_batch_norm(shared.plane.model) and not _channels_last_helps(shared)
+    def applies(self, trial: Trial) -> bool:
+        return has_foldable_batch_norm(trial.plane.model) and not _channels_last_helps(trial)
 
-    def make(self, shared: Shared, expected_points: int) -> Functional:
-        return Functional(shared.plane, shared.once(folded_model))
+    def make(self, trial: Trial, expected_points: int) -> Functional:
+        return Functional(trial.plane, trial.once(folded_model))
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ class FuseConvReLU:
     worth_after_s: ClassVar[Mapping[str, float]] = {}
     bn_modes: ClassVar[Collection[str]] = {"eval", "batch"}  # under batch, no BatchNorm is folded
 
-    def applies(self, shared: Shared) -> bool:
-        return shared.device == "cuda" and any(type(module) is nn.Conv2d for module in shared.plane.model.modules())
+    def applies(self, trial: Trial) -> bool:
+        return trial.device == "cuda" and any(type(module) is nn.Conv2d for module in trial.plane.model.modules())
 
-    def make(self, shared: Shared, expected_points: int) -> Functional:
-        return Functional(shared.plane, FusedModel(shared.plane.model, relu=True))
+    def make(self, trial: Trial, expected_points: int) -> Functional:
+        return Functional(trial.plane, FusedModel(trial.plane.model, relu=True))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .plane import Shared
+from .plane import Trial
 
 LINEAR_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -49,9 +49,9 @@ class FusedModel:
         return folded
 
 
-def folded_model(shared: Shared) -> FusedModel:
+def folded_model(trial: Trial) -> FusedModel:
     """The plane's model with its BatchNorms folded: traced once for every engine that folds."""
-    return FusedModel(shared.plane.model)
+    return FusedModel(trial.plane.model)
 
 
 def has_foldable_batch_norm(model: nn.Module) -> bool:

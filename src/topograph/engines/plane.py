@@ -181,7 +181,7 @@ def with_bn(plane: Plane, bn: str, bn_samples: Batch | None = None) -> Plane:
     return replace(plane, model=under_policy(copy.deepcopy(plane.model), bn), bn=bn, bn_batches=batches)
 
 
-class Shared:
+class Trial:
     """A plane and what the engines tried on it share (a traced model, precomputed outputs): each computed once,
     on first use, and let go with this object when the engine is chosen. device: the kind of device the engines
     are chosen for, by default the one the plane is on."""
@@ -189,7 +189,7 @@ class Shared:
     def __init__(self, plane: Plane, device: str | None = None):
         self.plane, self.device, self._done = plane, device or plane.center.device.type, {}
 
-    def once(self, compute: Callable[[Shared], T]) -> T:
+    def once(self, compute: Callable[[Trial], T]) -> T:
         if compute not in self._done:
             self._done[compute] = compute(self)
         return self._done[compute]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import first_layer, functional, vmap
-from .plane import Plane, Shared
+from .plane import Plane, Trial
 
 if TYPE_CHECKING:
     from . import Engine, Technique
@@ -34,8 +34,8 @@ def candidates(plane: Plane, expected_points: int, device: str | None = None) ->
     """Each registered technique that honours the plane's BatchNorm policy and applies to plane on device
     (default: the plane's), in registry order; what they share is computed once. The tests ask for a GPU's
     engines on CPU tensors."""
-    shared = Shared(plane, device)
+    trial = Trial(plane, device)
     for technique in REGISTRY:
-        if plane.bn in technique.bn_modes and technique.applies(shared):
-            yield Candidate(technique.name, functools.partial(technique.make, shared, expected_points),
-                            technique.worth_after_s.get(shared.device, 0))
+        if plane.bn in technique.bn_modes and technique.applies(trial):
+            yield Candidate(technique.name, functools.partial(technique.make, trial, expected_points),
+                            technique.worth_after_s.get(trial.device, 0))

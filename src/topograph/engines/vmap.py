@@ -12,7 +12,7 @@ from torch.func import vmap
 from ..batches import call
 from .functional import forward_of
 from .fused import FusedModel, folded_model, has_foldable_batch_norm
-from .plane import Plane, Shared
+from .plane import Plane, Trial
 
 
 class Vmap:
@@ -77,9 +77,9 @@ def free_bytes(device: torch.device) -> int:
     return psutil.virtual_memory().available
 
 
-def _points_that_fit(shared: Shared) -> int:
+def _points_that_fit(trial: Trial) -> int:
     """How many points half the free memory holds, measured once for every vmap engine of the plane."""
-    plane = shared.plane
+    plane = trial.plane
     return int(free_bytes(plane.center.device) * 0.5 / bytes_per_point(plane))
 
 
@@ -97,9 +97,9 @@ class OnGpu:
     def bn_modes(self) -> Collection[str]:  # recalibrating would update running statistics in place per point
         return {"eval"} if self.fold_bn else {"eval", "batch"}
 
-    def applies(self, shared: Shared) -> bool:
-        return shared.device == "cuda" and (not self.fold_bn or has_foldable_batch_norm(shared.plane.model))
+    def applies(self, trial: Trial) -> bool:
+        return trial.device == "cuda" and (not self.fold_bn or has_foldable_batch_norm(trial.plane.model))
 
-    def make(self, shared: Shared, expected_points: int) -> Vmap:
-        points_per_pass = max(1, min(expected_points, shared.once(_points_that_fit)))
-        return Vmap(shared.plane, points_per_pass, shared.once(folded_model) if self.fold_bn else None)
+    def make(self, trial: Trial, expected_points: int) -> Vmap:
+        points_per_pass = max(1, min(expected_points, trial.once(_points_that_fit)))
+        return Vmap(trial.plane, points_per_pass, trial.once(folded_model) if self.fold_bn else None)

@@ -18,10 +18,23 @@ import numpy as np
 from .. import store
 from .base import center_attrs, center_network_and_samples
 
-KIND, METHOD = "hessian", "hessian"
-NAME_PATTERN = "hessian"
-OPTIONS = {"top_k": 5, "trace_probes": 100}  # landscapes: {hessian: true} means these
+KIND = METHOD = "hessian"
+NAME_PATTERN = KIND  # the one landscape's name
+OPTIONS_SCHEMA = {
+    "top_k": {"type": "integer", "minimum": 2, "default": 5,
+              "fix": f"set landscapes.{KIND}.top_k to an integer of at least 2 (eigenvalues stored; the plane takes "
+                     "the top 2)"},
+    "trace_probes": {"type": "integer", "minimum": 2, "default": 100,
+                     "fix": f"set landscapes.{KIND}.trace_probes to an integer of at least 2 (Rademacher probes of the "
+                            "trace estimate)"}}
+OPTIONS = {key: option["default"] for key, option in OPTIONS_SCHEMA.items()}  # landscapes: {hessian: true} means these
+SCHEMA = {"type": ["boolean", "object"], "default": False, "additionalProperties": False,
+          "fix": f"set landscapes.{KIND} to true, false or a mapping such as "
+                 f"{{{', '.join(f'{key}: {value}' for key, value in OPTIONS.items())}}}",
+          "properties": OPTIONS_SCHEMA}
 SPEED_KEYS = ("batch_size",)  # run keys fit takes that change how fast, not what: never rule params
+SURFACE_ATTRS = ("eigenvalues", "eigen_residuals", "trace", "trace_stderr", "trace_probes")  # the curvature
+TRACKED, COMPARED = False, "curvature"
 RUN_KEYS = ("model", "model_args", "data", "num_samples", "seed", "loss", "loss_args", "collate", "x_range", "y_range")
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -29,10 +42,22 @@ SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 def landscapes(run: dict) -> dict[str, dict]:
     """The one hessian landscape, with what its fit depends on: the model, the evaluated samples, the loss, the
     ranges and the options (the evaluation's data_args alone, as evaluate_grid's)."""
-    switch = run["landscapes"]["hessian"]
+    switch = run["landscapes"][KIND]
     options = {key: int(value) for key, value in {**OPTIONS, **(switch if isinstance(switch, dict) else {})}.items()}
     data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
-    return {"hessian": {**{key: run[key] for key in RUN_KEYS}, "data_args": data_args, **options}}
+    return {KIND: {**{key: run[key] for key in RUN_KEYS}, "data_args": data_args, **options}}
+
+
+def runs_read(params: dict) -> list[str]:
+    return []
+
+
+def planes_read(params: dict) -> list[tuple[str, str]]:
+    return []
+
+
+def check(name: str, run: dict, config: dict) -> None:
+    """Nothing of other runs: top_k is checked against the model's parameters where fit builds it."""
 
 
 def order(name: str) -> int:
@@ -41,8 +66,8 @@ def order(name: str) -> int:
 
 def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data: str, data_args: dict,
         num_samples: int, seed: int = 0, loss: str = "cross_entropy", loss_args: dict | None = None,
-        collate: str | None = None, x_range=None, y_range=None, top_k: int = 5, trace_probes: int = 100,
-        batch_size: int = 256) -> None:
+        collate: str | None = None, x_range=None, y_range=None, top_k: int = OPTIONS["top_k"],
+        trace_probes: int = OPTIONS["trace_probes"], batch_size: int = 256) -> None:
     import torch
 
     from ..config import ConfigError
@@ -56,7 +81,7 @@ def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data:
     where = center_attrs(trajectory, row)
     name = trajectory.attrs.get("run", Path(trajectory_path).parent.name)
     if top_k >= len(center):
-        raise ConfigError(f"runs.{name}.landscapes.hessian.top_k: {top_k} eigenpairs of a model with {len(center)} "
+        raise ConfigError(f"runs.{name}.landscapes.{KIND}.top_k: {top_k} eigenpairs of a model with {len(center)} "
                           f"parameters. Fix: set top_k below {len(center)}.")
     network, samples = center_network_and_samples(
         trajectory_path, where["center_checkpoint"], name, model=model, model_args=model_args, data=data,

@@ -12,18 +12,33 @@ from ..config import ConfigError
 from .base import check_references, checkpoint, config_field, runs_named, same_architecture
 
 KIND = METHOD = "interpolate"
-NAME_PATTERN = r"interpolate_[A-Za-z0-9][A-Za-z0-9.-]*"
-DEFAULT = {"first-last": {"from": "first", "to": "last", "range": [-0.5, 1.5]}}
+NAME_PATTERN = rf"{KIND}_[A-Za-z0-9][A-Za-z0-9.-]*"
+RANGE = [-0.5, 1.5]  # of α, where an entry gives none
+ENTRY = {"type": "object", "additionalProperties": False, "required": ["from", "to"],
+         "fix": "give each interpolation from: and to: (checkpoints: first, last, a number, or "
+                "<run>:first|last|<number>) and optionally range: [low, high]",
+         "properties": {"from": {"$ref": "#/$defs/checkpoint"}, "to": {"$ref": "#/$defs/checkpoint"},
+                        "range": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"},
+                                  "default": RANGE, "fix": f"give range as [low, high], the values of α (0: from, 1: "
+                                                           f"to), e.g. {RANGE}"}}}
+SCHEMA = {"default": False,
+          "fix": f"set landscapes.{KIND} to true (from the first checkpoint to the last), false, or a mapping of names "
+                 f"to {{from: <checkpoint>, to: <checkpoint>, range: {RANGE}}}",
+          "anyOf": [{"type": "boolean"},
+                    {"type": "object", "propertyNames": {"$ref": "#/$defs/name"}, "additionalProperties": ENTRY}]}
+DEFAULT = {"first-last": {"from": "first", "to": "last", "range": RANGE}}  # landscapes: {interpolate: true}
+SPEED_KEYS, SURFACE_ATTRS = (), ()
+TRACKED, COMPARED = False, "line"
 
 
 def _entries(run: dict) -> dict:
-    chosen = run["landscapes"]["interpolate"]
+    chosen = run["landscapes"][KIND]
     return DEFAULT if chosen is True else chosen or {}
 
 
 def landscapes(run: dict) -> dict[str, dict]:
     """One landscape interpolate_<key> per entry of landscapes.interpolate (true: from first to last)."""
-    return {f"interpolate_{key}": {"start": entry["from"], "end": entry["to"], "alpha": list(entry["range"])}
+    return {f"{KIND}_{key}": {"start": entry["from"], "end": entry["to"], "alpha": list(entry["range"])}
             for key, entry in _entries(run).items()}
 
 
@@ -31,21 +46,25 @@ def runs_read(params: dict) -> list[str]:
     return runs_named([params["start"], params["end"]])
 
 
+def planes_read(params: dict) -> list[tuple[str, str]]:
+    return []
+
+
 def check(name: str, run: dict, config: dict) -> None:
     for key, entry in _entries(run).items():
-        field = f"runs.{name}.landscapes.interpolate.{key}"
+        field = f"runs.{name}.landscapes.{KIND}.{key}"
         check_references(name, config, {f"{field}.from": entry["from"], f"{field}.to": entry["to"]})
         if entry["range"][0] >= entry["range"][1]:
             raise ConfigError(f"{field}.range: {entry['range']} is empty. Fix: give [low, high] with low < high, "
-                              "e.g. [-0.5, 1.5]")
+                              f"e.g. {RANGE}")
 
 
 def order(name: str) -> int:
     return 0
 
 
-def fit(trajectory_path: Path, out: Path, *, start, end, alpha=(-0.5, 1.5)) -> None:
-    where = config_field(out, "interpolate")
+def fit(trajectory_path: Path, out: Path, *, start, end, alpha=tuple(RANGE)) -> None:
+    where = config_field(out, KIND)
     a, b = checkpoint(trajectory_path, start, f"{where}.from"), checkpoint(trajectory_path, end, f"{where}.to")
     same_architecture([a, b], where)
     d1 = b.weights - a.weights
@@ -73,3 +92,7 @@ def describe(attrs: dict) -> str:
 
 def reduction(attrs: dict) -> str:
     return "linear interpolation between two checkpoints"
+
+
+def details(attrs: dict) -> list[tuple[str, object]]:
+    return []

@@ -10,26 +10,42 @@ import numpy as np
 from .. import store
 from ..config import ConfigError
 from .base import check_references, checkpoint, config_field, runs_named, same_architecture
-from .pca import extent
+from .train import extent
 
 KIND = METHOD = "plane3"
-NAME_PATTERN = r"plane3_[A-Za-z0-9][A-Za-z0-9.-]*"
+NAME_PATTERN = rf"{KIND}_[A-Za-z0-9][A-Za-z0-9.-]*"
+ENTRY = {"type": "object", "additionalProperties": False, "required": ["points"],
+         "fix": "give each plane points: three checkpoints (first, last, a number, or <run>:first|last|<number>)",
+         "properties": {"points": {
+             "type": "array", "minItems": 3, "maxItems": 3, "items": {"$ref": "#/$defs/checkpoint"},
+             "fix": "give points as three checkpoints, e.g. [last, 'seed-2:last', 'seed-3:last']"}}}
+SCHEMA = {"default": False,
+          "fix": f"set landscapes.{KIND} to false or a mapping of names to {{points: [<checkpoint>, <checkpoint>, "
+                 "<checkpoint>]}",
+          "anyOf": [{"const": False},
+                    {"type": "object", "propertyNames": {"$ref": "#/$defs/name"}, "additionalProperties": ENTRY}]}
+SPEED_KEYS, SURFACE_ATTRS = (), ()
+TRACKED, COMPARED = False, None
 
 
 def landscapes(run: dict) -> dict[str, dict]:
     """One landscape plane3_<key> per entry of landscapes.plane3."""
     ranges = {"margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}
-    return {f"plane3_{key}": {"points": list(entry["points"]), **ranges}
-            for key, entry in (run["landscapes"]["plane3"] or {}).items()}
+    return {f"{KIND}_{key}": {"points": list(entry["points"]), **ranges}
+            for key, entry in (run["landscapes"][KIND] or {}).items()}
 
 
 def runs_read(params: dict) -> list[str]:
     return runs_named(params["points"])
 
 
+def planes_read(params: dict) -> list[tuple[str, str]]:
+    return []
+
+
 def check(name: str, run: dict, config: dict) -> None:
-    for key, entry in (run["landscapes"]["plane3"] or {}).items():
-        field = f"runs.{name}.landscapes.plane3.{key}.points"
+    for key, entry in (run["landscapes"][KIND] or {}).items():
+        field = f"runs.{name}.landscapes.{KIND}.{key}.points"
         check_references(name, config, {f"{field}[{i}]": point for i, point in enumerate(entry["points"])})
 
 
@@ -38,7 +54,7 @@ def order(name: str) -> int:
 
 
 def fit(trajectory_path: Path, out: Path, *, points, margin: float = 0.2, x_range=None, y_range=None) -> None:
-    where = config_field(out, "plane3")
+    where = config_field(out, KIND)
     a, b, c = (checkpoint(trajectory_path, point, f"{where}.points[{i}]") for i, point in enumerate(points))
     same_architecture([a, b, c], where)
     d1, d2, coords = gram_schmidt(a.weights, b.weights, c.weights, where)
@@ -73,3 +89,7 @@ def describe(attrs: dict) -> str:
 
 def reduction(attrs: dict) -> str:
     return "the plane through three checkpoints (Gram–Schmidt)"
+
+
+def details(attrs: dict) -> list[tuple[str, object]]:
+    return []

@@ -10,17 +10,27 @@ import numpy as np
 from .. import store
 from ..config import ConfigError
 from .base import center_attrs, check_same_model, trajectory_of
-from . import pca
-from .pca import extent, pca_plane, project
+from . import train
+from .train import extent, pca_plane, project
 
 KIND, METHOD = "shared", "shared_pca"
-NAME_PATTERN = "shared"
+NAME_PATTERN = KIND  # the one landscape's name
+SCHEMA = {"default": False, "fix": f"set landscapes.{KIND} to false or {{with: [other runs], min_explained: 0.5}}",
+          "anyOf": [{"const": False},
+                    {"type": "object", "additionalProperties": False, "required": ["with"], "properties": {
+                        "with": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"},
+                                 "fix": "list the other runs whose trajectories share the plane, e.g. [lenet-adam]"},
+                        "min_explained": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5,
+                                          "fix": "give min_explained as a fraction between 0 and 1: the report warns "
+                                                 "when the plane explains less of the runs' variance"}}}]}
+SPEED_KEYS, SURFACE_ATTRS = (), ()
+TRACKED, COMPARED = True, None
 
 
 def landscapes(run: dict) -> dict[str, dict]:
     """The one shared landscape, with what its fit depends on."""
-    shared = run["landscapes"]["shared"]
-    return {"shared": {"runs": list(shared["with"]), "min_explained": shared["min_explained"],
+    shared = run["landscapes"][KIND]
+    return {KIND: {"runs": list(shared["with"]), "min_explained": shared["min_explained"],
                        "margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}}
 
 
@@ -28,9 +38,13 @@ def runs_read(params: dict) -> list[str]:
     return params["runs"]
 
 
+def planes_read(params: dict) -> list[tuple[str, str]]:
+    return []
+
+
 def check(name: str, run: dict, config: dict) -> None:
-    field = f"runs.{name}.landscapes.shared.with"
-    for other in run["landscapes"]["shared"]["with"]:
+    field = f"runs.{name}.landscapes.{KIND}.with"
+    for other in run["landscapes"][KIND]["with"]:
         if other == name:
             raise ConfigError(f"{field}: lists the run {name!r} itself, whose trajectory is always on the plane. "
                               "Fix: list the other runs only.")
@@ -48,7 +62,7 @@ def fit(trajectory_path: Path, out: Path, *, runs: list[str], min_explained: flo
     trajectories = [store.open_store(trajectory_of(own, run)) for run in [None, *runs]]
     for name, trajectory in zip(names[1:], trajectories[1:]):
         if trajectory.attrs["parameters"] != trajectories[0].attrs["parameters"]:
-            raise ConfigError(f"runs.{names[0]}.landscapes.shared.with: run {name!r} has other parameters (names or "
+            raise ConfigError(f"runs.{names[0]}.landscapes.{KIND}.with: run {name!r} has other parameters (names or "
                               f"shapes) than {names[0]!r}: not one architecture. Fix: name runs of the same model.")
     sources = [(t["weights"], list(range(t["weights"].shape[0]))) for t in trajectories]
     d1, d2, ratio = pca_plane(sources)
@@ -81,7 +95,7 @@ def same_start(trajectories) -> bool | None:
 
 
 def axis_labels(attrs: dict) -> tuple[str, str]:
-    return pca.axis_labels(attrs, "shared ")
+    return train.axis_labels(attrs, "shared ")
 
 
 def describe(attrs: dict) -> str:
@@ -90,3 +104,7 @@ def describe(attrs: dict) -> str:
 
 def reduction(attrs: dict) -> str:
     return "PCA of several runs' trajectories together"
+
+
+def details(attrs: dict) -> list[tuple[str, object]]:
+    return []

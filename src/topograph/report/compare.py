@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-from ..kinds.random import sharpness_text
+from .. import kinds
+from ..kinds.result import sharpness_text
 from .comparable import differences, shared_note, warning
 from .controls import settings_form
 from .grid import has_values
@@ -51,13 +52,17 @@ CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final w
 
 
 def hessian_attrs(run: Run) -> dict | None:
-    """The attrs of the run's hessian landscape (eigenvalues, trace, ...), if it has one."""
-    return next((ls.attrs for ls in run.landscapes if ls.kind == "hessian"), None)
+    """The attrs of the run's hessian landscape (eigenvalues, trace, ...), if it has one: the kind compare.html
+    shows as curvature."""
+    curvature = kinds.compared_as("curvature").KIND
+    return next((ls.attrs for ls in run.landscapes if ls.kind == curvature), None)
 
 
 def result_landscape(run: Run) -> Landscape | None:
-    """The run's result landscape where it holds a value or is computed (then NaN everywhere, e.g. NaN weights)."""
-    return next((ls for ls in run.landscapes if ls.kind == "result" and (has_values(ls) or ls.computed)), None)
+    """The run's result landscape where it holds a value or is computed (then NaN everywhere, e.g. NaN weights): the
+    kind compare.html tiles as terrain."""
+    terrain = kinds.compared_as("terrain").KIND
+    return next((ls for ls in run.landscapes if ls.kind == terrain and (has_values(ls) or ls.computed)), None)
 
 
 def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75), assets: Path | None = None) -> None:

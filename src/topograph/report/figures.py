@@ -8,6 +8,7 @@ from pathlib import Path
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
+from .. import kinds
 from .grid import has_values
 from .plots import compare_figure, curve_figure
 from .run import Run, read_run
@@ -48,9 +49,11 @@ def write_run_figures(run: Run, folder: Path, style: Style,
 
 
 def write_compare_figure(run_dirs: list[Path], folder: Path, style: Style = Style(),
-                         name: str = "result") -> list[Path]:
-    """folder/compare_<name>.png, .pdf and .svg: the plane <name> (the result landscape) of each run in run_dirs
-    that has one with values, side by side on one colour scale; nothing where none has. Returns the files written."""
+                         name: str | None = None) -> list[Path]:
+    """folder/compare_<name>.png, .pdf and .svg: the plane <name> (by default the terrain compare.html tiles, the
+    result landscape) of each run in run_dirs that has one with values, side by side on one colour scale; nothing
+    where none has. Returns the files written."""
+    name = name or kinds.compared_as("terrain").KIND  # its one landscape is named as the kind
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     landscapes = [landscape for run_dir in run_dirs for landscape in read_run(run_dir).landscapes

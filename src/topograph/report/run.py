@@ -74,7 +74,7 @@ class Landscape:
 
     @property
     def kind(self) -> str:
-        return self.attrs.get("kind", "train" if self.tracks else "result")
+        return kinds.kind_name(self.attrs, self.name)
 
     @property
     def dimensions(self) -> int:

@@ -5,20 +5,20 @@ run's `sharpness` set, its store also keeps the worst-case adaptive m-sharpness 
 (topograph.sharpness), over batches of the evaluated samples."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from .. import store
 from ..config import ConfigError
-from .base import center_attrs, center_network_and_samples, check_same_model, trajectory_of
+from .base import center_attrs, check_same_model, trajectory_of
 
 KIND, METHOD = "result", "random"
-NAME_PATTERN = "result"
+NAME_PATTERN = KIND  # the one landscape's name
+SCHEMA = {"type": "boolean", "default": True, "fix": f"set landscapes.{KIND} to true or false"}
+SPEED_KEYS, SURFACE_ATTRS = (), ()
+TRACKED, COMPARED = False, "terrain"
 EVALUATED_KEYS = ("model", "model_args", "data", "num_samples", "loss", "loss_args", "collate")
-SHARPNESS_ATTRS = ("sharpness", "sharpness_ci", "sharpness_per_batch", "sharpness_rho", "sharpness_steps",
-                   "sharpness_batches", "sharpness_batch_size", "sharpness_metric")
 
 
 def landscapes(run: dict) -> dict[str, dict]:
@@ -33,7 +33,7 @@ def landscapes(run: dict) -> dict[str, dict]:
         data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
         params.update(sharpness=dict(run["sharpness"]),
                       evaluated={**{key: run[key] for key in EVALUATED_KEYS}, "data_args": data_args})
-    return {"result": params}
+    return {KIND: params}
 
 
 def runs_read(params: dict) -> list[str]:
@@ -43,7 +43,7 @@ def runs_read(params: dict) -> list[str]:
 
 def planes_read(params: dict) -> list[tuple[str, str]]:
     """(run, landscape) of the other runs' planes the fit reads: the result directions it takes."""
-    return [(params["directions_from"], "result")] if params.get("directions_from") else []
+    return [(params["directions_from"], KIND)] if params.get("directions_from") else []
 
 
 def check(name: str, run: dict, config: dict) -> None:
@@ -57,9 +57,9 @@ def check(name: str, run: dict, config: dict) -> None:
                           "null to draw its own directions.")
     check_same_model(name, config, other, field)
     source = config["runs"][other]
-    if not source["landscapes"]["result"]:
+    if not source["landscapes"][KIND]:
         raise ConfigError(f"{field}: run {other!r} has no result landscape, so no directions to share. Fix: set its "
-                          "landscapes.result to true, or name another run.")
+                          f"landscapes.{KIND} to true, or name another run.")
     if source.get("directions_from"):
         raise ConfigError(f"{field}: run {other!r} takes its directions from {source['directions_from']!r} itself. "
                           f"Fix: name {source['directions_from']!r}.")
@@ -88,6 +88,8 @@ def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str =
              "explained_variance_ratio": None, **plane, "directions_from": directions_from,
              "x_range": list(x_range or [-1.0, 1.0]), "y_range": list(y_range or [-1.0, 1.0]),
              **center_attrs(trajectory, row)}
+    from ..sharpness import center_sharpness, sharpness_attrs
+
     found = center_sharpness(trajectory_path, center, attrs, sharpness, evaluated) if sharpness else None
     store.write_directions(out, center, d1, d2, {**attrs, **sharpness_attrs(found)})
 
@@ -104,7 +106,7 @@ def shared_directions(own: Path, other: str) -> tuple[np.ndarray, np.ndarray, di
     """d1, d2 of run other's result landscape, bit for bit, and how they were drawn (its seed, normalization,
     ignore); refused with one line where that run has none yet or other parameters than the own run."""
     field = f"runs.{own.parent.name}.directions_from"
-    source = trajectory_of(own, other).parent / "landscapes" / "result" / "directions.zarr"
+    source = trajectory_of(own, other).parent / "landscapes" / KIND / "directions.zarr"
     if not source.is_dir():
         raise ConfigError(f"{field}: run {other!r} has no result directions yet ({source}). Fix: fit its result "
                           "landscape first (the workflow does), or name a run that has one.")
@@ -114,47 +116,6 @@ def shared_directions(own: Path, other: str) -> tuple[np.ndarray, np.ndarray, di
                           f"{own.parent.name!r}: not one architecture. Fix: name a run of the same model.")
     _, d1, d2, attrs = store.read_vectors(source)
     return d1, d2, {key: attrs.get(key) for key in ("normalization", "ignore", "seed")}
-
-
-def center_sharpness(trajectory_path: Path, center: np.ndarray, attrs: dict, sharpness: dict,
-                     evaluated: dict) -> dict:
-    """topograph.sharpness at the center, on the first batches x batch_size of the evaluated samples in an order
-    drawn by the seed (the samples are sorted by index: in their order, batches would follow the dataset's)."""
-    import time
-
-    import torch
-
-    from ..engines.plane import Plane
-    from ..objective import Objective
-    from ..sharpness import worst_case_sharpness
-
-    name = store.open_store(trajectory_path).attrs.get("run", Path(trajectory_path).parent.name)
-    seed, count = attrs["seed"], sharpness["batches"] * sharpness["batch_size"]
-    network, samples = center_network_and_samples(trajectory_path, attrs["center_checkpoint"], name, seed=seed,
-                                                  **evaluated)
-    order = np.random.default_rng(seed).permutation(len(samples))[:count]
-    zeros = torch.zeros(len(center))
-    plane = Plane(network, torch.from_numpy(np.asarray(center)), zeros, zeros, samples[torch.from_numpy(order)],
-                  sharpness["batch_size"], Objective(evaluated["loss"], evaluated["loss_args"], ()))
-    started = time.perf_counter()
-    found = worst_case_sharpness(plane, sharpness["rho"], sharpness["steps"], ignore=attrs["ignore"], seed=seed)
-    print(f"worst-case adaptive sharpness (rho {sharpness['rho']:g}, {sharpness['steps']} steps) "
-          f"{found['value']:.4g} [{found['ci_low']:.4g}, {found['ci_high']:.4g}] over {found['batches']} batches of "
-          f"{found['batch_size']} in {time.perf_counter() - started:.1f} s", flush=True)
-    return found
-
-
-def sharpness_attrs(found: dict | None) -> dict:
-    """The store's sharpness attrs (SHARPNESS_ATTRS), null without sharpness and where a figure is not finite."""
-    if found is None:
-        return dict.fromkeys(SHARPNESS_ATTRS)
-
-    def finite(value):
-        return value if value is not None and math.isfinite(value) else None
-    return {"sharpness": finite(found["value"]), "sharpness_ci": [finite(found["ci_low"]), finite(found["ci_high"])],
-            "sharpness_per_batch": [finite(v) for v in found["per_batch"]], "sharpness_rho": found["rho"],
-            "sharpness_steps": found["steps"], "sharpness_batches": found["batches"],
-            "sharpness_batch_size": found["batch_size"], "sharpness_metric": found["metric"]}
 
 
 def random_direction(layout, center: np.ndarray, generator, normalization: str, ignore: str) -> np.ndarray:

@@ -10,13 +10,28 @@ from .. import store
 from .base import center_attrs
 
 KIND, METHOD = "train", "pca"
-NAME_PATTERN = r"train_\d+-\d+"
+NAME_PATTERN = rf"{KIND}_\d+-\d+"
+SCHEMA = {"type": "boolean", "default": True, "fix": f"set landscapes.{KIND} to true or false"}
+SPEED_KEYS, SURFACE_ATTRS = (), ()
+TRACKED, COMPARED = True, None
 
 
 def landscapes(run: dict) -> dict[str, dict]:
     """One landscape train_<first>-<last> per interval, with what its fit depends on."""
     ranges = {"margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}
-    return {f"train_{min(steps)}-{max(steps)}": {"steps": sorted(steps), **ranges} for steps in run["intervals"]}
+    return {f"{KIND}_{min(steps)}-{max(steps)}": {"steps": sorted(steps), **ranges} for steps in run["intervals"]}
+
+
+def runs_read(params: dict) -> list[str]:
+    return []
+
+
+def planes_read(params: dict) -> list[tuple[str, str]]:
+    return []
+
+
+def check(name: str, run: dict, config: dict) -> None:
+    """Nothing of other runs: the own trajectory's intervals are checked with the run (config.check_intervals)."""
 
 
 def order(name: str) -> int:
@@ -99,3 +114,7 @@ def describe(attrs: dict) -> str:
 
 def reduction(attrs: dict) -> str:
     return "PCA of the training trajectory"
+
+
+def details(attrs: dict) -> list[tuple[str, object]]:
+    return []
