@@ -47,8 +47,9 @@ def differences(before: Path, after: Path, ignore: tuple[str, ...]) -> list[str]
         a, b = (zarr.open_group(str(root / name), mode="r", use_consolidated=False) for root in (before, after))
         attrs_a, attrs_b = dict(a.attrs), dict(b.attrs)
         for key in sorted(set(attrs_a) | set(attrs_b)):
-            if key not in ignore and attrs_a.get(key, "<missing>") != attrs_b.get(key, "<missing>"):
-                found.append(f"{name} attr {key}: {attrs_a.get(key, '<missing>')!r} != {attrs_b.get(key, '<missing>')!r}")
+            left, right = attrs_a.get(key, "<missing>"), attrs_b.get(key, "<missing>")
+            if key not in ignore and left != right:
+                found.append(f"{name} attr {key}: {left!r} != {right!r}")
         arrays_a, arrays_b = arrays(a), arrays(b)
         found += [f"{name}/{array}: only in one" for array in sorted(set(arrays_a) ^ set(arrays_b))]
         for array in sorted(set(arrays_a) & set(arrays_b)):

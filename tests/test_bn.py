@@ -107,8 +107,10 @@ def test_recalibrate_at_the_center_equals_update_bn(tmp_path):
     assert abs(eval_mode[0, 0] - got[0]) > 0.01, "recalibrating must change the loss here, or this test tells nothing"
 
 
-@pytest.mark.parametrize("factory", [models.batchnorm_net, models.batchnorm_variants])
-@pytest.mark.parametrize("bn", engines.BN_MODES)
+@pytest.mark.parametrize("bn, factory", [pytest.param(bn, factory, marks=pytest.mark.compile)  # compiled: once
+                                         if (bn, factory) == ("batch", models.batchnorm_net) else (bn, factory)
+                                         for factory in (models.batchnorm_net, models.batchnorm_variants)
+                                         for bn in engines.BN_MODES])
 def test_every_candidate_engine_under_each_policy_equals_a_plain_loop(bn, factory):
     base, train = planes(factory)
     plane = engines.with_bn(base, bn, train)

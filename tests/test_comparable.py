@@ -221,6 +221,7 @@ def test_directions_from_a_run_of_other_parameters_is_refused_at_the_fit(trained
                   {"seed": 0, "directions_from": "a"})
 
 
+@pytest.mark.snakemake
 def test_the_workflow_fits_the_named_run_first(tmp_path):
     import subprocess
     import sys
@@ -271,6 +272,7 @@ def provenance_rows(html: str) -> list[list[str]]:
     return [re.findall(r"<td>(.*?)</td>", row) for row in block.split("<tr>")[2:]]
 
 
+@pytest.mark.cluster
 def test_every_page_carries_the_provenance_of_its_values(evaluated, tmp_path):
     surface = store.open_store(evaluated / "landscapes" / "result" / "surface.zarr")
     center = evaluated / surface.attrs["center_checkpoint"]

@@ -135,6 +135,7 @@ def test_a_finished_partial_stays_as_a_copy_of_the_surface(finished_workflow, re
         np.testing.assert_array_equal(partial[name][:], array[:])
 
 
+@pytest.mark.snakemake  # the workflow fixture is taken by name
 @pytest.mark.parametrize("workflow, relative", DOCUMENTED)
 def test_arrays_are_the_documented_ones(request, workflow, relative):
     group, kind = open_group(request.getfixturevalue(workflow) / relative), kind_of(relative)
@@ -151,6 +152,7 @@ def test_arrays_are_the_documented_ones(request, workflow, relative):
         assert str(array.dtype) == rows[name]["dtype"], f"{relative}: {name} dtype"
 
 
+@pytest.mark.snakemake  # the workflow fixture is taken by name
 @pytest.mark.parametrize("workflow, relative", DOCUMENTED)
 def test_attrs_are_the_documented_ones(request, workflow, relative):
     attrs, kind = dict(open_group(request.getfixturevalue(workflow) / relative).attrs), kind_of(relative)

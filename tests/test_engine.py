@@ -76,7 +76,8 @@ def engines_to_check(case, plane):
     return checked
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.compile) if case in SLOW_TO_PREPARE_ON
+                                  else case for case in CASES])
 def test_engines_equal_the_naive_loop(case):
     factory, shape, first, _ = CASES[case]
     torch.manual_seed(1)
@@ -178,6 +179,7 @@ def test_a_layout_the_model_refuses_is_skipped_not_fatal():
     np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
 
 
+@pytest.mark.compile
 def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
     torch.manual_seed(1)
     plane = make_plane(zoo.lenet5(), torch.randn(256, 1, 32, 32), batch_size=128)

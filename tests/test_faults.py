@@ -18,6 +18,8 @@ import yaml
 
 from conftest import copy_workflow
 
+pytestmark = pytest.mark.snakemake
+
 CONFIG = {"chunk": 2, "runs": {"tiny": {
     "model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
     "train": {"epochs": 3, "learning_rate": 0.05}, "unit": "epoch", "intervals": [[1, 2, 3]],

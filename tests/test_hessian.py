@@ -10,7 +10,6 @@ import pytest
 import torch
 import yaml
 import zarr
-from conftest import copy_workflow, run_workflow
 from test_contracts import expected, has_type, table
 from test_reruns import rerun_by
 from torch import nn
@@ -148,20 +147,8 @@ def test_the_fit_depends_on_the_keys_its_result_depends_on():
     assert kinds.of_name("hessian") is hessian and kinds.of_attrs({"method": "hessian"}) is hessian
 
 
-@pytest.fixture(scope="module")
-def hessian_workflow(tmp_path_factory):
-    """A real snakemake run of a small trained LeNet with a hessian landscape (and a result one, for compare)."""
-    folder = copy_workflow(tmp_path_factory.mktemp("hessian"))
-    config = {"chunk": 2, "runs": {"net": {
-        "model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
-        "train": {"epochs": 2, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}}, "unit": "epoch",
-        "landscapes": {"train": False, "result": True, "hessian": {"top_k": 3, "trace_probes": 10}},
-        "resolution": 4, "num_samples": 40, "batch_size": 16, "seed": 4}}}
-    return run_workflow(folder, config, "h.yaml")
-
-
-def test_a_workflow_run_stores_and_shows_the_eigenvalues(hessian_workflow):
-    run = hessian_workflow / "net"
+def test_a_workflow_run_stores_and_shows_the_eigenvalues(curvature_workflow):
+    run = curvature_workflow / "net"
     folder = run / "landscapes" / "hessian"
     plane, surface = (zarr.open_group(str(folder / name), mode="r") for name in ("directions.zarr", "surface.zarr"))
     attrs = dict(plane.attrs)
@@ -191,16 +178,16 @@ def test_a_workflow_run_stores_and_shows_the_eigenvalues(hessian_workflow):
     assert f"λ₁ = {first:.4g}, λ₂ = {second:.4g}, λ₃ = {third:.4g}" in page  # the information table
     assert f"{attrs['trace']:.4g} ± {attrs['trace_stderr']:.2g} (Hutchinson, 10 probes)" in page
     assert f"{max(attrs['eigen_residuals']):.2g} (‖Hv − λv‖ / |λ|)" in page
-    compare = (hessian_workflow / "compare.html").read_text(encoding="utf-8")
+    compare = (curvature_workflow / "compare.html").read_text(encoding="utf-8")
     assert "Top Hessian eigenvalue λ₁" in compare and f'<td data-sort="{first}">{first:.4g}</td>' in compare
     assert f"{attrs['trace']:.4g} ± {attrs['trace_stderr']:.2g}" in compare
     assert store.read_attrs(run / "landscapes" / "result" / "surface.zarr").get("eigenvalues") is None
 
 
-def test_the_hessian_stores_hold_the_documented_arrays_and_attrs(hessian_workflow):
+def test_the_hessian_stores_hold_the_documented_arrays_and_attrs(curvature_workflow):
     """docs/stores.md's tables, both ways, for the stores of a hessian landscape (tests/test_contracts.py checks
     those of the other kinds)."""
-    folder = hessian_workflow / "net" / "landscapes" / "hessian"
+    folder = curvature_workflow / "net" / "landscapes" / "hessian"
     for name in ("directions.zarr", "surface.zarr"):
         group = zarr.open_group(str(folder / name), mode="r")
         arrays, attrs = set(dict(group.arrays())), dict(group.attrs)
@@ -211,9 +198,9 @@ def test_the_hessian_stores_hold_the_documented_arrays_and_attrs(hessian_workflo
             assert has_type(value, rows[key]["type"]), f"{name}: {key} = {value!r} is not {rows[key]['type']}"
 
 
-def test_a_change_reruns_the_hessian_fit_only_where_its_result_changes(hessian_workflow):
-    folder = hessian_workflow.parent
-    config = yaml.safe_load((folder / "h.yaml").read_text())
+def test_a_change_reruns_the_hessian_fit_only_where_its_result_changes(curvature_workflow):
+    folder = curvature_workflow.parent
+    config = yaml.safe_load((folder / "curvature.yaml").read_text())
     everything = {"fit_directions", "evaluate_grid", "report", "compare", "index"}
 
     def after(change) -> set[str]:

@@ -152,6 +152,7 @@ def token_windows(count: int = 40):
     return sequences(count)
 
 
+@pytest.mark.cluster
 def test_a_gpt2_landscape_from_trainer_folders_is_the_models_own_loss(trained, tmp_path):
     """The landscape of a Trainer's checkpoint-<step>/ folders, dict batches, .logits outputs, shift_labels: at grid
     points equal to the loss GPT2LMHeadModel computes itself from labels (it shifts them inside)."""

@@ -53,6 +53,7 @@ def train(folder, epochs, unit, intervals, accumulate=1):
     return module, json.loads((folder.parent / "run.json").read_text())
 
 
+@pytest.mark.cluster
 def test_a_lightning_training_is_recorded_and_its_landscape_computed(tmp_path):
     module, info = train(tmp_path / "checkpoints", 3, "epoch", [[1, 2, 3]])
     steps = math.ceil(len(zoo.digits("train")) / 64)

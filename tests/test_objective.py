@@ -74,7 +74,8 @@ def make_plane(case, batch_size=7):
     return engines.Plane(model.eval(), center, d1, d2, batch, batch_size, objective)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.compile) if case == "language model"
+                                  else case for case in CASES])  # its compiled engine is checked
 def test_every_engine_equals_a_plain_loop(case):
     plane = make_plane(case)
     expected = np.array([plain(plane.model, plane.samples, case, plane.center + a * plane.d1 + b * plane.d2)

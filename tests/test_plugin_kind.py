@@ -36,6 +36,7 @@ def test_a_kind_is_checked_when_it_is_registered(chord):
         kinds.registered([*kinds.BUILT_IN, types.SimpleNamespace(**{**vars(chord), "KIND": "train"})])
 
 
+@pytest.mark.snakemake
 def test_a_plugged_in_kind_runs_through_the_workflow(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(PLUGIN), os.environ.get("PYTHONPATH")])))
     folder = copy_workflow(tmp_path)

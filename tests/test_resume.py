@@ -14,6 +14,8 @@ import yaml
 from conftest import copy_workflow
 from topograph import engines, store
 
+pytestmark = pytest.mark.snakemake
+
 CONFIG = {"chunk": 2, "runs": {"wide": {
     "model": "topograph.zoo:lenet5", "model_args": {"width": 4}, "data": "topograph.zoo:digits",
     "data_args": {"split": "test"}, "train": {"epochs": 2}, "unit": "epoch",

@@ -10,7 +10,6 @@ import pytest
 import torch
 import yaml
 import zarr
-from conftest import copy_workflow, run_workflow
 from scipy import optimize, stats
 from torch import nn
 from test_contracts import expected, has_type, table
@@ -287,20 +286,8 @@ def test_the_compare_table_has_a_sharpness_column_only_where_a_run_measured_it()
     assert [row[column] for row in rows] == ["0.2 [0.1, 0.3] (ρ = 0.05)", "0.4 [0.3, 0.5] (ρ = 0.1)"]
 
 
-@pytest.fixture(scope="module")
-def sharpness_workflow(tmp_path_factory):
-    """A real snakemake run of a small trained LeNet whose result landscape measures the sharpness."""
-    folder = copy_workflow(tmp_path_factory.mktemp("sharpness"))
-    config = {"chunk": 2, "runs": {"net": {
-        "model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
-        "train": {"epochs": 2, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}}, "unit": "epoch",
-        "landscapes": {"train": False}, "resolution": 4, "num_samples": 40, "batch_size": 16, "seed": 4,
-        "sharpness": {"rho": 0.1, "steps": 3, "batches": 2, "batch_size": 16}}}}
-    return run_workflow(folder, config, "s.yaml")
-
-
-def test_a_workflow_run_stores_and_shows_the_sharpness(sharpness_workflow):
-    run = sharpness_workflow / "net"
+def test_a_workflow_run_stores_and_shows_the_sharpness(curvature_workflow):
+    run = curvature_workflow / "net"
     directions = zarr.open_group(str(run / "landscapes" / "result" / "directions.zarr"), mode="r")
     attrs = dict(directions.attrs)
     rows = table("directions.zarr", "attrs")
@@ -314,15 +301,15 @@ def test_a_workflow_run_stores_and_shows_the_sharpness(sharpness_workflow):
 
     page = (run / "report.html").read_text(encoding="utf-8")
     assert result.details(attrs)[0][1] in page
-    compare_page = (sharpness_workflow / "compare.html").read_text(encoding="utf-8")
+    compare_page = (curvature_workflow / "compare.html").read_text(encoding="utf-8")
     low, high = attrs["sharpness_ci"]
     assert "Worst-case sharpness ρ=0.1 (95 % CI)" in compare_page
     assert f'<td data-sort="{attrs["sharpness"]}">{attrs["sharpness"]:.4g} [{low:.4g}, {high:.4g}]</td>' in compare_page
 
 
-def test_the_sharpness_reruns_the_result_fit_and_what_follows(sharpness_workflow):
-    folder = sharpness_workflow.parent
-    config = yaml.safe_load((folder / "s.yaml").read_text())
+def test_the_sharpness_reruns_the_result_fit_and_what_follows(curvature_workflow):
+    folder = curvature_workflow.parent
+    config = yaml.safe_load((folder / "curvature.yaml").read_text())
     everything = {"fit_directions", "evaluate_grid", "report", "compare", "index"}
 
     def after(change) -> set[str]:
