@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from topograph import config, train, trajectory, zoo
+from topograph import checkpoints, train, trajectory, zoo
 
 TINY_RUN = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
             "data_args": {"split": "test"}}
@@ -27,7 +27,7 @@ def trained_run(tmp_path_factory) -> Path:
     run_json = train.train(lambda: zoo.lenet5(), zoo.digits("test"), run_dir / "checkpoints", learning_rate=0.05,
                            optimizer_args={"momentum": 0.9}, epochs=4, unit="epoch", intervals=[[1, 2, 3, 4]])
     info = {**json.loads(run_json.read_text()), "run": "tiny", **TINY_RUN}
-    files = config.checkpoint_files(run_dir / "checkpoints", r"(\d+)\.pt$")
+    files = checkpoints.checkpoint_files(run_dir / "checkpoints", r"(\d+)\.pt$")
     trajectory.extract(run_dir / "trajectory.zarr", zoo.lenet5(), files, run_dir, info)
     return run_dir
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from ..config import ConfigError
+from ..errors import ConfigError
 from .base import center_attrs, center_network_and_samples, check_same_model, trajectory_of
 
 KIND, METHOD = "result", "random"
