@@ -29,8 +29,8 @@ import torch
 from torch.nn import functional as F
 
 from topograph import engines, evaluate, store
-from topograph.config import build
 from topograph.cluster import dask_client
+from topograph.factories import build
 from topograph.kinds.result import random_direction
 from topograph.trajectory import parameter_layout
 

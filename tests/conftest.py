@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from topograph import config, train, trajectory, zoo
+from topograph import checkpoints, train, trajectory, zoo
 
 # What makes a test slow, as markers: `python -m pytest -m "not slow"` is the fast tier. A test that starts one of
 # these without its marker fails (uses()), so the fast tier stays fast; a fixture below implies its marker.
@@ -92,7 +92,7 @@ def trained_run(tmp_path_factory) -> Path:
     run_json = train.train(lambda: zoo.lenet5(), zoo.digits("test"), run_dir / "checkpoints", learning_rate=0.05,
                            optimizer_args={"momentum": 0.9}, epochs=4, unit="epoch", intervals=[[1, 2, 3, 4]])
     info = {**json.loads(run_json.read_text()), "run": "tiny", **TINY_RUN}
-    files = config.checkpoint_files(run_dir / "checkpoints", r"(\d+)\.pt$")
+    files = checkpoints.checkpoint_files(run_dir / "checkpoints", r"(\d+)\.pt$")
     trajectory.extract(run_dir / "trajectory.zarr", zoo.lenet5(), files, run_dir, info)
     return run_dir
 

@@ -20,7 +20,9 @@ from test_engine import make_plane, tried_anywhere
 from test_reruns import RULES
 from topograph import engines, store, zoo
 from topograph.batches import Batch
-from topograph.config import ConfigError, build, validate
+from topograph.errors import ConfigError
+from topograph.factories import build
+from topograph.preflight import check_config
 from topograph.engines.fused import NothingToFuse
 from topograph.trajectory import load_state_dict
 
@@ -187,13 +189,13 @@ def test_the_fingerprint_holds_the_policy_only_when_it_is_not_eval(tmp_path):
 def test_a_bad_policy_names_the_key_and_the_fix(changes, fix):
     run = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {}, **changes}
     with pytest.raises(ConfigError) as error:
-        validate({"runs": {"r": run}})
+        check_config({"runs": {"r": run}})
     key = next(iter(changes))
     assert str(error.value).startswith(f"runs.r.{key}:") and fix in str(error.value) and "Fix:" in str(error.value)
 
 
 def test_the_defaults_are_eval_and_10_batches():
-    run = validate({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {}}}})
+    run = check_config({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {}}}})
     assert (run["runs"]["r"]["bn"], run["runs"]["r"]["bn_batches"]) == ("eval", 10)
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from test_report import browser, check_clean, open_page  # noqa: F401
 from topograph import kinds, store
-from topograph.config import ConfigError, validate
+from topograph.errors import ConfigError
+from topograph.preflight import check_config
 from topograph.report import Style, write_compare, write_index, write_run_report
 from topograph.report.compare import CURVATURE_COLUMNS, FLATNESS_COLUMNS, render_compare
 from topograph.report.run import read_run
@@ -161,14 +162,14 @@ def two_runs(**b) -> dict:
 ])
 def test_a_bad_directions_from_is_refused(config, says):
     with pytest.raises(ConfigError) as error:
-        validate(config)
+        check_config(config)
     field = "runs.c.directions_from" if "c" in config["runs"] else "runs.b.directions_from"
     assert str(error.value).startswith(f"{field}: ") and says in str(error.value) and "Fix: " in str(error.value)
     assert "\n" not in str(error.value)
 
 
 def test_directions_from_is_a_fit_parameter_only_where_set():
-    runs = validate(two_runs(directions_from="a"))["runs"]
+    runs = check_config(two_runs(directions_from="a"))["runs"]
     assert "directions_from" not in kinds.landscapes(runs["a"])["result"][1]  # plans from before the key: unchanged
     params = kinds.landscapes(runs["b"])["result"][1]
     assert params["directions_from"] == "a"
@@ -191,7 +192,7 @@ def test_directions_from_takes_the_other_runs_plane_bit_for_bit(trained_run, tmp
     (results / "a").mkdir(parents=True)
     (results / "a" / "trajectory.zarr").symlink_to(trained_run / "trajectory.zarr")
     own = other_weights(trained_run, results / "b")
-    runs = validate(two_runs(directions_from="a", seed=7, normalization="layer"))["runs"]
+    runs = check_config(two_runs(directions_from="a", seed=7, normalization="layer"))["runs"]
     out = results / "b" / "landscapes" / "result" / "directions.zarr"
     with pytest.raises(ConfigError, match=r"^runs\.b\.directions_from: run 'a' has no result directions yet .*Fix: "):
         kinds.fit("result", own, out, kinds.landscapes(runs["b"])["result"][1])
@@ -259,7 +260,7 @@ def evaluated(trained_run, tmp_path_factory) -> Path:
     tiny = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
             "checkpoints": str(trained_run / "checkpoints"), "unit": "epoch", "resolution": 3, "num_samples": 16,
             "seed": 4}
-    config = validate({"runs": {"tiny": tiny}})
+    config = check_config({"runs": {"tiny": tiny}})
     run = config["runs"]["tiny"]
     folder = run_dir / "landscapes" / "result"
     kinds.fit("result", run_dir / "trajectory.zarr", folder / "directions.zarr", kinds.landscapes(run)["result"][1])

@@ -9,7 +9,9 @@ import pytest
 
 import topograph
 
-from topograph.config import SCHEMA, ConfigError, check_data, validate
+from topograph.config import SCHEMA, validate
+from topograph.errors import ConfigError
+from topograph.preflight import check_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,8 +70,8 @@ def test_mistakes_only_the_data_shows_are_found_before_training(changes, field, 
 
 
 def test_checking_a_config_imports_no_model_and_builds_no_data():
-    code = ("import sys, yaml; from topograph.config import validate; "
-            "validate(yaml.safe_load(open('config/config.yaml'))); "
+    code = ("import sys, yaml; from topograph.preflight import check_config; "
+            "check_config(yaml.safe_load(open('config/config.yaml'))); "
             "print(sorted({'torch', 'sklearn'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

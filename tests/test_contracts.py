@@ -15,7 +15,7 @@ import zarr
 from torch.nn import functional as F
 
 from topograph import engines
-from topograph.config import build
+from topograph.factories import build
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "stores.md"
 HEADING = re.compile(r"^### (\S+): (arrays|attrs|keys)\s*$")

@@ -1,5 +1,5 @@
 """Fuzzing the config check (issue 11, point 7): a valid config with random fields replaced by random or
-plainly wrong values either passes validate() or is refused with one ConfigError line that starts with the
+plainly wrong values either passes check_config() or is refused with one ConfigError line that starts with the
 field and gives a fix; no other exception escapes. And snakemake itself stops on a bad config with that one
 line, no traceback, before it creates anything."""
 import copy
@@ -12,7 +12,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topograph.config import ConfigError, load_schema, validate
+from topograph.config import load_schema
+from topograph.errors import ConfigError
+from topograph.preflight import check_config
 
 SCHEMA_DOC = load_schema()
 TOP_KEYS = list(SCHEMA_DOC["properties"])
@@ -92,7 +94,7 @@ def configs(draw, checkpoint_folder):
 def test_any_config_passes_or_is_refused_in_one_line(checkpoint_folder, data):
     config = data.draw(configs(checkpoint_folder))
     try:
-        checked = validate(copy.deepcopy(config))
+        checked = check_config(copy.deepcopy(config))
     except ConfigError as error:
         message = str(error)
         assert len(message.splitlines()) == 1 and "\n" not in message and "\r" not in message, message

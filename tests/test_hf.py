@@ -13,7 +13,8 @@ pytest.importorskip("transformers")
 
 from test_inputs import from_checkpoints, refused  # noqa: E402
 from topograph import hf  # noqa: E402
-from topograph.config import checkpoint_files, validate  # noqa: E402
+from topograph.checkpoints import checkpoint_files  # noqa: E402
+from topograph.preflight import check_config  # noqa: E402
 from topograph.trajectory import extract_run, flatten, load_state_dict  # noqa: E402
 
 GPT2 = {"architecture": "GPT2LMHeadModel", "n_layer": 2, "n_head": 2, "n_embd": 32, "vocab_size": 64,
@@ -35,7 +36,7 @@ def test_without_transformers_the_extra_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ImportError, match=r"pip install 'topograph\[hf\]'"):
         hf.from_config(**GPT2)
-    code = "import sys, topograph, topograph.hf, topograph.config; assert 'transformers' not in sys.modules"
+    code = "import sys, topograph, topograph.hf, topograph.preflight; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -103,7 +104,7 @@ def test_a_trainer_folder_is_a_run_topograph_extracts(trained, tmp_path):
     root, _ = trained
     config = from_checkpoints(root / "trainer", r"checkpoint-(\d+)$", model="topograph.hf:from_config",
                               model_args=GPT2, unit="step")
-    run = validate(config)["runs"]["r"]
+    run = check_config(config)["runs"]["r"]
     extract_run("r", run, tmp_path, tmp_path / "trajectory.zarr")
     weights = zarr.open_group(str(tmp_path / "trajectory.zarr"), mode="r")["weights"][:]
     model = hf.from_config(**GPT2)
@@ -129,7 +130,7 @@ def test_a_truncated_safetensors_or_an_empty_folder_is_one_line(trained, tmp_pat
                        (tmp_path / "checkpoint-8", "holds none of model.safetensors")]:
         message = refused(load_state_dict, path, "runs.r.checkpoints", field="runs.r.checkpoints", says=says)
         assert str(path) in message and "save_pretrained" in message
-    message = refused(validate, from_checkpoints(tmp_path, r"checkpoint-(\d+)$"), field="runs.r.checkpoints",
+    message = refused(check_config, from_checkpoints(tmp_path, r"checkpoint-(\d+)$"), field="runs.r.checkpoints",
                       says="'checkpoint-8'")
     assert str(tmp_path) in message
 

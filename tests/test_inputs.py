@@ -8,7 +8,9 @@ import torch
 
 from test_config import config_with
 from topograph import zoo
-from topograph.config import ConfigError, build_model, check_data, validate
+from topograph.errors import ConfigError
+from topograph.factories import build_model
+from topograph.preflight import check_data, check_config
 from topograph.trajectory import extract_run, flatten, load_state_dict
 
 
@@ -36,19 +38,19 @@ def from_checkpoints(folder, pattern=r"(\d+)\.pt$", **changes):
 def test_a_checkpoint_pattern_without_a_number_group_is_refused(tmp_path, pattern, says):
     for name in ("epoch_000001.pt", "other.pt"):
         (tmp_path / name).write_bytes(b"PK")
-    refused(validate, from_checkpoints(tmp_path, pattern), field="runs.r.checkpoint_pattern", says=says)
+    refused(check_config, from_checkpoints(tmp_path, pattern), field="runs.r.checkpoint_pattern", says=says)
 
 
 def test_two_files_with_one_number_are_refused_naming_both(tmp_path):
     for name in ("epoch_000004.pt", "zz_epoch_4.pt"):
         (tmp_path / name).write_bytes(b"PK")
-    refused(validate, from_checkpoints(tmp_path, r"epoch_(\d+)\.pt"), field="runs.r.checkpoint_pattern",
+    refused(check_config, from_checkpoints(tmp_path, r"epoch_(\d+)\.pt"), field="runs.r.checkpoint_pattern",
             says="'epoch_000004.pt' and 'zz_epoch_4.pt'")
 
 
 def test_an_empty_checkpoint_is_refused_at_parse(tmp_path):
     (tmp_path / "3.pt").touch()
-    refused(validate, from_checkpoints(tmp_path), field="runs.r.checkpoints", says="'3.pt'")
+    refused(check_config, from_checkpoints(tmp_path), field="runs.r.checkpoints", says="'3.pt'")
 
 
 @pytest.fixture
@@ -66,15 +68,15 @@ def factories(tmp_path, monkeypatch):
 
 
 def test_a_factory_must_be_callable(factories):
-    refused(validate, config_with(model=f"{factories}:CONSTANT"), field="runs.r.model",
+    refused(check_config, config_with(model=f"{factories}:CONSTANT"), field="runs.r.model",
             says="'inputs_factories:CONSTANT' is not callable (type int)")
-    validate(config_with(model=f"{factories}:imported_lenet"))  # bound by import: resolved, and callable
+    check_config(config_with(model=f"{factories}:imported_lenet"))  # bound by import: resolved, and callable
 
 
 def test_a_model_factory_that_fails_or_returns_no_module_is_refused(factories):
-    run = validate(config_with(model=f"{factories}:not_a_model"))["runs"]["r"]
+    run = check_config(config_with(model=f"{factories}:not_a_model"))["runs"]["r"]
     refused(build_model, "r", run, field="runs.r.model", says="returned int, not a torch.nn.Module")
-    run = validate(config_with(model_args={"widht": 4}))["runs"]["r"]
+    run = check_config(config_with(model_args={"widht": 4}))["runs"]["r"]
     refused(build_model, "r", run, field="runs.r.model", says="model_args {'widht': 4} failed (TypeError:")
 
 
@@ -83,7 +85,7 @@ def test_a_model_factory_that_fails_or_returns_no_module_is_refused(factories):
     ("broken", "failed (RuntimeError: no such split)"),
 ])
 def test_a_data_factory_that_fails_or_returns_no_dataset_is_refused(factories, data, says):
-    run = validate(config_with(data=f"{factories}:{data}"))["runs"]["r"]
+    run = check_config(config_with(data=f"{factories}:{data}"))["runs"]["r"]
     refused(check_data, "r", run, field="runs.r.data", says=says)
 
 
@@ -95,25 +97,25 @@ def test_a_data_factory_that_fails_or_returns_no_dataset_is_refused(factories, d
     ({"optimizer_args": {"lr": 0.1}}, "runs.r.train.optimizer_args", "train.learning_rate"),
 ])
 def test_the_optimizer_is_checked_before_training(train, field, says):
-    run = validate(config_with(train={"epochs": 3, **train}))["runs"]["r"]
+    run = check_config(config_with(train={"epochs": 3, **train}))["runs"]["r"]
     refused(check_data, "r", run, field=field, says=says)
 
 
 @pytest.mark.parametrize("key, value", [("x_range", [0, float("inf")]), ("y_range", [float("nan"), 1]),
                                         ("margin", float("inf"))])
 def test_infinite_or_nan_numbers_are_refused_at_parse(key, value):
-    refused(validate, config_with(**{key: value}), field=f"runs.r.{key}", says="is not finite")
+    refused(check_config, config_with(**{key: value}), field=f"runs.r.{key}", says="is not finite")
 
 
 def test_a_train_learning_rate_of_nan_is_refused():
-    refused(validate, config_with(train={"learning_rate": float("nan")}), field="runs.r.train.learning_rate")
+    refused(check_config, config_with(train={"learning_rate": float("nan")}), field="runs.r.train.learning_rate")
 
 
 def test_grids_of_over_a_million_points_need_allow_large():
-    message = refused(validate, config_with(resolution=1001), field="runs.r.resolution", says="1002001 grid points")
+    message = refused(check_config, config_with(resolution=1001), field="runs.r.resolution", says="1002001 grid points")
     assert "allow_large: true" in message
-    assert validate(config_with(resolution=1001, allow_large=True))["runs"]["r"]["allow_large"] is True
-    assert validate(config_with(resolution=1000))["runs"]["r"]["allow_large"] is False
+    assert check_config(config_with(resolution=1001, allow_large=True))["runs"]["r"]["allow_large"] is True
+    assert check_config(config_with(resolution=1000))["runs"]["r"]["allow_large"] is False
 
 
 def scheduled(scheduler):
@@ -124,19 +126,19 @@ def test_an_unreachable_scheduler_is_reported_at_parse(tmp_path):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    refused(validate, scheduled(f"tcp://127.0.0.1:{port}"), field="scheduler", says="nothing answers at")
-    refused(validate, scheduled(str(tmp_path / "scheduler.json")), field="scheduler", says="no scheduler file")
+    refused(check_config, scheduled(f"tcp://127.0.0.1:{port}"), field="scheduler", says="nothing answers at")
+    refused(check_config, scheduled(str(tmp_path / "scheduler.json")), field="scheduler", says="no scheduler file")
     (tmp_path / "empty.json").write_text("{}")
-    refused(validate, scheduled(str(tmp_path / "empty.json")), field="scheduler", says="holds no scheduler address")
-    refused(validate, scheduled("tcp://127.0.0.1:notaport"), field="scheduler", says="is not an address")
+    refused(check_config, scheduled(str(tmp_path / "empty.json")), field="scheduler", says="holds no scheduler address")
+    refused(check_config, scheduled("tcp://127.0.0.1:notaport"), field="scheduler", says="is not an address")
 
 
 def test_a_listening_scheduler_passes(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as server:
         address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
-        validate(scheduled(address))
+        check_config(scheduled(address))
         (tmp_path / "scheduler.json").write_text(f'{{"address": "{address}", "type": "Scheduler"}}')
-        validate(scheduled(str(tmp_path / "scheduler.json")))
+        check_config(scheduled(str(tmp_path / "scheduler.json")))
 
 
 @pytest.fixture
@@ -182,7 +184,7 @@ def test_extracting_a_folder_with_a_bad_checkpoint_names_it(bad_checkpoints, tmp
     folder = tmp_path_factory.mktemp("ck")
     for number, name in ((1, "good.pt"), (2, "shape.pt")):
         (folder / f"{number}.pt").write_bytes((bad_checkpoints / name).read_bytes())
-    run = validate(from_checkpoints(folder))["runs"]["r"]
+    run = check_config(from_checkpoints(folder))["runs"]["r"]
     out = tmp_path_factory.mktemp("run")
     refused(extract_run, "r", run, out, out / "trajectory.zarr", field="runs.r.checkpoints", says="2.pt")
 
@@ -190,7 +192,7 @@ def test_extracting_a_folder_with_a_bad_checkpoint_names_it(bad_checkpoints, tmp
 @pytest.mark.parametrize("name", ["r1\n", "r\x07", "index.html", "compare.html", "logs", "Logs", "a b", "-r"])
 def test_run_names_that_are_no_folder_of_their_own_are_refused(name):
     config = {"runs": {name: config_with()["runs"]["r"]}}
-    message = refused(validate, config, field="runs", says=repr(name))
+    message = refused(check_config, config, field="runs", says=repr(name))
     assert "rename" in message or "letters, digits" in message
 
 
@@ -205,4 +207,4 @@ def test_a_misspelt_key_gets_the_key_it_was_meant_to_be(where, key, says):
     target = {"run": config["runs"]["r"], "train": config["runs"]["r"]["train"], "top": config}[where]
     target[key] = 1
     field = {"run": "runs.r", "train": "runs.r.train", "top": "config"}[where]
-    refused(validate, config, field=field, says=says)
+    refused(check_config, config, field=field, says=says)

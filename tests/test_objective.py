@@ -17,7 +17,8 @@ import models
 from test_engine import tried_anywhere
 from topograph import engines, store, zoo
 from topograph.batches import Batch, stack
-from topograph.config import ConfigError, build
+from topograph.errors import ConfigError
+from topograph.factories import build
 from topograph.objective import Objective, check
 
 POINTS = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0]])

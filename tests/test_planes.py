@@ -12,7 +12,8 @@ from torch.nn import functional as F
 
 from test_inputs import refused
 from topograph import kinds, store, zoo
-from topograph.config import ConfigError, validate
+from topograph.errors import ConfigError
+from topograph.preflight import check_config
 from topograph.kinds import plane3, shared
 from topograph.trajectory import load_state_dict
 
@@ -144,11 +145,11 @@ def config(landscapes: dict, **other_run) -> dict:
     ({"shared": {"with": ["z"]}}, {}, "runs.a.landscapes.shared.with", "'z' is not a run"),
 ])
 def test_a_plane_of_unknown_runs_or_architectures_is_refused(landscapes, other, field, says):
-    refused(validate, config(landscapes, **other), field=field, says=says)
+    refused(check_config, config(landscapes, **other), field=field, says=says)
 
 
 def test_the_fit_reads_the_trajectories_of_the_runs_it_names():
-    runs = validate(config(PLANES | {"train": True, "shared": {"with": ["b"]},
+    runs = check_config(config(PLANES | {"train": True, "shared": {"with": ["b"]},
                                      "plane3": {"three": {"points": [1, "last", "b:last"]}},
                                      "interpolate": {"x": {"from": "first", "to": "last"}}}))["runs"]
     landscapes = kinds.landscapes(runs["a"])

@@ -557,15 +557,16 @@ REAL_RUNS = {NARROW: (1, [[1, 2, 3], [2, 3, 4]]), WIDE: (2, [])}
 
 def run_pipeline(run_dir: Path, name: str, width: int, intervals: list) -> None:
     """What the workflow's rules do for one run, in this process: train, extract, fit the planes, evaluate."""
-    from topograph import config, evaluate, kinds, train, trajectory
+    from topograph import config, evaluate, factories, kinds, train, trajectory
 
     spec = {"model": "topograph.zoo:lenet5", "model_args": {"width": width}, "data": "topograph.zoo:digits",
             "data_args": {"split": "test"}, "unit": "epoch", "intervals": intervals,
             "train": {"epochs": 4, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
             "landscapes": {"train": bool(intervals), "result": True}, "resolution": 7, "num_samples": 48}
     run = config.validate({"runs": {"run": spec}})["runs"]["run"]
-    train.train(partial(config.build, run["model"], run["model_args"]), config.build(run["data"], run["data_args"]),
-                run_dir / "checkpoints", unit=run["unit"], intervals=run["intervals"], **run["train"])
+    train.train(partial(factories.build, run["model"], run["model_args"]),
+                factories.build(run["data"], run["data_args"]), run_dir / "checkpoints", unit=run["unit"],
+                intervals=run["intervals"], **run["train"])
     trajectory.extract_run(name, run, run_dir, run_dir / "trajectory.zarr")
     for landscape, (_, params) in kinds.landscapes(run).items():
         folder = run_dir / "landscapes" / landscape

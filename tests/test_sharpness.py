@@ -18,7 +18,8 @@ from torch.utils.data import TensorDataset
 
 from topograph import kinds, store
 from topograph.batches import stack
-from topograph.config import ConfigError, validate
+from topograph.errors import ConfigError
+from topograph.preflight import check_config
 from topograph.engines.plane import Plane
 from topograph.kinds import result
 from topograph.objective import Objective
@@ -185,7 +186,7 @@ RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train":
 ])
 def test_a_bad_sharpness_is_refused_naming_its_field(sharpness, field, problem):
     with pytest.raises(ConfigError) as error:
-        validate({"runs": {"r": {**RUN, "sharpness": sharpness}}})
+        check_config({"runs": {"r": {**RUN, "sharpness": sharpness}}})
     message = str(error.value)
     assert message.startswith(f"{field}: ") and problem in message and "Fix: " in message, message
     assert "\n" not in message
@@ -193,16 +194,16 @@ def test_a_bad_sharpness_is_refused_naming_its_field(sharpness, field, problem):
 
 def test_sharpness_needs_the_result_landscape():
     with pytest.raises(ConfigError, match=r"^runs\.r\.sharpness: .*landscapes\.result"):
-        validate({"runs": {"r": {**RUN, "sharpness": {}, "landscapes": {"result": False}}}})
+        check_config({"runs": {"r": {**RUN, "sharpness": {}, "landscapes": {"result": False}}}})
 
 
 def test_the_result_fit_depends_on_the_evaluation_only_with_sharpness():
-    plain = validate({"runs": {"r": dict(RUN)}})["runs"]["r"]
+    plain = check_config({"runs": {"r": dict(RUN)}})["runs"]["r"]
     assert plain["sharpness"] is None
     assert result.landscapes(plain)["result"] == {"seed": 0, "normalization": "filter", "ignore": "biasbn",
                                                   "x_range": None, "y_range": None}
     config = {"runs": {"r": {**RUN, "sharpness": {"rho": 0.1}, "eval_data_args": {"split": "test"}}}}
-    run = validate(config)["runs"]["r"]
+    run = check_config(config)["runs"]["r"]
     params = result.landscapes(run)["result"]
     assert params["sharpness"] == {"rho": 0.1, "steps": 10, "batches": 8, "batch_size": 128}
     assert params["evaluated"] == {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",

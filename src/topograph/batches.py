@@ -13,7 +13,8 @@ from torch.func import functional_call
 from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.data import TensorDataset, default_collate
 
-from .config import ConfigError, one_line, resolve
+from .errors import ConfigError, one_line
+from .factories import resolve
 
 TARGET_KEY = "labels"
 

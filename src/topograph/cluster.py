@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import ConfigError, one_line
+from .errors import ConfigError, one_line
 
 
 # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers; setting it turns off glibc's dynamic mmap threshold, so

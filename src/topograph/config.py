@@ -1,37 +1,32 @@
-"""Check a run configuration before any work: JSON schema (defaults filled), then the facts a schema cannot
-know (factories exist, intervals name collected steps, checkpoint folders hold checkpoints, the scheduler answers).
-This runs whenever Snakemake parses the workflow, so it imports no model and builds no dataset; the checks that
-need the data or torch (enough samples, intervals in steps of a run topograph trains, what the factories return, the
-optimizer) run in the first job that builds them. Every mistake is a one-line ConfigError: field, what, fix."""
+"""A run configuration, parsed and checked before any work: JSON schema (defaults filled), then the facts a schema
+cannot know that the config alone shows (factories exist, intervals name collected steps, checkpoint folders hold
+checkpoints). The checks that need kinds, the cluster, the data or torch are preflight's. This runs whenever Snakemake
+parses the workflow, so it imports no model and builds no dataset. Every mistake is a one-line ConfigError: field,
+what, fix."""
 from __future__ import annotations
 
-import ast
 import copy
 import difflib
 import functools
-import importlib
-import importlib.util
-import json
 import math
-import re
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
+from . import kinds
+from .checkpoints import HF_WEIGHTS, checkpoint_files, collector_record
+from .errors import ConfigError
+from .factories import check_factory
+
 SCHEMA = Path(__file__).with_name("config.schema.yaml")
 RESERVED = ("index.html", "compare.html", "logs", "assets", "figures")  # what the workflow writes under results/
 MAX_POINTS = 1_000_000  # grid points per landscape beyond which a run must say allow_large: true
-HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 OBJECTIVE_KEYS = ("loss", "loss_args", "metrics", "collate")  # what is measured, and how items become batches
 USUAL_METRICS = {"cross_entropy": ["accuracy"], "nll": ["accuracy"], "bce_with_logits": ["accuracy"],
                  "mse": ["mae", "r2"], "l1": ["mae", "r2"]}
 SURFACE_ARRAYS = ("loss", "x", "y", "sample_index", "chunk_done")  # names a metric's array cannot take
-
-
-class ConfigError(ValueError):
-    """A configuration mistake: the message names the field and the fix."""
 
 
 def _filling_defaults(cls):
@@ -52,16 +47,8 @@ def _where(path) -> str:
     return ".".join(parts) or "config"
 
 
-def one_line(error: BaseException, limit: int = 200) -> str:
-    """'Type: message' of an exception, on one line of printable characters, cut to about limit characters."""
-    text = "".join(c for c in " ".join(str(error).split()) if c.isprintable())
-    text = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def load_schema(schema_path: Path = SCHEMA) -> dict:
     """The schema at schema_path, its landscapes: composed from the kinds' own switches (topograph.kinds)."""
-    from . import kinds  # kinds import this module
     schema = yaml.safe_load(Path(schema_path).read_text())
     schema["properties"]["runs"]["additionalProperties"]["properties"]["landscapes"].update(kinds.schema())
     return schema
@@ -73,7 +60,8 @@ def _validator(schema_path: Path):
 
 
 def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
-    """Fill defaults in place and return config, or raise ConfigError naming the field and fix."""
+    """Fill defaults in place and return config, or raise ConfigError naming the field and fix: the checks that need
+    only the config (preflight.check_config runs them and the rest)."""
     _fill_from_records(config)
     error = best_match(_validator(Path(schema_path)).iter_errors(config))
     if error is not None:
@@ -81,28 +69,11 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
     check_finite(config)
     for name, run in config["runs"].items():
         check_run(name, run)
-    from . import kinds  # kinds import this module
-    kinds.check(config)
     check_compare(config)
-    if config["scheduler"]:
-        from .cluster import check_scheduler
-        check_scheduler(config["scheduler"])
     return config
 
 
 RECORDED = ("unit", "intervals", "steps_per_epoch", "network", "optimizer", "learning_rate")
-
-
-def collector_record(checkpoints) -> dict | None:
-    """The run.json a Collector wrote next to a checkpoints folder (in its parent), if it names files of that
-    folder; else None."""
-    folder = Path(checkpoints)
-    try:
-        record = json.loads((folder.parent / "run.json").read_text())
-        files = [folder / checkpoint["file"] for checkpoint in record["checkpoints"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return record if files and all(path.is_file() for path in files) else None
 
 
 def _fill_from_records(config) -> None:
@@ -161,96 +132,6 @@ def check_compare(config: dict) -> None:
         if not run["landscapes"][terrain]:
             raise ConfigError(f"compare: run {name!r} has no {terrain} landscape. Fix: set its landscapes.{terrain} "
                               "to true, or leave it out of compare.")
-
-
-def resolve(spec: str):
-    """'package.module:attribute' -> the attribute."""
-    module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute)
-
-
-def build(spec: str, args: dict | None, field: str | None = None, args_key: str | None = None):
-    """spec's factory called with args. With field (e.g. 'runs.r.model'), any failure (importing it too) is a
-    one-line ConfigError naming field and the arguments (args_key; default: field's last part + '_args')."""
-    if field is None:
-        return resolve(spec)(**(args or {}))
-    args_key = args_key or field.rpartition(".")[2] + "_args"
-    try:
-        return resolve(spec)(**(args or {}))
-    except Exception as error:
-        raise ConfigError(f"{field}: {spec} with {args_key} {args or {}} failed ({one_line(error)}). Fix: give "
-                          f"{args_key} that the factory takes, or fix the factory.") from error
-
-
-def build_model(name: str, run: dict):
-    """The run's model, or a one-line ConfigError naming runs.<name>.model when it fails or is no nn.Module."""
-    from torch import nn
-
-    model = build(run["model"], run["model_args"], f"runs.{name}.model")
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"runs.{name}.model: {run['model']} with model_args {run['model_args']} returned "
-                          f"{type(model).__name__}, not a torch.nn.Module. Fix: name a factory that returns the "
-                          "network (an nn.Module).")
-    return model
-
-
-def build_data(name: str, run: dict, key: str = "data_args"):
-    """The run's dataset with run[key] (data_args or eval_data_args), or a one-line ConfigError naming
-    runs.<name>.data when it fails or is not a map-style dataset (__len__ and __getitem__)."""
-    data = build(run["data"], run[key], f"runs.{name}.data", key)
-    if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
-        raise ConfigError(f"runs.{name}.data: {run['data']} with {key} {run[key]} returned {type(data).__name__}, "
-                          "which has no __len__ and __getitem__. Fix: name a factory that returns a map-style "
-                          "Dataset of (input, label).")
-    return data
-
-
-def checkpoint_files(folder, pattern: str, field: str = "checkpoint_pattern") -> dict[int, Path]:
-    """{step/epoch number: file} for the files and folders (a Trainer's checkpoint-<step>/) in folder whose name
-    matches pattern; a ConfigError naming field when pattern is no regular expression with a group, a group captures
-    no number, or two files share one."""
-    regex = _checkpoint_regex(pattern, field)
-    found = {}
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() or p.is_dir()):
-        match = regex.search(path.name)
-        if not match:
-            continue
-        number = match.group(1)
-        if number is None or not re.fullmatch(r"[0-9]+", number):
-            raise ConfigError(f"{field}: the group of {pattern!r} captures {number!r} in {path.name!r}, not a "
-                              r"number. Fix: make the group capture only the digits, e.g. (\d+).")
-        if int(number) in found:
-            raise ConfigError(f"{field}: {found[int(number)].name!r} and {path.name!r} in {str(folder)!r} both give "
-                              f"number {int(number)}. Fix: leave one of them out of the folder, or make "
-                              "checkpoint_pattern match only one.")
-        found[int(number)] = path
-    return found
-
-
-def weight_files(path) -> list[Path]:
-    """The files a checkpoint's weights are in, for what reads or hashes them: the file itself; in a folder that
-    save_pretrained or a Trainer wrote, its model.safetensors or pytorch_model.bin, or a sharded one's index and
-    then its shards; [] for a folder without any. An index that is no JSON weight_map raises (ValueError, ...)."""
-    path = Path(path)
-    if not path.is_dir():
-        return [path]
-    found = next((path / name for name in HF_WEIGHTS if (path / name).is_file()), None)
-    if found is None or not found.name.endswith(".index.json"):
-        return [found] if found else []
-    return [found, *(path / shard for shard in sorted(set(json.loads(found.read_text())["weight_map"].values())))]
-
-
-def _checkpoint_regex(pattern: str, field: str) -> re.Pattern:
-    try:
-        regex = re.compile(pattern)
-    except Exception as error:  # re.error, or OverflowError for a huge repeat
-        raise ConfigError(f"{field}: {pattern!r} is not a regular expression ({one_line(error)}). Fix: give a "
-                          r"regular expression whose first group captures the number, e.g. 'epoch_(\d+)\.pt'.")
-    if regex.groups < 1:
-        raise ConfigError(f"{field}: {pattern!r} has no group to capture the number. Fix: put the number's part in "
-                          r"parentheses, e.g. 'epoch_(\d+)\.pt'.")
-    return regex
 
 
 def collected_steps(run: dict, train_size: int | None = None) -> list[int]:
@@ -344,31 +225,6 @@ def check_checkpoint_folder(field: str, run: dict) -> None:
                           "out of the folder.")
 
 
-def check_factory(field: str, spec: str) -> None:
-    """The module of 'package.module:factory' exists and defines the factory. The module's source is read, not
-    run, where it plainly defines the name at top level: importing a user's module imports torch (seconds)."""
-    module_name, _, attribute = spec.partition(":")
-    try:
-        found = importlib.util.find_spec(module_name)
-        if found is None:
-            raise ImportError(f"no module named {module_name!r}")
-        factory = None if attribute in _defined_names(found.origin) else resolve(spec)
-    except Exception as error:
-        raise ConfigError(f"{field}: cannot import {spec!r} ({one_line(error)}). Fix: name a factory that is "
-                          "importable from sys.path or PYTHONPATH as 'package.module:function'.") from None
-    if factory is not None and not callable(factory):
-        raise ConfigError(f"{field}: {spec!r} is not callable (type {type(factory).__name__}). Fix: name a function "
-                          "or class that returns it, as 'package.module:function'.")
-
-
-def _defined_names(source_file: str | None) -> set[str]:
-    """The functions and classes a module's source defines at top level (callable without importing it)."""
-    if not source_file or not source_file.endswith(".py"):
-        return set()
-    tree = ast.parse(Path(source_file).read_text(encoding="utf-8"))
-    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-
-
 def check_intervals(name: str, run: dict, train_size: int | None = None) -> None:
     collected = collected_steps(run, train_size)
     for index, interval in enumerate(run["intervals"]):
@@ -376,47 +232,6 @@ def check_intervals(name: str, run: dict, train_size: int | None = None) -> None
         if missing:
             raise ConfigError(f"runs.{name}.intervals[{index}]: {run['unit']} {missing} is never collected "
                               f"(collected: {_span(collected)}). Fix: name only collected {run['unit']}s.")
-
-
-def check_data(name: str, run: dict):
-    """The checks that need the run's data (built once here) and torch (the optimizer of a run topograph trains,
-    a probe batch through the model, loss and metrics); returns the training data."""
-    from .objective import check
-
-    if "train" in run:
-        check_optimizer(name, run)
-    train_data = build_data(name, run)
-    eval_data = train_data if run["eval_data_args"] is None else build_data(name, run, "eval_data_args")
-    check_samples(name, run, len(eval_data))
-    check_intervals(name, run, len(train_data))
-    check(name, run, build_model(name, run), eval_data)
-    return train_data
-
-
-def check_optimizer(name: str, run: dict) -> None:
-    """train.optimizer is a torch.optim class that takes train.optimizer_args (tried on one dummy parameter)."""
-    import torch
-
-    field, train = f"runs.{name}.train", run["train"]
-    optimizers = sorted(n for n, c in vars(torch.optim).items()
-                        if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != "Optimizer")
-    if train["optimizer"] not in optimizers:
-        close = difflib.get_close_matches(train["optimizer"], optimizers, n=1)
-        fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(optimizers)}."
-        raise ConfigError(f"{field}.optimizer: {train['optimizer']!r} is not an optimizer of torch.optim. Fix: {fix}")
-    try:
-        getattr(torch.optim, train["optimizer"])([torch.nn.Parameter(torch.zeros(1))], lr=train["learning_rate"],
-                                                 **train["optimizer_args"])
-    except Exception as error:
-        raise ConfigError(f"{field}.optimizer_args: {train['optimizer']} refuses {train['optimizer_args']} "
-                          f"({one_line(error)}). Fix: give keyword arguments torch.optim.{train['optimizer']} takes "
-                          "(the learning rate is train.learning_rate).") from None
-
-
-def check_samples(name: str, run: dict, size: int) -> None:
-    if run["num_samples"] > size:
-        raise ConfigError(f"runs.{name}.num_samples: {run['num_samples']} is more than the {size} examples of the "
-                          f"dataset. Fix: set num_samples to at most {size}.")
 
 
 def _span(numbers: list[int]) -> str:

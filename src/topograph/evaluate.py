@@ -21,7 +21,9 @@ import torch
 from . import jobs, kinds, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
-from .config import OBJECTIVE_KEYS, build_data, build_model, check_samples, weight_files
+from .checkpoints import weight_files
+from .config import OBJECTIVE_KEYS
+from .factories import build_data, build_model, check_samples
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, choose_samples, combined,
                       has_batch_norm, load_bn_samples, load_plane, load_samples, make_engine)
 from .engines.functional import sample_losses

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 from .cluster import ClusterError
-from .config import ConfigError
+from .errors import ConfigError
 
 _HELD = []  # locks held for the life of this process
 

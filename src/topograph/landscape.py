@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import kinds
-from .config import ConfigError, check_data, validate
+from .errors import ConfigError
 from .kinds import hessian, result
+from .preflight import check_config, check_data
 
 
 def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscapes=(result.KIND,), workers: int = 1,
@@ -23,7 +24,7 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
     run_dir = Path(run_dir)
     name = run_dir.name
     switches = {"landscapes": {hessian.KIND: True}} if hessian.KIND in landscapes else {}  # off unless asked
-    run = validate({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **switches,
+    run = check_config({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **switches,
                                     **settings}}})
     run = run["runs"][name]
     planes = kinds.landscapes(run)

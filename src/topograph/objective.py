@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .config import ConfigError, one_line, resolve
+from .errors import ConfigError, one_line
+from .factories import resolve
 
 CLASS_LOSSES = ("cross_entropy", "nll")
 

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from . import store
-from .config import (HF_WEIGHTS, ConfigError, build_model, checkpoint_files, collector_record, one_line,
-                     weight_files)
+from .checkpoints import HF_WEIGHTS, checkpoint_files, collector_record, weight_files
+from .errors import ConfigError, one_line
+from .factories import build_model
 
 RESAVE = "re-save it with torch.save(model.state_dict(), path), or leave it out of the folder"
 RESAVE_HF = "re-save it with model.save_pretrained(folder), or leave it out of the folder"

@@ -3,12 +3,14 @@ import sys
 from pathlib import Path
 
 from topograph import jobs, kinds
-from topograph.config import ConfigError, checkpoint_files, collector_record, validate
+from topograph.checkpoints import checkpoint_files, collector_record
+from topograph.errors import ConfigError
+from topograph.preflight import check_config
 
 if not config:
     sys.exit("topograph: no configuration. Fix: run snakemake with --configfile config/config.yaml (or your own).")
 try:
-    validate(config)
+    check_config(config)
 except ConfigError as error:
     sys.exit(f"topograph config error: {error}")
 

@@ -1,8 +1,9 @@
 from functools import partial
 
-from topograph.config import build_model, check_data
+from topograph.factories import build_model
 from topograph.jobs import run_script
 from topograph.objective import Objective
+from topograph.preflight import check_data
 from topograph.train import train
 
 

@@ -14,11 +14,6 @@ with functional, and keeps the fastest.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Protocol
-
-import numpy as np
-
 from .batch_norm import BN_MODES, has_batch_norm
 from .calibrate import RTOL, Choice, EngineError, choose, choose_engine, make_engine, seconds_per_point
 from .first_layer import FirstLayer, find_first_layer
@@ -26,31 +21,9 @@ from .functional import Functional
 from .fused import FusedModel
 from .plane import (Plane, PlaneSpec, Trial, choose_bn_samples, choose_samples, combined, load_bn_samples, load_plane,
                     load_samples, with_bn)
+from .protocols import Engine, Technique
 from .registry import REGISTRY, Candidate, candidates
 from .vmap import Vmap
-
-
-class Engine(Protocol):
-    name: str
-    points_per_pass: int  # the points one pass evaluates: calibration times at least that many
-
-    def evaluate(self, points: np.ndarray) -> np.ndarray:
-        """The loss and each metric (plane.objective.names) at each point (a, b) of points (n, 2): (names, n)."""
-
-    def point_sums(self, points: np.ndarray) -> np.ndarray:
-        """The objective's sums over the samples at each point: (n, plane.objective.width); evaluate() is
-        plane.objective.values() of them, and plane.objective.errors() their standard errors."""
-
-
-class Technique(Protocol):
-    """One line of the REGISTRY: makes an engine where it applies."""
-    name: str
-    worth_after_s: Mapping[str, float]  # by device type: the least seconds a job must take eagerly; absent: 0
-    bn_modes: Collection[str]  # the BatchNorm policies it computes exactly; under the others it is not tried
-
-    def applies(self, trial: Trial) -> bool: ...
-
-    def make(self, trial: Trial, expected_points: int) -> Engine: ...
 
 
 __all__ = ["BN_MODES", "REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "EngineError", "FirstLayer", "Functional",

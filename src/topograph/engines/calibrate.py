@@ -3,16 +3,14 @@ reference (Functional); the fastest wins."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from .functional import Functional
 from .plane import Plane
+from .protocols import Engine
 from .registry import Candidate, candidates
-
-if TYPE_CHECKING:
-    from . import Engine
 
 RTOL = 1e-5
 

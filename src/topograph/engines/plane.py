@@ -18,7 +18,8 @@ from torch import nn
 
 from .. import store
 from ..batches import Batch, stack
-from ..config import build, weight_files
+from ..checkpoints import weight_files
+from ..factories import build
 from ..objective import Objective
 from ..trajectory import load_state_dict, with_tied
 from .batch_norm import has_batch_norm, under_policy

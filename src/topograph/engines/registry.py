@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from . import first_layer, functional, vmap
 from .plane import Plane, Trial
-
-if TYPE_CHECKING:
-    from . import Engine, Technique
+from .protocols import Engine, Technique
 
 REGISTRY: tuple[Technique, ...] = (
     functional.ChannelsLast(),

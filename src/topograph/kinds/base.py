@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import store
-from ..config import ConfigError
+from ..errors import ConfigError
 
 REFERENCE = r"(?:([A-Za-z0-9][A-Za-z0-9_.-]*):)?(first|last|\d+)"
 
@@ -45,7 +45,7 @@ def center_network_and_samples(trajectory_path: Path, checkpoint: str, name: str
     samples the run's grid is evaluated on (num_samples drawn by seed, sorted), once a probe batch has gone through
     its loss: what a fit that measures the loss at the center (hessian, sharpness) needs."""
     from ..batches import stack
-    from ..config import build_data, check_samples
+    from ..factories import build_data, check_samples
     from ..engines.plane import choose_samples, load_model
     from ..objective import check
 

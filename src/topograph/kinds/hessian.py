@@ -70,7 +70,7 @@ def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data:
         trace_probes: int = OPTIONS["trace_probes"], batch_size: int = 256) -> None:
     import torch
 
-    from ..config import ConfigError
+    from ..errors import ConfigError
     from ..curvature import hessian_eigen, hutchinson_trace
     from ..engines.plane import Plane
     from ..objective import Objective

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from ..config import ConfigError
+from ..errors import ConfigError
 from .base import check_references, checkpoint, config_field, runs_named, same_architecture
 from .train import extent
 

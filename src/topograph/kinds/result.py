@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from ..config import ConfigError
+from ..errors import ConfigError
 from .base import center_attrs, check_same_model, trajectory_of
 
 KIND, METHOD = "result", "random"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from ..config import ConfigError
+from ..errors import ConfigError
 from .base import center_attrs, check_same_model, trajectory_of
 from . import train
 from .train import extent, pca_plane, project
