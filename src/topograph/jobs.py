@@ -19,6 +19,7 @@ from .cluster import ClusterError
 from .errors import ConfigError
 
 _HELD = []  # locks held for the life of this process
+SNAKEMAKE = "TOPOGRAPH_SNAKEMAKE"  # "host pid" of the snakemake holding the folder, in the jobs it starts
 
 
 class Busy(RuntimeError):
@@ -60,6 +61,7 @@ def hold_folder(lock_file=".snakemake/topograph.lock") -> None:
     before it deletes the outputs the live one is writing."""
     _HELD.append(_lock(Path(lock_file), "another snakemake is running in this folder",
                        "wait for it to finish, or stop it (Ctrl-C); --unlock cannot free a snakemake that is alive"))
+    os.environ[SNAKEMAKE] = f"{socket.gethostname()} {os.getpid()}"
 
 
 def run_script(snakemake, work) -> None:
@@ -81,7 +83,8 @@ def watch_parent(interval: float = 0.5) -> None:
     parent = os.getppid()
 
     def watch():
-        while os.getppid() == parent:
+        gone = _died_before_watching()
+        while os.getppid() == parent and not gone:
             time.sleep(interval)
         print(f"topograph: snakemake (pid {parent}) is gone; stopping this job. Finished work is kept.", flush=True)
         for child in psutil.Process().children(recursive=True):  # psutil comes with dask's distributed
@@ -91,3 +94,14 @@ def watch_parent(interval: float = 0.5) -> None:
 
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
+
+def _died_before_watching() -> bool:
+    """Whether the snakemake that started this job on this host died while the job was still importing: the job
+    was then already handed to another parent, which getppid() alone cannot tell."""
+    host, _, pid = os.environ.get(SNAKEMAKE, "").partition(" ")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getppid():
+        return False
+    try:
+        return psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
