@@ -38,24 +38,6 @@ def center_attrs(trajectory, row: int) -> dict:
     return {"center_step": int(trajectory["step"][row]), "center_checkpoint": trajectory.attrs["checkpoints"][row]}
 
 
-def center_network_and_samples(trajectory_path: Path, checkpoint: str, name: str, *, model: str, model_args: dict,
-                                data: str, data_args: dict, num_samples: int, seed: int, loss: str = "cross_entropy",
-                                loss_args: dict | None = None, collate: str | None = None):
-    """The network at the center checkpoint (file relative to the run's folder; eval mode, its buffers) and the
-    samples the run's grid is evaluated on (num_samples drawn by seed, sorted), once a probe batch has gone through
-    its loss: what a fit that measures the loss at the center (hessian, sharpness) needs."""
-    from ..batches import stack
-    from ..factories import build_data, check_samples
-    from ..engines.plane import choose_samples, load_model
-    from ..objective import check
-
-    run = {"data": data, "data_args": data_args, "num_samples": num_samples, "loss": loss,
-           "loss_args": loss_args or {}, "metrics": [], "collate": collate}
-    dataset = build_data(name, run)
-    check_samples(name, run, len(dataset))
-    network = load_model(model, model_args, Path(trajectory_path).parent / checkpoint)
-    check(name, run, network, dataset)
-    return network, stack(dataset, choose_samples(len(dataset), num_samples, seed), collate)
 
 
 def parse(reference) -> tuple[str | None, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from .base import center_attrs, center_network_and_samples
+from .base import center_attrs
 
 KIND = METHOD = "hessian"
 NAME_PATTERN = KIND  # the one landscape's name
@@ -72,7 +72,7 @@ def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data:
 
     from ..errors import ConfigError
     from ..curvature import hessian_eigen, hutchinson_trace
-    from ..engines.plane import Plane
+    from ..engines.plane import Plane, center_network_and_samples
     from ..objective import Objective
 
     trajectory = store.open_store(trajectory_path)
