@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,10 @@ def main() -> int:
     parser.add_argument("after", type=Path)
     parser.add_argument("--ignore", nargs="*", default=list(TIMINGS), help="attrs not compared (default: %(default)s)")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message=".*snakemake_timestamp")  # Snakemake's file in a directory output
     found = differences(args.before, args.after, tuple(args.ignore))
-    print("\n".join(found))
+    for line in found:
+        print(line)
     count = len(stores(args.before) | stores(args.after))
     print(f"{count} stores compared: {len(found)} differences (attrs ignored: {', '.join(args.ignore) or 'none'})")
     return 1 if found else 0
