@@ -4,7 +4,8 @@ medians of the seconds per point of each engine and their ratio (new / old).
     python benchmarks/versions.py 08c9a68                    # that commit against the working tree
     python benchmarks/versions.py 08c9a68 HEAD --repeats 5 -- --samples 512
 
-Each version runs from a detached git worktree (the working tree for the second by default), so only src/ differs.
+Each version runs from a detached git worktree (the working tree for the second by default), its own grid.py on its
+own src/ (a grid.py follows the imports of its version).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def checkout(revision: str | None, folder: Path) -> Path:
 def seconds_per_point(tree: Path, arguments: list[str]) -> dict[str, float]:
     """Each engine's seconds per point, as benchmarks/grid.py --techniques prints them, run from tree."""
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    output = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grid.py"), "--techniques", *arguments],
+    output = subprocess.run([sys.executable, str(tree / "benchmarks" / "grid.py"), "--techniques", *arguments],
                             env=env, check=True, capture_output=True, text=True).stdout
     found = {}
     for line in output.splitlines():
