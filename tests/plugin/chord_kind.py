@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from topograph import store
+from topograph.kinds.base import in_name_order, reads_nothing
 from topograph.kinds.base import center_attrs
 
 KIND = METHOD = "chord"
@@ -22,20 +23,14 @@ def landscapes(run: dict) -> dict[str, dict]:
     return {KIND: {"seed": run["seed"]}}
 
 
-def runs_read(params: dict) -> list[str]:
-    return []
-
-
-def planes_read(params: dict) -> list[tuple[str, str]]:
-    return []
+runs_read = planes_read = reads_nothing
 
 
 def check(name: str, run: dict, config: dict) -> None:
     """Nothing of other runs."""
 
 
-def order(name: str) -> int:
-    return 0
+order = in_name_order
 
 
 def fit(trajectory_path: Path, out: Path, *, seed: int) -> None:

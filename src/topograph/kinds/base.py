@@ -38,6 +38,24 @@ def center_attrs(trajectory, row: int) -> dict:
     return {"center_step": int(trajectory["step"][row]), "center_checkpoint": trajectory.attrs["checkpoints"][row]}
 
 
+# hooks for a kind with nothing to give there (kinds.Kind: every kind gives every hook)
+def reads_nothing(params: dict) -> list:
+    """runs_read or planes_read of a fit that reads only its own run."""
+    return []
+
+
+def needs_nothing(name: str, run: dict, config: dict) -> None:
+    """check of a kind that needs nothing of other runs."""
+
+
+def no_details(attrs: dict) -> list:
+    """details of a kind with no rows of its own in the information table."""
+    return []
+
+
+def in_name_order(name: str) -> int:
+    """order of a kind whose landscapes come in the order of their names."""
+    return 0
 
 
 def parse(reference) -> tuple[str | None, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from .base import center_attrs
+from .base import center_attrs, in_name_order, needs_nothing, reads_nothing
 
 KIND = METHOD = "hessian"
 NAME_PATTERN = KIND  # the one landscape's name
@@ -48,20 +48,13 @@ def landscapes(run: dict) -> dict[str, dict]:
     return {KIND: {**{key: run[key] for key in RUN_KEYS}, "data_args": data_args, **options}}
 
 
-def runs_read(params: dict) -> list[str]:
-    return []
+runs_read = planes_read = reads_nothing
 
 
-def planes_read(params: dict) -> list[tuple[str, str]]:
-    return []
+check = needs_nothing  # top_k is checked against the model's parameters where fit builds it
 
 
-def check(name: str, run: dict, config: dict) -> None:
-    """Nothing of other runs: top_k is checked against the model's parameters where fit builds it."""
-
-
-def order(name: str) -> int:
-    return 0
+order = in_name_order
 
 
 def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data: str, data_args: dict,

@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
-from .base import check_references, checkpoint, config_field, runs_named, same_architecture
+from .base import (check_references, checkpoint, config_field, in_name_order, no_details, reads_nothing, runs_named,
+                   same_architecture)
 
 KIND = METHOD = "interpolate"
 NAME_PATTERN = rf"{KIND}_[A-Za-z0-9][A-Za-z0-9.-]*"
@@ -46,8 +47,7 @@ def runs_read(params: dict) -> list[str]:
     return runs_named([params["start"], params["end"]])
 
 
-def planes_read(params: dict) -> list[tuple[str, str]]:
-    return []
+planes_read = reads_nothing
 
 
 def check(name: str, run: dict, config: dict) -> None:
@@ -59,8 +59,7 @@ def check(name: str, run: dict, config: dict) -> None:
                               f"e.g. {RANGE}")
 
 
-def order(name: str) -> int:
-    return 0
+order = in_name_order
 
 
 def fit(trajectory_path: Path, out: Path, *, start, end, alpha=tuple(RANGE)) -> None:
@@ -94,5 +93,4 @@ def reduction(attrs: dict) -> str:
     return "linear interpolation between two checkpoints"
 
 
-def details(attrs: dict) -> list[tuple[str, object]]:
-    return []
+details = no_details

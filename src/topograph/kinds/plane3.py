@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
-from .base import check_references, checkpoint, config_field, runs_named, same_architecture
+from .base import (check_references, checkpoint, config_field, in_name_order, no_details, reads_nothing, runs_named,
+                   same_architecture)
 from .train import extent
 
 KIND = METHOD = "plane3"
@@ -39,8 +40,7 @@ def runs_read(params: dict) -> list[str]:
     return runs_named(params["points"])
 
 
-def planes_read(params: dict) -> list[tuple[str, str]]:
-    return []
+planes_read = reads_nothing
 
 
 def check(name: str, run: dict, config: dict) -> None:
@@ -49,8 +49,7 @@ def check(name: str, run: dict, config: dict) -> None:
         check_references(name, config, {f"{field}[{i}]": point for i, point in enumerate(entry["points"])})
 
 
-def order(name: str) -> int:
-    return 0
+order = in_name_order
 
 
 def fit(trajectory_path: Path, out: Path, *, points, margin: float = 0.2, x_range=None, y_range=None) -> None:
@@ -91,5 +90,4 @@ def reduction(attrs: dict) -> str:
     return "the plane through three checkpoints (Gram–Schmidt)"
 
 
-def details(attrs: dict) -> list[tuple[str, object]]:
-    return []
+details = no_details

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
-from .base import center_attrs, check_same_model, trajectory_of
+from .base import center_attrs, check_same_model, in_name_order, trajectory_of
 
 KIND, METHOD = "result", "random"
 NAME_PATTERN = KIND  # the one landscape's name
@@ -65,8 +65,7 @@ def check(name: str, run: dict, config: dict) -> None:
                           f"Fix: name {source['directions_from']!r}.")
 
 
-def order(name: str) -> int:
-    return 0
+order = in_name_order
 
 
 def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str = "filter", ignore: str = "biasbn",
@@ -76,6 +75,8 @@ def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str =
     landscape (then its seed, normalization and ignore are stored, and the own ones are not used). sharpness:
     {rho, steps, batches, batch_size}, measured on the samples and loss of evaluated (EVALUATED_KEYS and
     data_args); None: the sharpness attrs are null."""
+    from ..sharpness import center_sharpness, sharpness_attrs  # torch: not when the report reads the labels
+
     trajectory = store.open_store(trajectory_path)
     row = trajectory["weights"].shape[0] - 1
     center = trajectory["weights"][row]
@@ -88,8 +89,6 @@ def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str =
              "explained_variance_ratio": None, **plane, "directions_from": directions_from,
              "x_range": list(x_range or [-1.0, 1.0]), "y_range": list(y_range or [-1.0, 1.0]),
              **center_attrs(trajectory, row)}
-    from ..sharpness import center_sharpness, sharpness_attrs
-
     found = center_sharpness(trajectory_path, center, attrs, sharpness, evaluated) if sharpness else None
     store.write_directions(out, center, d1, d2, {**attrs, **sharpness_attrs(found)})
 

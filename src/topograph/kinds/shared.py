@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
-from .base import center_attrs, check_same_model, trajectory_of
+from .base import center_attrs, check_same_model, in_name_order, no_details, reads_nothing, trajectory_of
 from . import train
 from .train import extent, pca_plane, project
 
@@ -38,8 +38,7 @@ def runs_read(params: dict) -> list[str]:
     return params["runs"]
 
 
-def planes_read(params: dict) -> list[tuple[str, str]]:
-    return []
+planes_read = reads_nothing
 
 
 def check(name: str, run: dict, config: dict) -> None:
@@ -51,8 +50,7 @@ def check(name: str, run: dict, config: dict) -> None:
         check_same_model(name, config, other, field)
 
 
-def order(name: str) -> int:
-    return 0
+order = in_name_order
 
 
 def fit(trajectory_path: Path, out: Path, *, runs: list[str], min_explained: float = 0.5, margin: float = 0.2,
@@ -106,5 +104,4 @@ def reduction(attrs: dict) -> str:
     return "PCA of several runs' trajectories together"
 
 
-def details(attrs: dict) -> list[tuple[str, object]]:
-    return []
+details = no_details

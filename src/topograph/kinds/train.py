@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
-from .base import center_attrs
+from .base import center_attrs, needs_nothing, no_details, reads_nothing
 
 KIND, METHOD = "train", "pca"
 NAME_PATTERN = rf"{KIND}_\d+-\d+"
@@ -22,16 +22,10 @@ def landscapes(run: dict) -> dict[str, dict]:
     return {f"{KIND}_{min(steps)}-{max(steps)}": {"steps": sorted(steps), **ranges} for steps in run["intervals"]}
 
 
-def runs_read(params: dict) -> list[str]:
-    return []
+runs_read = planes_read = reads_nothing
 
 
-def planes_read(params: dict) -> list[tuple[str, str]]:
-    return []
-
-
-def check(name: str, run: dict, config: dict) -> None:
-    """Nothing of other runs: the own trajectory's intervals are checked with the run (config.check_intervals)."""
+check = needs_nothing  # the own trajectory's intervals are checked with the run (config.check_intervals)
 
 
 def order(name: str) -> int:
@@ -116,5 +110,4 @@ def reduction(attrs: dict) -> str:
     return "PCA of the training trajectory"
 
 
-def details(attrs: dict) -> list[tuple[str, object]]:
-    return []
+details = no_details
