@@ -122,8 +122,7 @@ def check_finite(config: dict) -> None:
 
 
 def check_compare(config: dict) -> None:
-    from .kinds import compared_as
-    terrain = compared_as("terrain").KIND  # the landscapes compare.html tiles
+    terrain = kinds.compared_as("terrain").KIND  # the landscapes compare.html tiles
     for name in config["compare"] or []:
         run = config["runs"].get(name)
         if run is None:
@@ -169,11 +168,11 @@ def check_run(name: str, run: dict) -> None:
 
 def check_sharpness(field: str, run: dict) -> None:
     """The sharpness is measured where the result landscape is fitted, on its batches of the evaluated samples."""
-    from .kinds import result
     sharpness = run["sharpness"]
-    if not run["landscapes"][result.KIND]:
-        raise ConfigError(f"{field}.sharpness: it is measured with the {result.KIND} landscape, which is off. Fix: "
-                          f"set landscapes.{result.KIND} to true, or sharpness to null.")
+    result = kinds.result.KIND
+    if not run["landscapes"][result]:
+        raise ConfigError(f"{field}.sharpness: it is measured with the {result} landscape, which is off. Fix: set "
+                          f"landscapes.{result} to true, or sharpness to null.")
     needed = sharpness["batches"] * sharpness["batch_size"]
     if needed > run["num_samples"]:
         raise ConfigError(f"{field}.sharpness.batches: {sharpness['batches']} batches of {sharpness['batch_size']} "

@@ -86,7 +86,7 @@ def watch_parent(interval: float = 0.5) -> None:
         gone = _died_before_watching()
         while os.getppid() == parent and not gone:
             time.sleep(interval)
-        print(f"topograph: snakemake (pid {parent}) is gone; stopping this job. Finished work is kept.", flush=True)
+        print("topograph: the snakemake that started this job is gone; stopping it. Finished work is kept.", flush=True)
         for child in psutil.Process().children(recursive=True):  # psutil comes with dask's distributed
             with suppress(psutil.Error):
                 child.kill()

@@ -125,7 +125,6 @@ def center_sharpness(trajectory_path: Path, center: np.ndarray, attrs: dict, sha
     batches x batch_size of the evaluated samples in an order drawn by the seed (the samples are sorted by index: in
     their order, batches would follow the dataset's). sharpness: {rho, steps, batches, batch_size}; evaluated: the
     samples and loss of the grid (model, model_args, data, data_args, num_samples, loss, loss_args, collate)."""
-
     name = store.open_store(trajectory_path).attrs.get("run", Path(trajectory_path).parent.name)
     seed, count = attrs["seed"], sharpness["batches"] * sharpness["batch_size"]
     network, samples = center_network_and_samples(trajectory_path, attrs["center_checkpoint"], name, seed=seed,
