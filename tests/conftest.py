@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from topograph import checkpoints, train, trajectory, zoo
+from topograph.config import validate
 
 # What makes a test slow, as markers: `python -m pytest -m "not slow"` is the fast tier. A test that starts one of
 # these without its marker fails (uses()), so the fast tier stays fast; a fixture below implies its marker.
@@ -89,8 +90,11 @@ def own_cache(tmp_path_factory):
 def trained_run(tmp_path_factory) -> Path:
     """A real 4-epoch LeNet-5 run on the digits test split: checkpoints, run.json, trajectory.zarr."""
     run_dir = tmp_path_factory.mktemp("run")
-    run_json = train.train(lambda: zoo.lenet5(), zoo.digits("test"), run_dir / "checkpoints", learning_rate=0.05,
-                           optimizer_args={"momentum": 0.9}, epochs=4, unit="epoch", intervals=[[1, 2, 3, 4]])
+    run = validate({"runs": {"tiny": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+                                      "data_args": {"split": "test"}, "unit": "epoch", "intervals": [[1, 2, 3, 4]],
+                                      "train": {"learning_rate": 0.05, "optimizer_args": {"momentum": 0.9},
+                                                "epochs": 4}}}})["tiny"]
+    run_json = train.train(run, run.build_data(), run_dir / "checkpoints")
     info = {**json.loads(run_json.read_text()), "run": "tiny", **TINY_RUN}
     files = checkpoints.checkpoint_files(run_dir / "checkpoints", r"(\d+)\.pt$")
     trajectory.extract(run_dir / "trajectory.zarr", zoo.lenet5(), files, run_dir, info)

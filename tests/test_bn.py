@@ -23,6 +23,7 @@ from topograph.batches import Batch
 from topograph.errors import ConfigError
 from topograph.factories import build
 from topograph.preflight import check_config
+from topograph.run import choose_samples
 from topograph.engines.fused import NothingToFuse
 from topograph.trajectory import load_state_dict
 
@@ -87,7 +88,7 @@ def test_recalibrate_at_the_center_equals_update_bn(tmp_path):
     train, test = zoo.digits("train"), zoo.digits("test")
     seed, batches, batch_size = 4, 3, 16
     order = np.random.default_rng(seed).permutation(len(train))[:batches * batch_size]  # docs/stores.md
-    sample_index = engines.choose_samples(len(test), 50, seed)
+    sample_index = choose_samples(len(test), 50, seed)
     spec = engines.PlaneSpec(model="models:BatchNormCNN", model_args={}, data="topograph.zoo:digits",
                              data_args={"split": "test"}, sample_index=sample_index,
                              directions=tmp_path / "directions.zarr", center_checkpoint=tmp_path / "center.pt",
@@ -196,7 +197,7 @@ def test_a_bad_policy_names_the_key_and_the_fix(changes, fix):
 
 def test_the_defaults_are_eval_and_10_batches():
     run = check_config({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {}}}})
-    assert (run["runs"]["r"]["bn"], run["runs"]["r"]["bn_batches"]) == ("eval", 10)
+    assert (run["r"].bn, run["r"].bn_batches) == ("eval", 10)
 
 
 RUNS = {  # a BatchNorm CNN recalibrated on the test split, evaluated on the train split; a LeNet (no BatchNorm)

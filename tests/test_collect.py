@@ -61,9 +61,9 @@ def test_a_collector_folder_named_as_checkpoints_keeps_its_record(trained_run, t
     record = json.loads((trained_run / "run.json").read_text())
     run = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
            "checkpoints": str(trained_run / "checkpoints")}
-    run = check_config({"runs": {"mine": run}})["runs"]["mine"]
-    assert (run["unit"], run["intervals"], run["optimizer"]) == ("epoch", [[1, 2, 3, 4]], "SGD")
-    extract_run("mine", run, tmp_path, tmp_path / "trajectory.zarr")
+    run = check_config({"runs": {"mine": run}})["mine"]
+    assert (run.unit, run.intervals, run.optimizer) == ("epoch", [[1, 2, 3, 4]], "SGD")
+    extract_run(run, tmp_path, tmp_path / "trajectory.zarr")
     trajectory = zarr.open_group(str(tmp_path / "trajectory.zarr"), mode="r")
     checkpoints = record["checkpoints"]
     assert checkpoints[0]["loss"] is None and np.isnan(trajectory["train_loss"][0])  # the start: no training loss
@@ -73,7 +73,7 @@ def test_a_collector_folder_named_as_checkpoints_keeps_its_record(trained_run, t
     assert trajectory.attrs["steps_per_epoch"] == record["steps_per_epoch"] and trajectory.attrs["unit"] == "epoch"
     given = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "intervals": [[2, 3, 4]],
              "checkpoints": str(trained_run / "checkpoints")}
-    assert check_config({"runs": {"mine": given}})["runs"]["mine"]["intervals"] == [[2, 3, 4]], "the config overrides"
+    assert check_config({"runs": {"mine": given}})["mine"].intervals == [[2, 3, 4]], "the config overrides"
 
 
 def test_the_workflow_reads_a_collector_record(trained_run, workflow_copy):

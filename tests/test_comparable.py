@@ -169,7 +169,7 @@ def test_a_bad_directions_from_is_refused(config, says):
 
 
 def test_directions_from_is_a_fit_parameter_only_where_set():
-    runs = check_config(two_runs(directions_from="a"))["runs"]
+    runs = check_config(two_runs(directions_from="a"))
     assert "directions_from" not in kinds.landscapes(runs["a"])["result"][1]  # plans from before the key: unchanged
     params = kinds.landscapes(runs["b"])["result"][1]
     assert params["directions_from"] == "a"
@@ -181,9 +181,9 @@ def other_weights(trained_run: Path, folder: Path, layout=None) -> Path:
     source = store.open_store(trained_run / "trajectory.zarr")
     rows = np.asarray(source["weights"][:]) + np.float32(0.01)
     attrs = {**source.attrs, "parameters": layout or source.attrs["parameters"]}
-    store.write_trajectory(folder / "trajectory.zarr", iter(rows), rows.shape[0], rows.shape[1],
-                           step=source["step"][:], epoch=source["step"][:], train_loss=source["train_loss"][:],
-                           curve_step=[], curve_loss=[], attrs=attrs)
+    store.write_trajectory(folder / "trajectory.zarr", iter(rows), rows.shape,
+                           {"step": source["step"][:], "epoch": source["step"][:],
+                            "train_loss": source["train_loss"][:], "curve_step": [], "curve_loss": []}, attrs)
     return folder / "trajectory.zarr"
 
 
@@ -192,7 +192,7 @@ def test_directions_from_takes_the_other_runs_plane_bit_for_bit(trained_run, tmp
     (results / "a").mkdir(parents=True)
     (results / "a" / "trajectory.zarr").symlink_to(trained_run / "trajectory.zarr")
     own = other_weights(trained_run, results / "b")
-    runs = check_config(two_runs(directions_from="a", seed=7, normalization="layer"))["runs"]
+    runs = check_config(two_runs(directions_from="a", seed=7, normalization="layer"))
     out = results / "b" / "landscapes" / "result" / "directions.zarr"
     with pytest.raises(ConfigError, match=r"^runs\.b\.directions_from: run 'a' has no result directions yet .*Fix: "):
         kinds.fit("result", own, out, kinds.landscapes(runs["b"])["result"][1])
@@ -260,11 +260,10 @@ def evaluated(trained_run, tmp_path_factory) -> Path:
     tiny = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
             "checkpoints": str(trained_run / "checkpoints"), "unit": "epoch", "resolution": 3, "num_samples": 16,
             "seed": 4}
-    config = check_config({"runs": {"tiny": tiny}})
-    run = config["runs"]["tiny"]
+    run = check_config({"runs": {"tiny": tiny}})["tiny"]
     folder = run_dir / "landscapes" / "result"
     kinds.fit("result", run_dir / "trajectory.zarr", folder / "directions.zarr", kinds.landscapes(run)["result"][1])
-    evaluate_landscape("tiny", run, "result", run_dir, folder / "surface.zarr", cluster={"workers": 1})
+    evaluate_landscape(run, "result", run_dir, folder / "surface.zarr", cluster={"workers": 1})
     return run_dir
 
 

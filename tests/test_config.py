@@ -30,13 +30,13 @@ def config_with(**changes):
 
 
 def test_a_valid_config_gets_its_defaults():
-    config = validate(config_with())
-    run = config["runs"]["r"]
-    assert run["resolution"] == 40 and run["batch_size"] == 256 and run["seed"] == 0
-    assert run["train"]["optimizer"] == "SGD"
-    assert run["landscapes"] == {"train": True, "result": True, "hessian": False, "interpolate": False, "plane3": False,
+    config = config_with()
+    run = validate(config)["r"]
+    assert run.resolution == 40 and run.batch_size == 256 and run.seed == 0
+    assert run.train.optimizer == "SGD"
+    assert run.landscapes == {"train": True, "result": True, "hessian": False, "interpolate": False, "plane3": False,
                                  "shared": False}
-    assert config["chunk"] is None and run["normalization"] == "filter" and run["ignore"] == "biasbn"
+    assert config["chunk"] is None and run.normalization == "filter" and run.ignore == "biasbn"
 
 
 @pytest.mark.parametrize("changes, field, fix", [
@@ -63,9 +63,9 @@ def test_each_mistake_names_the_field_and_the_fix(changes, field, fix):
     ({"unit": "step", "intervals": [[1, 2, 200]]}, "runs.r.intervals[0]", "step [200] is never collected"),
 ])
 def test_mistakes_only_the_data_shows_are_found_before_training(changes, field, fix):
-    config = validate(config_with(**changes))  # parsing the workflow builds no dataset
+    run = validate(config_with(**changes))["r"]  # parsing the workflow builds no dataset
     with pytest.raises(ConfigError) as error:
-        check_data("r", config["runs"]["r"])
+        check_data(run)
     assert str(error.value).startswith(field + ":") and fix in str(error.value)
 
 

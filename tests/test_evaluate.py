@@ -15,13 +15,15 @@ from torch.nn import functional as F
 from topograph import engines, evaluate, jobs, store, zoo
 from topograph.batches import Batch
 from topograph.cluster import ClusterError, dask_client
+from topograph.config import validate
 from topograph.kinds import result
+from topograph.run import choose_samples
 from topograph.trajectory import load_state_dict
 
 
 def plane_spec(run_dir, landscape, num_samples=64, seed=0):
     plane = dict(store.open_store(landscape).attrs)
-    samples = engines.choose_samples(len(zoo.digits("test")), num_samples, seed)
+    samples = choose_samples(len(zoo.digits("test")), num_samples, seed)
     return engines.PlaneSpec(model="topograph.zoo:lenet5", model_args={}, data="topograph.zoo:digits",
                              data_args={"split": "test"}, sample_index=samples, directions=landscape,
                              center_checkpoint=run_dir / plane["center_checkpoint"], batch_size=24)
@@ -304,10 +306,9 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     for name in ("trajectory.zarr", "checkpoints"):
         (run_dir / name).symlink_to(trained_run / name)
     result.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
-    run = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
-           "data_args": {"split": "test"}, "eval_data_args": None, "num_samples": 64, "seed": 0, "resolution": 3,
-           "loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], "collate": None, "batch_size": 32,
-           "bn": "eval"}
+    run = validate({"runs": {"tiny": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+                                      "data_args": {"split": "test"}, "num_samples": 64, "resolution": 3,
+                                      "batch_size": 32, "train": {}}}})["tiny"]
     out = run_dir / "landscapes" / "result" / "surface.zarr"
     parameters = sum(p.numel() for p in zoo.lenet5().parameters())
     sample = sum(tensor.nbytes for tensor in zoo.digits("test")[0])  # image and label
@@ -315,7 +316,7 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     with pytest.raises(ClusterError, match=rf"^worker_mem_mb: 256 MB is less than one worker needs for this model and "
                                            rf"its samples \(about {needed} MB\)\. Fix: set worker_mem_mb to at least "
                                            rf"{needed}\.$"):
-        evaluate.evaluate_landscape("tiny", run, "result", run_dir, out, cluster={"workers": 1, "memory_limit_mb": 256})
+        evaluate.evaluate_landscape(run, "result", run_dir, out, cluster={"workers": 1, "memory_limit_mb": 256})
     assert not out.with_name("surface.zarr.partial").exists()
 
 

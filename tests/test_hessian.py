@@ -22,7 +22,8 @@ from topograph.batches import stack
 from topograph.errors import ConfigError
 from topograph.preflight import check_config
 from topograph.curvature import hessian_eigen, hutchinson_trace
-from topograph.engines.plane import Plane, choose_samples, load_model
+from topograph.engines.plane import Plane, load_model
+from topograph.run import choose_samples
 from topograph.kinds import hessian
 from topograph.objective import Objective
 
@@ -131,15 +132,15 @@ def test_a_bad_top_k_is_refused_at_validation():
         message = str(error.value)
         assert message.startswith("runs.r.landscapes.hessian.top_k: ") and problem in message, message
         assert "Fix: set landscapes.hessian.top_k to an integer of at least 2" in message and "\n" not in message
-    checked = check_config({"runs": {"r": {**run, "landscapes": {"hessian": True}}}})["runs"]["r"]
-    assert hessian.landscapes(checked)["hessian"]["top_k"] == 5 and checked["landscapes"]["train"] is True
+    checked = check_config({"runs": {"r": {**run, "landscapes": {"hessian": True}}}})["r"]
+    assert hessian.landscapes(checked)["hessian"]["top_k"] == 5 and checked.landscapes["train"] is True
 
 
 def test_the_fit_depends_on_the_keys_its_result_depends_on():
     run = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {"epochs": 3},
            "data_args": {"split": "train"}, "eval_data_args": {"split": "test"}, "batch_size": 8,
            "landscapes": {"hessian": {"trace_probes": 20}}}
-    planes = kinds.landscapes(check_config({"runs": {"r": run}})["runs"]["r"])
+    planes = kinds.landscapes(check_config({"runs": {"r": run}})["r"])
     assert list(planes) == ["result", "hessian"] and sorted(planes, key=kinds.order) == ["result", "hessian"]
     assert planes["hessian"] == (hessian, {
         "model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",

@@ -104,8 +104,8 @@ def test_a_trainer_folder_is_a_run_topograph_extracts(trained, tmp_path):
     root, _ = trained
     config = from_checkpoints(root / "trainer", r"checkpoint-(\d+)$", model="topograph.hf:from_config",
                               model_args=GPT2, unit="step")
-    run = check_config(config)["runs"]["r"]
-    extract_run("r", run, tmp_path, tmp_path / "trajectory.zarr")
+    run = check_config(config)["r"]
+    extract_run(run, tmp_path, tmp_path / "trajectory.zarr")
     weights = zarr.open_group(str(tmp_path / "trajectory.zarr"), mode="r")["weights"][:]
     model = hf.from_config(**GPT2)
     assert weights.shape == (3, sum(p.numel() for p in model.parameters()))  # the tied matrix once

@@ -9,7 +9,6 @@ import torch
 from test_config import config_with
 from topograph import zoo
 from topograph.errors import ConfigError
-from topograph.factories import build_model
 from topograph.preflight import check_data, check_config
 from topograph.trajectory import extract_run, flatten, load_state_dict
 
@@ -74,10 +73,10 @@ def test_a_factory_must_be_callable(factories):
 
 
 def test_a_model_factory_that_fails_or_returns_no_module_is_refused(factories):
-    run = check_config(config_with(model=f"{factories}:not_a_model"))["runs"]["r"]
-    refused(build_model, "r", run, field="runs.r.model", says="returned int, not a torch.nn.Module")
-    run = check_config(config_with(model_args={"widht": 4}))["runs"]["r"]
-    refused(build_model, "r", run, field="runs.r.model", says="model_args {'widht': 4} failed (TypeError:")
+    run = check_config(config_with(model=f"{factories}:not_a_model"))["r"]
+    refused(run.build_model, field="runs.r.model", says="returned int, not a torch.nn.Module")
+    run = check_config(config_with(model_args={"widht": 4}))["r"]
+    refused(run.build_model, field="runs.r.model", says="model_args {'widht': 4} failed (TypeError:")
 
 
 @pytest.mark.parametrize("data, says", [
@@ -85,8 +84,8 @@ def test_a_model_factory_that_fails_or_returns_no_module_is_refused(factories):
     ("broken", "failed (RuntimeError: no such split)"),
 ])
 def test_a_data_factory_that_fails_or_returns_no_dataset_is_refused(factories, data, says):
-    run = check_config(config_with(data=f"{factories}:{data}"))["runs"]["r"]
-    refused(check_data, "r", run, field="runs.r.data", says=says)
+    run = check_config(config_with(data=f"{factories}:{data}"))["r"]
+    refused(check_data, run, field="runs.r.data", says=says)
 
 
 @pytest.mark.parametrize("train, field, says", [
@@ -97,8 +96,8 @@ def test_a_data_factory_that_fails_or_returns_no_dataset_is_refused(factories, d
     ({"optimizer_args": {"lr": 0.1}}, "runs.r.train.optimizer_args", "train.learning_rate"),
 ])
 def test_the_optimizer_is_checked_before_training(train, field, says):
-    run = check_config(config_with(train={"epochs": 3, **train}))["runs"]["r"]
-    refused(check_data, "r", run, field=field, says=says)
+    run = check_config(config_with(train={"epochs": 3, **train}))["r"]
+    refused(check_data, run, field=field, says=says)
 
 
 @pytest.mark.parametrize("key, value", [("x_range", [0, float("inf")]), ("y_range", [float("nan"), 1]),
@@ -114,8 +113,8 @@ def test_a_train_learning_rate_of_nan_is_refused():
 def test_grids_of_over_a_million_points_need_allow_large():
     message = refused(check_config, config_with(resolution=1001), field="runs.r.resolution", says="1002001 grid points")
     assert "allow_large: true" in message
-    assert check_config(config_with(resolution=1001, allow_large=True))["runs"]["r"]["allow_large"] is True
-    assert check_config(config_with(resolution=1000))["runs"]["r"]["allow_large"] is False
+    assert check_config(config_with(resolution=1001, allow_large=True))["r"].allow_large is True
+    assert check_config(config_with(resolution=1000))["r"].allow_large is False
 
 
 def scheduled(scheduler):
@@ -184,9 +183,9 @@ def test_extracting_a_folder_with_a_bad_checkpoint_names_it(bad_checkpoints, tmp
     folder = tmp_path_factory.mktemp("ck")
     for number, name in ((1, "good.pt"), (2, "shape.pt")):
         (folder / f"{number}.pt").write_bytes((bad_checkpoints / name).read_bytes())
-    run = check_config(from_checkpoints(folder))["runs"]["r"]
+    run = check_config(from_checkpoints(folder))["r"]
     out = tmp_path_factory.mktemp("run")
-    refused(extract_run, "r", run, out, out / "trajectory.zarr", field="runs.r.checkpoints", says="2.pt")
+    refused(extract_run, run, out, out / "trajectory.zarr", field="runs.r.checkpoints", says="2.pt")
 
 
 @pytest.mark.parametrize("name", ["r1\n", "r\x07", "index.html", "compare.html", "logs", "Logs", "a b", "-r"])

@@ -20,7 +20,7 @@ def test_each_landscape_name_leads_back_to_its_kind_and_sorts_by_interval():
     config = validate({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
                                       "train": {"epochs": 12}, "unit": "epoch",
                                       "intervals": [[9, 10, 11], [2, 3, 4], [1, 5, 12]]}}})
-    planes = kinds.landscapes(config["runs"]["r"])
+    planes = kinds.landscapes(config["r"])
     assert list(planes) == ["train_9-11", "train_2-4", "train_1-12", "result"]
     assert planes["train_2-4"] == (train, {"steps": [2, 3, 4], "margin": 0.2, "x_range": None, "y_range": None})
     for name, (kind, _) in planes.items():
@@ -41,9 +41,10 @@ def write_rows(path, rows, monkeypatch, chunk=7):
     """A trajectory store whose parameter axis is cut into several chunks, to exercise block-wise reads."""
     monkeypatch.setattr(store, "PARAM_CHUNK", chunk)
     t = len(rows)
-    store.write_trajectory(path, iter(rows), t, rows.shape[1], step=np.arange(1, t + 1), epoch=np.arange(1, t + 1),
-                           train_loss=np.zeros(t), curve_step=[], curve_loss=[],
-                           attrs={"unit": "epoch", "checkpoints": [f"c{i}.pt" for i in range(t)]})
+    store.write_trajectory(path, iter(rows), rows.shape,
+                           {"step": np.arange(1, t + 1), "epoch": np.arange(1, t + 1), "train_loss": np.zeros(t),
+                            "curve_step": [], "curve_loss": []},
+                           {"unit": "epoch", "checkpoints": [f"c{i}.pt" for i in range(t)]})
     return store.open_store(path)
 
 
@@ -164,6 +165,6 @@ def test_each_switch_is_written_once_in_its_kind():
                                "see config/README.md")
     run = validate({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
                                    "train": {}, "landscapes": {"hessian": True, "interpolate": True}}}})
-    planes = kinds.landscapes(run["runs"]["r"])
+    planes = kinds.landscapes(run["r"])
     assert {key: planes["hessian"][1][key] for key in ("top_k", "trace_probes")} == {"top_k": 5, "trace_probes": 100}
     assert planes["interpolate_first-last"][1]["alpha"] == [-0.5, 1.5]

@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "topograph"
 LAYERS = [
     # what stands alone: errors, the stores, the demo zoo, the Collector and its callbacks, checkpoints, factories
     ["errors", "store", "noise", "zoo", "collect", "hf", "lightning", "checkpoints", "factories"],
-    # one network's tensors: batches, loss and metrics, the trajectory, training, export
-    ["batches", "objective", "trajectory", "train", "export"],
+    # a run's settings, typed; one network's tensors: batches, loss and metrics, the trajectory, training, export
+    ["run", "batches", "objective", "trajectory", "train", "export"],
     # the evaluation plane and what is measured on it
     ["engines", "curvature", "sharpness"],
     ["kinds"],

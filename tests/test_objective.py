@@ -20,6 +20,7 @@ from topograph.batches import Batch, stack
 from topograph.errors import ConfigError
 from topograph.factories import build
 from topograph.objective import Objective, check
+from topograph.run import Evaluated
 
 POINTS = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0]])
 
@@ -128,8 +129,9 @@ def smooth_l1(output, target, beta=1.0):
     return F.smooth_l1_loss(output, target, reduction="none", beta=beta)
 
 
-def run_with(**keys):
-    return {"collate": None, "loss": "cross_entropy", "loss_args": {}, "metrics": ["accuracy"], **keys}
+def run_with(**keys) -> Evaluated:
+    """What run r evaluates, as far as the probe reads it: the loss, the metrics and the collate function."""
+    return Evaluated("r", "m:model", {}, "m:data", {}, 4, **{"metrics": ["accuracy"], **keys})
 
 
 REFUSED = {  # model, dataset, run keys, the one line's start
@@ -177,7 +179,7 @@ REFUSED = {  # model, dataset, run keys, the one line's start
 def test_what_cannot_be_measured_is_refused_in_one_line(case):
     model, data, keys, message = REFUSED[case]
     with pytest.raises(ConfigError, match=message) as refused:
-        check("r", run_with(**keys), model(), data())
+        check(run_with(**keys), model(), data())
     assert "\n" not in str(refused.value)
 
 
@@ -191,7 +193,7 @@ def test_what_cannot_be_measured_is_refused_in_one_line(case):
     (zoo.lenet5, lambda: zoo.digits("test"), {"loss": "nll", "metrics": ["top5"]}),
 ])
 def test_what_fits_passes_the_probe(model, data, keys):
-    check("r", run_with(**keys), model(), data())
+    check(run_with(**keys), model(), data())
 
 
 def test_a_custom_loss_takes_its_arguments_and_a_custom_metric_becomes_its_own_array():

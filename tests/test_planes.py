@@ -103,8 +103,8 @@ def start_rows(tmp_path, firsts):
     stores = []
     for index, (step, row) in enumerate(firsts):
         path = tmp_path / f"t{index}.zarr"
-        store.write_trajectory(path, iter([row, row + 1]), 2, 3, step=[step, step + 1], epoch=[0, 1],
-                               train_loss=[0, 0], curve_step=[], curve_loss=[], attrs={})
+        store.write_trajectory(path, iter([row, row + 1]), (2, 3), {"step": [step, step + 1], "epoch": [0, 1],
+                               "train_loss": [0, 0], "curve_step": [], "curve_loss": []}, {})
         stores.append(store.open_store(path))
     return stores
 
@@ -151,7 +151,7 @@ def test_a_plane_of_unknown_runs_or_architectures_is_refused(landscapes, other, 
 def test_the_fit_reads_the_trajectories_of_the_runs_it_names():
     runs = check_config(config(PLANES | {"train": True, "shared": {"with": ["b"]},
                                      "plane3": {"three": {"points": [1, "last", "b:last"]}},
-                                     "interpolate": {"x": {"from": "first", "to": "last"}}}))["runs"]
+                                     "interpolate": {"x": {"from": "first", "to": "last"}}}))
     landscapes = kinds.landscapes(runs["a"])
     assert {name: kinds.runs_read(name, params) for name, (_, params) in landscapes.items()} == {
         "train_1-3": [], "result": [], "interpolate_x": [], "plane3_three": ["b"], "shared": ["b"]}

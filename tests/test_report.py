@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +88,9 @@ def make_run(results: Path, name: str, *, network="TinyNet", run_json=True, resi
     attrs = {"run": name, "unit": "epoch", "steps_per_epoch": 10, "network": network, "optimizer": "Adam",
              "learning_rate": rate, "global_step": [10, 20, 30, 40],
              "checkpoints": [f"checkpoints/epoch_{s:06d}.pt" for s in STEPS]}
-    store.write_trajectory(run / "trajectory.zarr", [np.zeros(5, np.float32)] * 4, 4, 5, step=STEPS,
-                           epoch=STEPS.astype(float), train_loss=[2.0, 1.0, 0.5, 0.3], curve_step=np.arange(1, 41),
-                           curve_loss=np.linspace(2.3, 0.2, 40), attrs=attrs)
+    store.write_trajectory(run / "trajectory.zarr", [np.zeros(5, np.float32)] * 4, (4, 5),
+                           {"step": STEPS, "epoch": STEPS.astype(float), "train_loss": [2.0, 1.0, 0.5, 0.3],
+                            "curve_step": np.arange(1, 41), "curve_loss": np.linspace(2.3, 0.2, 40)}, attrs)
     if run_json:
         info = {k: attrs[k] for k in ("network", "optimizer", "learning_rate", "unit", "steps_per_epoch")}
         (run / "run.json").write_text(json.dumps(info))
@@ -557,21 +556,19 @@ REAL_RUNS = {NARROW: (1, [[1, 2, 3], [2, 3, 4]]), WIDE: (2, [])}
 
 def run_pipeline(run_dir: Path, name: str, width: int, intervals: list) -> None:
     """What the workflow's rules do for one run, in this process: train, extract, fit the planes, evaluate."""
-    from topograph import config, evaluate, factories, kinds, train, trajectory
+    from topograph import config, evaluate, kinds, train, trajectory
 
     spec = {"model": "topograph.zoo:lenet5", "model_args": {"width": width}, "data": "topograph.zoo:digits",
             "data_args": {"split": "test"}, "unit": "epoch", "intervals": intervals,
             "train": {"epochs": 4, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
             "landscapes": {"train": bool(intervals), "result": True}, "resolution": 7, "num_samples": 48}
-    run = config.validate({"runs": {"run": spec}})["runs"]["run"]
-    train.train(partial(factories.build, run["model"], run["model_args"]),
-                factories.build(run["data"], run["data_args"]), run_dir / "checkpoints", unit=run["unit"],
-                intervals=run["intervals"], **run["train"])
-    trajectory.extract_run(name, run, run_dir, run_dir / "trajectory.zarr")
+    run = config.validate({"runs": {"run": spec}})["run"]
+    train.train(run, run.build_data(), run_dir / "checkpoints")
+    trajectory.extract_run(run, run_dir, run_dir / "trajectory.zarr")
     for landscape, (_, params) in kinds.landscapes(run).items():
         folder = run_dir / "landscapes" / landscape
         kinds.fit(landscape, run_dir / "trajectory.zarr", folder / "directions.zarr", params)
-        evaluate.evaluate_landscape(name, run, landscape, run_dir, folder / "surface.zarr", cluster={}, chunk=8)
+        evaluate.evaluate_landscape(run, landscape, run_dir, folder / "surface.zarr", cluster={}, chunk=8)
 
 
 @pytest.fixture(scope="module")

@@ -198,12 +198,12 @@ def test_sharpness_needs_the_result_landscape():
 
 
 def test_the_result_fit_depends_on_the_evaluation_only_with_sharpness():
-    plain = check_config({"runs": {"r": dict(RUN)}})["runs"]["r"]
-    assert plain["sharpness"] is None
+    plain = check_config({"runs": {"r": dict(RUN)}})["r"]
+    assert plain.sharpness is None
     assert result.landscapes(plain)["result"] == {"seed": 0, "normalization": "filter", "ignore": "biasbn",
                                                   "x_range": None, "y_range": None}
     config = {"runs": {"r": {**RUN, "sharpness": {"rho": 0.1}, "eval_data_args": {"split": "test"}}}}
-    run = check_config(config)["runs"]["r"]
+    run = check_config(config)["r"]
     params = result.landscapes(run)["result"]
     assert params["sharpness"] == {"rho": 0.1, "steps": 10, "batches": 8, "batch_size": 128}
     assert params["evaluated"] == {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
@@ -213,7 +213,8 @@ def test_the_result_fit_depends_on_the_evaluation_only_with_sharpness():
 
 def test_the_result_fit_stores_the_sharpness_of_its_center(trained_run, tmp_path):
     """The fit's attrs against a direct computation on the samples it names; the page's row shows them."""
-    from topograph.engines.plane import choose_samples, load_model
+    from topograph.engines.plane import load_model
+    from topograph.run import choose_samples
     from topograph import zoo
 
     sharpness = {"rho": 0.05, "steps": 3, "batches": 3, "batch_size": 16}

@@ -34,9 +34,9 @@ def test_a_new_surface_is_nan_and_not_done(tmp_path):
 def test_trajectory_rows_stream_in_and_read_back_by_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "PARAM_CHUNK", 4)
     rows = np.random.default_rng(0).normal(size=(3, 10)).astype(np.float32)
-    store.write_trajectory(tmp_path / "t.zarr", iter(rows), 3, 10, step=[1, 2, 5], epoch=[1, 2, 5],
-                           train_loss=[1.0, 0.5, np.nan], curve_step=[1, 2], curve_loss=[2.0, 1.0],
-                           attrs={"unit": "epoch"})
+    store.write_trajectory(tmp_path / "t.zarr", iter(rows), (3, 10),
+                           {"step": [1, 2, 5], "epoch": [1, 2, 5], "train_loss": [1.0, 0.5, np.nan],
+                            "curve_step": [1, 2], "curve_loss": [2.0, 1.0]}, {"unit": "epoch"})
     group = store.open_store(tmp_path / "t.zarr")
     assert group["weights"].chunks == (1, 4)
     blocks = list(store.column_blocks(group["weights"], [0, 2]))

@@ -19,11 +19,11 @@ from . import kinds
 from .checkpoints import HF_WEIGHTS, checkpoint_files, collector_record
 from .errors import ConfigError
 from .factories import check_factory
+from .run import Run
 
 SCHEMA = Path(__file__).with_name("config.schema.yaml")
 RESERVED = ("index.html", "compare.html", "logs", "assets", "figures")  # what the workflow writes under results/
 MAX_POINTS = 1_000_000  # grid points per landscape beyond which a run must say allow_large: true
-OBJECTIVE_KEYS = ("loss", "loss_args", "metrics", "collate")  # what is measured, and how items become batches
 USUAL_METRICS = {"cross_entropy": ["accuracy"], "nll": ["accuracy"], "bce_with_logits": ["accuracy"],
                  "mse": ["mae", "r2"], "l1": ["mae", "r2"]}
 SURFACE_ARRAYS = ("loss", "x", "y", "sample_index", "chunk_done")  # names a metric's array cannot take
@@ -59,18 +59,22 @@ def _validator(schema_path: Path):
     return _filling_defaults(Draft202012Validator)(load_schema(schema_path))
 
 
-def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
-    """Fill defaults in place and return config, or raise ConfigError naming the field and fix: the checks that need
-    only the config (preflight.check_config runs them and the rest)."""
+def validate(config: dict, schema_path: Path = SCHEMA) -> dict[str, Run]:
+    """Fill defaults in place and return the runs, or raise ConfigError naming the field and fix: the checks that
+    need only the config (preflight.check_config runs them and the rest)."""
     _fill_from_records(config)
     error = best_match(_validator(Path(schema_path)).iter_errors(config))
     if error is not None:
         raise ConfigError(_schema_message(error))
     check_finite(config)
-    for name, run in config["runs"].items():
-        check_run(name, run)
-    check_compare(config)
-    return config
+    runs = {}
+    for name, settings in config["runs"].items():
+        check_name(name)
+        fill_metrics(settings)
+        runs[name] = Run.of(name, settings)
+        check_run(runs[name])
+    check_compare(config["compare"], runs)
+    return runs
 
 
 RECORDED = ("unit", "intervals", "steps_per_epoch", "network", "optimizer", "learning_rate")
@@ -121,75 +125,79 @@ def check_finite(config: dict) -> None:
     walk(config, [])
 
 
-def check_compare(config: dict) -> None:
+def check_compare(compare: list[str] | None, runs: dict[str, Run]) -> None:
     terrain = kinds.compared_as("terrain").KIND  # the landscapes compare.html tiles
-    for name in config["compare"] or []:
-        run = config["runs"].get(name)
+    for name in compare or []:
+        run = runs.get(name)
         if run is None:
             raise ConfigError(f"compare: {name!r} is not a run. Fix: name runs listed under runs: "
-                              f"({', '.join(config['runs'])}).")
-        if not run["landscapes"][terrain]:
+                              f"({', '.join(runs)}).")
+        if not run.landscapes[terrain]:
             raise ConfigError(f"compare: run {name!r} has no {terrain} landscape. Fix: set its landscapes.{terrain} "
                               "to true, or leave it out of compare.")
 
 
-def collected_steps(run: dict, train_size: int | None = None) -> list[int]:
+def collected_steps(run: Run, train_size: int | None = None) -> list[int]:
     """The steps/epochs whose checkpoints exist (or will, once the train rule ran)."""
-    if "checkpoints" in run:
-        return sorted(checkpoint_files(run["checkpoints"], run["checkpoint_pattern"]))
-    train = run["train"]
-    last = train["epochs"]
-    if run["unit"] == "step":
-        last *= math.ceil(train_size / train["batch_size"])
-    wanted = {n for interval in run["intervals"] for n in interval if n <= last}
+    if run.checkpoints is not None:
+        return sorted(checkpoint_files(run.checkpoints, run.checkpoint_pattern))
+    last = run.train.epochs
+    if run.unit == "step":
+        last *= math.ceil(train_size / run.train.batch_size)
+    wanted = {n for interval in run.intervals for n in interval if n <= last}
     return sorted(wanted | {last})
 
 
-def check_run(name: str, run: dict) -> None:
-    field = f"runs.{name}"
-    check_name(name)
+def check_run(run: Run) -> None:
+    field = run.field
     for key in ("model", "data"):
-        check_factory(f"{field}.{key}", run[key])
-    check_objective(field, run)
+        check_factory(f"{field}.{key}", getattr(run, key))
+    check_objective(run)
     for key in ("x_range", "y_range"):
-        if run[key] is not None and not run[key][0] < run[key][1]:
-            raise ConfigError(f"{field}.{key}: {run[key]} is empty. Fix: give [low, high] with low < high.")
-    if run["resolution"] ** 2 > MAX_POINTS and not run["allow_large"]:
-        raise ConfigError(f"{field}.resolution: {run['resolution']} gives {run['resolution'] ** 2} grid points per "
+        extent = getattr(run, key)
+        if extent is not None and not extent[0] < extent[1]:
+            raise ConfigError(f"{field}.{key}: {extent} is empty. Fix: give [low, high] with low < high.")
+    if run.resolution ** 2 > MAX_POINTS and not run.allow_large:
+        raise ConfigError(f"{field}.resolution: {run.resolution} gives {run.resolution ** 2} grid points per "
                           f"landscape, more than {MAX_POINTS}. Fix: lower resolution, or set allow_large: true in "
                           "the run if you mean it.")
-    if "checkpoints" in run:
-        check_checkpoint_folder(field, run)
-    if "checkpoints" in run or run["unit"] == "epoch":
-        check_intervals(name, run)
-    if run["sharpness"]:
-        check_sharpness(field, run)
+    if run.checkpoints is not None:
+        check_checkpoint_folder(run)
+    if run.checkpoints is not None or run.unit == "epoch":
+        check_intervals(run)
+    if run.sharpness:
+        check_sharpness(run)
 
 
-def check_sharpness(field: str, run: dict) -> None:
+def check_sharpness(run: Run) -> None:
     """The sharpness is measured where the result landscape is fitted, on its batches of the evaluated samples."""
-    sharpness = run["sharpness"]
+    sharpness, field = run.sharpness, f"{run.field}.sharpness"
     result = kinds.result.KIND
-    if not run["landscapes"][result]:
-        raise ConfigError(f"{field}.sharpness: it is measured with the {result} landscape, which is off. Fix: set "
+    if not run.landscapes[result]:
+        raise ConfigError(f"{field}: it is measured with the {result} landscape, which is off. Fix: set "
                           f"landscapes.{result} to true, or sharpness to null.")
     needed = sharpness["batches"] * sharpness["batch_size"]
-    if needed > run["num_samples"]:
-        raise ConfigError(f"{field}.sharpness.batches: {sharpness['batches']} batches of {sharpness['batch_size']} "
-                          f"take {needed} of the evaluated samples, more than num_samples ({run['num_samples']}). "
+    if needed > run.num_samples:
+        raise ConfigError(f"{field}.batches: {sharpness['batches']} batches of {sharpness['batch_size']} "
+                          f"take {needed} of the evaluated samples, more than num_samples ({run.num_samples}). "
                           "Fix: lower sharpness.batches or sharpness.batch_size, or raise num_samples.")
 
 
-def check_objective(field: str, run: dict) -> None:
-    """metrics: null becomes the loss's usual ones; each import string names a factory; each metric has an array
-    name of its own in surface.zarr (a function's name)."""
-    if run["metrics"] is None:
-        run["metrics"] = list(USUAL_METRICS.get(run["loss"], []))
-    for key, spec in [("loss", run["loss"]), *(("metrics", m) for m in run["metrics"]), ("collate", run["collate"])]:
+def fill_metrics(settings: dict) -> None:
+    """metrics: null becomes the loss's usual ones (in the config: the rules' params show them)."""
+    if settings["metrics"] is None:
+        settings["metrics"] = list(USUAL_METRICS.get(settings["loss"], []))
+
+
+def check_objective(run: Run) -> None:
+    """Each import string names a factory; each metric has an array name of its own in surface.zarr (a function's
+    name)."""
+    field = run.field
+    for key, spec in [("loss", run.loss), *(("metrics", m) for m in run.metrics), ("collate", run.collate)]:
         if spec and ":" in spec:
             check_factory(f"{field}.{key}", spec)
-    names = [spec.rpartition(":")[2] for spec in run["metrics"]]
-    for spec, array in zip(run["metrics"], names):
+    names = [spec.rpartition(":")[2] for spec in run.metrics]
+    for spec, array in zip(run.metrics, names):
         if array in SURFACE_ARRAYS or names.count(array) > 1:
             raise ConfigError(f"{field}.metrics: {spec!r} would be stored as {array!r}, a name surface.zarr "
                               f"{'uses itself' if array in SURFACE_ARRAYS else 'has twice'}. Fix: rename the function "
@@ -203,15 +211,15 @@ def check_name(name: str) -> None:
                           f"(not {', '.join(RESERVED)}).")
 
 
-def check_checkpoint_folder(field: str, run: dict) -> None:
-    folder = Path(run["checkpoints"])
+def check_checkpoint_folder(run: Run) -> None:
+    field, folder = run.field, Path(run.checkpoints)
     if not folder.is_dir():
         raise ConfigError(f"{field}.checkpoints: no folder {str(folder)!r}. Fix: give the folder of your saved "
                           "state_dicts.")
-    files = checkpoint_files(folder, run["checkpoint_pattern"], f"{field}.checkpoint_pattern")
+    files = checkpoint_files(folder, run.checkpoint_pattern, f"{field}.checkpoint_pattern")
     if not files:
         raise ConfigError(f"{field}.checkpoints: no file in {str(folder)!r} matches checkpoint_pattern "
-                          f"{run['checkpoint_pattern']!r}. Fix: point checkpoints at a folder of state_dict files, "
+                          f"{run.checkpoint_pattern!r}. Fix: point checkpoints at a folder of state_dict files, "
                           "or set checkpoint_pattern to a regular expression whose one group captures the number.")
     empty = [path.name for path in files.values() if path.is_file() and path.stat().st_size == 0]
     if empty:
@@ -224,13 +232,13 @@ def check_checkpoint_folder(field: str, run: dict) -> None:
                           "out of the folder.")
 
 
-def check_intervals(name: str, run: dict, train_size: int | None = None) -> None:
+def check_intervals(run: Run, train_size: int | None = None) -> None:
     collected = collected_steps(run, train_size)
-    for index, interval in enumerate(run["intervals"]):
+    for index, interval in enumerate(run.intervals):
         missing = sorted(set(interval) - set(collected))
         if missing:
-            raise ConfigError(f"runs.{name}.intervals[{index}]: {run['unit']} {missing} is never collected "
-                              f"(collected: {_span(collected)}). Fix: name only collected {run['unit']}s.")
+            raise ConfigError(f"{run.field}.intervals[{index}]: {run.unit} {missing} is never collected "
+                              f"(collected: {_span(collected)}). Fix: name only collected {run.unit}s.")
 
 
 def _span(numbers: list[int]) -> str:

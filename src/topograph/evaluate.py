@@ -22,12 +22,11 @@ from . import jobs, kinds, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
 from .checkpoints import weight_files
-from .config import OBJECTIVE_KEYS
-from .factories import build_data, build_model, check_samples
-from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, choose_samples, combined,
-                      has_batch_norm, load_bn_samples, load_plane, load_samples, make_engine)
+from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, combined, has_batch_norm,
+                      load_bn_samples, load_plane, load_samples, make_engine)
 from .engines.functional import sample_losses
 from .noise import noise
+from .run import Run
 
 
 class Job(NamedTuple):
@@ -37,6 +36,26 @@ class Job(NamedTuple):
     points_per_worker: int  # the most points a worker may evaluate: what compiling or filling a GPU can pay off
     engine: str | None = None  # the technique every worker uses (engines.make_engine); None: choose by timing
     keep_sample_losses: bool = False  # also each sample's loss at each point (one more forward pass per point)
+
+
+class Grid(NamedTuple):
+    """The grid's coordinates along d1 and d2, and the edge of its square chunks."""
+    x: np.ndarray
+    y: np.ndarray
+    chunk: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.x), len(self.y)
+
+    def coords(self, index) -> tuple[np.ndarray, np.ndarray]:
+        """The coordinates of chunk `index`."""
+        sx, sy = store.chunk_slices(index, self.chunk, self.shape)
+        return self.x[sx], self.y[sy]
+
+    def points(self, index) -> int:
+        xs, ys = self.coords(index)
+        return len(xs) * len(ys)
 
 
 @dataclass(frozen=True)
@@ -125,8 +144,10 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
     # points takes 9 ms, about as long as dask and Zarr take to hand a chunk over.
     chunk = chunk or -(-resolution // (4 if spec.device == "cuda" else 8))
     plane_attrs = dict(store.open_store(spec.directions).attrs)
-    x = np.linspace(*plane_attrs["x_range"], resolution)
-    y = np.linspace(*plane_attrs["y_range"], resolution if plane_attrs.get("dimensions", 2) == 2 else 1)
+    grid = Grid(np.linspace(*plane_attrs["x_range"], resolution),
+                np.linspace(*plane_attrs["y_range"], resolution if plane_attrs.get("dimensions", 2) == 2 else 1),
+                chunk)
+    x, y = grid.x, grid.y
     # Built once here and sent to every worker: each building the dataset again took the demo's workers 3.5 s
     # of a 14 s job, most of it importing scikit-learn; for image folders it would be reading every file.
     samples = Samples(load_samples(spec), load_bn_samples(spec))
@@ -136,13 +157,13 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
         if keep_sample_losses:
             _with_sample_losses(group, log)
-        grid = store.surface_chunks((len(x), len(y)), chunk)
-        todo = [index for index in np.ndindex(grid) if not group["chunk_done"][index]]
+        todo = [index for index in np.ndindex(store.surface_chunks(grid.shape, chunk))
+                if not group["chunk_done"][index]]
         workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
         job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine, keep_sample_losses)
         try:
-            _run_chunks(group, job, todo, chunk, x, y, samples, client, workers, log)
+            _run_chunks(group, job, todo, grid, samples, client, workers, log)
         except EngineError as error:  # kept in attrs and on this machine, it would fail every rerun
             _forget(_choice_key(job), group)
             raise ClusterError(f"{error}. Fix: run the same command again: the engines are timed anew; the chunks "
@@ -206,18 +227,13 @@ def _publish(partial: Path, out: Path) -> None:
         staging.rename(out)
 
 
-def _run_chunks(group, job: Job, todo, chunk, x, y, samples, client, workers, log) -> None:
-    shape = (len(x), len(y))
-    total = shape[0] * shape[1]
-    done = total - sum(_points(index, chunk, shape) for index in todo)
+def _run_chunks(group, job: Job, todo, grid: Grid, samples, client, workers, log) -> None:
+    total = grid.shape[0] * grid.shape[1]
+    done = total - sum(map(grid.points, todo))
     print(f"{len(todo)} chunks to evaluate ({done}/{total} points already done)", file=log, flush=True)
     if not todo:
         return
-
-    def coords(index):
-        sx, sy = store.chunk_slices(index, chunk, shape)
-        return x[sx], y[sy]
-
+    coords = grid.coords
     if client is not None:
         samples = client.scatter(samples, broadcast=True)
     if job.engine is None:
@@ -309,11 +325,6 @@ def _duration(seconds: float) -> str:
         f"{seconds / 3600:.1f} h"
 
 
-def _points(index, chunk, shape) -> int:
-    sx, sy = store.chunk_slices(index, chunk, shape)
-    return (sx.stop - sx.start) * (sy.stop - sy.start)
-
-
 def provenance_attrs(run_dir: Path, center_checkpoint: str) -> dict:
     """What the report's provenance block shows beside the seed and the samples: the versions that computed the
     values and the SHA-256 of each weight file of the center checkpoint (keyed by its path relative to run_dir)."""
@@ -330,7 +341,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
+def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
                        chunk: int | None = None, log=None) -> None:
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes
     (keyword arguments of cluster.dask_client)."""
@@ -340,48 +351,59 @@ def evaluate_landscape(name: str, run: dict, landscape: str, run_dir: Path, out:
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
-    trajectory = dict(store.open_store(run_dir / "trajectory.zarr").attrs)
     plane = dict(store.open_store(directions).attrs)
-    data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
-    dataset = build_data(name, run, "data_args" if run["eval_data_args"] is None else "eval_data_args")
-    size = len(dataset)
-    check_samples(name, run, size)  # a run from checkpoints meets its data here first
-    model, bn = build_model(name, run), run["bn"]
-    objective.check(name, run, model, dataset)
-    if bn != "eval" and not has_batch_norm(model):
-        print(f"bn: {bn} changes nothing: the model has no BatchNorm (evaluated as under bn: eval, at no cost)",
-              file=log or sys.stdout, flush=True)
-    bn_index = ()
-    if bn == "recalibrate":  # batches of the training data (data_args), also where eval_data_args name other data
-        train_size = size if run["eval_data_args"] is None else len(build_data(name, run))
-        bn_index = choose_bn_samples(train_size, run["bn_batches"], run["batch_size"], run["seed"])
+    spec, dataset = plane_spec(run, directions, run_dir / plane["center_checkpoint"], cluster, log)
     if cluster.get("memory_limit_mb") and not cluster.get("scheduler"):
-        one = sum(tensor.nbytes for tensor in stack(dataset, np.arange(1), run["collate"]).tensors())
+        one = sum(tensor.nbytes for tensor in stack(dataset, np.arange(1), run.collate).tensors())
         check_worker_memory(cluster["memory_limit_mb"], parameters=store.open_store(directions)["center"].shape[0],
-                            sample_bytes=one * (run["num_samples"] + len(bn_index)))
-    samples = choose_samples(size, run["num_samples"], run["seed"])
-    spec = PlaneSpec(model=run["model"], model_args=run["model_args"], data=run["data"], data_args=data_args,
-                     sample_index=samples, directions=directions.resolve(),
-                     center_checkpoint=(run_dir / plane["center_checkpoint"]).resolve(),
-                     batch_size=run["batch_size"], device="cuda" if cluster.get("devices") else "cpu",
-                     **{key: run[key] for key in OBJECTIVE_KEYS}, bn=bn,
-                     bn_data_args=run["data_args"] if bn == "recalibrate" else None, bn_index=bn_index)
-    attrs = {"run": name, "landscape": landscape, "resolution": run["resolution"],
-             "num_samples": run["num_samples"], "seed": run["seed"], "data": run["data"], "data_args": data_args,
-             **{key: run[key] for key in OBJECTIVE_KEYS}, "bn_mode": bn,
-             "bn_batches": run["bn_batches"] if bn == "recalibrate" else None, "bn_data_args": spec.bn_data_args,
-             "batch_size": run["batch_size"] if bn != "eval" else None,  # what BatchNorm normalized over
-             **{key: trajectory.get(key) for key in ("model", "model_args", "network", "optimizer", "learning_rate",
-                                                     "steps_per_epoch")},
-             **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
-                                                "center_checkpoint", "explained_variance_ratio")},
-             **kinds.surface_attrs(plane),
-             **provenance_attrs(run_dir, plane["center_checkpoint"])}
+                            sample_bytes=one * (run.num_samples + len(spec.bn_index)))
+    attrs = surface_attrs(run, landscape, spec, plane, run_dir)
     with dask_client(**cluster) as client:
         try:
-            evaluate_grid(out, spec, attrs, resolution=run["resolution"], chunk=chunk, client=client, log=log,
-                          keep_sample_losses=run["keep_sample_losses"])
+            evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk, client=client, log=log,
+                          keep_sample_losses=run.keep_sample_losses)
         except KilledWorker as error:
             raise ClusterError(f"dask workers died evaluating a chunk ({error}), most often for lack of memory "
                                f"(worker_mem_mb: {cluster.get('memory_limit_mb')}). Fix: raise worker_mem_mb or lower "
                                "batch_size; the chunks finished are kept") from None
+
+
+def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dict, log=None):
+    """What the run's grid on the plane at directions is evaluated on (PlaneSpec), once the model, the evaluation
+    data and the objective passed the probe (a run from checkpoints meets its data here first); and that data."""
+    evaluated = run.evaluated
+    dataset = evaluated.build_data()
+    samples = evaluated.sample_index(len(dataset))
+    model = run.build_model()
+    objective.check(evaluated, model, dataset)
+    if run.bn != "eval" and not has_batch_norm(model):
+        print(f"bn: {run.bn} changes nothing: the model has no BatchNorm (evaluated as under bn: eval, at no cost)",
+              file=log or sys.stdout, flush=True)
+    bn_index = ()
+    if run.bn == "recalibrate":  # batches of the training data (data_args), also where eval_data_args name other data
+        train_size = len(dataset) if run.eval_data_args is None else len(run.build_data())
+        bn_index = choose_bn_samples(train_size, run.bn_batches, run.batch_size, run.seed)
+    spec = PlaneSpec(model=run.model, model_args=run.model_args, data=run.data, data_args=evaluated.data_args,
+                     sample_index=samples, directions=directions.resolve(),
+                     center_checkpoint=center_checkpoint.resolve(), batch_size=run.batch_size,
+                     device="cuda" if cluster.get("devices") else "cpu", loss=run.loss, loss_args=run.loss_args,
+                     metrics=run.metrics, collate=run.collate, bn=run.bn,
+                     bn_data_args=run.data_args if run.bn == "recalibrate" else None, bn_index=bn_index)
+    return spec, dataset
+
+
+def surface_attrs(run: Run, landscape: str, spec: PlaneSpec, plane: dict, run_dir: Path) -> dict:
+    """surface.zarr's attrs (docs/stores.md): how the grid was evaluated, and what the trajectory and the plane
+    say of the run and the landscape."""
+    trajectory = dict(store.open_store(run_dir / "trajectory.zarr").attrs)
+    return {"run": run.name, "landscape": landscape, "resolution": run.resolution, "num_samples": run.num_samples,
+            "seed": run.seed, "data": run.data, "data_args": spec.data_args, "loss": run.loss,
+            "loss_args": run.loss_args, "metrics": run.metrics, "collate": run.collate, "bn_mode": run.bn,
+            "bn_batches": run.bn_batches if run.bn == "recalibrate" else None, "bn_data_args": spec.bn_data_args,
+            "batch_size": run.batch_size if run.bn != "eval" else None,  # what BatchNorm normalized over
+            **{key: trajectory.get(key) for key in ("model", "model_args", "network", "optimizer", "learning_rate",
+                                                    "steps_per_epoch")},
+            **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
+                                               "center_checkpoint", "explained_variance_ratio")},
+            **kinds.surface_attrs(plane),
+            **provenance_attrs(run_dir, plane["center_checkpoint"])}

@@ -31,34 +31,27 @@ def build(spec: str, args: dict | None, field: str | None = None, args_key: str 
                           f"{args_key} that the factory takes, or fix the factory.") from error
 
 
-def build_model(name: str, run: dict):
-    """The run's model, or a one-line ConfigError naming runs.<name>.model when it fails or is no nn.Module."""
+def build_model(run: str, model: str, model_args: dict):
+    """The model, or a one-line ConfigError naming runs.<run>.model when it fails or is no nn.Module."""
     from torch import nn
 
-    model = build(run["model"], run["model_args"], f"runs.{name}.model")
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"runs.{name}.model: {run['model']} with model_args {run['model_args']} returned "
-                          f"{type(model).__name__}, not a torch.nn.Module. Fix: name a factory that returns the "
+    network = build(model, model_args, f"runs.{run}.model")
+    if not isinstance(network, nn.Module):
+        raise ConfigError(f"runs.{run}.model: {model} with model_args {model_args} returned "
+                          f"{type(network).__name__}, not a torch.nn.Module. Fix: name a factory that returns the "
                           "network (an nn.Module).")
-    return model
+    return network
 
 
-def build_data(name: str, run: dict, key: str = "data_args"):
-    """The run's dataset with run[key] (data_args or eval_data_args), or a one-line ConfigError naming
-    runs.<name>.data when it fails or is not a map-style dataset (__len__ and __getitem__)."""
-    data = build(run["data"], run[key], f"runs.{name}.data", key)
-    if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
-        raise ConfigError(f"runs.{name}.data: {run['data']} with {key} {run[key]} returned {type(data).__name__}, "
-                          "which has no __len__ and __getitem__. Fix: name a factory that returns a map-style "
-                          "Dataset of (input, label).")
-    return data
-
-
-def check_samples(name: str, run: dict, size: int) -> None:
-    """The dataset the data factory returned holds the num_samples to evaluate (size: its length)."""
-    if run["num_samples"] > size:
-        raise ConfigError(f"runs.{name}.num_samples: {run['num_samples']} is more than the {size} examples of the "
-                          f"dataset. Fix: set num_samples to at most {size}.")
+def build_data(run: str, data: str, args: dict, key: str = "data_args"):
+    """The dataset data(**args) (args: the config's key), or a one-line ConfigError naming runs.<run>.data when it
+    fails or is not a map-style dataset (__len__ and __getitem__)."""
+    dataset = build(data, args, f"runs.{run}.data", key)
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise ConfigError(f"runs.{run}.data: {data} with {key} {args} returned {type(dataset).__name__}, which has "
+                          "no __len__ and __getitem__. Fix: name a factory that returns a map-style Dataset of "
+                          "(input, label).")
+    return dataset
 
 
 def check_factory(field: str, spec: str) -> None:

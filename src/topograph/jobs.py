@@ -17,6 +17,7 @@ import psutil
 
 from .cluster import ClusterError
 from .errors import ConfigError
+from .run import Run
 
 _HELD = []  # locks held for the life of this process
 SNAKEMAKE = "TOPOGRAPH_SNAKEMAKE"  # "host pid" of the snakemake holding the folder, in the jobs it starts
@@ -75,6 +76,11 @@ def run_script(snakemake, work) -> None:
         for stream in (sys.stdout, sys.__stderr__):
             print(f"topograph: {error}", file=stream)
         sys.exit(1)
+
+
+def run_of(snakemake) -> Run:
+    """The run of a rule's job (its run wildcard), from the config the job parsed (validated, defaults filled)."""
+    return Run.of(snakemake.wildcards.run, snakemake.config["runs"][snakemake.wildcards.run])
 
 
 def watch_parent(interval: float = 0.5) -> None:

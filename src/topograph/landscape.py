@@ -25,22 +25,21 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
     name = run_dir.name
     switches = {"landscapes": {hessian.KIND: True}} if hessian.KIND in landscapes else {}  # off unless asked
     run = check_config({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **switches,
-                                    **settings}}})
-    run = run["runs"][name]
+                                        **settings}}})[name]
     planes = kinds.landscapes(run)
     unknown = [landscape for landscape in landscapes if landscape not in planes]
     if unknown:
         raise ConfigError(f"landscapes: {unknown} are not landscapes of this run ({', '.join(planes)}). Fix: name "
                           "those, or add their intervals to intervals.")
-    check_data(name, run)
+    check_data(run)
     trajectory = run_dir / "trajectory.zarr"
-    extract_run(name, run, run_dir, trajectory)
+    extract_run(run, run_dir, trajectory)
     surfaces = {}
     for landscape in landscapes:
         folder = run_dir / "landscapes" / landscape
         kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1],
-                  {"batch_size": run["batch_size"]})
+                  {"batch_size": run.batch_size})
         surfaces[landscape] = folder / "surface.zarr"
-        evaluate_landscape(name, run, landscape, run_dir, surfaces[landscape],
+        evaluate_landscape(run, landscape, run_dir, surfaces[landscape],
                            cluster={"workers": workers, "devices": devices})
     return surfaces

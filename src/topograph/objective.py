@@ -296,17 +296,14 @@ class Objective:
         return torch.where(weights > 0, values * weights, 0).sum(), weights.sum()
 
 
-def of_run(run: dict) -> Objective:
-    return Objective(run["loss"], run["loss_args"], run["metrics"])
-
-
-def check(name: str, run: dict, model, dataset, probe_size: int = 4) -> None:
-    """One probe batch of the run's data through its model (CPU, eval mode) and its loss and metrics: a shape or
-    dtype they cannot compare, or a metric that does not apply, is a one-line ConfigError before any work."""
+def check(evaluated, model, dataset, probe_size: int = 4) -> None:
+    """One probe batch of the dataset through the model (CPU, eval mode) and the loss and metrics of what a run
+    evaluates (evaluated: a run.Evaluated): a shape or dtype they cannot compare, or a metric that does not apply,
+    is a one-line ConfigError before any work."""
     from .batches import call, stack
 
-    field = f"runs.{name}"
-    batch = stack(dataset, np.arange(min(probe_size, len(dataset))), run["collate"], f"{field}.data")
+    field = f"runs.{evaluated.run}"
+    batch = stack(dataset, np.arange(min(probe_size, len(dataset))), evaluated.collate, f"{field}.data")
     training = model.training
     try:
         with torch.no_grad():
@@ -318,7 +315,7 @@ def check(name: str, run: dict, model, dataset, probe_size: int = 4) -> None:
     finally:
         model.train(training)
     try:
-        objective = of_run(run)
+        objective = evaluated.objective()
     except Exception as error:
         raise ConfigError(f"{field}.loss: {one_line(error)}. Fix: name a loss of config/README.md or an "
                           "importable 'package.module:function'.") from None

@@ -11,48 +11,49 @@ from . import kinds
 from .cluster import check_scheduler
 from .config import check_intervals, validate
 from .errors import ConfigError, one_line
-from .factories import build_data, build_model, check_samples
+from .run import Run
 
 
-def check_config(config: dict) -> dict:
-    """Fill defaults in place and return config, or raise ConfigError naming the field and fix."""
-    validate(config)
-    kinds.check(config)
+def check_config(config: dict) -> dict[str, Run]:
+    """Fill defaults in place and return the runs, or raise ConfigError naming the field and fix."""
+    runs = validate(config)
+    kinds.check(runs)
     if config["scheduler"]:
         check_scheduler(config["scheduler"])
-    return config
+    return runs
 
 
-def check_data(name: str, run: dict):
+def check_data(run: Run):
     """The checks that need the run's data (built once here) and torch (the optimizer of a run topograph trains,
     a probe batch through the model, loss and metrics); returns the training data."""
     from .objective import check  # torch: not while Snakemake parses the workflow
 
-    if "train" in run:
-        check_optimizer(name, run)
-    train_data = build_data(name, run)
-    eval_data = train_data if run["eval_data_args"] is None else build_data(name, run, "eval_data_args")
-    check_samples(name, run, len(eval_data))
-    check_intervals(name, run, len(train_data))
-    check(name, run, build_model(name, run), eval_data)
+    if run.train is not None:
+        check_optimizer(run)
+    evaluated = run.evaluated
+    train_data = run.build_data()
+    eval_data = train_data if run.eval_data_args is None else evaluated.build_data()
+    evaluated.sample_index(len(eval_data))
+    check_intervals(run, len(train_data))
+    check(evaluated, run.build_model(), eval_data)
     return train_data
 
 
-def check_optimizer(name: str, run: dict) -> None:
+def check_optimizer(run: Run) -> None:
     """train.optimizer is a torch.optim class that takes train.optimizer_args (tried on one dummy parameter)."""
     import torch
 
-    field, train = f"runs.{name}.train", run["train"]
+    field, train = f"{run.field}.train", run.train
     optimizers = sorted(n for n, c in vars(torch.optim).items()
                         if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != "Optimizer")
-    if train["optimizer"] not in optimizers:
-        close = difflib.get_close_matches(train["optimizer"], optimizers, n=1)
+    if train.optimizer not in optimizers:
+        close = difflib.get_close_matches(train.optimizer, optimizers, n=1)
         fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(optimizers)}."
-        raise ConfigError(f"{field}.optimizer: {train['optimizer']!r} is not an optimizer of torch.optim. Fix: {fix}")
+        raise ConfigError(f"{field}.optimizer: {train.optimizer!r} is not an optimizer of torch.optim. Fix: {fix}")
     try:
-        getattr(torch.optim, train["optimizer"])([torch.nn.Parameter(torch.zeros(1))], lr=train["learning_rate"],
-                                                 **train["optimizer_args"])
+        getattr(torch.optim, train.optimizer)([torch.nn.Parameter(torch.zeros(1))], lr=train.learning_rate,
+                                                 **train.optimizer_args)
     except Exception as error:
-        raise ConfigError(f"{field}.optimizer_args: {train['optimizer']} refuses {train['optimizer_args']} "
-                          f"({one_line(error)}). Fix: give keyword arguments torch.optim.{train['optimizer']} takes "
+        raise ConfigError(f"{field}.optimizer_args: {train.optimizer} refuses {train.optimizer_args} "
+                          f"({one_line(error)}). Fix: give keyword arguments torch.optim.{train.optimizer} takes "
                           "(the learning rate is train.learning_rate).") from None

@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from . import store
 from .batches import call
 from .engines.plane import Plane, center_network_and_samples
 from .objective import Objective
+from .run import Evaluated
 
 METRIC = "adaptive"
 SHARPNESS_ATTRS = ("sharpness", "sharpness_ci", "sharpness_per_batch", "sharpness_rho", "sharpness_steps",
@@ -120,19 +120,17 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
 
 
 def center_sharpness(trajectory_path: Path, center: np.ndarray, attrs: dict, sharpness: dict,
-                     evaluated: dict) -> dict:
-    """worst_case_sharpness at a fitted plane's center (attrs: its center_checkpoint, seed and ignore), on the first
-    batches x batch_size of the evaluated samples in an order drawn by the seed (the samples are sorted by index: in
-    their order, batches would follow the dataset's). sharpness: {rho, steps, batches, batch_size}; evaluated: the
-    samples and loss of the grid (model, model_args, data, data_args, num_samples, loss, loss_args, collate)."""
-    name = store.open_store(trajectory_path).attrs.get("run", Path(trajectory_path).parent.name)
-    seed, count = attrs["seed"], sharpness["batches"] * sharpness["batch_size"]
-    network, samples = center_network_and_samples(trajectory_path, attrs["center_checkpoint"], name, seed=seed,
-                                                  **evaluated)
+                     evaluated: Evaluated) -> dict:
+    """worst_case_sharpness at a fitted plane's center (attrs: its center_checkpoint and ignore), on the first
+    batches x batch_size of the evaluated samples in an order drawn by their seed (the samples are sorted by index:
+    in their order, batches would follow the dataset's). sharpness: {rho, steps, batches, batch_size}; evaluated: the
+    samples and loss of the grid."""
+    seed, count = evaluated.seed, sharpness["batches"] * sharpness["batch_size"]
+    network, samples = center_network_and_samples(trajectory_path, attrs["center_checkpoint"], evaluated)
     order = np.random.default_rng(seed).permutation(len(samples))[:count]
     zeros = torch.zeros(len(center))
     plane = Plane(network, torch.from_numpy(np.asarray(center)), zeros, zeros, samples[torch.from_numpy(order)],
-                  sharpness["batch_size"], Objective(evaluated["loss"], evaluated["loss_args"], ()))
+                  sharpness["batch_size"], Objective(evaluated.loss, evaluated.loss_args, ()))
     started = time.perf_counter()
     found = worst_case_sharpness(plane, sharpness["rho"], sharpness["steps"], ignore=attrs["ignore"], seed=seed)
     print(f"worst-case adaptive sharpness (rho {sharpness['rho']:g}, {sharpness['steps']} steps) "

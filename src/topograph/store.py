@@ -43,21 +43,22 @@ def _attrs(attrs: dict) -> dict:
     return plain(attrs)
 
 
-def write_trajectory(path: Path, rows: Iterable[np.ndarray], num_steps: int, num_params: int, *,
-                     step, epoch, train_loss, curve_step, curve_loss, attrs: dict) -> None:
-    """Stream the flat parameter vectors into weights(step, param), one row at a time."""
+TRAJECTORY_COLUMNS = {"step": ("int64", "step"), "epoch": ("float64", "step"), "train_loss": ("float64", "step"),
+                      "curve_step": ("int64", "curve"), "curve_loss": ("float64", "curve")}  # name: dtype, dimension
+
+
+def write_trajectory(path: Path, rows: Iterable[np.ndarray], shape: tuple[int, int], columns: dict,
+                     attrs: dict) -> None:
+    """Stream the flat parameter vectors into weights(step, param) of shape, one row at a time, beside the columns
+    of TRAJECTORY_COLUMNS (each a sequence: per step, or per point of the loss curve)."""
     group = zarr.open_group(str(path), mode="w")
     group.attrs.update(_attrs(attrs))
-    weights = group.create_array("weights", shape=(num_steps, num_params), dtype="float32",
-                                 chunks=(1, min(num_params, PARAM_CHUNK)), dimension_names=("step", "param"),
-                                 fill_value=np.nan)
+    weights = group.create_array("weights", shape=shape, dtype="float32", chunks=(1, min(shape[1], PARAM_CHUNK)),
+                                 dimension_names=("step", "param"), fill_value=np.nan)
     for index, row in enumerate(rows):
         weights[index] = row
-    _array(group, "step", np.asarray(step, dtype="int64"), ("step",))
-    _array(group, "epoch", np.asarray(epoch, dtype="float64"), ("step",))
-    _array(group, "train_loss", np.asarray(train_loss, dtype="float64"), ("step",))
-    _array(group, "curve_step", np.asarray(curve_step, dtype="int64"), ("curve",))
-    _array(group, "curve_loss", np.asarray(curve_loss, dtype="float64"), ("curve",))
+    for name, (dtype, dimension) in TRAJECTORY_COLUMNS.items():
+        _array(group, name, np.asarray(columns[name], dtype=dtype), (dimension,))
     consolidate(path)
 
 

@@ -9,22 +9,24 @@ from torch.utils.data import DataLoader, Dataset
 from .batches import call, collate_function, split
 from .collect import Collector
 from .objective import Objective
+from .run import Run
 
 
-def train(model_factory, dataset: Dataset, folder: Path, *, optimizer: str = "SGD", optimizer_args=None,
-          learning_rate: float = 0.01, batch_size: int = 32, epochs: int = 10, seed: int = 1,
-          unit: str = "epoch", intervals=(), objective: Objective | None = None, collate: str | None = None) -> Path:
-    """Deterministic (seeded) training on the objective's loss (default: cross-entropy); returns run.json's
-    path."""
-    torch.manual_seed(seed)
-    model, objective, stack = model_factory(), objective or Objective(), collate_function(collate)
-    optim = getattr(torch.optim, optimizer)(model.parameters(), lr=learning_rate, **(optimizer_args or {}))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed),
+def train(run: Run, dataset: Dataset, folder: Path) -> Path:
+    """Deterministic (seeded) training of a run topograph trains (its train: settings) on its loss, collecting
+    its unit and intervals into folder; returns run.json's path."""
+    settings = run.train
+    torch.manual_seed(settings.seed)
+    model, objective, stack = run.build_model(), Objective(run.loss, run.loss_args, ()), collate_function(run.collate)
+    optim = getattr(torch.optim, settings.optimizer)(model.parameters(), lr=settings.learning_rate,
+                                                     **settings.optimizer_args)
+    loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(settings.seed),
                         collate_fn=lambda items: split(stack(items)))
-    collector = Collector(model, folder, unit=unit, intervals=intervals, optimizer=optim,
+    collector = Collector(model, folder, unit=run.unit, intervals=run.intervals, optimizer=optim,
                           steps_per_epoch=len(loader))
     model.train()
-    for _ in range(epochs):
+    for _ in range(settings.epochs):
         for batch in loader:
             optim.zero_grad()
             loss = objective.loss(call(model, batch.inputs), batch.target)

@@ -13,7 +13,7 @@ from torch import nn
 from . import store
 from .checkpoints import HF_WEIGHTS, checkpoint_files, collector_record, weight_files
 from .errors import ConfigError, one_line
-from .factories import build_model
+from .run import Run
 
 RESAVE = "re-save it with torch.save(model.state_dict(), path), or leave it out of the folder"
 RESAVE_HF = "re-save it with model.save_pretrained(folder), or leave it out of the folder"
@@ -145,27 +145,28 @@ def extract(out: Path, model: nn.Module, checkpoints: dict[int, Path], run_dir: 
         "checkpoints": [os.path.relpath(checkpoints[n], run_dir) for n in numbers],
     }
     rows = (flatten(model, load_state_dict(checkpoints[n], field), checkpoints[n], field) for n in numbers)
-    store.write_trajectory(out, rows, len(numbers), num_params, step=numbers, epoch=epoch,
-                           train_loss=[np.nan if v is None else v for v in train_loss],
-                           curve_step=np.arange(1, len(curve) + 1), curve_loss=curve, attrs=attrs)
+    columns = {"step": numbers, "epoch": epoch, "train_loss": [np.nan if v is None else v for v in train_loss],
+               "curve_step": np.arange(1, len(curve) + 1), "curve_loss": curve}
+    store.write_trajectory(out, rows, (len(numbers), num_params), columns, attrs)
 
 
 def read_run_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def extract_run(name: str, run: dict, run_dir: Path, out: Path) -> None:
+def extract_run(run: Run, run_dir: Path, out: Path) -> None:
     """extract() for a configured run: topograph's own training (run.json) or a user's checkpoint folder."""
     run_dir = Path(run_dir).resolve()
-    field = f"runs.{name}.checkpoints" if "checkpoints" in run else f"runs.{name}"
-    if "checkpoints" in run:
-        files = checkpoint_files(Path(run["checkpoints"]).resolve(), run["checkpoint_pattern"],
-                                 f"runs.{name}.checkpoint_pattern")
-        record = collector_record(run["checkpoints"]) or {}  # a Collector's: loss curve, losses, steps
-        info = {**record, **{key: run[key] for key in ("unit", "steps_per_epoch", "network", "optimizer",
-                                                      "learning_rate")}}
+    if run.checkpoints is not None:
+        field = f"{run.field}.checkpoints"
+        files = checkpoint_files(Path(run.checkpoints).resolve(), run.checkpoint_pattern,
+                                 f"{run.field}.checkpoint_pattern")
+        record = collector_record(run.checkpoints) or {}  # a Collector's: loss curve, losses, steps
+        info = {**record, **{key: getattr(run, key) for key in ("unit", "steps_per_epoch", "network", "optimizer",
+                                                               "learning_rate")}}
     else:
+        field = run.field
         info = read_run_json(run_dir / "run.json")
         files = {c["number"]: run_dir / "checkpoints" / c["file"] for c in info["checkpoints"]}
-    info.update(run=name, model=run["model"], model_args=run["model_args"])
-    extract(out, build_model(name, run), files, run_dir, info, field)
+    info.update(run=run.name, model=run.model, model_args=run.model_args)
+    extract(out, run.build_model(), files, run_dir, info, field)

@@ -19,14 +19,14 @@ SPEED_KEYS, SURFACE_ATTRS = (), ()
 TRACKED, COMPARED = False, None
 
 
-def landscapes(run: dict) -> dict[str, dict]:
-    return {KIND: {"seed": run["seed"]}}
+def landscapes(run) -> dict[str, dict]:
+    return {KIND: {"seed": run.seed}}
 
 
 runs_read = planes_read = reads_nothing
 
 
-def check(name: str, run: dict, config: dict) -> None:
+def check(run, runs) -> None:
     """Nothing of other runs."""
 
 

@@ -10,7 +10,7 @@ from topograph.preflight import check_config
 if not config:
     sys.exit("topograph: no configuration. Fix: run snakemake with --configfile config/config.yaml (or your own).")
 try:
-    check_config(config)
+    RUNS = check_config(config)  # run name -> topograph.run.Run
 except ConfigError as error:
     sys.exit(f"topograph config error: {error}")
 
@@ -22,13 +22,12 @@ onstart:
         sys.exit(f"topograph: {error}")
 
 
-RUNS = list(config["runs"])
 EVALUATE_ENV = "../../envs/gpu.yaml" if config["devices"] else "../../envs/cpu.yaml"
-LANDSCAPES = {run: kinds.landscapes(spec) for run, spec in config["runs"].items()}
+LANDSCAPES = {name: kinds.landscapes(run) for name, run in RUNS.items()}
 
-# What each rule's output depends on, passed as its params: Snakemake reruns a job when they change, so a key
-# that is not here reruns nothing (evaluate_grid reads batch_size and the cluster keys from the config; bn_keys() adds
-# what the BatchNorm policy makes the surface depend on).
+# What each rule's output depends on, passed as its params, as the config writes it: Snakemake reruns a job when
+# they change, so a key that is not here reruns nothing (the jobs read their Run, whose other keys change the speed
+# only: batch_size, the cluster keys; bn_keys() adds what the BatchNorm policy makes the surface depend on).
 TRAIN_KEYS = ("model", "model_args", "data", "data_args", "train", "unit", "intervals", "loss", "loss_args", "collate")
 TRAJECTORY_KEYS = ("model", "model_args")  # + CHECKPOINT_KEYS for a run from checkpoints (others have run.json)
 CHECKPOINT_KEYS = ("checkpoints", "checkpoint_pattern", "unit", "steps_per_epoch", "network", "optimizer",
@@ -48,29 +47,28 @@ def run_keys(wildcards, keys):
 
 
 def trajectory_keys(wildcards):
-    from_checkpoints = "checkpoints" in config["runs"][wildcards.run]
+    from_checkpoints = RUNS[wildcards.run].checkpoints is not None
     return run_keys(wildcards, TRAJECTORY_KEYS + CHECKPOINT_KEYS * from_checkpoints)
 
 
 def evaluated_data(wildcards):
     """The evaluation's data_args alone, so that a change of the training data_args reruns it only when used: under
     bn recalibrate, which takes batches of the training data, data_args and eval_data_args as they are."""
-    run = config["runs"][wildcards.run]
+    run = RUNS[wildcards.run]
     keys = {**run_keys(wildcards, EVALUATE_KEYS), **bn_keys(run),
-            **({"keep_sample_losses": True} if run["keep_sample_losses"] else {})}  # false: as before the key
-    if run["bn"] == "recalibrate":
-        return {**keys, "data_args": run["data_args"], "eval_data_args": run["eval_data_args"]}
-    return {**keys, "eval_data_args": None,
-            "data_args": run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]}
+            **({"keep_sample_losses": True} if run.keep_sample_losses else {})}  # false: as before the key
+    if run.bn == "recalibrate":
+        return {**keys, "data_args": run.data_args, "eval_data_args": run.eval_data_args}
+    return {**keys, "eval_data_args": None, "data_args": run.evaluation_data_args}
 
 
 def bn_keys(run):
     """What the BatchNorm policy adds: nothing under bn eval (so surfaces from before the key are not redone);
     else bn and batch_size, the batches BatchNorm normalizes over, and under recalibrate bn_batches."""
-    if run["bn"] == "eval":
+    if run.bn == "eval":
         return {}
-    return {"bn": run["bn"], "batch_size": run["batch_size"],
-            **({"bn_batches": run["bn_batches"]} if run["bn"] == "recalibrate" else {})}
+    return {"bn": run.bn, "batch_size": run.batch_size, **({"bn_batches": run.bn_batches} if run.bn == "recalibrate"
+                                                          else {})}
 
 
 def surface(run, name):
@@ -97,11 +95,11 @@ def fit_inputs(wildcards):
 
 def trajectory_sources(wildcards):
     """What extract_trajectory reads: run.json after training, or the user's checkpoint files."""
-    run = config["runs"][wildcards.run]
-    if "checkpoints" in run:
-        files = [str(p) for p in checkpoint_files(run["checkpoints"], run["checkpoint_pattern"]).values()]
-        record = Path(run["checkpoints"]).parent / "run.json"  # a Collector's, read by extract_trajectory
-        return files + [str(record)] * (collector_record(run["checkpoints"]) is not None)
+    run = RUNS[wildcards.run]
+    if run.checkpoints is not None:
+        files = [str(p) for p in checkpoint_files(run.checkpoints, run.checkpoint_pattern).values()]
+        record = Path(run.checkpoints).parent / "run.json"  # a Collector's, read by extract_trajectory
+        return files + [str(record)] * (collector_record(run.checkpoints) is not None)
     return f"results/{wildcards.run}/run.json"
 
 

@@ -19,8 +19,8 @@ from .calibrate import RTOL, Choice, EngineError, choose, choose_engine, make_en
 from .first_layer import FirstLayer, find_first_layer
 from .functional import Functional
 from .fused import FusedModel
-from .plane import (Plane, PlaneSpec, Trial, choose_bn_samples, choose_samples, combined, load_bn_samples, load_plane,
-                    load_samples, with_bn)
+from .plane import (Plane, PlaneSpec, Trial, choose_bn_samples, combined, load_bn_samples, load_plane, load_samples,
+                    with_bn)
 from .protocols import Engine, Technique
 from .registry import REGISTRY, Candidate, candidates
 from .vmap import Vmap
@@ -28,5 +28,5 @@ from .vmap import Vmap
 
 __all__ = ["BN_MODES", "REGISTRY", "RTOL", "Candidate", "Choice", "Engine", "EngineError", "FirstLayer", "Functional",
            "FusedModel", "Plane", "PlaneSpec", "Technique", "Trial", "Vmap", "candidates", "choose", "choose_engine",
-           "choose_bn_samples", "choose_samples", "combined", "find_first_layer", "has_batch_norm", "load_bn_samples",
+           "choose_bn_samples", "combined", "find_first_layer", "has_batch_norm", "load_bn_samples",
            "load_plane", "load_samples", "make_engine", "seconds_per_point", "with_bn"]

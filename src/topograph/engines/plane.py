@@ -19,8 +19,9 @@ from torch import nn
 from .. import store
 from ..batches import Batch, stack
 from ..checkpoints import weight_files
-from ..factories import build, build_data, check_samples
+from ..factories import build
 from ..objective import Objective, check
+from ..run import Evaluated
 from ..trajectory import load_state_dict, with_tied
 from .batch_norm import has_batch_norm, under_policy
 
@@ -196,11 +197,6 @@ class Trial:
         return self._done[compute]
 
 
-def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:
-    """The dataset indices evaluated: num_samples distinct ones drawn by the seed, sorted."""
-    return np.sort(np.random.default_rng(seed).choice(size, size=num_samples, replace=False))
-
-
 def load_samples(spec: PlaneSpec) -> Batch:
     """The samples that spec's data and sample_index name, as one batch."""
     return stack(build(spec.data, spec.data_args), np.asarray(spec.sample_index), spec.collate)
@@ -240,16 +236,12 @@ def load_model(model: str, model_args: dict, checkpoint) -> nn.Module:
     network.load_state_dict(with_tied(network, load_state_dict(checkpoint)))
     return network.eval()
 
-def center_network_and_samples(trajectory_path: Path, checkpoint: str, name: str, *, model: str, model_args: dict,
-                                data: str, data_args: dict, num_samples: int, seed: int, loss: str = "cross_entropy",
-                                loss_args: dict | None = None, collate: str | None = None):
+def center_network_and_samples(trajectory_path: Path, checkpoint: str, evaluated: Evaluated):
     """The network at the center checkpoint (file relative to the run's folder; eval mode, its buffers) and the
-    samples the run's grid is evaluated on (num_samples drawn by seed, sorted), once a probe batch has gone through
-    its loss: what a fit that measures the loss at the center (hessian, sharpness) needs."""
-    run = {"data": data, "data_args": data_args, "num_samples": num_samples, "loss": loss,
-           "loss_args": loss_args or {}, "metrics": [], "collate": collate}
-    dataset = build_data(name, run)
-    check_samples(name, run, len(dataset))
-    network = load_model(model, model_args, Path(trajectory_path).parent / checkpoint)
-    check(name, run, network, dataset)
-    return network, stack(dataset, choose_samples(len(dataset), num_samples, seed), collate)
+    samples the run's grid is evaluated on, once a probe batch has gone through its loss: what a fit that measures
+    the loss at the center (hessian, sharpness) needs."""
+    dataset = evaluated.build_data()
+    index = evaluated.sample_index(len(dataset))
+    network = load_model(evaluated.model, evaluated.model_args, Path(trajectory_path).parent / checkpoint)
+    check(evaluated, network, dataset)
+    return network, stack(dataset, index, evaluated.collate)

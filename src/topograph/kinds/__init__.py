@@ -20,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
+from ..run import Run
+
 from . import hessian, interpolate, plane3, result, shared, train
 
 BUILT_IN = (train, result, hessian, interpolate, plane3, shared)  # registry order: the order of pages and options
@@ -40,7 +42,7 @@ class Kind(Protocol):
     TRACKED: bool  # its plane holds tracks (trajectory_x, ...): the export writes <landscape>_track.vtu
     COMPARED: str | None  # how compare.html shows its landscapes: one of COMPARED_AS, or None (not at all)
 
-    def landscapes(self, run: dict) -> dict[str, dict]:
+    def landscapes(self, run: Run) -> dict[str, dict]:
         """{landscape name: the parameters of its fit} of a run's validated config, where its switch is on."""
 
     def runs_read(self, params: dict) -> list[str]:
@@ -49,7 +51,7 @@ class Kind(Protocol):
     def planes_read(self, params: dict) -> list[tuple[str, str]]:
         """(run, landscape) of the other runs' planes (directions.zarr) a landscape's fit reads."""
 
-    def check(self, name: str, run: dict, config: dict) -> None:
+    def check(self, run: Run, runs: dict[str, Run]) -> None:
         """What the kind must know of other runs (they exist, one architecture): a one-line ConfigError."""
 
     def order(self, name: str) -> int:
@@ -117,9 +119,9 @@ def schema() -> dict:
             "properties": {kind.KIND: copy.deepcopy(kind.SCHEMA) for kind in KINDS.values()}}
 
 
-def landscapes(run: dict) -> dict[str, tuple[ModuleType, dict]]:
-    """{landscape name: (its kind, the parameters of its fit)} for a run's (validated) config."""
-    return {name: (kind, params) for key, kind in KINDS.items() if run["landscapes"][key]
+def landscapes(run: Run) -> dict[str, tuple[ModuleType, dict]]:
+    """{landscape name: (its kind, the parameters of its fit)} of a run."""
+    return {name: (kind, params) for key, kind in KINDS.items() if run.landscapes[key]
             for name, params in kind.landscapes(run).items()}
 
 
@@ -133,12 +135,12 @@ def planes_read(name: str, params: dict) -> list[tuple[str, str]]:
     return of_name(name).planes_read(params)
 
 
-def check(config: dict) -> None:
+def check(runs: dict[str, Run]) -> None:
     """What a kind must know of other runs (they exist, one architecture): a one-line ConfigError."""
-    for name, run in config["runs"].items():
+    for run in runs.values():
         for key, kind in KINDS.items():
-            if run["landscapes"][key]:
-                kind.check(name, run, config)
+            if run.landscapes[key]:
+                kind.check(run, runs)
 
 
 def of_name(name: str) -> ModuleType | None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
+from ..run import Run
 
 REFERENCE = r"(?:([A-Za-z0-9][A-Za-z0-9_.-]*):)?(first|last|\d+)"
 
@@ -44,7 +45,7 @@ def reads_nothing(params: dict) -> list:
     return []
 
 
-def needs_nothing(name: str, run: dict, config: dict) -> None:
+def needs_nothing(run: Run, runs: dict[str, Run]) -> None:
     """check of a kind that needs nothing of other runs."""
 
 
@@ -113,26 +114,25 @@ def same_architecture(points: list[Checkpoint], where: str) -> None:
                               "of runs with the same model and model_args.")
 
 
-def check_references(name: str, config: dict, references: dict) -> None:
-    """At config check: each run a reference names exists and has the model of run `name` (references: field ->
+def check_references(run: Run, runs: dict[str, Run], references: dict) -> None:
+    """At config check: each run a reference names exists and has the model of `run` (references: field ->
     reference)."""
     for field, reference in references.items():
         try:
-            run, _ = parse(reference)
+            other, _ = parse(reference)
         except ValueError as error:
             raise ConfigError(f"{field}: {error}.") from None
-        check_same_model(name, config, run, field)
+        check_same_model(run, runs, other, field)
 
 
-def check_same_model(name: str, config: dict, other: str | None, field: str) -> None:
-    if other is None or other == name:
+def check_same_model(own: Run, runs: dict[str, Run], other: str | None, field: str) -> None:
+    if other is None or other == own.name:
         return
-    run = config["runs"].get(other)
+    run = runs.get(other)
     if run is None:
         raise ConfigError(f"{field}: {other!r} is not a run. Fix: name a run listed under runs: "
-                          f"({', '.join(config['runs'])}).")
-    own = config["runs"][name]
-    if (run["model"], run["model_args"]) != (own["model"], own["model_args"]):
-        raise ConfigError(f"{field}: run {other!r} has model {run['model']} with {run['model_args']}, run {name!r} "
-                          f"{own['model']} with {own['model_args']}: not one architecture. Fix: name runs of the "
+                          f"({', '.join(runs)}).")
+    if (run.model, run.model_args) != (own.model, own.model_args):
+        raise ConfigError(f"{field}: run {other!r} has model {run.model} with {run.model_args}, run {own.name!r} "
+                          f"{own.model} with {own.model_args}: not one architecture. Fix: name runs of the "
                           "same model and model_args.")

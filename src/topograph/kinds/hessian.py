@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
+from ..run import Evaluated, Run
 from .base import center_attrs, in_name_order, needs_nothing, reads_nothing
 
 KIND = METHOD = "hessian"
@@ -39,13 +40,12 @@ RUN_KEYS = ("model", "model_args", "data", "num_samples", "seed", "loss", "loss_
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
-def landscapes(run: dict) -> dict[str, dict]:
+def landscapes(run: Run) -> dict[str, dict]:
     """The one hessian landscape, with what its fit depends on: the model, the evaluated samples, the loss, the
     ranges and the options (the evaluation's data_args alone, as evaluate_grid's)."""
-    switch = run["landscapes"][KIND]
+    switch = run.landscapes[KIND]
     options = {key: int(value) for key, value in {**OPTIONS, **(switch if isinstance(switch, dict) else {})}.items()}
-    data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
-    return {KIND: {**{key: run[key] for key in RUN_KEYS}, "data_args": data_args, **options}}
+    return {KIND: {**{key: getattr(run, key) for key in RUN_KEYS}, "data_args": run.evaluation_data_args, **options}}
 
 
 runs_read = planes_read = reads_nothing
@@ -57,10 +57,9 @@ check = needs_nothing  # top_k is checked against the model's parameters where f
 order = in_name_order
 
 
-def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data: str, data_args: dict,
-        num_samples: int, seed: int = 0, loss: str = "cross_entropy", loss_args: dict | None = None,
-        collate: str | None = None, x_range=None, y_range=None, top_k: int = OPTIONS["top_k"],
-        trace_probes: int = OPTIONS["trace_probes"], batch_size: int = 256) -> None:
+def fit(trajectory_path: Path, out: Path, *, x_range=None, y_range=None, top_k: int = OPTIONS["top_k"],
+        trace_probes: int = OPTIONS["trace_probes"], batch_size: int = 256, **evaluated) -> None:
+    """evaluated: the params of run.Evaluated (the model, the evaluated samples, the loss)."""
     import torch
 
     from ..errors import ConfigError
@@ -72,16 +71,15 @@ def fit(trajectory_path: Path, out: Path, *, model: str, model_args: dict, data:
     row = trajectory["weights"].shape[0] - 1
     center = trajectory["weights"][row]
     where = center_attrs(trajectory, row)
-    name = trajectory.attrs.get("run", Path(trajectory_path).parent.name)
+    evaluated = Evaluated.of_params(trajectory.attrs.get("run", Path(trajectory_path).parent.name), evaluated)
     if top_k >= len(center):
-        raise ConfigError(f"runs.{name}.landscapes.{KIND}.top_k: {top_k} eigenpairs of a model with {len(center)} "
-                          f"parameters. Fix: set top_k below {len(center)}.")
-    network, samples = center_network_and_samples(
-        trajectory_path, where["center_checkpoint"], name, model=model, model_args=model_args, data=data,
-        data_args=data_args, num_samples=num_samples, seed=seed, loss=loss, loss_args=loss_args, collate=collate)
+        raise ConfigError(f"runs.{evaluated.run}.landscapes.{KIND}.top_k: {top_k} eigenpairs of a model with "
+                          f"{len(center)} parameters. Fix: set top_k below {len(center)}.")
+    network, samples = center_network_and_samples(trajectory_path, where["center_checkpoint"], evaluated)
     zeros = torch.zeros(len(center))
     plane = Plane(network, torch.from_numpy(center), zeros, zeros, samples, batch_size,
-                  Objective(loss, loss_args, ()))
+                  Objective(evaluated.loss, evaluated.loss_args, ()))
+    seed, num_samples = evaluated.seed, evaluated.num_samples
     started = time.perf_counter()
     eigen = hessian_eigen(plane, top_k, seed=seed)
     print(f"eigsh: the top {top_k} eigenpairs from {eigen.products} Hessian-vector products in "

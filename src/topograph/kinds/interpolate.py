@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
+from ..run import Run
 from .base import (check_references, checkpoint, config_field, in_name_order, no_details, reads_nothing, runs_named,
                    same_architecture)
 
@@ -32,12 +33,12 @@ SPEED_KEYS, SURFACE_ATTRS = (), ()
 TRACKED, COMPARED = False, "line"
 
 
-def _entries(run: dict) -> dict:
-    chosen = run["landscapes"][KIND]
+def _entries(run: Run) -> dict:
+    chosen = run.landscapes[KIND]
     return DEFAULT if chosen is True else chosen or {}
 
 
-def landscapes(run: dict) -> dict[str, dict]:
+def landscapes(run: Run) -> dict[str, dict]:
     """One landscape interpolate_<key> per entry of landscapes.interpolate (true: from first to last)."""
     return {f"{KIND}_{key}": {"start": entry["from"], "end": entry["to"], "alpha": list(entry["range"])}
             for key, entry in _entries(run).items()}
@@ -50,10 +51,10 @@ def runs_read(params: dict) -> list[str]:
 planes_read = reads_nothing
 
 
-def check(name: str, run: dict, config: dict) -> None:
+def check(run: Run, runs: dict[str, Run]) -> None:
     for key, entry in _entries(run).items():
-        field = f"runs.{name}.landscapes.{KIND}.{key}"
-        check_references(name, config, {f"{field}.from": entry["from"], f"{field}.to": entry["to"]})
+        field = f"{run.field}.landscapes.{KIND}.{key}"
+        check_references(run, runs, {f"{field}.from": entry["from"], f"{field}.to": entry["to"]})
         if entry["range"][0] >= entry["range"][1]:
             raise ConfigError(f"{field}.range: {entry['range']} is empty. Fix: give [low, high] with low < high, "
                               f"e.g. {RANGE}")

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
+from ..run import Run
 from .base import (check_references, checkpoint, config_field, in_name_order, no_details, reads_nothing, runs_named,
                    same_architecture)
 from .train import extent
@@ -29,11 +30,10 @@ SPEED_KEYS, SURFACE_ATTRS = (), ()
 TRACKED, COMPARED = False, None
 
 
-def landscapes(run: dict) -> dict[str, dict]:
+def landscapes(run: Run) -> dict[str, dict]:
     """One landscape plane3_<key> per entry of landscapes.plane3."""
-    ranges = {"margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}
-    return {f"{KIND}_{key}": {"points": list(entry["points"]), **ranges}
-            for key, entry in (run["landscapes"][KIND] or {}).items()}
+    return {f"{KIND}_{key}": {"points": list(entry["points"]), **run.ranges}
+            for key, entry in (run.landscapes[KIND] or {}).items()}
 
 
 def runs_read(params: dict) -> list[str]:
@@ -43,10 +43,10 @@ def runs_read(params: dict) -> list[str]:
 planes_read = reads_nothing
 
 
-def check(name: str, run: dict, config: dict) -> None:
-    for key, entry in (run["landscapes"][KIND] or {}).items():
-        field = f"runs.{name}.landscapes.{KIND}.{key}.points"
-        check_references(name, config, {f"{field}[{i}]": point for i, point in enumerate(entry["points"])})
+def check(run: Run, runs: dict[str, Run]) -> None:
+    for key, entry in (run.landscapes[KIND] or {}).items():
+        field = f"{run.field}.landscapes.{KIND}.{key}.points"
+        check_references(run, runs, {f"{field}[{i}]": point for i, point in enumerate(entry["points"])})
 
 
 order = in_name_order

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
+from ..run import Evaluated, Run
 from .base import center_attrs, check_same_model, in_name_order, trajectory_of
 
 KIND, METHOD = "result", "random"
@@ -21,18 +22,17 @@ TRACKED, COMPARED = False, "terrain"
 EVALUATED_KEYS = ("model", "model_args", "data", "num_samples", "loss", "loss_args", "collate")
 
 
-def landscapes(run: dict) -> dict[str, dict]:
+def landscapes(run: Run) -> dict[str, dict]:
     """The one result landscape, with what its fit depends on: with sharpness, also the model, the evaluated
     samples and the loss (the evaluation's data_args alone, as evaluate_grid's); without, none of them, so that
     they rerun nothing; directions_from only where set, so that result landscapes fitted before the key are not
     redone."""
-    params = {key: run[key] for key in ("seed", "normalization", "ignore", "x_range", "y_range")}
-    if run.get("directions_from"):
-        params["directions_from"] = run["directions_from"]
-    if run.get("sharpness"):
-        data_args = run["data_args"] if run["eval_data_args"] is None else run["eval_data_args"]
-        params.update(sharpness=dict(run["sharpness"]),
-                      evaluated={**{key: run[key] for key in EVALUATED_KEYS}, "data_args": data_args})
+    params = {key: getattr(run, key) for key in ("seed", "normalization", "ignore", "x_range", "y_range")}
+    if run.directions_from:
+        params["directions_from"] = run.directions_from
+    if run.sharpness:
+        params.update(sharpness=dict(run.sharpness), evaluated={**{key: getattr(run, key) for key in EVALUATED_KEYS},
+                                                                 "data_args": run.evaluation_data_args})
     return {KIND: params}
 
 
@@ -46,50 +46,54 @@ def planes_read(params: dict) -> list[tuple[str, str]]:
     return [(params["directions_from"], KIND)] if params.get("directions_from") else []
 
 
-def check(name: str, run: dict, config: dict) -> None:
+def check(run: Run, runs: dict[str, Run]) -> None:
     """directions_from names another run of the same model with a result landscape of its own directions."""
-    other = run.get("directions_from")
+    other = run.directions_from
     if other is None:
         return
-    field = f"runs.{name}.directions_from"
-    if other == name:
-        raise ConfigError(f"{field}: names the run {name!r} itself. Fix: name another run of the same model, or "
+    field = f"{run.field}.directions_from"
+    if other == run.name:
+        raise ConfigError(f"{field}: names the run {run.name!r} itself. Fix: name another run of the same model, or "
                           "null to draw its own directions.")
-    check_same_model(name, config, other, field)
-    source = config["runs"][other]
-    if not source["landscapes"][KIND]:
+    check_same_model(run, runs, other, field)
+    source = runs[other]
+    if not source.landscapes[KIND]:
         raise ConfigError(f"{field}: run {other!r} has no result landscape, so no directions to share. Fix: set its "
                           f"landscapes.{KIND} to true, or name another run.")
-    if source.get("directions_from"):
-        raise ConfigError(f"{field}: run {other!r} takes its directions from {source['directions_from']!r} itself. "
-                          f"Fix: name {source['directions_from']!r}.")
+    if source.directions_from:
+        raise ConfigError(f"{field}: run {other!r} takes its directions from {source.directions_from!r} itself. "
+                          f"Fix: name {source.directions_from!r}.")
 
 
 order = in_name_order
 
 
-def fit(trajectory_path: Path, out: Path, *, seed: int = 0, normalization: str = "filter", ignore: str = "biasbn",
-        x_range=None, y_range=None, directions_from: str | None = None, sharpness: dict | None = None,
-        evaluated: dict | None = None) -> None:
-    """Around the last checkpoint: d1, d2 drawn by seed, or with directions_from those of that run's result
-    landscape (then its seed, normalization and ignore are stored, and the own ones are not used). sharpness:
-    {rho, steps, batches, batch_size}, measured on the samples and loss of evaluated (EVALUATED_KEYS and
-    data_args); None: the sharpness attrs are null."""
+def fit(trajectory_path: Path, out: Path, *, x_range=None, y_range=None, directions_from: str | None = None,
+        sharpness: dict | None = None, evaluated: dict | None = None, **drawn) -> None:
+    """Around the last checkpoint: d1, d2 drawn as drawn says (seed, normalization, ignore), or with directions_from
+    those of that run's result landscape (then its seed, normalization and ignore are stored, and the own ones are
+    not used). sharpness: {rho, steps, batches, batch_size}, measured on the samples and loss of evaluated
+    (EVALUATED_KEYS and data_args, drawn by the own seed); None: the sharpness attrs are null."""
     from ..sharpness import center_sharpness, sharpness_attrs  # torch: not when the report reads the labels
 
+    drawn = {"seed": 0, "normalization": "filter", "ignore": "biasbn", **drawn}
     trajectory = store.open_store(trajectory_path)
     row = trajectory["weights"].shape[0] - 1
     center = trajectory["weights"][row]
     if directions_from:
         d1, d2, plane = shared_directions(Path(trajectory_path), directions_from)
     else:
-        d1, d2 = draw_directions(trajectory.attrs["parameters"], center, seed, normalization, ignore)
-        plane = {"normalization": normalization, "ignore": ignore, "seed": seed}
+        d1, d2 = draw_directions(trajectory.attrs["parameters"], center, **drawn)
+        plane = {key: drawn[key] for key in ("normalization", "ignore", "seed")}
     attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": trajectory.attrs["unit"],
              "explained_variance_ratio": None, **plane, "directions_from": directions_from,
              "x_range": list(x_range or [-1.0, 1.0]), "y_range": list(y_range or [-1.0, 1.0]),
              **center_attrs(trajectory, row)}
-    found = center_sharpness(trajectory_path, center, attrs, sharpness, evaluated) if sharpness else None
+    found = None
+    if sharpness:
+        name = trajectory.attrs.get("run", Path(trajectory_path).parent.name)
+        found = center_sharpness(trajectory_path, center, attrs, sharpness,
+                                 Evaluated.of_params(name, {**evaluated, "seed": drawn["seed"]}))
     store.write_directions(out, center, d1, d2, {**attrs, **sharpness_attrs(found)})
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import store
 from ..errors import ConfigError
+from ..run import Run
 from .base import center_attrs, check_same_model, in_name_order, no_details, reads_nothing, trajectory_of
 from . import train
 from .train import extent, pca_plane, project
@@ -27,11 +28,10 @@ SPEED_KEYS, SURFACE_ATTRS = (), ()
 TRACKED, COMPARED = True, None
 
 
-def landscapes(run: dict) -> dict[str, dict]:
+def landscapes(run: Run) -> dict[str, dict]:
     """The one shared landscape, with what its fit depends on."""
-    shared = run["landscapes"][KIND]
-    return {KIND: {"runs": list(shared["with"]), "min_explained": shared["min_explained"],
-                       "margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}}
+    shared = run.landscapes[KIND]
+    return {KIND: {"runs": list(shared["with"]), "min_explained": shared["min_explained"], **run.ranges}}
 
 
 def runs_read(params: dict) -> list[str]:
@@ -41,13 +41,13 @@ def runs_read(params: dict) -> list[str]:
 planes_read = reads_nothing
 
 
-def check(name: str, run: dict, config: dict) -> None:
-    field = f"runs.{name}.landscapes.{KIND}.with"
-    for other in run["landscapes"][KIND]["with"]:
-        if other == name:
-            raise ConfigError(f"{field}: lists the run {name!r} itself, whose trajectory is always on the plane. "
+def check(run: Run, runs: dict[str, Run]) -> None:
+    field = f"{run.field}.landscapes.{KIND}.with"
+    for other in run.landscapes[KIND]["with"]:
+        if other == run.name:
+            raise ConfigError(f"{field}: lists the run {run.name!r} itself, whose trajectory is always on the plane. "
                               "Fix: list the other runs only.")
-        check_same_model(name, config, other, field)
+        check_same_model(run, runs, other, field)
 
 
 order = in_name_order

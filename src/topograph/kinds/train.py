@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
+from ..run import Run
 from .base import center_attrs, needs_nothing, no_details, reads_nothing
 
 KIND, METHOD = "train", "pca"
@@ -16,10 +17,9 @@ SPEED_KEYS, SURFACE_ATTRS = (), ()
 TRACKED, COMPARED = True, None
 
 
-def landscapes(run: dict) -> dict[str, dict]:
+def landscapes(run: Run) -> dict[str, dict]:
     """One landscape train_<first>-<last> per interval, with what its fit depends on."""
-    ranges = {"margin": run["margin"], "x_range": run["x_range"], "y_range": run["y_range"]}
-    return {f"{KIND}_{min(steps)}-{max(steps)}": {"steps": sorted(steps), **ranges} for steps in run["intervals"]}
+    return {f"{KIND}_{min(steps)}-{max(steps)}": {"steps": sorted(steps), **run.ranges} for steps in run.intervals}
 
 
 runs_read = planes_read = reads_nothing

@@ -1,0 +1,167 @@
+"""A run, typed: the settings of one entry under `runs:` once the config is validated (defaults filled), built once
+by preflight.check_config, and the rules derived from them written once: the data the grid is evaluated on, the
+samples drawn from it, what is measured, the model and the data built from their factories.
+
+The values are the config's own (lists and mappings as written): the kinds build their rule params from them, and
+Snakemake reruns a job whose params' text changes. Frozen: nothing changes a run once checked. No torch at import
+time: Snakemake builds the runs whenever it parses the workflow."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .errors import ConfigError
+from .factories import build_data, build_model
+
+Range = list[float] | None
+
+
+@dataclass(frozen=True)
+class Training:
+    """train: of a run topograph trains."""
+    optimizer: str = "SGD"
+    optimizer_args: dict = None
+    learning_rate: float = 0.01
+    batch_size: int = 32
+    epochs: int = 10
+    seed: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "optimizer_args", self.optimizer_args or {})
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What a run's landscapes are measured on: the model, the evaluation data (data_args: those of data_key, the
+    config key named in errors), the samples drawn from it (num_samples by seed) and the loss, metrics and collate.
+    A fit that measures the loss at the center (hessian, sharpness) gets it from its params (of_params)."""
+    run: str
+    model: str
+    model_args: dict
+    data: str
+    data_args: dict
+    num_samples: int
+    seed: int = 0
+    loss: str = "cross_entropy"
+    loss_args: dict = None
+    metrics: tuple = ()
+    collate: str | None = None
+    data_key: str = "data_args"
+
+    def __post_init__(self):
+        object.__setattr__(self, "loss_args", self.loss_args or {})
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+
+    @classmethod
+    def of_params(cls, run: str, params: dict) -> Evaluated:
+        """From a fit's params (its kind's landscapes(): the keys of this class it holds; data_args the
+        evaluation's)."""
+        names = {field.name for field in fields(cls)} - {"run", "data_key"}
+        return cls(run, **{key: value for key, value in params.items() if key in names})
+
+    def build_model(self):
+        return build_model(self.run, self.model, self.model_args)
+
+    def build_data(self):
+        return build_data(self.run, self.data, self.data_args, self.data_key)
+
+    def sample_index(self, size: int) -> np.ndarray:
+        """The dataset indices evaluated: num_samples distinct ones drawn by the seed, sorted; a dataset smaller than
+        num_samples is a one-line ConfigError."""
+        if self.num_samples > size:
+            raise ConfigError(f"runs.{self.run}.num_samples: {self.num_samples} is more than the {size} examples of "
+                              f"the dataset. Fix: set num_samples to at most {size}.")
+        return choose_samples(size, self.num_samples, self.seed)
+
+    def objective(self):
+        from .objective import Objective  # torch: not while Snakemake parses the workflow
+
+        return Objective(self.loss, self.loss_args, self.metrics)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's validated settings (config/README.md has what each means), and its name."""
+    name: str
+    model: str
+    data: str
+    model_args: dict
+    data_args: dict
+    eval_data_args: dict | None
+    checkpoint_pattern: str
+    network: str | None
+    optimizer: str | None
+    learning_rate: float | None
+    steps_per_epoch: int | None
+    unit: str
+    intervals: list[list[int]]
+    landscapes: dict
+    sharpness: dict | None
+    resolution: int
+    allow_large: bool
+    num_samples: int
+    keep_sample_losses: bool
+    batch_size: int
+    bn: str
+    bn_batches: int
+    seed: int
+    loss: str
+    loss_args: dict
+    metrics: list[str]
+    collate: str | None
+    normalization: str
+    ignore: str
+    margin: float
+    x_range: Range
+    y_range: Range
+    directions_from: str | None
+    train: Training | None = None  # set where topograph trains the run
+    checkpoints: str | None = None  # set where the run is read from a folder of checkpoints
+
+    @classmethod
+    def of(cls, name: str, settings: dict) -> Run:
+        """From the run's settings in a validated config (a copy: the config stays the config)."""
+        settings = copy.deepcopy(settings)
+        if "train" in settings:
+            settings["train"] = Training(**settings["train"])
+        return cls(name=name, **settings)
+
+    @property
+    def field(self) -> str:
+        """Where its settings are in the config, for errors: runs.<name>."""
+        return f"runs.{self.name}"
+
+    @property
+    def evaluation_key(self) -> str:
+        """The config key of the data the grid is evaluated on: eval_data_args where given, else data_args."""
+        return "data_args" if self.eval_data_args is None else "eval_data_args"
+
+    @property
+    def evaluation_data_args(self) -> dict:
+        return getattr(self, self.evaluation_key)
+
+    @property
+    def evaluated(self) -> Evaluated:
+        return Evaluated(self.name, self.model, self.model_args, self.data, self.evaluation_data_args,
+                         self.num_samples, self.seed, self.loss, self.loss_args, self.metrics, self.collate,
+                         self.evaluation_key)
+
+    @property
+    def ranges(self) -> dict:
+        """The extent of a plane fitted to its tracks: margin, x_range, y_range."""
+        return {"margin": self.margin, "x_range": self.x_range, "y_range": self.y_range}
+
+    def build_model(self):
+        return build_model(self.name, self.model, self.model_args)
+
+    def build_data(self):
+        """The training data (data_args)."""
+        return build_data(self.name, self.data, self.data_args)
+
+
+
+def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:
+    """num_samples distinct indices of range(size) drawn by the seed, sorted."""
+    return np.sort(np.random.default_rng(seed).choice(size, size=num_samples, replace=False))
