@@ -60,7 +60,9 @@ def factories(tmp_path, monkeypatch):
         "CONSTANT = 3\n"
         "def not_a_model():\n    return 3\n"
         "def not_data(split='train'):\n    return object()\n"
-        "def broken(split='train'):\n    raise RuntimeError('no such\\nsplit')\n")
+        "def broken(split='train'):\n    raise RuntimeError('no such\\nsplit')\n"
+        "def loss_se(output, target):\n    return target\n"
+        "accuracy_se = sample_loss = accuracy = loss_se\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "inputs_factories"
     sys.modules.pop("inputs_factories", None)
@@ -77,6 +79,21 @@ def test_a_model_factory_that_fails_or_returns_no_module_is_refused(factories):
     refused(run.build_model, field="runs.r.model", says="returned int, not a torch.nn.Module")
     run = check_config(config_with(model_args={"widht": 4}))["r"]
     refused(run.build_model, field="runs.r.model", says="model_args {'widht': 4} failed (TypeError:")
+
+
+@pytest.mark.parametrize("metrics, says", [
+    (["accuracy", "{m}:loss_se"], "'inputs_factories:loss_se' would be stored as 'loss_se', a name surface.zarr uses "
+                                  "itself"),
+    (["accuracy", "{m}:accuracy_se"], "'accuracy' would be stored as 'accuracy_se', a name surface.zarr has twice"),
+    (["{m}:sample_loss"], "'inputs_factories:sample_loss' would be stored as 'sample_loss', a name surface.zarr uses"),
+    (["{m}:accuracy"], None),  # the one array of its name
+])
+def test_a_metric_whose_arrays_collide_with_others_is_refused_at_config_check(factories, metrics, says):
+    config = config_with(metrics=[metric.format(m=factories) for metric in metrics])
+    if says is None:
+        check_config(config)
+    else:
+        refused(check_config, config, field="runs.r.metrics", says=says)
 
 
 @pytest.mark.parametrize("data, says", [
@@ -186,6 +203,20 @@ def test_extracting_a_folder_with_a_bad_checkpoint_names_it(bad_checkpoints, tmp
     run = check_config(from_checkpoints(folder))["r"]
     out = tmp_path_factory.mktemp("run")
     refused(extract_run, run, out, out / "trajectory.zarr", field="runs.r.checkpoints", says="2.pt")
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_naming_the_file_and_the_parameter(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ck")
+    torch.manual_seed(0)
+    state = zoo.lenet5().state_dict()
+    torch.save(state, folder / "1.pt")
+    layer = [name for name in state if name.endswith("weight")][1]
+    state[layer].view(-1)[[3, 5]] = torch.tensor([float("nan"), float("inf")])
+    torch.save(state, folder / "2.pt")
+    run = check_config(from_checkpoints(folder))["r"]
+    out = tmp_path_factory.mktemp("run")
+    refused(extract_run, run, out, out / "trajectory.zarr", field="runs.r.checkpoints",
+            says=f"2.pt' holds 2 weights that are NaN or inf, the first in {layer}")
 
 
 @pytest.mark.parametrize("name", ["r1\n", "r\x07", "index.html", "compare.html", "logs", "Logs", "a b", "-r"])

@@ -26,7 +26,8 @@ RESERVED = ("index.html", "compare.html", "logs", "assets", "figures")  # what t
 MAX_POINTS = 1_000_000  # grid points per landscape beyond which a run must say allow_large: true
 USUAL_METRICS = {"cross_entropy": ["accuracy"], "nll": ["accuracy"], "bce_with_logits": ["accuracy"],
                  "mse": ["mae", "r2"], "l1": ["mae", "r2"]}
-SURFACE_ARRAYS = ("loss", "x", "y", "sample_index", "chunk_done")  # names a metric's array cannot take
+# the arrays of surface.zarr beside the metrics' (each metric has its own and <metric>_se): names no metric takes
+SURFACE_ARRAYS = ("loss", "loss_se", "x", "y", "sample_index", "chunk_done", "sample_loss", "sample_weight")
 
 
 def _filling_defaults(cls):
@@ -137,17 +138,6 @@ def check_compare(compare: list[str] | None, runs: dict[str, Run]) -> None:
                               "to true, or leave it out of compare.")
 
 
-def collected_steps(run: Run, train_size: int | None = None) -> list[int]:
-    """The steps/epochs whose checkpoints exist (or will, once the train rule ran)."""
-    if run.checkpoints is not None:
-        return sorted(checkpoint_files(run.checkpoints, run.checkpoint_pattern))
-    last = run.train.epochs
-    if run.unit == "step":
-        last *= math.ceil(train_size / run.train.batch_size)
-    wanted = {n for interval in run.intervals for n in interval if n <= last}
-    return sorted(wanted | {last})
-
-
 def check_run(run: Run) -> None:
     field = run.field
     for key in ("model", "data"):
@@ -197,11 +187,13 @@ def check_objective(run: Run) -> None:
         if spec and ":" in spec:
             check_factory(f"{field}.{key}", spec)
     names = [spec.rpartition(":")[2] for spec in run.metrics]
-    for spec, array in zip(run.metrics, names):
-        if array in SURFACE_ARRAYS or names.count(array) > 1:
-            raise ConfigError(f"{field}.metrics: {spec!r} would be stored as {array!r}, a name surface.zarr "
-                              f"{'uses itself' if array in SURFACE_ARRAYS else 'has twice'}. Fix: rename the function "
-                              "(its name becomes the array's).")
+    arrays = [*SURFACE_ARRAYS, *(array for name in names for array in (name, f"{name}_se"))]
+    for spec, name in zip(run.metrics, names):
+        for array in (name, f"{name}_se"):
+            if arrays.count(array) > 1:
+                raise ConfigError(f"{field}.metrics: {spec!r} would be stored as {array!r}, a name surface.zarr "
+                                  f"{'uses itself' if array in SURFACE_ARRAYS else 'has twice'}. Fix: rename the "
+                                  "function (its name becomes the array's).")
 
 
 def check_name(name: str) -> None:
@@ -233,7 +225,7 @@ def check_checkpoint_folder(run: Run) -> None:
 
 
 def check_intervals(run: Run, train_size: int | None = None) -> None:
-    collected = collected_steps(run, train_size)
+    collected = run.collected(train_size)
     for index, interval in enumerate(run.intervals):
         missing = sorted(set(interval) - set(collected))
         if missing:

@@ -8,10 +8,12 @@ time: Snakemake builds the runs whenever it parses the workflow."""
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .checkpoints import checkpoint_files
 from .errors import ConfigError
 from .factories import build_data, build_model
 
@@ -152,6 +154,19 @@ class Run:
     def ranges(self) -> dict:
         """The extent of a plane fitted to its tracks: margin, x_range, y_range."""
         return {"margin": self.margin, "x_range": self.x_range, "y_range": self.y_range}
+
+    def collected(self, train_size: int | None = None) -> list[int] | None:
+        """The steps/epochs whose checkpoints exist (or will, once the train rule ran), sorted; None where that
+        needs the size of the training data (train_size) to tell: the steps of a run topograph trains."""
+        if self.checkpoints is not None:
+            return sorted(checkpoint_files(self.checkpoints, self.checkpoint_pattern))
+        last = self.train.epochs
+        if self.unit == "step":
+            if train_size is None:
+                return None
+            last *= math.ceil(train_size / self.train.batch_size)
+        wanted = {n for interval in self.intervals for n in interval if n <= last}
+        return sorted(wanted | {0, last})  # 0: the weights before training (collect.Collector)
 
     def build_model(self):
         return build_model(self.name, self.model, self.model_args)

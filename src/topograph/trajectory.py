@@ -91,6 +91,21 @@ def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field
     return torch.nn.utils.parameters_to_vector(model.parameters()).detach().to(torch.float32).numpy()
 
 
+def finite(model: nn.Module, vector: np.ndarray, source, field: str) -> np.ndarray:
+    """vector, where every weight is finite; else a one-line ConfigError naming the file and the first parameter
+    that holds NaN or inf (no plane can be fitted through it, no loss evaluated around it)."""
+    bad = ~np.isfinite(vector)
+    if not bad.any():
+        return vector
+    first, offset = int(np.argmax(bad)), 0
+    for name, parameter in model.named_parameters():
+        offset += parameter.numel()
+        if first < offset:
+            break
+    raise ConfigError(f"{field}: {str(source)!r} holds {int(bad.sum())} weights that are NaN or inf, the first in "
+                      f"{name}. Fix: leave that checkpoint out (training diverged there), or save finite weights.")
+
+
 def with_tied(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """state with the keys it lacks whose parameter is tied to one it has (GPT-2's lm_head.weight is
     transformer.wte.weight), as save_pretrained leaves them out: then a key still missing is truly missing."""
@@ -144,7 +159,8 @@ def extract(out: Path, model: nn.Module, checkpoints: dict[int, Path], run_dir: 
         "parameters": parameter_layout(model), "global_step": global_step,
         "checkpoints": [os.path.relpath(checkpoints[n], run_dir) for n in numbers],
     }
-    rows = (flatten(model, load_state_dict(checkpoints[n], field), checkpoints[n], field) for n in numbers)
+    rows = (finite(model, flatten(model, load_state_dict(checkpoints[n], field), checkpoints[n], field),
+                   checkpoints[n], field) for n in numbers)
     columns = {"step": numbers, "epoch": epoch, "train_loss": [np.nan if v is None else v for v in train_loss],
                "curve_step": np.arange(1, len(curve) + 1), "curve_loss": curve}
     store.write_trajectory(out, rows, (len(numbers), num_params), columns, attrs)

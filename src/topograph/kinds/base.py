@@ -115,14 +115,36 @@ def same_architecture(points: list[Checkpoint], where: str) -> None:
 
 
 def check_references(run: Run, runs: dict[str, Run], references: dict) -> None:
-    """At config check: each run a reference names exists and has the model of `run` (references: field ->
-    reference)."""
+    """At config check: each run a reference names exists and has the model of `run`; where the config and the
+    folders tell the numbers collected, each names one of them; no two name the same checkpoint (references: field
+    -> reference)."""
+    named = {}
     for field, reference in references.items():
         try:
-            other, _ = parse(reference)
+            other, which = parse(reference)
         except ValueError as error:
             raise ConfigError(f"{field}: {error}.") from None
         check_same_model(run, runs, other, field)
+        checkpoint = (other or run.name, collected_number(runs[other or run.name], which, field))
+        if checkpoint in named:
+            raise ConfigError(f"{field}: {reference!r} names the checkpoint that {named[checkpoint]} names. Fix: name "
+                              "different checkpoints.")
+        named[checkpoint] = field
+
+
+def collected_number(run: Run, which: str, field: str) -> int | str:
+    """The number of the checkpoint of run that `which` (first, last or a number) names, where the config and the
+    folders tell what is collected (else which as it is); a number never collected is a one-line ConfigError."""
+    collected = run.collected()
+    if collected is None:
+        return which if which in ("first", "last") else int(which)
+    if which in ("first", "last"):
+        return collected[0 if which == "first" else -1]
+    if int(which) not in collected:
+        shown = ", ".join(map(str, collected)) if len(collected) <= 12 else f"{collected[0]}..{collected[-1]}"
+        raise ConfigError(f"{field}: no checkpoint numbered {which} of run {run.name!r} is collected (collected: "
+                          f"{shown}). Fix: name one of those, first or last.")
+    return int(which)
 
 
 def check_same_model(own: Run, runs: dict[str, Run], other: str | None, field: str) -> None:
