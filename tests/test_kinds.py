@@ -168,3 +168,18 @@ def test_each_switch_is_written_once_in_its_kind():
     planes = kinds.landscapes(run["r"])
     assert {key: planes["hessian"][1][key] for key in ("top_k", "trace_probes")} == {"top_k": 5, "trace_probes": 100}
     assert planes["interpolate_first-last"][1]["alpha"] == [-0.5, 1.5]
+
+
+def test_an_interval_can_start_at_the_weights_before_training(trained_run, tmp_path):
+    """Checkpoint 0 (the Collector's start) in an interval: the plane is the PCA of rows 0..2, against sklearn."""
+    run = validate({"runs": {"r": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "unit": "epoch",
+                                   "intervals": [[0, 1, 2]], "train": {"epochs": 4}}}})["r"]
+    (name, params), = train.landscapes(run).items()
+    assert name == "train_0-2" and params["steps"] == [0, 1, 2]
+    kinds.fit(name, trained_run / "trajectory.zarr", tmp_path / "d.zarr", params)
+    center, d1, d2, attrs = store.read_vectors(tmp_path / "d.zarr")
+    rows = store.open_store(trained_run / "trajectory.zarr")["weights"][:3].astype(np.float64)
+    reference = PCA(n_components=2).fit(rows)
+    assert attrs["interval"] == [0, 1, 2] and attrs["center_step"] == 2
+    for mine, theirs in zip((d1, d2), reference.components_):
+        assert abs(abs(float(mine @ theirs)) - 1) < 1e-6  # the same axis (up to sign)
