@@ -60,7 +60,7 @@ def test_step_unit(tmp_path):
 def test_an_interval_never_reached_is_an_error(tmp_path):
     model = zoo.lenet5()
     with pytest.raises(RuntimeError, match=r"epochs \[9\] that training never reached"):
-        fake_training(Collector(model, tmp_path, unit="epoch", intervals=[[1, 2, 9]]), model, 3, 2)
+        fake_training(Collector(model, tmp_path / "ck", unit="epoch", intervals=[[1, 2, 9]]), model, 3, 2)
 
 
 def test_a_collector_folder_named_as_checkpoints_keeps_its_record(trained_run, tmp_path):
