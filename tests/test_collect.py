@@ -255,3 +255,14 @@ def test_resume_refuses_what_is_not_that_run(uninterrupted, tmp_path):
                                            r"curve would have a gap"):
         Collector(model, run / "checkpoints", resume=ahead)
     assert not (run / "checkpoints" / ".collector.lock").exists(), "a refused Collector lets go of the folder"
+
+
+def test_a_finished_run_of_an_older_collector_resumes(uninterrupted, tmp_path):
+    """Its run.json, written at close(), has no steps and epochs: they are its loss curve's and epoch losses'."""
+    shutil.copytree(uninterrupted.parent, tmp_path / "run")
+    path = tmp_path / "run" / "run.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in record.items() if k not in ("steps", "epochs")}))
+    collector = Collector(zoo.lenet5(), tmp_path / "run" / "checkpoints", unit="epoch", resume=True)
+    assert (collector.steps, collector.epochs, collector.intervals) == (20, 5, [[1, 2, 3, 4]])
+    assert collector.close() == path and json.loads(path.read_text()) == record

@@ -151,50 +151,57 @@ class Collector:
 
     def _start(self) -> None:
         found = sorted(p.name for p in self.folder.iterdir() if CHECKPOINT.search(p.name))
-        if found or self.record_path.exists():
-            names = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-            names += ", run.json beside it" if found and self.record_path.exists() else \
-                "run.json beside it" if self.record_path.exists() else ""
-            raise RuntimeError(f"Collector: {str(self.folder)!r} holds another run's record ({names}). Fix: give "
-                               "this run another folder, or pass resume=True to continue that run.")
+        names = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        record = "run.json beside it" if self.record_path.exists() else ""
+        if names or record:
+            raise RuntimeError(f"Collector: {str(self.folder)!r} holds another run's record "
+                               f"({', '.join(filter(None, [names, record]))}). Fix: give this run another folder, "
+                               "or pass resume=True to continue that run.")
         self._remove_temporaries()
         self._save(0, None)
 
     def _resume(self, given: dict) -> None:
-        found = _read_record(self.record_path)
-        record = {**(found or {}), **given}
-        if not record.get("checkpoints"):
-            raise RuntimeError(f"Collector: resume, but {str(self.folder)!r} holds no run to resume (no run.json "
-                               "beside it). Fix: point the Collector at the folder of the run that training "
-                               "resumes, or start a new run without resume.")
-        self._check_same_run(record)
-        self.steps = int(record.get("steps", max([len(record["loss_curve"])]
-                                                 + [c["global_step"] for c in record["checkpoints"]])))
-        self.epochs = int(record.get("epochs", len(record["epoch_loss"])))
-        ends = int((found or {}).get("steps", self.steps))
-        if "loss_curve" not in given and self.steps > ends and len(record["loss_curve"]) >= ends > 0:
-            raise RuntimeError(f"Collector: training resumes at step {self.steps}, but the record in "
-                               f"{str(self.folder)!r} ends at step {ends}: its loss curve would have a gap. Fix: "
-                               "resume from a state saved no later, or pass resume=collector.state_dict() saved "
-                               "with that state.")
-        self.steps_per_epoch = self.steps_per_epoch or record.get("steps_per_epoch")
-        self.intervals = self.intervals or record.get("intervals") or []
-        self.optimizer_name = self.optimizer_name or record.get("optimizer")
-        self.learning_rate = self.learning_rate if self.learning_rate is not None else record.get("learning_rate")
-        self.curve = [float(v) for v in record["loss_curve"][:self.steps]]
-        self.epoch_loss = [float(v) for v in record["epoch_loss"][:self.epochs]]
-        spe = self.steps_per_epoch
-        for epoch in range(len(self.epoch_loss), self.epochs):  # ended after the record was written: as epoch() does
-            losses = self.curve[epoch * spe:(epoch + 1) * spe] if spe else []
-            self.epoch_loss.append(sum(losses) / len(losses) if losses else float("nan"))
+        self._restore(self._record_to_resume(given))
         last = self._position()
-        self.saved = {c["number"]: dict(c) for c in record["checkpoints"] if c["number"] <= last}
         self._keep_only_saved()
         self._remove_temporaries()
         if last in self.wanted and last not in self.saved:  # the model holds that moment's weights
             self._save(last, self.epoch_loss[-1] if self.unit == "epoch" else (self.curve or [None])[-1])
         else:
             self._write_record()
+
+    def _record_to_resume(self, given: dict) -> dict:
+        """given over the folder's run.json, checked to be this run's and to leave no gap in the loss curve."""
+        found = _read_record(self.record_path) or {}
+        record = {**found, **given}
+        if not record.get("checkpoints"):
+            raise RuntimeError(f"Collector: resume, but {str(self.folder)!r} holds no run to resume (no run.json "
+                               "beside it). Fix: point the Collector at the folder of the run that training "
+                               "resumes, or start a new run without resume.")
+        self._check_same_run(record)
+        steps = record.get("steps")
+        if steps is None:  # a run.json written by an older Collector, at close()
+            steps = max([len(record["loss_curve"])] + [c["global_step"] for c in record["checkpoints"]])
+        ends = found.get("steps", steps)
+        if "loss_curve" not in given and steps > ends and len(found["loss_curve"]) >= ends > 0:
+            raise RuntimeError(f"Collector: training resumes at step {steps}, but the record in {str(self.folder)!r} "
+                               f"ends at step {ends}: its loss curve would have a gap. Fix: resume from a state saved "
+                               "no later, or pass resume=collector.state_dict() saved with that state.")
+        return {**record, "steps": steps, "epochs": record.get("epochs", len(record["epoch_loss"]))}
+
+    def _restore(self, record: dict) -> None:
+        """The Collector as it stood at the record's steps and epochs; the record's settings where none are given."""
+        self.steps, self.epochs = int(record["steps"]), int(record["epochs"])
+        self.steps_per_epoch = spe = self.steps_per_epoch or record.get("steps_per_epoch")
+        self.intervals = self.intervals or record.get("intervals") or []
+        self.optimizer_name = self.optimizer_name or record.get("optimizer")
+        self.learning_rate = self.learning_rate if self.learning_rate is not None else record.get("learning_rate")
+        self.curve = [float(v) for v in record["loss_curve"][:self.steps]]
+        self.epoch_loss = [float(v) for v in record["epoch_loss"][:self.epochs]]
+        for epoch in range(len(self.epoch_loss), self.epochs):  # ended after the record was written: as epoch() does
+            losses = self.curve[epoch * spe:(epoch + 1) * spe] if spe else []
+            self.epoch_loss.append(sum(losses) / len(losses) if losses else float("nan"))
+        self.saved = {c["number"]: dict(c) for c in record["checkpoints"] if c["number"] <= self._position()}
 
     def _check_same_run(self, record: dict) -> None:
         where = str(self.folder)
