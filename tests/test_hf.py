@@ -1,5 +1,6 @@
 """Hugging Face models and checkpoints, offline (the extra 'hf'): a tiny GPT-2 built from its config, trained by a
 real Trainer with HFCollector, whose checkpoint-<step>/ folders read back as the collector's checkpoints."""
+import gc
 import json
 import subprocess
 import sys
@@ -56,23 +57,27 @@ def test_hf_collector_needs_every_steps_loss(tmp_path):
         trainer.train()
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def train_gpt2(root, *, also=(), resume=None):
     """12 steps of a 2-layer GPT-2 on 200 sequences of 16 characters: the Trainer's checkpoints every 4 steps and
     the collector's (steps 4, 8, 10, 11 and the last)."""
     pytest.importorskip("accelerate")  # the Trainer needs it
     from transformers import Trainer, TrainingArguments
 
-    root = tmp_path_factory.mktemp("hf")
     torch.manual_seed(0)
     model = hf.from_config(**GPT2)
-    args = TrainingArguments(output_dir=str(root / "trainer"), max_steps=12, save_steps=4, save_only_model=True,
-                             logging_steps=1, per_device_train_batch_size=8, learning_rate=1e-2, report_to=[],
-                             use_cpu=True, disable_tqdm=True, dataloader_pin_memory=False)
+    args = TrainingArguments(output_dir=str(root / "trainer"), max_steps=12, save_steps=4, logging_steps=1,
+                             per_device_train_batch_size=8, learning_rate=1e-2, report_to=[], use_cpu=True,
+                             disable_tqdm=True, dataloader_pin_memory=False)
     collector = hf.HFCollector(root / "collected" / "checkpoints", unit="step", intervals=[[4, 8], [10, 11]])
-    trainer = Trainer(model=model, args=args, train_dataset=sequences(), callbacks=[collector])
-    trainer.train()
-    return root, trainer
+    trainer = Trainer(model=model, args=args, train_dataset=sequences(), callbacks=[collector, *also])
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hf")
+    return root, train_gpt2(root)
 
 
 def test_hf_collector_records_what_the_trainer_logged(trained):
@@ -181,3 +186,33 @@ def test_a_gpt2_landscape_from_trainer_folders_is_the_models_own_loss(trained, t
         assert float(surface["perplexity"][i, j]) == pytest.approx(np.exp(out.loss.item()), rel=1e-5)
         assert float(surface["accuracy"][i, j]) == pytest.approx(predicted.double().mean().item(), abs=1e-6)
     assert surface.attrs["metrics"] == ["accuracy", "perplexity"] and surface.attrs["loss_args"]["shift_labels"]
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_training_resumed_from_a_trainer_checkpoint_continues_the_run(trained, tmp_path):
+    """It crashes at step 11, after the collector's checkpoint 10; resumed from the Trainer's checkpoint-8, the
+    run ends with the record and checkpoints of an uninterrupted one (checkpoint 10 saved again, the first aside)."""
+    from transformers import TrainerCallback
+
+    class CrashAt11(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 11:
+                raise Crash
+
+    with pytest.raises(Crash):
+        train_gpt2(tmp_path, also=[CrashAt11()])
+    gc.collect()  # the dead process's objects: its lock goes with them
+    folder = tmp_path / "collected" / "checkpoints"
+    assert json.loads((tmp_path / "collected" / "run.json").read_text())["steps"] == 10
+    train_gpt2(tmp_path, resume=str(tmp_path / "trainer" / "checkpoint-8"))
+    root, _ = trained
+    reference = json.loads((root / "collected" / "run.json").read_text())
+    assert json.loads((tmp_path / "collected" / "run.json").read_text()) == reference
+    for checkpoint in reference["checkpoints"]:
+        ours = load_state_dict(folder / checkpoint["file"])
+        theirs = load_state_dict(root / "collected" / "checkpoints" / checkpoint["file"])
+        assert all(torch.equal(ours[key], theirs[key]) for key in theirs), checkpoint["file"]
+    assert [p.name for p in (folder / "abandoned").iterdir()] == ["step_000010.pt"]

@@ -106,3 +106,50 @@ def test_topograph_never_imports_lightning_and_says_how_to_get_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "topograph.lightning needs PyTorch Lightning: pip install 'topograph[lightning]'"
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashIn(lightning.Callback):
+    """The training dies at a batch of the given epoch (0-based)."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            raise Crash
+
+
+def fit_in_order(folder, epochs, *, crash=None, ckpt_path=None):
+    """3 epochs without shuffling (Lightning restores no random state), a Lightning checkpoint every epoch."""
+    torch.manual_seed(0)
+    module = DigitsMLP()
+    saving = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=folder.parent / "lightning", save_top_k=-1)
+    callbacks = [LightningCollector(folder, unit="epoch", intervals=[[1, 2, 3]]), saving, *([crash] if crash else [])]
+    trainer = lightning.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, callbacks=callbacks, logger=False,
+                                enable_progress_bar=False, enable_model_summary=False)
+    data = torch.utils.data.Subset(zoo.digits("train"), range(320))
+    try:
+        trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=64), ckpt_path=ckpt_path)
+    except Crash:
+        return None
+    return json.loads((folder.parent / "run.json").read_text())
+
+
+def test_a_training_resumed_from_a_lightning_checkpoint_continues_the_run(tmp_path):
+    """It crashes in epoch 3, after epoch 2's checkpoints; resumed from Lightning's checkpoint of epoch 2, the run
+    ends with the record and checkpoints of an uninterrupted one."""
+    reference = fit_in_order(tmp_path / "whole" / "checkpoints", 3)
+    folder = tmp_path / "resumed" / "checkpoints"
+    assert fit_in_order(folder, 3, crash=CrashIn(2, 2)) is None
+    assert json.loads((folder.parent / "run.json").read_text())["epochs"] == 2
+    saved = folder.parent / "lightning" / "epoch=1-step=10.ckpt"
+    assert fit_in_order(folder, 3, ckpt_path=saved) == reference
+    assert len(reference["loss_curve"]) == 15 and [c["number"] for c in reference["checkpoints"]] == [0, 1, 2, 3]
+    for checkpoint in reference["checkpoints"]:
+        ours = load_state_dict(folder / checkpoint["file"])
+        theirs = load_state_dict(tmp_path / "whole" / "checkpoints" / checkpoint["file"])
+        assert all(torch.equal(ours[key], theirs[key]) for key in theirs), checkpoint["file"]

@@ -61,9 +61,10 @@ def _collector_class():
         HFCollector needs logging_strategy='steps' with logging_steps=1 (refused otherwise at train begin) and takes
         each optimizer step's loss from on_log (logs['loss'], which is what state.log_history keeps). The log comes
         right after the step, before the Trainer saves or evaluates: the checkpoint of step n holds the weights
-        after step n, as a Collector's does. An epoch cut short by max_steps is no epoch. Not supported:
-        load_best_model_at_end (it changes the weights before train end, where the last checkpoint is saved) and
-        resume_from_checkpoint (the steps would count from 0). Only the main process writes."""
+        after step n, as a Collector's does. An epoch cut short by max_steps is no epoch. A training resumed
+        (train(resume_from_checkpoint=...)) continues the run in the folder from the Trainer's step, with the losses
+        of its log_history. Not supported: load_best_model_at_end (it changes the weights before train end, where
+        the last checkpoint is saved). Only the main process writes."""
 
         def __init__(self, folder, *, unit: str = "epoch", intervals=(), steps_per_epoch: int | None = None):
             self.folder, self.unit, self.intervals, self.steps_per_epoch = folder, unit, intervals, steps_per_epoch
@@ -76,12 +77,16 @@ def _collector_class():
             if args.load_best_model_at_end:
                 raise ValueError("HFCollector: load_best_model_at_end=True would save the best model as the last "
                                  "checkpoint; set it False")
-            if state.global_step:
-                raise ValueError("HFCollector cannot follow a resumed run (it counts steps from 0); train afresh")
+            resume = False
+            if state.global_step:  # resumed from a checkpoint-<step>/: the Trainer's state is that step's
+                resume = {"steps": state.global_step, "epochs": int(state.epoch or 0),
+                          "loss_curve": [entry["loss"] for entry in state.log_history
+                                         if "loss" in entry and entry.get("step", 0) <= state.global_step]}
             if state.is_world_process_zero:
                 self.collector = Collector(model, self.folder, unit=self.unit, intervals=self.intervals,
                                            optimizer=getattr(optimizer, "optimizer", optimizer),  # accelerate's
-                                           learning_rate=args.learning_rate, steps_per_epoch=self.steps_per_epoch)
+                                           learning_rate=args.learning_rate, steps_per_epoch=self.steps_per_epoch,
+                                           resume=resume)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if self.collector is not None and logs and "loss" in logs:
