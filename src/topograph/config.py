@@ -69,6 +69,7 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict:
     check_finite(config)
     for name, run in config["runs"].items():
         check_run(name, run)
+        check_sample_losses(f"runs.{name}", run, config)
     check_compare(config)
     return config
 
@@ -164,6 +165,20 @@ def check_run(name: str, run: dict) -> None:
         check_intervals(name, run)
     if run["sharpness"]:
         check_sharpness(field, run)
+
+
+def check_sample_losses(field: str, run: dict, config: dict, budget: int = 2**29) -> None:
+    """With keep_sample_losses, evaluate_grid and the compare page each hold one grid chunk of sample losses at once
+    (chunk² points x num_samples, float32 and a float64 copy: 12 bytes each); refused beyond budget bytes."""
+    if not run["keep_sample_losses"]:
+        return
+    chunk = min(config["chunk"] or -(-run["resolution"] // (4 if config["devices"] else 8)), run["resolution"])
+    needed = chunk * chunk * run["num_samples"] * 12
+    if needed > budget:
+        raise ConfigError(f"{field}.keep_sample_losses: one grid chunk of sample losses ({chunk} x {chunk} points x "
+                          f"{run['num_samples']} samples x 12 bytes) needs {needed / 2**20:.0f} MiB, more than "
+                          f"{budget // 2**20} MiB. Fix: lower chunk or num_samples, or set "
+                          "keep_sample_losses to false.")
 
 
 def check_sharpness(field: str, run: dict) -> None:
