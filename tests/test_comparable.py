@@ -135,6 +135,7 @@ def test_curvature_columns_are_unranked_too(tmp_path):
 SHARPNESS = {"sharpness": 0.12, "sharpness_ci": [0.1, 0.14], "sharpness_per_batch": [0.11, 0.13],
              "sharpness_rho": 0.05, "sharpness_steps": 10, "sharpness_batches": 2, "sharpness_batch_size": 32,
              "sharpness_metric": "adaptive"}
+SHARP = "Worst-case sharpness ρ=0.05 (95 % CI)"
 FIGURES = ("flatness", "sharpness", "curvature")
 # each setting a figure of the table depends on, changed alone: its warning line (None: checked apart) and the
 # figures it leaves unranked
@@ -188,9 +189,11 @@ def test_the_sharpness_settings_are_compared_among_the_runs_that_measured_it(tmp
 
 
 def test_an_unranked_column_does_not_sort_in_chromium(browser, tmp_path):  # noqa: F811
-    """sort.js, on the page: a click on a flatness heading leaves the rows; one on the run's name sorts them."""
-    runs = [result_run(tmp_path, name, **changes) for name, changes in
-            (("b", {}), ("c", {"num_samples": 32, "sample_index": np.arange(32)}), ("a", {}))]
+    """sort.js, on the page: a click on a flatness heading leaves the rows (c's resolution differs); one on the
+    sharpness, which does not depend on the resolution, or on the run's name sorts them."""
+    coarse = {"x": np.linspace(-1.0, 1.0, 5), "y": np.linspace(-1.0, 1.0, 5), "resolution": 5}
+    runs = [result_run(tmp_path, name, **{**SHARPNESS, **changes}) for name, changes in
+            (("b", {"sharpness": 0.3}), ("c", {**coarse, "sharpness": 0.1}), ("a", {"sharpness": 0.2}))]
     out = tmp_path / "compare.html"
     write_compare(runs, out, assets=tmp_path / "assets")
     open_page(browser, out, "document.querySelector('#tile-2 .contourlayer path')")
@@ -200,6 +203,8 @@ def test_an_unranked_column_does_not_sort_in_chromium(browser, tmp_path):  # noq
     flatness.click()
     flatness.click()
     assert browser.execute_script(order) == ["b", "c", "a"] and flatness.get_attribute("aria-sort") is None
+    browser.find_element("xpath", f"//th[text()='{SHARP}']").click()
+    assert browser.execute_script(order) == ["c", "a", "b"]
     browser.find_element("xpath", "//th[text()='Run']").click()
     assert browser.execute_script(order) == ["a", "b", "c"]
     check_clean(browser)
