@@ -40,7 +40,8 @@ def sharpness_setting(key: str):
     return lambda ls: text(ls.attrs.get(key)) if ls.attrs.get("sharpness_metric") else None
 
 
-# name -> the landscape's value, as the warning writes it (equal text: alike; None: no figure of it depends on this)
+# name -> the landscape's value, as the warning writes it (equal text: alike; None: the landscape has no figure that
+# depends on it)
 SETTINGS = {"normalization": lambda ls: text(ls.attrs.get("normalization")),
             "ignore": lambda ls: text(ls.attrs.get("ignore")),
             "bn": lambda ls: bn_value(ls.attrs),
@@ -96,7 +97,7 @@ def warning(runs: list[str], found: list[tuple[str, list[str | None]]], figures:
     names = ", ".join(name for name, _ in found)
     which = "; ".join(f"{figure} ({', '.join(settings)})" for figure, settings in figures.items())
     return (f'<div class="warning comparability"><b>Not ranked: these result landscapes differ in {esc(names)}.</b> '
-            f"The figures that depend on them are not measured alike, so the table does not sort by them: "
+            "The figures that depend on them are not measured alike, so the table does not sort by them: "
             f"{esc(which)}. A comparison needs the same settings (and, for one plane, directions_from)."
             f"<ul>{items}</ul></div>")
 

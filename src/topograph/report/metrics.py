@@ -172,8 +172,8 @@ def corner_weights(landscape: Landscape, x, y) -> list[tuple[np.ndarray, np.ndar
 
 
 def mean_weights(landscape: Landscape, x, y) -> np.ndarray:
-    """W [x, y] with Σ W·L = the mean of L interpolated (surface_at) at the points x, y: summed per node over the
-    points in the order surface_at's values would be (numpy's pairwise mean, bit for bit)."""
+    """W [x, y] with Σ W·L = the mean of L interpolated (surface_at) at the points x, y: each node's weight at each
+    point, averaged over the points as the points' values would be (numpy's pairwise mean: bit for bit)."""
     corners = corner_weights(landscape, x, y)
     nodes, where = np.unique(np.stack([index for index, _ in corners]), return_inverse=True)
     per_point = np.zeros((len(nodes), len(x)))
