@@ -31,17 +31,18 @@ SURFACE = {"kind": "result", "method": "random", "interval": None, "unit": "epoc
            "metrics": ["accuracy"]}
 
 
-def result_run(results: Path, name: str, *, x=GRID, sample_index=SAMPLES, **changes) -> Path:
+def result_run(results: Path, name: str, *, x=GRID, y=GRID, sample_index=SAMPLES, **changes) -> Path:
     """A run folder with a result landscape (a bowl) whose attrs are the defaults above with changes (a key of
-    directions.zarr goes there, any other to surface.zarr; normalization to both, as the evaluation copies it)."""
+    directions.zarr, the sharpness' too, goes there, any other to surface.zarr; normalization to both, as the
+    evaluation copies it)."""
     folder = results / name / "landscapes" / "result"
     zeros = np.zeros(5, dtype=np.float32)
-    store.write_directions(folder / "directions.zarr", zeros, zeros, zeros,
-                           {**DIRECTIONS, **{k: v for k, v in changes.items() if k in DIRECTIONS}})
+    plane = {k: v for k, v in changes.items() if k in DIRECTIONS or k.startswith("sharpness")}
+    store.write_directions(folder / "directions.zarr", zeros, zeros, zeros, {**DIRECTIONS, **plane})
     attrs = {**SURFACE, "run": name, "landscape": "result",
-             **{k: v for k, v in changes.items() if k in SURFACE or k not in DIRECTIONS}}
-    group = store.create_surface(folder / "surface.zarr", x, GRID, chunk=16, sample_index=sample_index, attrs=attrs)
-    loss = 0.1 + x[:, None] ** 2 + GRID[None, :] ** 2
+             **{k: v for k, v in changes.items() if k in SURFACE or k not in plane}}
+    group = store.create_surface(folder / "surface.zarr", x, y, chunk=16, sample_index=sample_index, attrs=attrs)
+    loss = 0.1 + x[:, None] ** 2 + y[None, :] ** 2
     store.write_surface_chunk(group, (0, 0), {"loss": loss, "accuracy": np.exp(-loss)})
     return results / name
 
@@ -68,6 +69,7 @@ DIFFERENCES = [
     ("bn", {"bn_mode": "recalibrate", "batch_size": 32, "bn_batches": 4, "bn_data_args": {"split": "train"}},
      'a eval, b recalibrate (at each point, over 4 training batches of 32), training data_args {"split": "train"}'),
     ("num_samples", {"num_samples": 32, "sample_index": np.arange(32)}, "a 64, b 32"),
+    ("resolution", {"x": np.linspace(-1.0, 1.0, 5), "y": np.linspace(-1.0, 1.0, 5), "resolution": 5}, "a 9, b 5"),
     ("grid range", {"x": np.linspace(-0.5, 0.5, 9)}, "a x -1 to 1, y -1 to 1, b x -0.5 to 0.5, y -1 to 1"),
     ("loss", {"loss": "nll"}, "a cross_entropy, b nll"),
     ("loss", {"loss_args": {"label_smoothing": 0.1}}, "a cross_entropy, b cross_entropy (label_smoothing 0.1)"),
@@ -110,24 +112,88 @@ def test_alike_runs_have_no_warning_and_every_column_sorts(tmp_path):
     assert 'class="unranked"' not in html
 
 
-def test_curvature_columns_are_unranked_too(tmp_path):
-    run = result_run(tmp_path, "b", num_samples=32, sample_index=np.arange(32))
+def with_hessian(run: Path, eigenvalue: float = 3.0) -> Path:
+    """The run with a hessian landscape of top eigenvalue eigenvalue."""
     hessian = run / "landscapes" / "hessian"
     zeros = np.zeros(5, dtype=np.float32)
-    curvature = {"kind": "hessian", "method": "hessian", "eigenvalues": [3.0, 1.0], "trace": 5.0, "trace_stderr": 0.1}
+    curvature = {"kind": "hessian", "method": "hessian", "eigenvalues": [eigenvalue, 1.0], "trace": 5.0,
+                 "trace_stderr": 0.1}
     store.write_directions(hessian / "directions.zarr", zeros, zeros, zeros, {**DIRECTIONS, **curvature})
     group = store.create_surface(hessian / "surface.zarr", GRID, GRID, chunk=16, sample_index=SAMPLES,
                                  attrs={**SURFACE, **curvature})
     store.write_surface_chunk(group, (0, 0), {"loss": np.ones((9, 9)), "accuracy": np.ones((9, 9))})
+    return run
+
+
+def test_curvature_columns_are_unranked_too(tmp_path):
+    run = with_hessian(result_run(tmp_path, "b", num_samples=32, sample_index=np.arange(32)))
     html = compare_html(result_run(tmp_path, "a"), run)
     assert unranked(html) == [*FLATNESS_COLUMNS, *CURVATURE_COLUMNS]
     assert '<td data-sort="3.0">3</td>' in html  # b's λ₁: the hessian landscape was read
 
 
+SHARPNESS = {"sharpness": 0.12, "sharpness_ci": [0.1, 0.14], "sharpness_per_batch": [0.11, 0.13],
+             "sharpness_rho": 0.05, "sharpness_steps": 10, "sharpness_batches": 2, "sharpness_batch_size": 32,
+             "sharpness_metric": "adaptive"}
+SHARP = "Worst-case sharpness ρ=0.05 (95 % CI)"
+FIGURES = ("flatness", "sharpness", "curvature")
+# each setting a figure of the table depends on, changed alone: its warning line (None: checked apart) and the
+# figures it leaves unranked
+PER_FIGURE = [
+    ("resolution", {"x": np.linspace(-1.0, 1.0, 5), "y": np.linspace(-1.0, 1.0, 5), "resolution": 5}, "a 9, b 5",
+     ("flatness",)),
+    ("grid range", {"y": np.linspace(-2.0, 2.0, 9)}, "a x -1 to 1, y -1 to 1, b x -1 to 1, y -2 to 2", ("flatness",)),
+    ("num_samples", {"num_samples": 32, "sample_index": np.arange(32)}, "a 64, b 32", FIGURES),
+    ("data", {"sample_index": SAMPLES + 1}, None, FIGURES),
+    ("loss", {"loss": "nll"}, "a cross_entropy, b nll", FIGURES),
+    ("normalization", {"normalization": "layer"}, "a filter, b layer", ("flatness",)),
+    ("ignore", {"ignore": "none"}, "a biasbn, b none", ("flatness", "sharpness")),
+    ("bn", {"bn_mode": "batch", "batch_size": 32}, "a eval, b batch (the statistics of each evaluated batch of 32)",
+     ("flatness",)),
+    ("sharpness.rho", {"sharpness_rho": 0.5}, "a 0.05, b 0.5", ("sharpness",)),
+    ("sharpness.steps", {"sharpness_steps": 20}, "a 10, b 20", ("sharpness",)),
+    ("sharpness.batches", {"sharpness_batches": 1}, "a 2, b 1", ("sharpness",)),
+    ("sharpness.batch_size", {"sharpness_batch_size": 64}, "a 32, b 64", ("sharpness",)),
+]
+
+
+@pytest.mark.parametrize("setting, changes, values, figures", PER_FIGURE, ids=[row[0] for row in PER_FIGURE])
+def test_each_setting_unranks_exactly_the_figures_that_depend_on_it(tmp_path, setting, changes, values, figures):
+    """Runs that measure flatness, sharpness and curvature, one setting changed alone: the warning names it with
+    each run's value and the figures it touches; their columns do not sort (their title names the setting), the
+    others do."""
+    a = with_hessian(result_run(tmp_path, "a", **SHARPNESS))
+    b = with_hessian(result_run(tmp_path, "b", **{**SHARPNESS, **changes}), eigenvalue=4.0)
+    html = compare_html(a, b)
+    [(name, found)] = warned(html)
+    assert name == setting and (values is None or found == values)
+    columns = {"flatness": FLATNESS_COLUMNS, "sharpness": re.findall(r">(Worst-case sharpness[^<]*)</th>", html),
+               "curvature": CURVATURE_COLUMNS}
+    assert len(columns["sharpness"]) == 1
+    assert unranked(html) == [column for figure in figures for column in columns[figure]]
+    assert re.findall(r'class="unranked" title="not sortable: the result landscapes differ in ([^(]+) \(', html) == \
+        [setting] * len(unranked(html))
+    assert "sort by them: " + "; ".join(f"{figure} ({setting})" for figure in figures) + ". " in html
+
+
+def test_the_sharpness_settings_are_compared_among_the_runs_that_measured_it(tmp_path):
+    alike = [result_run(tmp_path / "alike", "a", **SHARPNESS), result_run(tmp_path / "alike", "b"),
+             result_run(tmp_path / "alike", "c", **SHARPNESS)]
+    html = compare_html(*alike)
+    assert warned(html) == [] and unranked(html) == []
+    unalike = [result_run(tmp_path, "a", **SHARPNESS), result_run(tmp_path, "b"),
+               result_run(tmp_path, "c", **{**SHARPNESS, "sharpness_rho": 0.5})]
+    html = compare_html(*unalike)
+    assert warned(html) == [("sharpness.rho", "a 0.05, c 0.5")]
+    assert unranked(html) == ["Worst-case sharpness (95 % CI)"]
+
+
 def test_an_unranked_column_does_not_sort_in_chromium(browser, tmp_path):  # noqa: F811
-    """sort.js, on the page: a click on a flatness heading leaves the rows; one on the run's name sorts them."""
-    runs = [result_run(tmp_path, name, **changes) for name, changes in
-            (("b", {}), ("c", {"num_samples": 32, "sample_index": np.arange(32)}), ("a", {}))]
+    """sort.js, on the page: a click on a flatness heading leaves the rows (c's resolution differs); one on the
+    sharpness, which does not depend on the resolution, or on the run's name sorts them."""
+    coarse = {"x": np.linspace(-1.0, 1.0, 5), "y": np.linspace(-1.0, 1.0, 5), "resolution": 5}
+    runs = [result_run(tmp_path, name, **{**SHARPNESS, **changes}) for name, changes in
+            (("b", {"sharpness": 0.3}), ("c", {**coarse, "sharpness": 0.1}), ("a", {"sharpness": 0.2}))]
     out = tmp_path / "compare.html"
     write_compare(runs, out, assets=tmp_path / "assets")
     open_page(browser, out, "document.querySelector('#tile-2 .contourlayer path')")
@@ -137,6 +203,8 @@ def test_an_unranked_column_does_not_sort_in_chromium(browser, tmp_path):  # noq
     flatness.click()
     flatness.click()
     assert browser.execute_script(order) == ["b", "c", "a"] and flatness.get_attribute("aria-sort") is None
+    browser.find_element("xpath", f"//th[text()='{SHARP}']").click()
+    assert browser.execute_script(order) == ["c", "a", "b"]
     browser.find_element("xpath", "//th[text()='Run']").click()
     assert browser.execute_script(order) == ["a", "b", "c"]
     check_clean(browser)

@@ -74,6 +74,7 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict[str, Run]:
         fill_metrics(settings)
         runs[name] = Run.of(name, settings)
         check_run(runs[name])
+        check_sample_losses(runs[name], config["chunk"], gpu=bool(config["devices"]))
     check_compare(config["compare"], runs)
     return runs
 
@@ -157,6 +158,27 @@ def check_run(run: Run) -> None:
         check_intervals(run)
     if run.sharpness:
         check_sharpness(run)
+
+
+def chunk_edge(resolution: int, chunk: int | None, gpu: bool) -> int:
+    """The edge of a grid's square chunks: chunk, else resolution/8 (64 chunks: enough to balance many workers and to
+    resume finely), resolution/4 on GPUs (16 chunks: a chunk of 25 LeNet points takes 9 ms there, about as long as
+    dask and Zarr take to hand a chunk over)."""
+    return chunk or -(-resolution // (4 if gpu else 8))
+
+
+def check_sample_losses(run: Run, chunk: int | None, gpu: bool, budget: int = 2**29) -> None:
+    """With keep_sample_losses, evaluate_grid and the compare page each hold one grid chunk of sample losses at once
+    (chunk² points x num_samples, float32 and a float64 copy: 12 bytes each); refused beyond budget bytes."""
+    if not run.keep_sample_losses:
+        return
+    edge = min(chunk_edge(run.resolution, chunk, gpu), run.resolution)
+    needed = edge * edge * run.num_samples * 12
+    if needed > budget:
+        raise ConfigError(f"{run.field}.keep_sample_losses: one grid chunk of sample losses ({edge} x {edge} points x "
+                          f"{run.num_samples} samples x 12 bytes) needs {needed / 2**20:.0f} MiB, more than "
+                          f"{budget // 2**20} MiB. Fix: lower chunk or num_samples, or set keep_sample_losses to "
+                          "false.")
 
 
 def check_sharpness(run: Run) -> None:

@@ -22,6 +22,7 @@ from . import jobs, kinds, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
 from .checkpoints import weight_files
+from .config import chunk_edge
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, combined, has_batch_norm,
                       load_bn_samples, load_plane, load_samples, make_engine)
 from .engines.functional import sample_losses
@@ -140,9 +141,7 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
     already done there are skipped, so a killed run resumes. client=None evaluates in this process.
     keep_sample_losses: also store sample_loss(x, y, sample)."""
     out, log = Path(out), log or sys.stdout
-    # 64 chunks: enough to balance many workers and to resume finely. 16 on GPUs, where a chunk of 25 LeNet
-    # points takes 9 ms, about as long as dask and Zarr take to hand a chunk over.
-    chunk = chunk or -(-resolution // (4 if spec.device == "cuda" else 8))
+    chunk = chunk_edge(resolution, chunk, gpu=spec.device == "cuda")
     plane_attrs = dict(store.open_store(spec.directions).attrs)
     grid = Grid(np.linspace(*plane_attrs["x_range"], resolution),
                 np.linspace(*plane_attrs["y_range"], resolution if plane_attrs.get("dimensions", 2) == 2 else 1),

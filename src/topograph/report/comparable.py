@@ -1,6 +1,6 @@
-"""Whether result landscapes measure alike: the attributes whose difference makes their flatness and curvature
-incomparable, and the runs that share one plane (directions_from). The compare page refuses to rank runs that
-differ, and names each difference with its value per run."""
+"""Whether result landscapes measure alike: the settings (read from their stores) each figure of the compare table
+depends on, and the runs that share one plane (directions_from). The compare page refuses to rank runs by a figure
+whose settings differ, and names each difference with its value per run."""
 from __future__ import annotations
 
 import json
@@ -24,41 +24,82 @@ def data_value(attrs: dict) -> str:
     return f"{text(attrs.get('data'))} {json.dumps(attrs.get('data_args') or {}, sort_keys=True)}"
 
 
+def resolution(landscape: Landscape) -> str:
+    """The grid's points per side (the spacing of a range): the grid points a disc holds depend on it."""
+    x, y = len(landscape.x), len(landscape.y)
+    return f"{x}" if x == y else f"{x} × {y}"
+
+
 def grid_range(landscape: Landscape) -> str:
     x, y = landscape.x, landscape.y
     return f"x {x[0]:g} to {x[-1]:g}, y {y[0]:g} to {y[-1]:g}"
 
 
-# name -> the landscape's value, as the warning writes it (equal text: alike)
-ATTRIBUTES = {"normalization": lambda ls: text(ls.attrs.get("normalization")),
-              "ignore": lambda ls: text(ls.attrs.get("ignore")),
-              "bn": lambda ls: bn_value(ls.attrs),
-              "num_samples": lambda ls: text(ls.attrs.get("num_samples")),
-              "grid range": grid_range,
-              "loss": lambda ls: loss_value(ls.attrs),
-              "data": lambda ls: data_value(ls.attrs)}
+def sharpness_setting(key: str):
+    """The landscape's sharpness attr key, where it measured sharpness; None (nothing to compare) where not."""
+    return lambda ls: text(ls.attrs.get(key)) if ls.attrs.get("sharpness_metric") else None
 
 
-def differences(landscapes: list[Landscape]) -> list[tuple[str, list[str]]]:
-    """(attribute, its value per landscape) for each attribute the landscapes do not share. Data alike and as many
-    samples, the samples themselves (the data subset's hash) must be alike too: another seed draws others."""
-    values = {name: [value(ls) for ls in landscapes] for name, value in ATTRIBUTES.items()}
+# name -> the landscape's value, as the warning writes it (equal text: alike; None: the landscape has no figure that
+# depends on it)
+SETTINGS = {"normalization": lambda ls: text(ls.attrs.get("normalization")),
+            "ignore": lambda ls: text(ls.attrs.get("ignore")),
+            "bn": lambda ls: bn_value(ls.attrs),
+            "num_samples": lambda ls: text(ls.attrs.get("num_samples")),
+            "resolution": resolution,
+            "grid range": grid_range,
+            "loss": lambda ls: loss_value(ls.attrs),
+            "data": lambda ls: data_value(ls.attrs),
+            "sharpness.rho": sharpness_setting("sharpness_rho"),
+            "sharpness.steps": sharpness_setting("sharpness_steps"),
+            "sharpness.batches": sharpness_setting("sharpness_batches"),
+            "sharpness.batch_size": sharpness_setting("sharpness_batch_size")}
+
+SAMPLES = ("num_samples", "loss", "data")  # what every figure measured on the evaluated samples depends on
+# the figures of the compare table -> the settings they depend on. Flatness: the grid points in a disc (resolution,
+# range) of the plane (normalization, ignore) and the loss there (bn); sharpness: the ascent in the ball (ignore
+# fixes the 1-D tensors) on batches of the samples; curvature: the Hessian at the center on the samples (eval mode)
+FIGURES = {"flatness": ("normalization", "ignore", "bn", "resolution", "grid range", *SAMPLES),
+           "sharpness": ("ignore", "sharpness.rho", "sharpness.steps", "sharpness.batches", "sharpness.batch_size",
+                         *SAMPLES),
+           "curvature": SAMPLES}
+
+
+def differences(landscapes: list[Landscape]) -> list[tuple[str, list[str | None]]]:
+    """(setting, its value per landscape) for each setting the landscapes do not share (None where a landscape has
+    no figure that depends on it). Data alike and as many samples, the samples themselves (the data subset's hash)
+    must be alike too: another seed draws others."""
+    values = {name: [value(ls) for ls in landscapes] for name, value in SETTINGS.items()}
     if len(set(values["data"])) == 1 and len(set(values["num_samples"])) == 1 and \
             len({ls.samples for ls in landscapes}) > 1:
         values["data"] = [f"{value}, samples {ls.samples or '–'}" for value, ls in zip(values["data"], landscapes)]
-    return [(name, found) for name, found in values.items() if len(set(found)) > 1]
+    return [(name, found) for name, found in values.items() if len(set(found) - {None}) > 1]
 
 
-def warning(runs: list[str], found: list[tuple[str, list[str]]]) -> str:
-    """One card naming each difference and its value per run; empty where there is none."""
+def unranked(found: list[tuple[str, list[str | None]]], figures=FIGURES) -> dict[str, list[str]]:
+    """Each of figures (names of FIGURES: those the table shows) that a difference found touches -> the settings."""
+    names = [name for name, _ in found]
+    touched = {figure: [name for name in names if name in FIGURES[figure]] for figure in figures}
+    return {figure: settings for figure, settings in touched.items() if settings}
+
+
+def per_run(runs: list[str], values: list[str | None]) -> str:
+    """'a 64, b 32': each run's value, leaving out the runs without one."""
+    return ", ".join(f"{run} {value}" for run, value in zip(runs, values) if value is not None)
+
+
+def warning(runs: list[str], found: list[tuple[str, list[str | None]]], figures: dict[str, list[str]]) -> str:
+    """One card naming each difference and its value per run, and the figures it leaves unranked (figures:
+    unranked()); empty where there is none."""
     if not found:
         return ""
-    items = "".join(f"<li>{esc(name)}: {esc(', '.join(f'{run} {value}' for run, value in zip(runs, values)))}</li>"
-                    for name, values in found)
+    items = "".join(f"<li>{esc(name)}: {esc(per_run(runs, values))}</li>" for name, values in found)
     names = ", ".join(name for name, _ in found)
+    which = "; ".join(f"{figure} ({', '.join(settings)})" for figure, settings in figures.items())
     return (f'<div class="warning comparability"><b>Not ranked: these result landscapes differ in {esc(names)}.</b> '
-            "Their flatness and curvature are not measured alike, so the table does not sort by them; a comparison "
-            f"needs the same settings (and, for one plane, directions_from).<ul>{items}</ul></div>")
+            "The figures that depend on them are not measured alike, so the table does not sort by them: "
+            f"{esc(which)}. A comparison needs the same settings (and, for one plane, directions_from)."
+            f"<ul>{items}</ul></div>")
 
 
 def shared_planes(landscapes: list[Landscape]) -> list[tuple[str, list[Landscape]]]:

@@ -3,8 +3,8 @@
 table of final loss, the metrics all runs share, flatness figures and, for runs with a hessian landscape, the top
 Hessian eigenvalue and trace, the radial profile of each run (mean loss against the distance from the center); and
 every interpolation (1-D landscape) of the runs, one curve each in one plot. Result landscapes measured unalike
-(report/comparable.py) get a warning naming each difference and are not ranked by flatness or curvature; the page
-ends with the provenance of every landscape it shows."""
+(report/comparable.py) get a warning naming each difference and are not ranked by the figures that depend on it
+(flatness, sharpness, curvature); the page ends with the provenance of every landscape it shows."""
 from __future__ import annotations
 
 import math
@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from .. import kinds
 from ..kinds.result import sharpness_text
-from .comparable import differences, shared_note, warning
+from .comparable import differences, shared_note, unranked, warning
 from .controls import settings_form
 from .grid import has_values
 from .html import assets_url, esc, inline_js, json_script, libraries, page
@@ -46,7 +46,7 @@ SHARPNESS = (" Worst-case sharpness: the largest rise of the loss within the bal
              "weights w (adaptive metric, biases and BatchNorm fixed), found by projected gradient ascent on each of "
              "several batches of the evaluated samples, averaged over them (Andriushchenko et al. 2023), with the "
              "95 % Student-t interval over the batches in brackets. Larger is sharper.")
-UNRANKED = "not sortable: the result landscapes differ in how they were measured (the warning above)"
+UNRANKED = "not sortable: the result landscapes differ in {} (the warning above)"
 CURVATURE = (" λ₁ and the trace are of the Hessian of the loss at the final weights on the evaluated samples (the "
              "run's hessian landscape); the trace is Hutchinson's estimate ± its standard error. Larger is sharper.")
 
@@ -93,7 +93,8 @@ def render_compare(runs: list[Run], links: list[str], style: Style, assets: str 
         return page("topograph: compare", header + '<main><p class="note">No run has a computed result landscape '
                     f"or interpolation yet.</p>{provenance([])}</main>")
     found = differences([ls for _, _, ls in chosen])
-    alike = warning([run.name for run, _, _ in chosen], found) + shared_note([ls for _, _, ls in chosen])
+    unalike = unranked(found, figures_shown(chosen))
+    alike = warning([run.name for run, _, _ in chosen], found, unalike) + shared_note([ls for _, _, ls in chosen])
     drawn = [(run, link, ls) for run, link, ls in chosen if has_values(ls)]
     blank = ", ".join(run.name for run, _, ls in chosen if not has_values(ls))
     blank = f'<p class="note">Not drawn, no finite loss on their grid: {esc(blank)}.</p>' if blank else ""
@@ -104,7 +105,7 @@ def render_compare(runs: list[Run], links: list[str], style: Style, assets: str 
     if lines:
         shown += '<div class="card"><div id="lines" class="view2d"></div></div>'
     sources = provenance([ls for _, _, ls in chosen] + [ls for _, ls in lines])
-    body = f"{header}<main>{alike}{shown}{blank}{results_row(chosen, bool(drawn), not found)}{sources}</main>"
+    body = f"{header}<main>{alike}{shown}{blank}{results_row(chosen, bool(drawn), unalike)}{sources}</main>"
     if not drawn and not lines:
         return page("topograph: compare", body + inline_js("sort.js"))
     data = {"defaults": style.settings(), "labels": dict(quantities), "views": [view.json() for view in TILES],
@@ -127,18 +128,24 @@ def profile_json(landscape: Landscape) -> dict:
             for name, p in profiles.items()}
 
 
-def results_row(chosen, profiles: bool, ranked: bool = True) -> str:
+def figures_shown(chosen) -> list[str]:
+    """The figures of the table (comparable.FIGURES) the result landscapes have columns of."""
+    return ["flatness", *["sharpness"] * bool(sharpness_radii(chosen)),
+            *["curvature"] * any(hessian_attrs(run) for run, _, _ in chosen)]
+
+
+def results_row(chosen, profiles: bool, unalike: dict[str, list[str]] | None = None) -> str:
     """The table of the result landscapes and, where some are drawn, their radial profiles beside it."""
     if not chosen:
         return ""
     profile = (f'<div class="card profile-card"><div id="profile"></div><p class="note">{esc(PROFILE_NOTE)}</p>'
                "</div>" if profiles else "")
-    return f'<div class="results-row">{table_card(chosen, ranked)}{profile}</div>'
+    return f'<div class="results-row">{table_card(chosen, unalike)}{profile}</div>'
 
 
-def table_card(chosen, ranked: bool = True) -> str:
+def table_card(chosen, unalike: dict[str, list[str]] | None = None) -> str:
     """The table of the result landscapes: final loss, the metrics they all share, flatness and, where a run has a
-    hessian landscape, curvature; not ranked: those two not sortable (the landscapes are not measured alike)."""
+    hessian landscape, curvature; unalike (comparable.unranked()): the figures not sortable, measured unalike."""
     if not chosen:
         return ""
     metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
@@ -147,7 +154,7 @@ def table_card(chosen, ranked: bool = True) -> str:
     parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["sharpness"] * sharpness,
              *["curvature"] * curvature]
     heading = ", ".join(parts[:-1]) + " and " + parts[-1]
-    return (f'<div class="card table-card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature, ranked)}'
+    return (f'<div class="card table-card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature, unalike)}'
             f'<p class="note">{esc(DEFINITION)}{esc(SHARPNESS * sharpness)}{esc(CURVATURE * curvature)}</p></div>')
 
 
@@ -178,17 +185,20 @@ def views(chosen) -> str:
     return f'<div id="tiles" class="tiles">{tiles}</div><div id="overlay" class="view3d" hidden></div>'
 
 
-def table(chosen, metrics: list[str], curvature: bool = False, ranked: bool = True) -> str:
+def table(chosen, metrics: list[str], curvature: bool = False, unalike: dict[str, list[str]] | None = None) -> str:
     """One row per run: the loss at the center and each of metrics (array names every run has); with curvature,
     the top Hessian eigenvalue and trace of each run's hessian landscape; where a run measured it, the worst-case
-    sharpness of each. Not ranked: the flatness, sharpness and curvature headings are class unranked, which
-    js/sort.js does not sort by."""
+    sharpness of each. unalike (comparable.unranked()): the headings of those figures are class unranked, which
+    js/sort.js does not sort by, their title naming the settings that differ."""
     radii = sharpness_radii(chosen)
+    figures = {"flatness": FLATNESS_COLUMNS, "sharpness": [sharpness_column(radii)] if radii else (),
+               "curvature": CURVATURE_COLUMNS if curvature else ()}
     columns = ("Run", "Network", "Model arguments", "Loss function", "Final training loss", "Loss at center",
-               *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *FLATNESS_COLUMNS,
-               *([sharpness_column(radii)] if radii else ()), *(CURVATURE_COLUMNS if curvature else ()), "Grid")
-    unranked = () if ranked else (*FLATNESS_COLUMNS, *([sharpness_column(radii)] if radii else ()), *CURVATURE_COLUMNS)
-    head = "".join(f'<th scope="col" class="unranked" title="{esc(UNRANKED)}">{esc(c)}</th>' if c in unranked
+               *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *figures["flatness"],
+               *figures["sharpness"], *figures["curvature"], "Grid")
+    why = {column: UNRANKED.format(", ".join(settings)) for figure, settings in (unalike or {}).items()
+           for column in figures[figure]}
+    head = "".join(f'<th scope="col" class="unranked" title="{esc(why[c])}">{esc(c)}</th>' if c in why
                    else f'<th scope="col">{esc(c)}</th>' for c in columns)
     rows = "".join(run_row(run, link, ls, metrics, curvature, radii) for run, link, ls in chosen)
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'

@@ -14,13 +14,12 @@ the largest circle inside the grid.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .grid import surface_at
+from .grid import cell, surface_at
 from .labels import quantity_label
 from .run import Landscape
 
@@ -29,6 +28,7 @@ CIRCLE_RADIUS = 0.5
 CIRCLE_POINTS = 64
 MIN_DISC_POINTS = 5
 RESAMPLES = 1000  # bootstrap resamples of the samples
+RESAMPLE_BLOCK = 100  # resamples drawn at once
 DEFINITION = ("L0 is the loss at the center (0, 0), the final weights. Mean rise within r: the mean of "
               "L(x, y) − L0 over the grid points with √(x² + y²) ≤ r. Rise on the circle r: the mean of "
               f"L − L0 over {CIRCLE_POINTS} equally spaced points on the circle of radius r, interpolated between "
@@ -157,31 +157,103 @@ def radial_profile(landscape: Landscape, bins: int | None = None, name: str = "l
     return Profile(((edges[:-1] + edges[1:]) / 2)[keep], mean[keep], count[keep])
 
 
-def figure_weights(landscape: Landscape, figure: Callable[[Landscape], Figure]) -> np.ndarray:
-    """W with figure(a landscape with loss L) = Σ W·L: a rise is a mean of grid values (or of bilinear
-    interpolations of them) less the interpolated center, linear in L, so W[p] is the figure of the grid that is 1
-    at p and 0 elsewhere."""
-    basis = np.eye(landscape.loss.size).reshape(landscape.loss.size, *landscape.loss.shape)
-    return np.array([figure(replace(landscape, values={"loss": unit})).value for unit in basis])
+def corner_weights(landscape: Landscape, x, y) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(flat index of the grid node, its weight) of each corner of each point's cell in surface_at's bilinear
+    interpolation of a finite grid, with surface_at's arithmetic: the value at point k is Σ weight[k]·L[index[k]]."""
+    i, fx = cell(landscape.x, x)
+    j, fy = cell(landscape.y, y)
+    corners = (((i, j), (1 - fx) * (1 - fy)), ((i + 1, j), fx * (1 - fy)),
+               ((i, j + 1), (1 - fx) * fy), ((i + 1, j + 1), fx * fy))
+    total = np.zeros(len(i))
+    for _, w in corners:
+        total += np.where(w > 0, w, 0.0)
+    shape = landscape.loss.shape
+    return [(np.ravel_multi_index(corner, shape), np.where(w > 0, w, 0.0) / total) for corner, w in corners]
+
+
+def mean_weights(landscape: Landscape, x, y) -> np.ndarray:
+    """W [x, y] with Σ W·L = the mean of L interpolated (surface_at) at the points x, y: each node's weight at each
+    point, averaged over the points as the points' values would be (numpy's pairwise mean: bit for bit)."""
+    corners = corner_weights(landscape, x, y)
+    nodes, where = np.unique(np.stack([index for index, _ in corners]), return_inverse=True)
+    per_point = np.zeros((len(nodes), len(x)))
+    for row, (_, w) in zip(where.reshape(len(corners), len(x)), corners):
+        per_point[row, np.arange(len(x))] += w
+    weights = np.zeros(landscape.loss.size)
+    weights[nodes] = per_point.mean(axis=1)
+    return weights.reshape(landscape.loss.shape)
+
+
+def disc_weights(landscape: Landscape, radius: float) -> np.ndarray:
+    """mean_rise's W: 1/count on the nodes within radius, less the center's interpolation weights."""
+    inside = np.hypot(landscape.x[:, None], landscape.y[None, :]) <= radius
+    return np.where(inside, 1.0 / inside.sum(), 0.0) - mean_weights(landscape, [0.0], [0.0])
+
+
+def circle_weights(landscape: Landscape, radius: float = CIRCLE_RADIUS) -> np.ndarray:
+    """circle_rise's W: the mean interpolation weights of the circle's points, less the center's."""
+    angle = np.linspace(0.0, 2 * np.pi, CIRCLE_POINTS, endpoint=False)
+    return (mean_weights(landscape, radius * np.cos(angle), radius * np.sin(angle))
+            - mean_weights(landscape, [0.0], [0.0]))
+
+
+# each flatness figure's W, on a grid where the figure is defined
+RISE_WEIGHTS: dict[str, Callable[[Landscape], np.ndarray]] = {
+    **{f"rise_within_{r:g}": partial(disc_weights, radius=r) for r in RADII},
+    f"rise_on_circle_{CIRCLE_RADIUS:g}": circle_weights}
+
+
+def figure_weights(landscape: Landscape, key: str) -> np.ndarray:
+    """W (flat, one per grid point) with the figure RISES[key] of a landscape with loss L = Σ W·L: a rise is a mean
+    of grid values (or of bilinear interpolations of them) less the interpolated center, linear in L; W[p] is the
+    figure of the grid that is 1 at p and 0 elsewhere, bit for bit, computed without such grids (memory O(grid))."""
+    return RISE_WEIGHTS[key](landscape).ravel()
 
 
 def bootstrap(losses: np.ndarray, weights: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
     """resamples loss grids, (resamples, points): each the weighted mean loss over a resample with replacement of
-    the samples. The samples are shared by every grid point, so a resample draws samples, never points."""
+    the samples. The samples are shared by every grid point, so a resample draws samples, never points. Drawn in
+    blocks (memory O(RESAMPLE_BLOCK × samples)), the same draws as at once."""
     n = losses.shape[-1]
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples) * weights
-    return counts @ losses.reshape(-1, n).T / counts.sum(axis=1, keepdims=True)
+    rng, flat = np.random.default_rng(seed), losses.reshape(-1, n).T
+    grids = []
+    for start in range(0, resamples, RESAMPLE_BLOCK):
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(RESAMPLE_BLOCK, resamples - start)) * weights
+        grids.append(counts @ flat / counts.sum(axis=1, keepdims=True))
+    return np.concatenate(grids)
+
+
+def sample_figures(losses, weights: np.ndarray) -> np.ndarray | None:
+    """Σ_p weights[p, k]·losses[p, s] for each sample s and figure k, (k, samples): each figure of each sample's
+    losses. losses [x, y, sample] (an array or the stored zarr array) is read a stored chunk at a time; None where
+    a point holds no finite sample loss (its losses were not kept)."""
+    nx, ny, n = losses.shape
+    edge_x, edge_y = getattr(losses, "chunks", losses.shape)[:2]
+    grid = weights.reshape(nx, ny, -1)
+    total = np.zeros((grid.shape[-1], n))
+    for x in range(0, nx, edge_x):
+        for y in range(0, ny, edge_y):
+            block = np.asarray(losses[x:x + edge_x, y:y + edge_y], dtype=float)
+            if np.isnan(block).all(axis=2).any():
+                return None
+            total += grid[x:x + edge_x, y:y + edge_y].reshape(-1, grid.shape[-1]).T @ block.reshape(-1, n)
+    return total
 
 
 def with_intervals(landscape: Landscape, figures: dict[str, Figure], kept) -> dict[str, Figure]:
     """The flatness figures with their 95 % percentile bootstrap intervals over the samples, where the landscape
-    kept its sample losses (kept: read_sample_losses()) and the figure is defined."""
-    if kept is None:
+    kept its sample losses (kept: read_sample_losses(), (losses [x, y, sample], weights)) for every point and the
+    figure is defined. Each figure is linear in the grid, so a resample's figure is the weighted mean of the
+    samples' figures: memory O(a stored chunk of losses + samples), never O(resamples × grid)."""
+    keys = [key for key in RISES if not figures[key].reason]
+    if kept is None or not keys:
         return figures
-    grids = bootstrap(*kept)
+    per_sample = sample_figures(kept[0], np.stack([figure_weights(landscape, key) for key in keys], axis=1))
+    if per_sample is None:
+        return figures
+    resampled = bootstrap(per_sample, kept[1])
     out = dict(figures)
-    for key, figure in RISES.items():
-        if not figures[key].reason:
-            low, high = np.percentile(grids @ figure_weights(landscape, figure), [2.5, 97.5])
-            out[key] = figures[key]._replace(interval=(float(low), float(high)))
+    for key, values in zip(keys, resampled.T):
+        low, high = np.percentile(values, [2.5, 97.5])
+        out[key] = figures[key]._replace(interval=(float(low), float(high)))
     return out

@@ -171,17 +171,17 @@ def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
                          errors=errors, folder=folder, samples=samples, plane_seed=plane.get("seed"))
 
 
-def read_sample_losses(landscape: Landscape) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each sample's loss at each grid point [x, y, sample] and each sample's weight, where the landscape kept them
-    (keep_sample_losses) for every point; else None."""
-    if landscape.folder is None:
+def read_sample_losses(landscape: Landscape) -> tuple[store.zarr.Array, np.ndarray] | None:
+    """Each sample's loss at each grid point [x, y, sample], the stored array (its reader takes a chunk at a time:
+    the whole may not fit in memory), and each sample's weight, where the landscape kept them (keep_sample_losses;
+    a point whose losses are all NaN was not kept); else None."""
+    if landscape.folder is None or not (landscape.folder / "surface.zarr").is_dir():
         return None
-    with store.open_surface(landscape.folder / "surface.zarr") as surface:
-        if "sample_loss" not in surface:
-            return None
-        losses = surface["sample_loss"].transpose("x", "y", "sample").values.astype(float)
-        weights = surface["sample_weight"].values.astype(float)
-    return (losses, weights) if np.isfinite(weights).all() and not np.isnan(losses).all(axis=2).any() else None
+    surface = store.open_store(landscape.folder / "surface.zarr")
+    if "sample_loss" not in surface:
+        return None
+    weights = surface["sample_weight"][:].astype(float)
+    return (surface["sample_loss"], weights) if np.isfinite(weights).all() else None
 
 
 def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:
