@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .files import write_text, written
+
 UNITS = ("epoch", "step")
 
 
@@ -73,7 +75,8 @@ class Collector:
     def _save(self, number: int, loss) -> None:
         name = checkpoint_name(self.unit, number)
         state = {key: value.detach().cpu().clone() for key, value in self.model.state_dict().items()}
-        torch.save(state, self.folder / name)
+        with written(self.folder / name) as partial:
+            torch.save(state, partial)
         self.saved[number] = {"file": name, "number": number, "global_step": self.steps,
                               "loss": None if loss is None else float(loss)}
 
@@ -101,5 +104,5 @@ class Collector:
             "epoch_loss": self.epoch_loss,
         }
         path = self.folder.parent / "run.json"
-        path.write_text(json.dumps(info, indent=1))
+        write_text(path, json.dumps(info, indent=1))
         return path
