@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from topograph.checkpoints import checkpoint_files
 from topograph.files import write_text, written
 from topograph.report import write_run_report
 
@@ -39,6 +40,14 @@ def test_the_next_write_replaces_what_a_killed_writer_left(tmp_path):
     left.write_text("<svg")  # its writer was killed
     write_text(path, "<svg>whole</svg>")
     assert path.read_text() == "<svg>whole</svg>" and not partials(tmp_path)
+
+
+def test_a_checkpoint_being_written_is_no_checkpoint(tmp_path):
+    """A pattern without $ matches the partial file of a checkpoint that a killed Collector was saving."""
+    (tmp_path / "epoch_000001.pt").write_bytes(b"PK")
+    with written(tmp_path / "epoch_000002.pt") as partial:
+        partial.write_bytes(b"P")
+        assert checkpoint_files(tmp_path, r"epoch_(\d+)\.pt") == {1: tmp_path / "epoch_000001.pt"}
 
 
 def whole(path: Path) -> bool:

@@ -10,13 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+PARTIAL = ".partial"
+
 
 @contextmanager
 def written(path) -> Iterator[Path]:
     """The temporary path for the block to write path's content to: renamed to path when the block ends, removed
     if it raises (Ctrl-C included)."""
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
+    partial = path.with_name(f".{path.name}{PARTIAL}")
     partial.unlink(missing_ok=True)  # a killed writer's
     try:
         yield partial
@@ -24,6 +26,12 @@ def written(path) -> Iterator[Path]:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def is_partial(path) -> bool:
+    """Whether path is where a file is written before it is renamed into place: never a result."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(PARTIAL)
 
 
 def write_text(path, text: str) -> None:
