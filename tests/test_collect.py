@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,8 +169,11 @@ def assert_same_run(folder, reference, tmp_path):
             np.testing.assert_array_equal(ours[key][:], theirs[key][:], err_msg=f"{name}/{key}")
 
 
+HALF = b"PK\x03\x04 half a checkpoint"
+
+
 def half_then_crash(obj, file):
-    file.write(b"PK\x03\x04 half a checkpoint")
+    Path(file).write_bytes(HALF)
     raise Crash
 
 
@@ -185,7 +189,8 @@ def test_a_crashed_training_resumes_as_if_never_interrupted(uninterrupted, tmp_p
         assert train_digits(folder, states=states) is None
     gc.collect()  # the dead process's objects: its lock goes with them, the lock file stays
     assert (folder / ".collector.lock").read_text() == f"pid {os.getpid()} on {socket.gethostname()}"
-    assert (folder / ".epoch_000004.pt.tmp").is_file() and not (folder / "epoch_000004.pt").exists()
+    assert not (folder / "epoch_000004.pt").exists() and not list(folder.glob(".partial/*"))  # removed on the way out
+    (folder / ".partial" / "epoch_000004.pt").write_bytes(HALF)  # as a writer killed outright leaves it
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
 
     with pytest.raises(RuntimeError, match=r"holds another run's record \(epoch_000000.pt, epoch_000001.pt, "
@@ -195,7 +200,7 @@ def test_a_crashed_training_resumes_as_if_never_interrupted(uninterrupted, tmp_p
     state = states[3] if resume_from == "the record's end" else states[2]
     train_digits(folder, state=state, resume=True if resume_from == "the record's end" else state["collector"])
     assert_same_run(folder, uninterrupted, tmp_path)
-    assert not (folder / ".collector.lock").exists() and not list(folder.glob(".*.tmp"))
+    assert not (folder / ".collector.lock").exists() and not list(folder.glob(".partial/*"))
     abandoned = sorted(p.name for p in (folder / "abandoned").iterdir()) if resume_from != "the record's end" else []
     assert abandoned == ([] if resume_from == "the record's end" else ["epoch_000003.pt"])
 

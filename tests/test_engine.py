@@ -1,6 +1,7 @@
 """Every engine equals the naive loop (weights copied into a fresh model, plain forward) to 1e-5."""
 import copy
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from topograph import engines, zoo
 from topograph.batches import Batch
 from topograph.engines import first_layer, pools, vmap
 from topograph.engines.fused import FusedModel, NothingToFuse
+from topograph.objective import Objective
 
 POINTS = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0], [0.3, 0.9]])
 
@@ -102,6 +104,60 @@ def test_nan_weights_give_nan_loss_and_accuracy(case):
         assert np.isnan(loss).all() and np.isnan(accuracy).all(), (engine.name, loss, accuracy)
 
 
+def careless_cross_entropy(output, target):
+    """The cross-entropy, then its arguments changed in place."""
+    values = F.cross_entropy(output, target, reduction="none")
+    output.mul_(2)
+    target.fill_(1)
+    return values
+
+
+def careless_accuracy(output, target):
+    """The accuracy, then its arguments changed in place."""
+    hits = (output.argmax(1) == target).to(output.dtype)
+    output.zero_()
+    target.zero_()
+    return hits
+
+
+CARELESS = Objective("test_engine:careless_cross_entropy", {}, ["accuracy", "test_engine:careless_accuracy"])
+
+
+def test_a_loss_and_a_metric_that_change_their_arguments_change_nothing_else():
+    """Each gets copies: every engine gives the plain loss and accuracy, and the samples stay as they were."""
+    torch.manual_seed(1)
+    plane = make_plane(zoo.lenet5(), torch.randn(40, 1, 32, 32))
+    loss, accuracy = naive(plane, POINTS)
+    careless, samples = replace(plane, objective=CARELESS), copy.deepcopy(plane.samples)
+    for engine in engines_to_check("lenet", careless):
+        np.testing.assert_allclose(engine.evaluate(POINTS), [loss, accuracy, accuracy], rtol=1e-5, err_msg=engine.name)
+    assert all(map(torch.equal, careless.samples.tensors(), samples.tensors()))
+
+
+class DoublesItsInput(torch.nn.Module):
+    """LeNet-5 on twice its input, doubled in place (careless preprocessing) or not."""
+
+    def __init__(self, in_place: bool = True):
+        super().__init__()
+        self.net, self.in_place = zoo.lenet5(), in_place
+
+    def forward(self, x):
+        return self.net(x.mul_(2) if self.in_place else x * 2)
+
+
+def test_a_model_that_changes_its_input_in_place_changes_no_sample():
+    """It gets a copy: every engine gives what the same model computes out of place; the first layer's output is
+    not taken for the model's, which changed its input first."""
+    torch.manual_seed(1)
+    plane = make_plane(DoublesItsInput(), torch.randn(40, 1, 32, 32))
+    samples = copy.deepcopy(plane.samples)
+    expected = engines.Functional(replace(plane, model=DoublesItsInput(in_place=False))).evaluate(POINTS)
+    assert engines.find_first_layer(plane.model, plane.samples.tensor[:2]) is None
+    for engine in engines_to_check("lenet", plane):
+        np.testing.assert_allclose(engine.evaluate(POINTS), expected, rtol=1e-5, err_msg=engine.name)
+    assert all(map(torch.equal, plane.samples.tensors(), samples.tensors()))
+
+
 def test_every_registered_engine_is_checked_on_some_case():
     tried = set()
     for factory, shape, *_ in CASES.values():
@@ -181,8 +237,9 @@ def test_a_layout_the_model_refuses_is_skipped_not_fatal():
 
 @pytest.mark.compile
 def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
+    """Measured by a loss and a metric that change their arguments in place: compiled too, they get copies."""
     torch.manual_seed(1)
-    plane = make_plane(zoo.lenet5(), torch.randn(256, 1, 32, 32), batch_size=128)
+    plane = replace(make_plane(zoo.lenet5(), torch.randn(256, 1, 32, 32), batch_size=128), objective=CARELESS)
     notes = []
     engines.choose_engine(plane, POINTS, expected_points=10, notes=notes)
     assert not any("compile" in note for note in notes), "a short job must not pay for a compile"
@@ -190,7 +247,8 @@ def test_compiled_first_layer_is_exact_and_chosen_for_long_jobs():
     chosen = engines.choose_engine(plane, POINTS, expected_points=1_000_000, notes=notes)
     assert any(note.startswith("engine first-layer+pool+compile: ") and "skipped" not in note for note in notes), notes
     assert chosen.name.startswith("first-layer"), notes
-    np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(plane, POINTS)[0], rtol=1e-5)
+    loss, accuracy = naive(plane, POINTS)
+    np.testing.assert_allclose(chosen.evaluate(POINTS), [loss, accuracy, accuracy], rtol=1e-5)
 
 
 def on_cuda(plane):

@@ -3,9 +3,11 @@ one is involved) and the fix, never a traceback (issue 11)."""
 import socket
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+import models
 from test_config import config_with
 from topograph import zoo
 from topograph.errors import ConfigError
@@ -194,6 +196,31 @@ def test_a_checkpoint_of_another_network_is_one_line(bad_checkpoints, name, says
     message = refused(flatten, zoo.lenet5(), state, bad_checkpoints / name, "runs.r.checkpoints",
                       field="runs.r.checkpoints", says=says)
     assert str(bad_checkpoints / name) in message and "model_args" in message
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.uint8])
+def test_a_checkpoint_with_parameters_that_are_no_floats_is_one_line_naming_the_tensor(tmp_path, dtype):
+    """Cast to float silently, they would be other weights (issue 23: losses in the thousands, rc 0)."""
+    safetensors = pytest.importorskip("safetensors.torch")
+    state = zoo.lenet5().state_dict()
+    state["conv2.weight"] = (state["conv2.weight"] * 100).to(dtype)
+    path = tmp_path / "model.safetensors"
+    safetensors.save_file(state, path)
+    name = str(dtype).removeprefix("torch.")
+    message = refused(flatten, zoo.lenet5(), load_state_dict(path), path, "runs.r.checkpoints",
+                      field="runs.r.checkpoints", says=f"holds the parameter conv2.weight as {name}, not as floating")
+    assert str(path) in message
+
+
+def test_integer_buffers_are_no_parameters_and_load(tmp_path):
+    """BatchNorm's num_batches_tracked is an integer by right."""
+    safetensors = pytest.importorskip("safetensors.torch")
+    torch.manual_seed(0)
+    model = models.batchnorm_net()
+    assert model.state_dict()["bn.num_batches_tracked"].dtype == torch.int64
+    safetensors.save_file(model.state_dict(), tmp_path / "model.safetensors")
+    vector = flatten(models.batchnorm_net(), load_state_dict(tmp_path / "model.safetensors"))
+    assert np.array_equal(vector, torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy())
 
 
 def test_extracting_a_folder_with_a_bad_checkpoint_names_it(bad_checkpoints, tmp_path_factory):

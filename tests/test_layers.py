@@ -13,8 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "topograph"
 # Bottom first. A module may import modules of its own layer or of the layers below. A package listed stands for
 # itself and all its modules (engines/, kinds/, report/ are one layer each); a new module elsewhere must be placed.
 LAYERS = [
-    # what stands alone: errors, the stores, the demo zoo, the Collector and its callbacks, checkpoints, factories
-    ["errors", "store", "noise", "zoo", "collect", "hf", "lightning", "checkpoints", "factories"],
+    # what stands alone: errors, files written whole, the stores, the demo zoo, the Collector and its callbacks,
+    # checkpoints, factories
+    ["errors", "files", "store", "noise", "zoo", "collect", "hf", "lightning", "checkpoints", "factories"],
     # a run's settings, typed; one network's tensors: batches, loss and metrics, the trajectory, training, export
     ["run", "batches", "objective", "trajectory", "train", "export"],
     # the evaluation plane and what is measured on it

@@ -88,7 +88,9 @@ def _as_tensors(collated):
 
 
 def call(model, inputs: tuple | dict, params: dict | None = None) -> torch.Tensor:
-    """The model's output tensor on inputs; with params, functionally at those weights."""
+    """The model's output tensor on a copy of inputs (a model may change its input in place, and the samples are
+    every point's); with params, functionally at those weights."""
+    inputs = tree_map(lambda leaf: leaf.clone() if isinstance(leaf, torch.Tensor) else leaf, inputs)
     args, kwargs = ((), inputs) if isinstance(inputs, dict) else (inputs, {})
     out = model(*args, **kwargs) if params is None else functional_call(model, params, args, kwargs)
     return output_tensor(out)

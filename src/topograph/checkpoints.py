@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from .errors import ConfigError, one_line
+from .files import is_partial
 
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -29,7 +30,7 @@ def checkpoint_files(folder, pattern: str, field: str = "checkpoint_pattern") ->
     no number, or two files share one."""
     regex = _checkpoint_regex(pattern, field)
     found = {}
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() or p.is_dir()):
+    for path in sorted(p for p in Path(folder).iterdir() if (p.is_file() or p.is_dir()) and not is_partial(p)):
         match = regex.search(path.name)
         if not match:
             continue

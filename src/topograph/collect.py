@@ -35,6 +35,8 @@ try:
 except ImportError:  # not on Windows: no lock there
     fcntl = None
 
+from .files import remove_partials, write_text, written
+
 UNITS = ("epoch", "step")
 CHECKPOINT = re.compile(r"(\d+)\.pt$")  # what the workflow reads from a folder by default (checkpoint_pattern)
 COLLECTED = re.compile(r"(epoch|step)_\d{6}\.pt")  # what a Collector names
@@ -128,6 +130,7 @@ class Collector:
         """Let go of the folder without closing the run (after a failed training): its record stays as far as it
         got, for a Collector with resume=True."""
         if self.lock is not None:
+            self._remove_temporaries()
             (self.folder / LOCK).unlink(missing_ok=True)  # while held: a Collector that opened it retries (_lock)
             self.lock.close()  # closing the file drops its flock
             self.lock = None
@@ -231,8 +234,8 @@ class Collector:
 
     def _remove_temporaries(self) -> None:
         """What a crash left half-written: under the lock no other Collector writes here."""
-        for path in [*self.folder.glob(".*.tmp"), self.record_path.with_name(".run.json.tmp")]:
-            path.unlink(missing_ok=True)
+        remove_partials(self.folder)
+        remove_partials(self.record_path.parent, [self.record_path.name])
 
     def _save(self, number: int, loss) -> None:
         name = checkpoint_name(self.unit, number)
@@ -241,22 +244,14 @@ class Collector:
             raise RuntimeError(f"Collector: {str(path)!r} exists already, and a Collector never overwrites a "
                                "checkpoint. Fix: give this run another folder.")
         state = {key: value.detach().cpu().clone() for key, value in self.model.state_dict().items()}
-        _write_then_rename(path, lambda file: torch.save(state, file))
+        with written(path) as partial:
+            torch.save(state, partial)
         self.saved[number] = {"file": name, "number": number, "global_step": self.steps,
                               "loss": None if loss is None else float(loss)}
         self._write_record()
 
     def _write_record(self) -> None:
-        text = json.dumps(self.state_dict(), indent=1)
-        _write_then_rename(self.record_path, lambda file: file.write(text.encode()))
-
-
-def _write_then_rename(path: Path, write) -> None:
-    """A reader sees the old file or the whole new one: a crash leaves at most .<name>.tmp."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as file:
-        write(file)
-    os.replace(temporary, path)
+        write_text(self.record_path, json.dumps(self.state_dict(), indent=1))
 
 
 def _read_record(path: Path) -> dict | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store
+from .files import written
 
 TRACK_ARRAYS = ("trajectory_x", "trajectory_y", "step", "train_loss", "residual", "track_run")
 MARK_ARRAYS = ("marks_x", "marks_y")
@@ -112,7 +113,15 @@ def read_netcdf_attrs(attrs: dict) -> dict:
 
 
 def write_netcdf(dataset, path: Path) -> None:
-    dataset.copy().assign_attrs(netcdf_attrs(dataset.attrs)).to_netcdf(path, engine="netcdf4", format="NETCDF4")
+    with written(path) as partial:
+        dataset.copy().assign_attrs(netcdf_attrs(dataset.attrs)).to_netcdf(partial, engine="netcdf4",
+                                                                           format="NETCDF4")
+
+
+def write_mesh(mesh, path: Path) -> None:
+    """A meshio Mesh (grid_mesh, track_mesh) as a .vtu file."""
+    with written(path) as partial:
+        mesh.write(partial, file_format="vtu")
 
 
 def export_landscape(folder: Path, out: Path, name: str | None = None) -> list[Path]:
@@ -123,9 +132,9 @@ def export_landscape(folder: Path, out: Path, name: str | None = None) -> list[P
     dataset = landscape_dataset(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.vtu", out / f"{name}.nc"]
-    grid_mesh(dataset).write(paths[0])
+    write_mesh(grid_mesh(dataset), paths[0])
     write_netcdf(dataset, paths[1])
     if "trajectory_x" in dataset:
         paths.append(out / f"{name}_track.vtu")
-        track_mesh(dataset).write(paths[2])
+        write_mesh(track_mesh(dataset), paths[2])
     return paths

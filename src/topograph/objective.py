@@ -2,7 +2,8 @@
 float64 sums over the samples (a sum of values and a count of target elements, ...), so that a mean over every
 target element (token, pixel) is exact however the samples are batched; the same code runs per point under
 torch.func.vmap. A loss or metric of one's own is 'package.module:function' taking (output, target) and returning
-per-element values with the batch along dim 0, or (values, weights) to weight or mask them."""
+per-element values with the batch along dim 0, or (values, weights) to weight or mask them; it gets copies of
+the outputs and targets, which it may change in place."""
 from __future__ import annotations
 
 import functools
@@ -214,7 +215,9 @@ def _custom(spec: str, kwargs: dict):
     function = resolve(spec)
 
     def elementwise(output, target):
-        result = function(output, target, **kwargs)
+        # copies: a function that changes its arguments in place must not change what the other terms and the
+        # other points see (the target is every point's)
+        result = function(output.clone(), target.clone(), **kwargs)
         values, weights = result if isinstance(result, tuple) else (result, None)
         if values.dim() == 0 or values.shape[0] != target.shape[0]:
             raise ObjectiveError(f"{spec} returned values of shape {_shape(values)}, not per-element values with "

@@ -83,6 +83,7 @@ def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field
         raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} does not fit the model "
                           f"{type(model).__name__}: {mismatch}. Fix: set model and model_args to the network that "
                           f"saved it, or {RESAVE}.")
+    _need_float_parameters(model, state, source, field)
     try:
         model.load_state_dict(state, strict=True)
     except Exception as error:
@@ -104,6 +105,18 @@ def finite(model: nn.Module, vector: np.ndarray, source, field: str) -> np.ndarr
             break
     raise ConfigError(f"{field}: {str(source)!r} holds {int(bad.sum())} weights that are NaN or inf, the first in "
                       f"{name}. Fix: leave that checkpoint out (training diverged there), or save finite weights.")
+
+
+def _need_float_parameters(model: nn.Module, state: dict[str, torch.Tensor], source, field: str) -> None:
+    """Integer or boolean weights, cast to float silently, would be other weights. Buffers are not checked: they
+    may be integers by right (BatchNorm's num_batches_tracked)."""
+    for name, _ in model.named_parameters():
+        tensor = state.get(name)
+        if tensor is not None and not tensor.is_floating_point():
+            raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} holds the parameter {name} as "
+                              f"{str(tensor.dtype).removeprefix('torch.')}, not as floating-point weights. Fix: save "
+                              "the trained model's float weights (torch.save(model.state_dict(), path), not a "
+                              "quantized or converted copy), or leave it out of the folder.")
 
 
 def with_tied(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -92,8 +92,9 @@ class FirstLayer:
 
 
 def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:
-    """The name of the Conv/Linear/Embedding module that receives the model's raw input, once, with weights of its
-    own: each is linear in its weights (an embedding's output C[i] + a·D1[i] + b·D2[i] is a lookup of them)."""
+    """The name of the Conv/Linear/Embedding module that receives the model's raw input, once, unchanged, with weights
+    of its own: each is linear in its weights (an embedding's output C[i] + a·D1[i] + b·D2[i] is a lookup of them)."""
+    given, probe = probe, probe.clone()  # the model may change its input in place: the copy, not the samples
     calls: list[tuple[str, bool]] = []
     hooks = [module.register_forward_pre_hook(lambda m, args, name=name: calls.append((name, args[0] is probe)))
              for name, module in model.named_modules() if _linear_in_weights(module)]
@@ -104,7 +105,8 @@ def find_first_layer(model: nn.Module, probe: torch.Tensor) -> str | None:
         for hook in hooks:
             hook.remove()
     first = [name for name, raw in calls if raw]
-    if len(first) != 1 or [name for name, _ in calls].count(first[0]) != 1:
+    changed = not torch.equal(probe, given)  # then the first layer saw another input than the model was given
+    if len(first) != 1 or [name for name, _ in calls].count(first[0]) != 1 or changed:
         return None
     shared = {id(p) for n, p in model.named_parameters(remove_duplicate=False) if not n.startswith(first[0] + ".")}
     own = list(model.get_submodule(first[0]).parameters())

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .. import kinds
+from ..files import write_text
 from ..kinds.result import sharpness_text
 from .comparable import differences, shared_note, unranked, warning
 from .controls import settings_form
@@ -74,7 +75,7 @@ def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75), asset
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [read_run(Path(d)) for d in run_dirs]
     links = [quote(Path(os.path.relpath(d, out.parent)).as_posix()) + "/report.html" for d in run_dirs]
-    out.write_text(render_compare(runs, links, style, assets_url(assets, out)), encoding="utf-8")
+    write_text(out, render_compare(runs, links, style, assets_url(assets, out)))
 
 
 def line_landscapes(runs: list[Run]) -> list[tuple[Run, Landscape]]:

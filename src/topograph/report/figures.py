@@ -9,6 +9,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from .. import kinds
+from ..files import written
 from .grid import has_values
 from .plots import compare_figure, curve_figure
 from .run import Run, read_run
@@ -65,5 +66,6 @@ def save(figure: Figure, stem: Path) -> list[Path]:
     paths = [stem.with_name(f"{stem.name}.{fmt}") for fmt in FORMATS]
     with rc_context(TEXT_AS_TEXT):
         for path in paths:
-            figure.savefig(path, dpi=DPI, metadata=UNDATED.get(path.suffix[1:]))
+            with written(path) as partial:
+                figure.savefig(partial, format=path.suffix[1:], dpi=DPI, metadata=UNDATED.get(path.suffix[1:]))
     return paths

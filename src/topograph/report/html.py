@@ -12,6 +12,8 @@ from urllib.parse import quote
 import bokeh
 from bokeh.resources import Resources
 
+from ..files import write_text
+
 LIBRARIES = ("plotly", "bokeh")
 BOKEH_COMPONENTS = ["bokeh"]  # add "bokeh-widgets" (0.4 MB) once a page uses Bokeh widgets
 
@@ -132,15 +134,13 @@ def library_file(name: str) -> str:
 
 
 def write_assets(folder: Path, names=LIBRARIES) -> list[Path]:
-    """The libraries' files in folder, each written (whole, then renamed into place) unless already there."""
+    """The libraries' files in folder, each written (whole: files.py) unless already there."""
     paths = []
     for name in names:
         path = Path(folder) / library_file(name)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.partial")
-            partial.write_text(library_source(name), encoding="utf-8")
-            partial.replace(path)
+            write_text(path, library_source(name))
         paths.append(path)
     return paths
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from urllib.parse import quote
 
+from ..files import write_text
 from .compare import capitalized, number_cell, result_landscape
 from .grid import has_values
 from .html import esc, inline_js, page
@@ -119,4 +120,4 @@ def write_index(results_dir: Path, out: Path) -> None:
             f"<main>{table}</main>{inline_js('sort.js')}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page("topograph runs", body), encoding="utf-8")
+    write_text(out, page("topograph runs", body))

@@ -7,6 +7,7 @@ from pathlib import Path
 from bokeh.embed import components
 
 from .. import kinds, store
+from ..files import write_text
 from ..noise import noise
 from .controls import settings_form
 from .curve import HIGHLIGHT, loss_curve
@@ -28,7 +29,7 @@ def write_run_report(run_dir: Path, out: Path, style: Style = Style(), assets: P
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     run = read_run(Path(run_dir))
-    out.write_text(render_run(run, style, assets_url(assets, out)), encoding="utf-8")
+    write_text(out, render_run(run, style, assets_url(assets, out)))
     return write_run_figures(run, out.parent / "figures", style)
 
 
