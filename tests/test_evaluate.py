@@ -12,12 +12,13 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from topograph import engines, evaluate, jobs, store, zoo
+from topograph import engines, evaluate, jobs, objective, store, zoo
 from topograph.batches import Batch
 from topograph.cluster import ClusterError, dask_client
 from topograph.config import validate
 from topograph.kinds import result
-from topograph.run import choose_samples
+from topograph.errors import ConfigError
+from topograph.run import Evaluated, choose_samples
 from topograph.trajectory import load_state_dict
 
 
@@ -345,3 +346,23 @@ def test_a_remembered_engine_that_fails_here_is_one_line_and_forgotten(result_su
     evaluate.evaluate_grid(tmp_path / "b.zarr", spec, {}, resolution=4, chunk=2)
     surface = store.zarr.open_group(str(tmp_path / "b.zarr"), mode="r")
     assert surface["chunk_done"][:].all() and surface.attrs["engine"] != "no-such-engine"
+
+
+def fails_beyond_four(output, target):
+    """A metric that works on the probe's batch of 4 samples and on no full batch."""
+    if target.shape[0] > 4:
+        raise RuntimeError("index 4 is out of bounds\nfor dimension 0")
+    return (output.argmax(1) == target).double()
+
+
+def test_a_metric_that_fails_on_full_batches_only_is_one_line_naming_it(result_surface, tmp_path):
+    _, spec = result_surface
+    spec = dataclasses.replace(spec, metrics=("accuracy", "test_evaluate:fails_beyond_four"))
+    objective.check(Evaluated("tiny", spec.model, spec.model_args, spec.data, spec.data_args, 4,
+                              metrics=spec.metrics), zoo.lenet5(), zoo.digits("test"))  # the probe passes
+    with pytest.raises(ConfigError) as error:
+        evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {"run": "tiny"}, resolution=3)
+    assert str(error.value) == (
+        f"runs.tiny.metrics: test_evaluate:fails_beyond_four failed on a batch of {spec.batch_size} samples "
+        "(RuntimeError: index 4 is out of bounds for dimension 0). Fix: make it work on batches of up to "
+        f"{spec.batch_size} samples (batch_size), or leave it out; the chunks finished are kept")

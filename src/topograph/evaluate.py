@@ -21,6 +21,7 @@ import torch
 from . import jobs, kinds, objective, store
 from .batches import Batch, stack
 from .cluster import ClusterError
+from .errors import ConfigError
 from .checkpoints import weight_files
 from .config import chunk_edge
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, combined, has_batch_norm,
@@ -167,6 +168,10 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
             _forget(_choice_key(job), group)
             raise ClusterError(f"{error}. Fix: run the same command again: the engines are timed anew; the chunks "
                                "finished are kept") from None
+        except objective.TermFailed as error:  # the probe before the run passed a batch of a few samples
+            raise ConfigError(f"runs.{attrs.get('run')}.{error.key}: {error}. Fix: make it work on batches of up to "
+                              f"{spec.batch_size} samples (batch_size), or leave it out; the chunks finished are "
+                              "kept") from None
         value = store.constant_value(group["loss"][:])
         if value is not None:
             print(f"warning: the loss is {value:g} at every grid point: it does not depend on these weights (does "

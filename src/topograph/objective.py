@@ -24,6 +24,17 @@ class ObjectiveError(ValueError):
     """Outputs and targets that a loss or metric cannot compare."""
 
 
+class TermFailed(ObjectiveError):
+    """A loss or metric of one's own that failed on a batch; key: where the config names it (loss or metrics)."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
+
+    def __reduce__(self):  # raised in a dask worker, it reaches the job as it is
+        return TermFailed, (str(self), self.key)
+
+
 def _classes(output, target, *, ignore_index=-100, class_dim=None, shift_labels=False, label_smoothing=0.0):
     """output with its classes along dim 1 and target to match: (B, C, ...) against class indices (B, ...)."""
     if target.is_floating_point() or target.dtype == torch.bool:
@@ -211,13 +222,17 @@ def metric_name(spec: str) -> str:
     return spec.rpartition(":")[2]
 
 
-def _custom(spec: str, kwargs: dict):
+def _custom(spec: str, kwargs: dict, key: str):
     function = resolve(spec)
 
     def elementwise(output, target):
         # copies: a function that changes its arguments in place must not change what the other terms and the
         # other points see (the target is every point's)
-        result = function(output.clone(), target.clone(), **kwargs)
+        try:
+            result = function(output.clone(), target.clone(), **kwargs)
+        except Exception as error:
+            raise TermFailed(f"{spec} failed on a batch of {target.shape[0]} samples ({one_line(error)})",
+                             key) from None
         values, weights = result if isinstance(result, tuple) else (result, None)
         if values.dim() == 0 or values.shape[0] != target.shape[0]:
             raise ObjectiveError(f"{spec} returned values of shape {_shape(values)}, not per-element values with "
@@ -234,7 +249,8 @@ class Objective:
         loss_args = dict(loss_args or {})
         self.names = ["loss", *map(metric_name, metrics)]
         self.specs = [loss, *metrics]
-        self.elementwise = functools.partial(LOSSES[loss], **loss_args) if loss in LOSSES else _custom(loss, loss_args)
+        self.elementwise = (functools.partial(LOSSES[loss], **loss_args) if loss in LOSSES
+                            else _custom(loss, loss_args, "loss"))
         self.terms = [_mean(self.elementwise), *(self._metric(spec, loss, loss_args) for spec in metrics)]
 
     @staticmethod
@@ -244,7 +260,7 @@ class Objective:
         if spec in METRICS:
             return _mean(functools.partial(METRICS[spec], loss=loss, loss_args=loss_args),
                          *_AFTER.get(spec, (np.asarray, lambda mean: 1.0)))
-        return _mean(_custom(spec, {}))
+        return _mean(_custom(spec, {}, "metrics"))
 
     @property
     def width(self) -> int:
