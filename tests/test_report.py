@@ -4,6 +4,7 @@ Chromium."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -562,7 +563,7 @@ def run_pipeline(run_dir: Path, name: str, width: int, intervals: list) -> None:
             "data_args": {"split": "test"}, "unit": "epoch", "intervals": intervals,
             "train": {"epochs": 4, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
             "landscapes": {"train": bool(intervals), "result": True}, "resolution": 7, "num_samples": 48}
-    run = config.validate({"runs": {"run": spec}})["run"]
+    run = dataclasses.replace(config.validate({"runs": {"run": spec}})["run"], name=name)  # a name no config takes
     train.train(run, run.build_data(), run_dir / "checkpoints")
     trajectory.extract_run(run, run_dir, run_dir / "trajectory.zarr")
     for landscape, (_, params) in kinds.landscapes(run).items():
