@@ -16,7 +16,7 @@ from topograph.report import write_run_report
 
 
 def partials(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.rglob("*") if path.parent.name == ".partial")
+    return sorted(folder.rglob(".*.partial"))
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path):
@@ -36,8 +36,7 @@ def test_a_file_is_written_with_the_permissions_of_a_plain_open(tmp_path):
 
 def test_the_next_write_replaces_what_a_killed_writer_left(tmp_path):
     path = tmp_path / "figure.svg"
-    left = tmp_path / ".partial" / "figure.svg"
-    left.parent.mkdir()
+    left = tmp_path / ".figure.svg.partial"
     left.write_text("<svg")  # its writer was killed
     write_text(path, "<svg>whole</svg>")
     assert path.read_text() == "<svg>whole</svg>" and not partials(tmp_path)
@@ -99,6 +98,6 @@ def test_a_checkpoint_written_whole_has_the_bytes_of_one_saved_in_place(tmp_path
     state = {"w": torch.arange(6.0)}
     torch.save(state, tmp_path / "plain.pt")
     (tmp_path / "whole").mkdir()
-    with written(tmp_path / "whole" / "plain.pt") as partial:
+    with written(tmp_path / "whole" / "plain.pt", own_name=True) as partial:
         torch.save(state, partial)
     assert (tmp_path / "whole" / "plain.pt").read_bytes() == (tmp_path / "plain.pt").read_bytes()

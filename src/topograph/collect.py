@@ -235,7 +235,7 @@ class Collector:
     def _remove_temporaries(self) -> None:
         """What a crash left half-written: under the lock no other Collector writes here."""
         remove_partials(self.folder)
-        remove_partials(self.record_path.parent, [self.record_path.name])
+        self.record_path.with_name(f".{self.record_path.name}.partial").unlink(missing_ok=True)
 
     def _save(self, number: int, loss) -> None:
         name = checkpoint_name(self.unit, number)
@@ -244,7 +244,7 @@ class Collector:
             raise RuntimeError(f"Collector: {str(path)!r} exists already, and a Collector never overwrites a "
                                "checkpoint. Fix: give this run another folder.")
         state = {key: value.detach().cpu().clone() for key, value in self.model.state_dict().items()}
-        with written(path) as partial:
+        with written(path, own_name=True) as partial:
             torch.save(state, partial)
         self.saved[number] = {"file": name, "number": number, "global_step": self.steps,
                               "loss": None if loss is None else float(loss)}
