@@ -26,6 +26,7 @@ from ..trajectory import load_state_dict, with_tied
 from .batch_norm import has_batch_norm, under_policy
 
 T = TypeVar("T")
+BLOCK = 1 << 20  # entries of a temporary in weights_at()
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,13 @@ class PlaneSpec:
             config.update(bn=self.bn, batch_size=self.batch_size)
         if self.bn == "recalibrate":
             config.update(bn_data_args=self.bn_data_args, bn_index=list(self.bn_index))
-        center, d1, d2, _ = store.read_vectors(self.directions)
         code = [self.model, self.data, self.loss, *self.metrics, self.collate or ""]
         parts = {"config": _digest(json.dumps(config, sort_keys=True).encode()),
                  "code": _digest(*map(_module_source, dict.fromkeys(s for s in code if ":" in s)),
                                  torch.__version__.encode()),
                  "samples": _digest(*(tensor.numpy() for tensor in samples.tensors())),
                  "center": _file_digest(self.center_checkpoint),
-                 "plane": _digest(center, d1, d2),
+                 "plane": _digest(*_streamed_vectors(self.directions)),
                  "grid": _digest(x, y)}
         if bn_samples is not None:
             parts["bn_samples"] = _digest(*(tensor.numpy() for tensor in bn_samples.tensors()))
@@ -97,6 +97,7 @@ def combined(parts: dict[str, str]) -> str:
 
 
 def _digest(*pieces) -> str:
+    """Of numpy arrays (their dtype, shape and bytes) and of bytes."""
     digest = hashlib.sha256()
     for piece in pieces:
         if isinstance(piece, np.ndarray):
@@ -104,6 +105,16 @@ def _digest(*pieces) -> str:
             piece = np.ascontiguousarray(piece).tobytes()
         digest.update(piece)
     return digest.hexdigest()[:16]
+
+
+def _streamed_vectors(directions):
+    """The pieces _digest(center, d1, d2) hashes, read block by block: a model's size is never held at once."""
+    group = store.open_store(directions)
+    for name in ("center", "d1", "d2"):
+        array = group[name]
+        yield f"{np.dtype(array.dtype)}{array.shape}".encode()
+        for start in range(0, array.shape[0], store.PARAM_CHUNK * 16):
+            yield memoryview(np.ascontiguousarray(array[start:start + store.PARAM_CHUNK * 16]))
 
 
 def _file_digest(path) -> str:
@@ -125,7 +136,9 @@ def _module_source(factory: str) -> bytes:
 @dataclass(frozen=True, eq=False)
 class Plane:
     """The model (eval mode, buffers of the center checkpoint), the plane, the samples on one device, what is
-    measured, and the BatchNorm policy (with_bn()): bn, and under recalibrate the training batches."""
+    measured, and the BatchNorm policy (with_bn()): bn, and under recalibrate the training batches. point: where
+    weights_at() writes a point's weights (load_plane makes the model's parameters views of it, so that a worker
+    holds center, d1, d2 and this one vector); None: a new vector per point."""
     model: nn.Module
     center: torch.Tensor
     d1: torch.Tensor
@@ -135,6 +148,7 @@ class Plane:
     objective: Objective = field(default_factory=Objective)
     bn: str = "eval"
     bn_batches: tuple[Batch, ...] = ()
+    point: torch.Tensor | None = None
 
     @property
     def names(self) -> list[str]:
@@ -143,6 +157,16 @@ class Plane:
     def vectors_at(self, a, b) -> torch.Tensor:
         """Flat weight vectors at points (a, b: tensors of one shape), shape (*a.shape, P)."""
         return self.center + a[..., None] * self.d1 + b[..., None] * self.d2
+
+    def weights_at(self, a, b) -> torch.Tensor:
+        """The flat weight vector at one point (a, b: 0-d tensors), bit for bit vectors_at()'s, written into
+        self.point: no model-sized temporaries."""
+        if self.point is None:
+            return self.vectors_at(a, b)
+        torch.mul(self.d1, a, out=self.point).add_(self.center)
+        for start in range(0, len(self.point), BLOCK):
+            self.point[start:start + BLOCK].add_(self.d2[start:start + BLOCK] * b)
+        return self.point
 
     def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cut flat vectors (..., P) into named parameter views of shape (..., *param.shape)."""
@@ -180,7 +204,13 @@ def with_bn(plane: Plane, bn: str, bn_samples: Batch | None = None) -> Plane:
     if bn == "recalibrate":
         batches = tuple(bn_samples[start:start + plane.batch_size]
                         for start in range(0, len(bn_samples), plane.batch_size))
-    return replace(plane, model=under_policy(copy.deepcopy(plane.model), bn), bn=bn, bn_batches=batches)
+    return replace(plane, model=under_policy(sharing_parameters(plane.model), bn), bn=bn, bn_batches=batches)
+
+
+def sharing_parameters(model: nn.Module) -> nn.Module:
+    """A deep copy of model but for its parameters, which it shares: its modules, buffers and attributes can be
+    changed apart, at no model-sized cost."""
+    return copy.deepcopy(model, {id(parameter): parameter for parameter in model.parameters()})
 
 
 class Trial:
@@ -216,18 +246,37 @@ def load_bn_samples(spec: PlaneSpec) -> Batch | None:
 
 
 def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch | None = None) -> Plane:
-    """samples, bn_samples: load_samples(spec), load_bn_samples(spec), where the caller has them already."""
+    """samples, bn_samples: load_samples(spec), load_bn_samples(spec), where the caller has them already. At most
+    4 model-sized vectors at any time: the model's parameters (then the point's), center, d1 and d2."""
     device = torch.device(spec.device)
     if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    model = load_model(spec.model, spec.model_args, spec.center_checkpoint)
-    center, d1, d2, _ = store.read_vectors(spec.directions)
+    model = load_model(spec.model, spec.model_args, spec.center_checkpoint).to(device)
+    point = _flattened(model)
     vector = functools.partial(torch.as_tensor, device=device)
-    plane = Plane(model.to(device), vector(center), vector(d1), vector(d2),
-                  (samples or load_samples(spec)).to(device), spec.batch_size, spec.objective())
+    group = store.open_store(spec.directions)
+    center, d1, d2 = (vector(group[name][:]) for name in ("center", "d1", "d2"))
+    plane = Plane(model, center, d1, d2, (samples or load_samples(spec)).to(device), spec.batch_size,
+                  spec.objective(), point=point)
     if spec.bn == "recalibrate" and has_batch_norm(model):
         bn_samples = (load_bn_samples(spec) if bn_samples is None else bn_samples).to(device)
     return with_bn(plane, spec.bn, bn_samples)
+
+
+def _flattened(model: nn.Module) -> torch.Tensor | None:
+    """The model's parameters as one flat float32 vector, each parameter now a view of it (tied ones stay tied);
+    None for a model with parameters of other types, whose point weights are then new vectors."""
+    parameters = list(model.parameters())
+    if not parameters or any(p.dtype != torch.float32 for p in parameters):
+        return None
+    flat = torch.empty(sum(p.numel() for p in parameters), dtype=parameters[0].dtype, device=parameters[0].device)
+    start = 0
+    for parameter in parameters:
+        view = flat[start:start + parameter.numel()].view_as(parameter)
+        view.copy_(parameter.detach())
+        parameter.data = view
+        start += parameter.numel()
+    return flat
 
 
 def load_model(model: str, model_args: dict, checkpoint) -> nn.Module:
