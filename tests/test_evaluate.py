@@ -312,7 +312,9 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     out = run_dir / "landscapes" / "result" / "surface.zarr"
     parameters = sum(p.numel() for p in zoo.lenet5().parameters())
     sample = sum(tensor.nbytes for tensor in zoo.digits("test")[0])  # image and label
-    needed = 400 + -(-(5 * 4 * parameters + 2 * 64 * sample) // 2**20)  # the documented floor
+    conv1 = 6 * 28 * 28 * 4  # on one sample: the largest layer output, and the first layer's
+    held = 4 * 4 * parameters + 2 * 64 * sample + 4 * conv1 * 32 + 3 * conv1 * 64  # config/README.md's formula
+    needed = -(-(500 * 2**20 + held) // int(0.8 * 2**20))
     with pytest.raises(ClusterError, match=rf"^worker_mem_mb: 256 MB is less than one worker needs for this model and "
                                            rf"its samples \(about {needed} MB\)\. Fix: set worker_mem_mb to at least "
                                            rf"{needed}\.$"):
