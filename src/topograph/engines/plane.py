@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .. import store
 from ..batches import Batch, stack
@@ -281,9 +282,44 @@ def _flattened(model: nn.Module) -> torch.Tensor | None:
 
 def load_model(model: str, model_args: dict, checkpoint) -> nn.Module:
     """The model factory's network with the checkpoint's parameters and buffers, in eval mode."""
-    network = build(model, model_args)
+    skipped = _RandomFillsSkipped()
+    with skipped:  # GPT-2-small's initialisation took 2x as long as reading its plane (measured)
+        network = build(model, model_args)
+    if skipped.undrawn & _outside_state(network):
+        network = build(model, model_args)  # a tensor the checkpoint does not replace would stay undrawn
     network.load_state_dict(with_tied(network, load_state_dict(checkpoint)))
     return network.eval()
+
+def _outside_state(network: nn.Module) -> set[int]:
+    """The addresses of the tensors network holds outside its state_dict: buffers that are not persistent, tensors
+    kept as plain attributes."""
+    held = [*network.buffers(), *(value for module in network.modules() for value in vars(module).values()
+                                  if torch.is_tensor(value))]
+    return {tensor.data_ptr() for tensor in held} - {tensor.data_ptr() for tensor in network.state_dict().values()}
+
+
+class _RandomFillsSkipped(TorchFunctionMode):
+    """Building a network whose parameters and buffers a checkpoint replaces (load_state_dict is strict): the
+    in-place random fills that torch.nn.init and Hugging Face's _init_weights draw its initial weights with are
+    skipped, and the addresses of the tensors they would have filled kept in undrawn; every other operation
+    (buffers computed from arange, ones, ...) runs."""
+    FILLS = frozenset({"normal_", "uniform_", "random_", "bernoulli_", "exponential_", "geometric_", "cauchy_",
+                       "log_normal_", "trunc_normal_", "kaiming_normal_", "kaiming_uniform_", "xavier_normal_",
+                       "xavier_uniform_", "orthogonal_", "sparse_"})
+
+    def __init__(self):
+        super().__init__()
+        self.undrawn: set[int] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        # by name: torch.nn.init's functions, and those of libraries that wrap them (transformers.initialization),
+        # come here whole, as they dispatch to torch functions themselves
+        if getattr(func, "__name__", None) in self.FILLS:
+            tensor = args[0] if args else kwargs["tensor"]
+            self.undrawn.add(tensor.data_ptr())
+            return tensor
+        return func(*args, **(kwargs or {}))
+
 
 def center_network_and_samples(trajectory_path: Path, checkpoint: str, evaluated: Evaluated):
     """The network at the center checkpoint (file relative to the run's folder; eval mode, its buffers) and the
