@@ -65,14 +65,17 @@ def check_scheduler(scheduler: str, timeout: float = 2.0) -> None:
 # A worker's memory with Python, torch and dask loaded is 251 MB, with scikit-learn's digits 371, with transformers
 # and a GPT-2 built 444 (measured): what a worker holds beyond that is engines.memory.worker_bytes.
 WORKER_BASE_MB = 500
-# dask pauses a worker whose memory passes this fraction of its limit (distributed.worker.memory.pause), and a
-# paused worker that holds its plane never resumes: a worker's peak must stay below it.
-PAUSE = 0.8
+# The estimated peak is at most this fraction of the limit: dask's nanny restarts a worker at 95 %.
+HEADROOM = 0.8
+# dask would pause a worker at 80 % of its limit until its memory falls, which a worker that holds its plane never
+# does (a test hung so), and spill the samples it was sent to disk: neither helps a grid.
+WORKER_MEMORY = {"distributed.worker.memory.pause": False, "distributed.worker.memory.spill": False,
+                 "distributed.worker.memory.target": False}
 
 
 def needed_mb(worker_bytes: int) -> int:
     """The least worker_mem_mb for a worker that holds worker_bytes beyond its imports."""
-    return -(-(WORKER_BASE_MB * 2**20 + worker_bytes) // int(PAUSE * 2**20))
+    return -(-(WORKER_BASE_MB * 2**20 + worker_bytes) // int(HEADROOM * 2**20))
 
 
 def check_worker_memory(limit_mb: int, needed: int) -> None:
@@ -106,7 +109,7 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
         start = lambda: LocalCUDACluster(CUDA_VISIBLE_DEVICES=devices, **options)  # noqa: E731
     else:
         start = lambda: LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, **options)  # noqa: E731
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON, **WORKER_MEMORY}):
         try:
             cluster = start()
         except RuntimeError as error:  # e.g. a worker process killed while it started
