@@ -85,7 +85,7 @@ class PlaneSpec:
                                  torch.__version__.encode()),
                  "samples": _digest(*(tensor.numpy() for tensor in samples.tensors())),
                  "center": _file_digest(self.center_checkpoint),
-                 "plane": _digest(*_streamed_vectors(self.directions)),
+                 "plane": _streamed_digest(_streamed_vectors(self.directions)),
                  "grid": _digest(x, y)}
         if bn_samples is not None:
             parts["bn_samples"] = _digest(*(tensor.numpy() for tensor in bn_samples.tensors()))
@@ -99,6 +99,11 @@ def combined(parts: dict[str, str]) -> str:
 
 def _digest(*pieces) -> str:
     """Of numpy arrays (their dtype, shape and bytes) and of bytes."""
+    return _streamed_digest(pieces)
+
+
+def _streamed_digest(pieces) -> str:
+    """_digest(*pieces) of an iterable, taken as it goes: a generator of a model's size is never held at once."""
     digest = hashlib.sha256()
     for piece in pieces:
         if isinstance(piece, np.ndarray):
@@ -124,7 +129,7 @@ def _file_digest(path) -> str:
         for part in weight_files(path):
             with open(part, "rb") as file:
                 yield from iter(lambda: file.read(1 << 24), b"")
-    return _digest(*chunks())
+    return _streamed_digest(chunks())
 
 
 def _module_source(factory: str) -> bytes:
@@ -252,8 +257,9 @@ def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch 
     device = torch.device(spec.device)
     if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    model = load_model(spec.model, spec.model_args, spec.center_checkpoint).to(device)
-    point = _flattened(model)
+    model = _built(spec.model, spec.model_args).to(device)
+    point = _flattened(model)  # before the checkpoint is loaded: into the flat vector, without a copy
+    load_checkpoint(model, spec.center_checkpoint)
     vector = functools.partial(torch.as_tensor, device=device)
     group = store.open_store(spec.directions)
     center, d1, d2 = (vector(group[name][:]) for name in ("center", "d1", "d2"))
@@ -265,30 +271,41 @@ def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch 
 
 
 def _flattened(model: nn.Module) -> torch.Tensor | None:
-    """The model's parameters as one flat float32 vector, each parameter now a view of it (tied ones stay tied);
-    None for a model with parameters of other types, whose point weights are then new vectors."""
+    """One flat float32 vector, each of the model's parameters now a view of it (tied ones stay tied), their values
+    not kept (a checkpoint is loaded next); None for a model with parameters of other types, whose point weights are
+    then new vectors."""
     parameters = list(model.parameters())
     if not parameters or any(p.dtype != torch.float32 for p in parameters):
         return None
     flat = torch.empty(sum(p.numel() for p in parameters), dtype=parameters[0].dtype, device=parameters[0].device)
     start = 0
     for parameter in parameters:
-        view = flat[start:start + parameter.numel()].view_as(parameter)
-        view.copy_(parameter.detach())
-        parameter.data = view
+        parameter.data = flat[start:start + parameter.numel()].view_as(parameter)
         start += parameter.numel()
     return flat
 
 
 def load_model(model: str, model_args: dict, checkpoint) -> nn.Module:
     """The model factory's network with the checkpoint's parameters and buffers, in eval mode."""
+    return load_checkpoint(_built(model, model_args), checkpoint)
+
+
+def load_checkpoint(network: nn.Module, checkpoint) -> nn.Module:
+    """network with the checkpoint's parameters and buffers copied in, in eval mode."""
+    network.load_state_dict(with_tied(network, load_state_dict(checkpoint)))
+    return network.eval()
+
+
+def _built(model: str, model_args: dict) -> nn.Module:
+    """The model factory's network, for a checkpoint to replace all its parameters and buffers: its random
+    initialisation skipped where nothing outside the state_dict would stay undrawn."""
     skipped = _RandomFillsSkipped()
     with skipped:  # GPT-2-small's initialisation took 2x as long as reading its plane (measured)
         network = build(model, model_args)
     if skipped.undrawn & _outside_state(network):
         network = build(model, model_args)  # a tensor the checkpoint does not replace would stay undrawn
-    network.load_state_dict(with_tied(network, load_state_dict(checkpoint)))
-    return network.eval()
+    return network
+
 
 def _outside_state(network: nn.Module) -> set[int]:
     """The addresses of the tensors network holds outside its state_dict: buffers that are not persistent, tensors
