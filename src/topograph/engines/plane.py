@@ -119,8 +119,8 @@ def _streamed_vectors(directions):
     for name in ("center", "d1", "d2"):
         array = group[name]
         yield f"{np.dtype(array.dtype)}{array.shape}".encode()
-        for start in range(0, array.shape[0], store.PARAM_CHUNK * 16):
-            yield memoryview(np.ascontiguousarray(array[start:start + store.PARAM_CHUNK * 16]))
+        for start in range(0, array.shape[0], store.PARAM_CHUNK * 4):
+            yield memoryview(np.ascontiguousarray(array[start:start + store.PARAM_CHUNK * 4]))
 
 
 def _file_digest(path) -> str:
