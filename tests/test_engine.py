@@ -285,3 +285,24 @@ def test_vmap_on_cuda_halves_its_points_per_pass_until_they_fit_the_device():
     assert vmapped.points_per_pass < len(points)
     some = [0, 1234, len(points) - 1]
     np.testing.assert_allclose(loss[some], naive(cpu, points[some])[0], rtol=1e-5)
+
+
+class Projected(torch.nn.Module):
+    """A layer and a random projection outside its state_dict, drawn in place (as torch.nn.init draws weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 3)
+        torch.manual_seed(0)
+        self.register_buffer("projection", torch.empty(4, 4).normal_(), persistent=False)
+
+
+def test_a_model_loads_without_its_random_initialisation_unless_a_tensor_outside_its_checkpoint_needs_it(tmp_path):
+    from topograph.engines.plane import load_model
+
+    for factory, model in (("topograph.zoo:lenet5", zoo.lenet5()), ("test_engine:Projected", Projected())):
+        torch.save(model.state_dict(), tmp_path / "center.pt")
+        loaded = load_model(factory, {}, tmp_path / "center.pt")
+        for (name, ours), theirs in zip(loaded.named_buffers(), model.buffers()):
+            assert torch.equal(ours, theirs), name
+        assert all(torch.equal(ours, theirs) for ours, theirs in zip(loaded.parameters(), model.parameters()))

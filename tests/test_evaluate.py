@@ -313,12 +313,45 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     out = run_dir / "landscapes" / "result" / "surface.zarr"
     parameters = sum(p.numel() for p in zoo.lenet5().parameters())
     sample = sum(tensor.nbytes for tensor in zoo.digits("test")[0])  # image and label
-    needed = 400 + -(-(5 * 4 * parameters + 2 * 64 * sample) // 2**20)  # the documented floor
+    conv1 = 6 * 28 * 28 * 4  # on one sample: the largest layer output, and the first layer's
+    held = 4 * 4 * parameters + 2 * 64 * sample + 4 * conv1 * 32 + 3 * conv1 * 64  # config/README.md's formula
+    needed = -(-(500 * 2**20 + held) // int(0.8 * 2**20))
     with pytest.raises(ClusterError, match=rf"^worker_mem_mb: 256 MB is less than one worker needs for this model and "
                                            rf"its samples \(about {needed} MB\)\. Fix: set worker_mem_mb to at least "
                                            rf"{needed}\.$"):
         evaluate.evaluate_landscape(run, "result", run_dir, out, cluster={"workers": 1, "memory_limit_mb": 256})
     assert not out.with_name("surface.zarr.partial").exists()
+
+
+def test_a_worker_that_dies_anyway_is_one_line_with_the_memory_needed(trained_run, tmp_path, monkeypatch):
+    """Whatever dask raises where a worker died under a task: here the nanny's restart, after which the client's
+    future is forgotten."""
+    from contextlib import nullcontext
+
+    from distributed.client import FutureCancelledError
+
+    from topograph import cluster
+
+    run_dir = tmp_path / "run"
+    (run_dir / "landscapes" / "result").mkdir(parents=True)
+    for name in ("trajectory.zarr", "checkpoints"):
+        (run_dir / name).symlink_to(trained_run / name)
+    result.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
+    run = validate({"runs": {"tiny": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
+                                      "data_args": {"split": "test"}, "num_samples": 64, "resolution": 3,
+                                      "batch_size": 32, "train": {}}}})["tiny"]
+
+    def forgotten(*args, **kwargs):
+        raise FutureCancelledError("evaluate_chunk-1234", reason="lost dependencies")
+    monkeypatch.setattr(cluster, "dask_client", lambda **options: nullcontext())
+    monkeypatch.setattr(evaluate, "evaluate_grid", forgotten)
+    needed = evaluate.worker_mem_mb(run, run_dir, "result")
+    with pytest.raises(ClusterError, match=rf"^dask workers died evaluating a chunk \(FutureCancelledError\), most "
+                                           rf"often for lack of memory: one needs about {needed} MB for this model "
+                                           rf"and its samples \(worker_mem_mb: {needed}\)\. Fix: raise worker_mem_mb "
+                                           r"or lower batch_size; the chunks finished are kept$"):
+        evaluate.evaluate_landscape(run, "result", run_dir, run_dir / "landscapes" / "result" / "surface.zarr",
+                                    cluster={"workers": 1})
 
 
 def test_a_loss_that_ignores_the_weights_is_warned_of(result_surface, tmp_path):

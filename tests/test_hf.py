@@ -216,3 +216,42 @@ def test_a_training_resumed_from_a_trainer_checkpoint_continues_the_run(trained,
         theirs = load_state_dict(root / "collected" / "checkpoints" / checkpoint["file"])
         assert all(torch.equal(ours[key], theirs[key]) for key in theirs), checkpoint["file"]
     assert [p.name for p in (folder / "abandoned").iterdir()] == ["step_000010.pt"]
+
+
+def windows_of_64(count: int = 8):
+    """count sequences of 64 characters as a causal LM's dict items."""
+    return sequences(count, 64)
+
+
+@pytest.mark.cluster
+def test_a_gpt2_from_a_users_folder_runs_with_the_defaults(tmp_path):
+    """The --quick size of benchmarks/scale_evaluate.py: a user's folder of GPT-2 state_dicts, a PCA landscape over
+    them and a result landscape at resolution 3 on 8 sequences of 64 tokens, with the defaults (worker_mem_mb
+    computed): at grid points the loss GPT2LMHeadModel computes itself."""
+    from topograph import compute_landscapes, store
+
+    config = {**GPT2, "n_embd": 64, "vocab_size": 128}  # not 64 = the tokens: the class dimension is found
+    folder = tmp_path / "user" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    model = hf.from_config(**config).eval()
+    for step in range(1, 5):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn_like(parameter), alpha=1e-2)
+        torch.save(model.state_dict(), folder / f"step_{step}.pt")
+    surfaces = compute_landscapes(tmp_path / "gpt2", model="topograph.hf:from_config", model_args=config,
+                                  data="test_hf:windows_of_64", checkpoints=folder, unit="step",
+                                  intervals=[[1, 2, 3, 4]], landscapes=["train_1-4", "result"], metrics=[],
+                                  loss_args={"shift_labels": True}, resolution=3, num_samples=8, seed=1)
+    items = windows_of_64()
+    for path in surfaces.values():
+        surface = zarr.open_group(str(path), mode="r")
+        center, d1, d2, _ = store.read_vectors(path.with_name("directions.zarr"))
+        ids = torch.stack([items[int(k)]["input_ids"] for k in surface["sample_index"][:]])
+        for i, j in [(0, 0), (1, 2), (2, 1)]:
+            weights = center + np.float32(surface["x"][i]) * d1 + np.float32(surface["y"][j]) * d2
+            torch.nn.utils.vector_to_parameters(torch.from_numpy(weights), model.parameters())
+            with torch.no_grad():
+                loss = model(input_ids=ids, labels=ids).loss.item()
+            assert float(surface["loss"][i, j]) == pytest.approx(loss, rel=1e-5)

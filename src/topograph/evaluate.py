@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import io
 import json
 import os
 import platform
@@ -20,13 +21,14 @@ import torch
 
 from . import jobs, kinds, objective, store
 from .batches import Batch, stack
-from .cluster import ClusterError
+from .cluster import ClusterError, needed_mb
 from .errors import ConfigError
 from .checkpoints import weight_files
 from .config import chunk_edge
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, combined, has_batch_norm,
                       load_bn_samples, load_plane, load_samples, make_engine)
 from .engines.functional import sample_losses
+from .engines.memory import worker_bytes
 from .noise import noise
 from .run import Run
 
@@ -347,34 +349,53 @@ def file_sha256(path: Path) -> str:
 
 def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
                        chunk: int | None = None, log=None) -> None:
-    """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes
-    (keyword arguments of cluster.dask_client)."""
-    from distributed import KilledWorker
-
+    """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes (keyword
+    arguments of cluster.dask_client; memory_limit_mb None: what one worker needs, computed)."""
     from .cluster import check_worker_memory, dask_client
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
     plane = dict(store.open_store(directions).attrs)
-    spec, dataset = plane_spec(run, directions, run_dir / plane["center_checkpoint"], cluster, log)
-    if cluster.get("memory_limit_mb") and not cluster.get("scheduler"):
-        one = sum(tensor.nbytes for tensor in stack(dataset, np.arange(1), run.collate).tensors())
-        check_worker_memory(cluster["memory_limit_mb"], parameters=store.open_store(directions)["center"].shape[0],
-                            sample_bytes=one * (run.num_samples + len(spec.bn_index)))
+    spec, needed = plane_spec(run, directions, run_dir / plane["center_checkpoint"], cluster, log)
+    if not cluster.get("scheduler"):
+        if cluster.get("memory_limit_mb"):
+            check_worker_memory(cluster["memory_limit_mb"], needed)
+        cluster = {**cluster, "memory_limit_mb": cluster.get("memory_limit_mb") or needed}
     attrs = surface_attrs(run, landscape, spec, plane, run_dir)
     with dask_client(**cluster) as client:
         try:
             evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk, client=client, log=log,
                           keep_sample_losses=run.keep_sample_losses)
-        except KilledWorker as error:
-            raise ClusterError(f"dask workers died evaluating a chunk ({error}), most often for lack of memory "
-                               f"(worker_mem_mb: {cluster.get('memory_limit_mb')}). Fix: raise worker_mem_mb or lower "
-                               "batch_size; the chunks finished are kept") from None
+        except _worker_died() as error:
+            limit = cluster.get("memory_limit_mb")
+            raise ClusterError(f"dask workers died evaluating a chunk ({type(error).__name__}), most often for lack of "
+                               f"memory: one needs about {needed} MB for this model and its samples (worker_mem_mb: "
+                               f"{limit}). Fix: raise worker_mem_mb or lower batch_size; the chunks finished are "
+                               "kept") from None
+
+
+def worker_mem_mb(run: Run, run_dir: Path, landscape: str, devices: list[int] | None = None) -> int:
+    """The worker_mem_mb one worker needs to evaluate the run's landscape, whose plane is fit: as evaluate_landscape
+    computes it."""
+    directions = Path(run_dir) / "landscapes" / landscape / "directions.zarr"
+    center = Path(run_dir) / store.open_store(directions).attrs["center_checkpoint"]
+    return plane_spec(run, directions, center, {"devices": devices}, io.StringIO())[1]
+
+
+def _worker_died() -> tuple[type[BaseException], ...]:
+    """What dask raises where a worker died under a task: the scheduler gave up on it (KilledWorker), or it forgot
+    the task's future as the nanny restarted the worker (CancelledError), or the connection went with it."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+    return KilledWorker, CancelledError, CommClosedError
 
 
 def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dict, log=None):
     """What the run's grid on the plane at directions is evaluated on (PlaneSpec), once the model, the evaluation
-    data and the objective passed the probe (a run from checkpoints meets its data here first); and that data."""
+    data and the objective passed the probe (a run from checkpoints meets its data here first); and the
+    worker_mem_mb one worker needs. The model built for the probe is let go on return."""
     evaluated = run.evaluated
     dataset = evaluated.build_data()
     samples = evaluated.sample_index(len(dataset))
@@ -387,13 +408,16 @@ def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dic
     if run.bn == "recalibrate":  # batches of the training data (data_args), also where eval_data_args name other data
         train_size = len(dataset) if run.eval_data_args is None else len(run.build_data())
         bn_index = choose_bn_samples(train_size, run.bn_batches, run.batch_size, run.seed)
+    device = "cuda" if cluster.get("devices") else "cpu"
     spec = PlaneSpec(model=run.model, model_args=run.model_args, data=run.data, data_args=evaluated.data_args,
                      sample_index=samples, directions=directions.resolve(),
                      center_checkpoint=center_checkpoint.resolve(), batch_size=run.batch_size,
-                     device="cuda" if cluster.get("devices") else "cpu", loss=run.loss, loss_args=run.loss_args,
+                     device=device, loss=run.loss, loss_args=run.loss_args,
                      metrics=run.metrics, collate=run.collate, bn=run.bn,
                      bn_data_args=run.data_args if run.bn == "recalibrate" else None, bn_index=bn_index)
-    return spec, dataset
+    probe = stack(dataset, np.asarray(spec.sample_index[:4]), run.collate)
+    held = worker_bytes(model.eval(), probe, len(samples) + len(bn_index), run.batch_size, device)
+    return spec, needed_mb(held)
 
 
 def surface_attrs(run: Run, landscape: str, spec: PlaneSpec, plane: dict, run_dir: Path) -> dict:

@@ -108,6 +108,15 @@ def evaluate_workers(wildcards=None):
     return len(config["devices"] or []) or config["workers"] or workflow.cores
 
 
+def evaluate_mem_mb(wildcards, input, threads):
+    """threads x worker_mem_mb; where that is null, x what one worker needs (as the job computes it: evaluated once
+    the plane exists)."""
+    from topograph.evaluate import worker_mem_mb
+
+    return threads * (config["worker_mem_mb"] or worker_mem_mb(RUNS[wildcards.run], Path(input.trajectory).parent,
+                                                               wildcards.landscape, config["devices"]))
+
+
 def exports(run, name):
     """The files of a landscape that the target export asks for, made by export_landscape and export_track (where
     its kind's plane holds tracks)."""

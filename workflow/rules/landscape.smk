@@ -30,7 +30,7 @@ rule evaluate_grid:
     threads: evaluate_workers
     resources:
         gpu=len(config["devices"] or []),
-        mem_mb=lambda wildcards, threads: threads * config["worker_mem_mb"],
+        mem_mb=evaluate_mem_mb,
     conda:
         EVALUATE_ENV
     script:

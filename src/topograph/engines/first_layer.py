@@ -15,13 +15,14 @@ from torch.func import functional_call
 
 from ..batches import output_tensor
 from .fused import LINEAR_LAYERS, is_relu
-from .plane import Plane, Trial
+from .plane import Plane, Trial, sharing_parameters
 from .pools import pools_as_window_max, tiling_max_pool, windows
 
 # On CPU a torch.compile costs a worker 6 s (cache warm) to 18 s (cold) and saves 40-50 % of an eager job (LeNet
 # with its pool taken into the first layer: 71 -> 41 ms/point). On a GPU it costs minutes for a large model,
 # whose time goes to cuDNN's convolutions either way.
 COMPILE_WORTH_S = {"cpu": 30, "cuda": 1800}
+CPU_BUDGET = 4 << 30  # the most bytes the outputs at center, d1 and d2 may take on CPU
 
 
 class FirstLayer:
@@ -34,7 +35,7 @@ class FirstLayer:
     def __init__(self, plane: Plane, layer: str):
         self.plane, names = plane, plane.names
         owned = {name[len(layer) + 1:]: i for i, name in enumerate(names) if name.startswith(layer + ".")}
-        self.rest, self.window = rest_after(plane.model, layer)
+        self.rest, self.window = rest_after(plane.model, layer, share=plane.point is not None)
         # only the rest's part of center, d1 and d2 is combined per point: a large embedding table is not
         index = {name: i for i, name in enumerate(names)}
         pieces = [v.split([p.numel() for p in plane.model.parameters()]) for v in (plane.center, plane.d1, plane.d2)]
@@ -117,10 +118,11 @@ def _linear_in_weights(module: nn.Module) -> bool:
     return isinstance(module, LINEAR_LAYERS) or isinstance(module, nn.Embedding) and module.max_norm is None
 
 
-def rest_after(model: nn.Module, layer: str) -> tuple[nn.Module, tuple[int, int] | None]:
+def rest_after(model: nn.Module, layer: str, share: bool = False) -> tuple[nn.Module, tuple[int, int] | None]:
     """The model from the output of its first layer on, and None; or, where that output only goes through a
-    ReLU and a tiling max-pool (either order), the model from the pooled output on, and the pool's window."""
-    rest = copy.deepcopy(model)
+    ReLU and a tiling max-pool (either order), the model from the pooled output on, and the pool's window. share:
+    with model's parameters (a plane's point vector, which every engine writes before it reads), not copies."""
+    rest = sharing_parameters(model) if share else copy.deepcopy(model)
     parent, _, child = layer.rpartition(".")
     setattr(rest.get_submodule(parent) if parent else rest, child, nn.Identity())
     try:
@@ -174,7 +176,7 @@ def _first_output_bytes(plane: Plane, layer: str) -> int:
 def _first_layer_budget(plane: Plane) -> int:
     if plane.center.device.type == "cuda":
         return torch.cuda.mem_get_info(plane.center.device)[0] // 4
-    return 4 << 30
+    return CPU_BUDGET
 
 
 @dataclass(frozen=True)

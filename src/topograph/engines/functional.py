@@ -45,8 +45,8 @@ class Functional:
     def point_sums(self, points: np.ndarray) -> np.ndarray:
         plane, sums = self.plane, []
         a, b = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device).T
-        for k in range(len(points)):  # a vector per point, not rows of one matrix: less memory, aligned weights
-            params = plane.split(plane.vectors_at(a[k], b[k]))
+        for k in range(len(points)):  # one vector at a time, not rows of one matrix: less memory, aligned weights
+            params = plane.split(plane.weights_at(a[k], b[k]))
             buffers = recalibrated(plane.model, params, plane.bn_batches) if plane.bn == "recalibrate" else None
             sums.append(plane.sums(lambda batch: self.forward(params, batch.inputs, buffers)))
         return torch.stack(sums).cpu().numpy()
@@ -59,7 +59,7 @@ def sample_losses(plane: Plane, points: np.ndarray) -> tuple[np.ndarray, np.ndar
     forward, losses = forward_of(plane, None), []
     a, b = torch.as_tensor(points, dtype=plane.center.dtype, device=plane.center.device).T
     for k in range(len(points)):
-        params = plane.split(plane.vectors_at(a[k], b[k]))
+        params = plane.split(plane.weights_at(a[k], b[k]))
         buffers = recalibrated(plane.model, params, plane.bn_batches) if plane.bn == "recalibrate" else None
         pairs = [plane.objective.sample_losses(forward(params, batch.inputs, buffers), batch.target)
                  for batch in plane.batches()]

@@ -2,7 +2,6 @@
 BatchNorms folded into the Conv/Linear before them, and on CUDA Conv2d + bias (+ residual) + ReLU as one call."""
 from __future__ import annotations
 
-import copy
 import operator
 from collections import Counter
 
@@ -10,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .plane import Trial
+from .plane import Trial, sharing_parameters
 
 LINEAR_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -27,7 +26,7 @@ class FusedModel:
       ConvReLU: one cuDNN call instead of passes for the bias, the addition and the ReLU."""
 
     def __init__(self, model: nn.Module, relu: bool = False):
-        self.model = torch.fx.symbolic_trace(copy.deepcopy(model))
+        self.model = torch.fx.symbolic_trace(sharing_parameters(model))  # folding writes no parameter
         self.pairs = _fold_batch_norms(self.model)  # layer -> the BatchNorm folded into it
         fused = _fuse_conv_relu(self.model) if relu else 0
         if not self.pairs and not fused:

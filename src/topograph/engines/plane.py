@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .. import store
 from ..batches import Batch, stack
@@ -26,6 +27,7 @@ from ..trajectory import load_state_dict, with_tied
 from .batch_norm import has_batch_norm, under_policy
 
 T = TypeVar("T")
+BLOCK = 1 << 20  # entries of a temporary in weights_at()
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,13 @@ class PlaneSpec:
             config.update(bn=self.bn, batch_size=self.batch_size)
         if self.bn == "recalibrate":
             config.update(bn_data_args=self.bn_data_args, bn_index=list(self.bn_index))
-        center, d1, d2, _ = store.read_vectors(self.directions)
         code = [self.model, self.data, self.loss, *self.metrics, self.collate or ""]
         parts = {"config": _digest(json.dumps(config, sort_keys=True).encode()),
                  "code": _digest(*map(_module_source, dict.fromkeys(s for s in code if ":" in s)),
                                  torch.__version__.encode()),
                  "samples": _digest(*(tensor.numpy() for tensor in samples.tensors())),
                  "center": _file_digest(self.center_checkpoint),
-                 "plane": _digest(center, d1, d2),
+                 "plane": _streamed_digest(_streamed_vectors(self.directions)),
                  "grid": _digest(x, y)}
         if bn_samples is not None:
             parts["bn_samples"] = _digest(*(tensor.numpy() for tensor in bn_samples.tensors()))
@@ -97,6 +98,12 @@ def combined(parts: dict[str, str]) -> str:
 
 
 def _digest(*pieces) -> str:
+    """Of numpy arrays (their dtype, shape and bytes) and of bytes."""
+    return _streamed_digest(pieces)
+
+
+def _streamed_digest(pieces) -> str:
+    """_digest(*pieces) of an iterable, taken as it goes: a generator of a model's size is never held at once."""
     digest = hashlib.sha256()
     for piece in pieces:
         if isinstance(piece, np.ndarray):
@@ -106,13 +113,23 @@ def _digest(*pieces) -> str:
     return digest.hexdigest()[:16]
 
 
+def _streamed_vectors(directions):
+    """The pieces _digest(center, d1, d2) hashes, read block by block: a model's size is never held at once."""
+    group = store.open_store(directions)
+    for name in ("center", "d1", "d2"):
+        array = group[name]
+        yield f"{np.dtype(array.dtype)}{array.shape}".encode()
+        for start in range(0, array.shape[0], store.PARAM_CHUNK * 4):
+            yield memoryview(np.ascontiguousarray(array[start:start + store.PARAM_CHUNK * 4]))
+
+
 def _file_digest(path) -> str:
     """Of the checkpoint's weight files (a folder's: not a Trainer's optimizer or RNG state)."""
     def chunks():
         for part in weight_files(path):
             with open(part, "rb") as file:
                 yield from iter(lambda: file.read(1 << 24), b"")
-    return _digest(*chunks())
+    return _streamed_digest(chunks())
 
 
 def _module_source(factory: str) -> bytes:
@@ -125,7 +142,9 @@ def _module_source(factory: str) -> bytes:
 @dataclass(frozen=True, eq=False)
 class Plane:
     """The model (eval mode, buffers of the center checkpoint), the plane, the samples on one device, what is
-    measured, and the BatchNorm policy (with_bn()): bn, and under recalibrate the training batches."""
+    measured, and the BatchNorm policy (with_bn()): bn, and under recalibrate the training batches. point: where
+    weights_at() writes a point's weights (load_plane makes the model's parameters views of it, so that a worker
+    holds center, d1, d2 and this one vector); None: a new vector per point."""
     model: nn.Module
     center: torch.Tensor
     d1: torch.Tensor
@@ -135,6 +154,7 @@ class Plane:
     objective: Objective = field(default_factory=Objective)
     bn: str = "eval"
     bn_batches: tuple[Batch, ...] = ()
+    point: torch.Tensor | None = None
 
     @property
     def names(self) -> list[str]:
@@ -143,6 +163,16 @@ class Plane:
     def vectors_at(self, a, b) -> torch.Tensor:
         """Flat weight vectors at points (a, b: tensors of one shape), shape (*a.shape, P)."""
         return self.center + a[..., None] * self.d1 + b[..., None] * self.d2
+
+    def weights_at(self, a, b) -> torch.Tensor:
+        """The flat weight vector at one point (a, b: 0-d tensors), bit for bit vectors_at()'s, written into
+        self.point: no model-sized temporaries."""
+        if self.point is None:
+            return self.vectors_at(a, b)
+        torch.mul(self.d1, a, out=self.point).add_(self.center)
+        for start in range(0, len(self.point), BLOCK):
+            self.point[start:start + BLOCK].add_(self.d2[start:start + BLOCK] * b)
+        return self.point
 
     def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cut flat vectors (..., P) into named parameter views of shape (..., *param.shape)."""
@@ -180,7 +210,13 @@ def with_bn(plane: Plane, bn: str, bn_samples: Batch | None = None) -> Plane:
     if bn == "recalibrate":
         batches = tuple(bn_samples[start:start + plane.batch_size]
                         for start in range(0, len(bn_samples), plane.batch_size))
-    return replace(plane, model=under_policy(copy.deepcopy(plane.model), bn), bn=bn, bn_batches=batches)
+    return replace(plane, model=under_policy(sharing_parameters(plane.model), bn), bn=bn, bn_batches=batches)
+
+
+def sharing_parameters(model: nn.Module) -> nn.Module:
+    """A deep copy of model but for its parameters, which it shares: its modules, buffers and attributes can be
+    changed apart, at no model-sized cost."""
+    return copy.deepcopy(model, {id(parameter): parameter for parameter in model.parameters()})
 
 
 class Trial:
@@ -216,25 +252,91 @@ def load_bn_samples(spec: PlaneSpec) -> Batch | None:
 
 
 def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch | None = None) -> Plane:
-    """samples, bn_samples: load_samples(spec), load_bn_samples(spec), where the caller has them already."""
+    """samples, bn_samples: load_samples(spec), load_bn_samples(spec), where the caller has them already. At most
+    4 model-sized vectors at any time: the model's parameters (then the point's), center, d1 and d2."""
     device = torch.device(spec.device)
     if device.type == "cuda":  # TF32 would cost exactness (1e-3 instead of 1e-5)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    model = load_model(spec.model, spec.model_args, spec.center_checkpoint)
-    center, d1, d2, _ = store.read_vectors(spec.directions)
+    model = _built(spec.model, spec.model_args).to(device)
+    point = _flattened(model)  # before the checkpoint is loaded: into the flat vector, without a copy
+    load_checkpoint(model, spec.center_checkpoint)
     vector = functools.partial(torch.as_tensor, device=device)
-    plane = Plane(model.to(device), vector(center), vector(d1), vector(d2),
-                  (samples or load_samples(spec)).to(device), spec.batch_size, spec.objective())
+    group = store.open_store(spec.directions)
+    center, d1, d2 = (vector(group[name][:]) for name in ("center", "d1", "d2"))
+    plane = Plane(model, center, d1, d2, (samples or load_samples(spec)).to(device), spec.batch_size,
+                  spec.objective(), point=point)
     if spec.bn == "recalibrate" and has_batch_norm(model):
         bn_samples = (load_bn_samples(spec) if bn_samples is None else bn_samples).to(device)
     return with_bn(plane, spec.bn, bn_samples)
 
 
+def _flattened(model: nn.Module) -> torch.Tensor | None:
+    """One flat float32 vector, each of the model's parameters now a view of it (tied ones stay tied), their values
+    not kept (a checkpoint is loaded next); None for a model with parameters of other types, whose point weights are
+    then new vectors."""
+    parameters = list(model.parameters())
+    if not parameters or any(p.dtype != torch.float32 for p in parameters):
+        return None
+    flat = torch.empty(sum(p.numel() for p in parameters), dtype=parameters[0].dtype, device=parameters[0].device)
+    start = 0
+    for parameter in parameters:
+        parameter.data = flat[start:start + parameter.numel()].view_as(parameter)
+        start += parameter.numel()
+    return flat
+
+
 def load_model(model: str, model_args: dict, checkpoint) -> nn.Module:
     """The model factory's network with the checkpoint's parameters and buffers, in eval mode."""
-    network = build(model, model_args)
+    return load_checkpoint(_built(model, model_args), checkpoint)
+
+
+def load_checkpoint(network: nn.Module, checkpoint) -> nn.Module:
+    """network with the checkpoint's parameters and buffers copied in, in eval mode."""
     network.load_state_dict(with_tied(network, load_state_dict(checkpoint)))
     return network.eval()
+
+
+def _built(model: str, model_args: dict) -> nn.Module:
+    """The model factory's network, for a checkpoint to replace all its parameters and buffers: its random
+    initialisation skipped where nothing outside the state_dict would stay undrawn."""
+    skipped = _RandomFillsSkipped()
+    with skipped:  # GPT-2-small's initialisation took 2x as long as reading its plane (measured)
+        network = build(model, model_args)
+    if skipped.undrawn & _outside_state(network):
+        network = build(model, model_args)  # a tensor the checkpoint does not replace would stay undrawn
+    return network
+
+
+def _outside_state(network: nn.Module) -> set[int]:
+    """The addresses of the tensors network holds outside its state_dict: buffers that are not persistent, tensors
+    kept as plain attributes."""
+    held = [*network.buffers(), *(value for module in network.modules() for value in vars(module).values()
+                                  if torch.is_tensor(value))]
+    return {tensor.data_ptr() for tensor in held} - {tensor.data_ptr() for tensor in network.state_dict().values()}
+
+
+class _RandomFillsSkipped(TorchFunctionMode):
+    """Building a network whose parameters and buffers a checkpoint replaces (load_state_dict is strict): the
+    in-place random fills that torch.nn.init and Hugging Face's _init_weights draw its initial weights with are
+    skipped, and the addresses of the tensors they would have filled kept in undrawn; every other operation
+    (buffers computed from arange, ones, ...) runs."""
+    FILLS = frozenset({"normal_", "uniform_", "random_", "bernoulli_", "exponential_", "geometric_", "cauchy_",
+                       "log_normal_", "trunc_normal_", "kaiming_normal_", "kaiming_uniform_", "xavier_normal_",
+                       "xavier_uniform_", "orthogonal_", "sparse_"})
+
+    def __init__(self):
+        super().__init__()
+        self.undrawn: set[int] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        # by name: torch.nn.init's functions, and those of libraries that wrap them (transformers.initialization),
+        # come here whole, as they dispatch to torch functions themselves
+        if getattr(func, "__name__", None) in self.FILLS:
+            tensor = args[0] if args else kwargs["tensor"]
+            self.undrawn.add(tensor.data_ptr())
+            return tensor
+        return func(*args, **(kwargs or {}))
+
 
 def center_network_and_samples(trajectory_path: Path, checkpoint: str, evaluated: Evaluated):
     """The network at the center checkpoint (file relative to the run's folder; eval mode, its buffers) and the
