@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -64,8 +65,14 @@ def write_trajectory(path: Path, rows: Iterable[np.ndarray], shape: tuple[int, i
     weights = group.create_array("weights", shape=shape, dtype="float32", chunks=(1, min(shape[1], PARAM_CHUNK)),
                                  dimension_names=("step", "param"), fill_value=np.nan, compressors=None,
                                  config={"write_empty_chunks": True})  # no scan of each chunk for the fill value
-    for index, row in enumerate(rows):
-        weights[index] = row
+    with ThreadPoolExecutor(1) as writer:  # a row is written while the next is read
+        written = None
+        for index, row in enumerate(rows):
+            if written is not None:
+                written.result()
+            written = writer.submit(weights.__setitem__, index, row)
+        if written is not None:
+            written.result()
     for name, (dtype, dimension) in TRAJECTORY_COLUMNS.items():
         _array(group, name, np.asarray(columns[name], dtype=dtype), (dimension,))
     consolidate(path)
@@ -131,19 +138,30 @@ def column_blocks(weights: zarr.Array, rows=slice(None)):
 def stacked_blocks(sources, budget: int | None = None):
     """column_blocks of several (weights, rows) of one parameter layout, their rows stacked in order: float32
     blocks of a chunk's columns, narrower where that would take more than half of budget (block_bytes()), read in
-    contiguous slices of consecutive rows."""
+    contiguous slices of consecutive rows; the next block is read while the caller works on this one."""
     count = sum(len(rows) for _, rows in sources)
     num_params, chunk = sources[0][0].shape[1], sources[0][0].chunks[1]
     width = min(chunk, max(1, (budget or block_bytes()) // 2 // (4 * max(count, 1))))
-    for start in range(0, num_params, width):
-        columns = slice(start, min(start + width, num_params))
-        block, at = np.empty((count, columns.stop - start), dtype=np.float32), 0
-        for weights, rows in sources:
-            for first, stop in _runs(rows):
-                out = cpu.NDBuffer.from_numpy_array(block[at:at + stop - first])
-                weights.get_basic_selection((slice(first, stop), columns), out=out)
-                at += stop - first
-        yield columns, block
+    starts = range(0, num_params, width)
+    with ThreadPoolExecutor(1) as reader:
+        ahead = [reader.submit(_read_block, sources, count, slice(start, min(start + width, num_params)))
+                 for start in starts[:1]]
+        for start in starts:
+            columns, block = ahead.pop().result()
+            if start + width < num_params:
+                ahead.append(reader.submit(_read_block, sources, count,
+                                           slice(start + width, min(start + 2 * width, num_params))))
+            yield columns, block
+
+
+def _read_block(sources, count: int, columns: slice) -> tuple[slice, np.ndarray]:
+    block, at = np.empty((count, columns.stop - columns.start), dtype=np.float32), 0
+    for weights, rows in sources:
+        for first, stop in _runs(rows):
+            out = cpu.NDBuffer.from_numpy_array(block[at:at + stop - first])
+            weights.get_basic_selection((slice(first, stop), columns), out=out)
+            at += stop - first
+    return columns, block
 
 
 def _runs(rows) -> list[tuple[int, int]]:
