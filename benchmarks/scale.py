@@ -12,7 +12,10 @@ that process (imports excluded), its peak memory by polling the RSS of the proce
 (printed whole and above the RSS after imports). Its ratio is to its baseline stage in the same repeat; medians
 over --repeats.
 
-A stage is one function (case, folder) and one line in STAGES, which run in that order. --check (after the stages)
+The stages (STAGES, run in that order): torch_load of every checkpoint once, the baseline; a plain copy of the
+checkpoint files (reading and writing as many bytes as extract_trajectory does); extract_trajectory; a plain read of
+trajectory.zarr; fit_directions of the PCA landscape over every checkpoint. A stage is one function (case, folder)
+and one line in STAGES. --check (after the stages)
 compares the PCA landscape with sklearn's PCA of the same rows (as tests/test_kinds.py does): the angle between
 each direction and sklearn's, and the principal angles between the two planes.
 """
@@ -21,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -104,6 +106,13 @@ def torch_load(case: Case, folder: Path) -> None:
         torch.load(path, map_location="cpu", weights_only=True)
 
 
+def copy_checkpoints(case: Case, folder: Path) -> None:
+    """A plain copy of every checkpoint file: what reading the checkpoints and writing as many bytes costs."""
+    (folder / "copies").mkdir(exist_ok=True)
+    for path in checkpoint_files(case, folder).values():
+        shutil.copyfile(path, folder / "copies" / path.name)
+
+
 def extract_trajectory(case: Case, folder: Path) -> None:
     from topograph import trajectory
 
@@ -136,6 +145,7 @@ class Stage(NamedTuple):
 
 STAGES = {
     "torch_load": Stage(torch_load, None),
+    "copy_checkpoints": Stage(copy_checkpoints, "torch_load"),
     "extract_trajectory": Stage(extract_trajectory, "torch_load"),
     "read_trajectory": Stage(read_trajectory, "torch_load"),
     "fit_directions": Stage(fit_directions, "torch_load"),
@@ -147,12 +157,14 @@ def sklearn_check(case: Case, folder: Path) -> None:
     principal angles between the two planes; the rows are read whole (T x P float32) and centred in place."""
     from scipy.linalg import subspace_angles
     from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
 
     from topograph import store
 
     rows = store.open_store(folder / "trajectory.zarr")["weights"][:]
     rows -= rows[-1].copy()
-    reference = PCA(n_components=2, copy=False, random_state=0).fit(rows)
+    with threadpool_limits(1, user_api="blas"):  # OpenBLAS threads on busy cores: many times slower
+        reference = PCA(n_components=2, copy=False, random_state=0).fit(rows)
     del rows
     plane = store.open_store(folder / "directions.zarr")
     ours = np.stack([plane["d1"][:], plane["d2"][:]]).astype(np.float64)
@@ -174,8 +186,14 @@ def run_stage(name: str, case_name: str, folder: Path) -> None:
     started = time.perf_counter()
     stage(CASES[case_name], folder)
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "after_imports": after_imports,
-                      "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(json.dumps({"seconds": seconds, "after_imports": after_imports, "maxrss": high_water_mark()}))
+
+
+def high_water_mark() -> int:
+    """This process' peak RSS in bytes: VmHWM, which (unlike ru_maxrss) starts afresh at exec, not with the RSS of
+    the process that forked it."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) * 1024
 
 
 def evict(folder: Path) -> None:

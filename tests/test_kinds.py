@@ -79,6 +79,12 @@ def test_a_tiny_block_budget_changes_no_value(tmp_path, monkeypatch):
         train.pca_plane([(weights, picked)])
 
 
+def test_the_sign_is_that_of_the_first_entry_of_largest_magnitude():
+    for vector, sign in (([3, -3, 1], 1), ([-3, 3], -1), ([1, -2], -1), ([0.5, 2, -1], 1)):
+        assert train._sign_of_largest(np.array(vector, dtype=np.float32)) == sign
+        assert np.sign(vector[np.abs(vector).argmax()]) == sign
+
+
 def test_a_point_on_the_plane_projects_back(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     basis, _ = np.linalg.qr(rng.normal(size=(40, 3)))

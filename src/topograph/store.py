@@ -26,14 +26,16 @@ from .errors import ConfigError
 # float32 entries per weights chunk, stored uncompressed (1 MiB): zstd saved ~7 % of the disk on trained weights and
 # took 2-3x the time of the disk to write and to read; one chunk of each of 100 rows fits a block (BLOCK_MB)
 PARAM_CHUNK = 1 << 18
+VECTOR_CHUNK = 1 << 20  # float32 entries per chunk of center, d1, d2 (uncompressed, read whole): 4 MiB
 BLOCK_MB = "TOPOGRAPH_BLOCK_MB"  # the environment variable that sets the memory a streamed block may take, in MiB
 DEFAULT_BLOCK_MB = 256
 
 
-def _array(group: zarr.Group, name: str, data, dims: tuple[str, ...], chunks=None, fill_value=None):
+def _array(group: zarr.Group, name: str, data, dims: tuple[str, ...], chunks=None, fill_value=None,
+           compressors="auto"):
     data = np.asarray(data)
     array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks or data.shape or None,
-                               dimension_names=dims, fill_value=fill_value, overwrite=True)
+                               dimension_names=dims, fill_value=fill_value, overwrite=True, compressors=compressors)
     if data.size:
         array[...] = data
     return array
@@ -180,9 +182,9 @@ def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None
     """The plane, with the arrays of its track(s) along `step` and of its marks along `mark`."""
     group = zarr.open_group(str(path), mode="w")
     group.attrs.update(_attrs(attrs))
-    chunk = (min(len(center), PARAM_CHUNK),)
+    chunk = (min(len(center), VECTOR_CHUNK),)
     for name, vector in (("center", center), ("d1", d1), ("d2", d2)):
-        _array(group, name, np.asarray(vector, dtype="float32"), ("param",), chunks=chunk)
+        _array(group, name, np.asarray(vector, dtype="float32"), ("param",), chunks=chunk, compressors=None)
     for name, values in (track or {}).items():
         _array(group, name, values, ("step",))
     for name, values in (marks or {}).items():

@@ -79,10 +79,7 @@ def _pca_plane(sources, center: int) -> Plane:
     count = sum(len(rows) for _, rows in sources)
     center %= count
     budget = store.block_bytes()
-    gram = np.zeros((count, count))
-    for _, block in store.stacked_blocks(sources, budget):
-        for _, offsets in _offsets(block, center, budget):
-            gram += offsets @ offsets.T
+    gram = _gram(sources, count, center, budget)
     centring = np.eye(count) - 1 / count
     centred = centring @ gram @ centring
     values, vectors = np.linalg.eigh(centred)
@@ -90,20 +87,45 @@ def _pca_plane(sources, center: int) -> Plane:
     if values[1] <= 1e-12 * max(values[0], 1e-30):
         raise ValueError("the interval's checkpoints lie on a line (or a point): PCA finds no plane; "
                          "choose an interval where the weights moved")
-    weights = (vectors - vectors.mean(axis=0)) / np.sqrt(values)  # ⟂ 1 to the last bit
-    directions = np.zeros((2, sources[0][0].shape[1]), dtype=np.float32)
-    dots, plane_gram = np.zeros((count, 2)), np.zeros((2, 2))
-    for columns, block in store.stacked_blocks(sources, budget):
-        for part, offsets in _offsets(block, center, budget):
-            at = slice(columns.start + part.start, columns.start + part.stop)
-            directions[:, at] = (offsets.T @ weights).T
-            stored = directions[:, at].astype(np.float64)  # the float32 values written, as project reads them
-            dots += offsets @ stored.T
-            plane_gram += stored @ stored.T
-    signs = np.sign(directions[np.arange(2), np.abs(directions).argmax(axis=1)])
+    # v centred (⟂ 1 to the last bit, as J G J's are up to rounding): then O v = C v
+    scaled = (vectors - vectors.mean(axis=0)) / np.sqrt(values)
+    directions, dots, plane_gram = _directions(sources, center, budget, scaled)
+    signs = np.array([_sign_of_largest(d) for d in directions])
     directions *= signs[:, None]
     coords, residual = _coordinates(dots * signs, plane_gram * np.outer(signs, signs), np.diag(gram))
     return Plane(directions[0], directions[1], values / np.trace(centred), coords, residual)
+
+
+def _sign_of_largest(vector: np.ndarray) -> float:
+    """The sign of vector's first entry of largest absolute value (np.abs(vector).argmax()'s), with no P-sized
+    temporary."""
+    high, low = vector.argmax(), vector.argmin()
+    positive = vector[high] > -vector[low] or (vector[high] == -vector[low] and high < low)
+    return 1.0 if positive else -1.0
+
+
+def _gram(sources, count: int, center: int, budget: int) -> np.ndarray:
+    """The first pass: the T x T Gram matrix of the rows' offsets from the row `center`."""
+    gram = np.zeros((count, count))
+    for _, block in store.stacked_blocks(sources, budget):
+        for _, offsets in _offsets(block, center, budget):
+            gram += offsets @ offsets.T
+    return gram
+
+
+def _directions(sources, center: int, budget: int, scaled: np.ndarray):
+    """The second pass: d = Oᵀ scaled (2 x P, float32), the rows' dot products with the stored d (T x 2) and the
+    stored d's 2 x 2 gram, before the signs are chosen."""
+    directions = np.zeros((2, sources[0][0].shape[1]), dtype=np.float32)
+    dots, plane_gram = np.zeros((len(scaled), 2)), np.zeros((2, 2))
+    for columns, block in store.stacked_blocks(sources, budget):
+        for part, offsets in _offsets(block, center, budget):
+            at = slice(columns.start + part.start, columns.start + part.stop)
+            directions[:, at] = (offsets.T @ scaled).T
+            stored = directions[:, at].astype(np.float64)  # the float32 values written, as project reads them
+            dots += offsets @ stored.T
+            plane_gram += stored @ stored.T
+    return directions, dots, plane_gram
 
 
 PIECE_BYTES = 1 << 21  # float64 offsets that stay in the cache from their conversion to their products
