@@ -154,7 +154,9 @@ STAGES = {
 
 def sklearn_check(case: Case, folder: Path) -> None:
     """Prints the angles (rad) between the landscape's d1, d2 and sklearn's PCA components of the same rows, and the
-    principal angles between the two planes; the rows are read whole (T x P float32) and centred in place."""
+    principal angles between the two planes; the rows are read whole (T x P float32) and centred in place, and the
+    exact ARPACK solver keeps sklearn within a few P-sized vectors more (its randomized one, chosen at this size,
+    holds P x 12 matrices: 6 GB each for GPT-2)."""
     from scipy.linalg import subspace_angles
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
@@ -164,7 +166,7 @@ def sklearn_check(case: Case, folder: Path) -> None:
     rows = store.open_store(folder / "trajectory.zarr")["weights"][:]
     rows -= rows[-1].copy()
     with threadpool_limits(1, user_api="blas"):  # OpenBLAS threads on busy cores: many times slower
-        reference = PCA(n_components=2, copy=False, random_state=0).fit(rows)
+        reference = PCA(n_components=2, copy=False, svd_solver="arpack", random_state=0).fit(rows)
     del rows
     plane = store.open_store(folder / "directions.zarr")
     ours = np.stack([plane["d1"][:], plane["d2"][:]]).astype(np.float64)
