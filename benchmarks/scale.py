@@ -6,18 +6,18 @@
     python benchmarks/scale.py --case mlp --check # one case, and the PCA against sklearn's
 
 The checkpoints are written under --folder (a temporary folder under /tmp by default), deleted at the end unless
---keep; a kept folder is reused. Each stage runs in a process of its own (this script with --stage), after its
-folder's files are flushed and evicted from the page cache (--warm keeps them): its wall time is measured inside
-that process (imports excluded), its peak memory by polling the RSS of the process and its children every 0.2 s
-(printed whole and above the RSS after imports). Its ratio is to its baseline stage in the same repeat; medians
-over --repeats.
+--keep (the full run: ~42 GB of checkpoints, trajectories and plain copies); a kept folder is reused. Each stage
+runs in a process of its own (this script with --stage), after its folder's files are flushed and evicted from the
+page cache (--warm keeps them): its wall time is measured inside that process (imports excluded), its peak memory by
+polling the RSS of the process and its children every 0.2 s (printed whole and above the RSS after imports). Its
+ratio is to its baseline stage in the same repeat; medians over --repeats.
 
 The stages (STAGES, run in that order): torch_load of every checkpoint once, the baseline; a plain copy of the
 checkpoint files (reading and writing as many bytes as extract_trajectory does); extract_trajectory; a plain read of
 trajectory.zarr; fit_directions of the PCA landscape over every checkpoint. A stage is one function (case, folder)
-and one line in STAGES. --check (after the stages)
-compares the PCA landscape with sklearn's PCA of the same rows (as tests/test_kinds.py does): the angle between
-each direction and sklearn's, and the principal angles between the two planes.
+and one line in STAGES. --check (after the stages) compares the PCA landscape with sklearn's PCA of the same rows
+(as tests/test_kinds.py does): the angle between each direction and sklearn's, and the principal angles between the
+two planes.
 """
 from __future__ import annotations
 
