@@ -8,6 +8,7 @@ from sklearn.decomposition import PCA
 
 from topograph import kinds, store
 from topograph.config import SCHEMA, load_schema, validate
+from topograph.errors import ConfigError
 from topograph.kinds import result, train
 
 
@@ -52,11 +53,36 @@ def test_pca_matches_sklearn(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     rows = (rng.normal(size=(6, 50)) * np.linspace(3, 0.1, 50)).astype(np.float32)
     weights = write_rows(tmp_path / "t.zarr", rows, monkeypatch)["weights"]
-    d1, d2, ratio = train.pca_plane([(weights, list(range(6)))])
+    d1, d2, ratio = train.pca_plane([(weights, list(range(6)))])[:3]
     reference = PCA(n_components=2).fit(rows.astype(np.float64) - rows[-1])
     np.testing.assert_allclose(np.stack([d1, d2]), reference.components_, atol=1e-5)
     np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, rtol=1e-6)
     assert abs(d1 @ d2) < 1e-5 and np.allclose([d1 @ d1, d2 @ d2], 1, atol=1e-5)
+
+
+def test_a_tiny_block_budget_changes_no_value(tmp_path, monkeypatch):
+    """TOPOGRAPH_BLOCK_MB of 100 bytes: blocks narrower than a chunk, float64 pieces of one column, rows read in
+    several slices; the plane and the track are the same, the track that of project() on the stored d1, d2."""
+    rng = np.random.default_rng(3)
+    rows = (rng.normal(size=(7, 50)) * np.linspace(3, 0.1, 50)).astype(np.float32)
+    weights = write_rows(tmp_path / "t.zarr", rows, monkeypatch)["weights"]
+    picked = [0, 2, 3, 4, 6]
+    plane = train.pca_plane([(weights, picked)])
+    monkeypatch.setenv(store.BLOCK_MB, str(100 / 2 ** 20))
+    for mine, theirs in zip(train.pca_plane([(weights, picked)]), plane):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-9)
+    coords, residual = train.project(weights, picked, rows[6], plane.d1, plane.d2)
+    np.testing.assert_allclose(plane.coords, coords, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(plane.residual, residual, rtol=0, atol=1e-6)
+    monkeypatch.setenv(store.BLOCK_MB, "lots")
+    with pytest.raises(ConfigError, match=r"^TOPOGRAPH_BLOCK_MB='lots': not a number of MiB above 0\. Fix: "):
+        train.pca_plane([(weights, picked)])
+
+
+def test_the_sign_is_that_of_the_first_entry_of_largest_magnitude():
+    for vector, sign in (([3, -3, 1], 1), ([-3, 3], -1), ([1, -2], -1), ([0.5, 2, -1], 1)):
+        assert train._sign_of_largest(np.array(vector, dtype=np.float32)) == sign
+        assert np.sign(vector[np.abs(vector).argmax()]) == sign
 
 
 def test_a_point_on_the_plane_projects_back(tmp_path, monkeypatch):

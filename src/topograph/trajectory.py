@@ -40,7 +40,7 @@ def load_state_dict(path, field: str = "checkpoint") -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
             state = load_file(path)
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = _torch_load(path)
     except ImportError:
         raise ConfigError(f"{field}: reading {str(path)!r} needs safetensors. Fix: pip install "
                           "'topograph[hf]'.") from None
@@ -56,6 +56,15 @@ def load_state_dict(path, field: str = "checkpoint") -> dict[str, torch.Tensor]:
     if state and all(key.startswith("module.") for key in state):
         state = {key[len("module."):]: value for key, value in state.items()}
     return state
+
+
+def _torch_load(path: Path):
+    """torch.load with the file's storages mapped into memory (one copy less than reading them), where the file allows
+    it (a zip archive: torch.save's format since torch 1.6); else read, which also raises what is wrong with it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _unreadable(path: Path, error: Exception) -> str:
@@ -84,20 +93,21 @@ def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field
                           f"{type(model).__name__}: {mismatch}. Fix: set model and model_args to the network that "
                           f"saved it, or {RESAVE}.")
     _need_float_parameters(model, state, source, field)
-    try:
-        model.load_state_dict(state, strict=True)
+    try:  # what load_state_dict and parameters_to_vector give, without the copy into the model
+        vector = torch.cat([state[name].detach().reshape(-1).to(parameter.dtype)
+                            for name, parameter in model.named_parameters()])
     except Exception as error:
         raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} does not load into the model "
                           f"({one_line(error)}). Fix: {RESAVE}.") from None
-    return torch.nn.utils.parameters_to_vector(model.parameters()).detach().to(torch.float32).numpy()
+    return vector.to(torch.float32).numpy()
 
 
 def finite(model: nn.Module, vector: np.ndarray, source, field: str) -> np.ndarray:
     """vector, where every weight is finite; else a one-line ConfigError naming the file and the first parameter
     that holds NaN or inf (no plane can be fitted through it, no loss evaluated around it)."""
-    bad = ~np.isfinite(vector)
-    if not bad.any():
+    if np.isfinite(vector.sum(dtype=np.float64)):  # float32 values cannot overflow a float64 sum: all finite
         return vector
+    bad = ~np.isfinite(vector)
     first, offset = int(np.argmax(bad)), 0
     for name, parameter in model.named_parameters():
         offset += parameter.numel()

@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ..run import Run
 from .base import center_attrs, check_same_model, in_name_order, no_details, reads_nothing, trajectory_of
 from . import train
-from .train import extent, pca_plane, project
+from .train import extent, pca_plane
 
 KIND, METHOD = "shared", "shared_pca"
 NAME_PATTERN = KIND  # the one landscape's name
@@ -62,25 +62,27 @@ def fit(trajectory_path: Path, out: Path, *, runs: list[str], min_explained: flo
         if trajectory.attrs["parameters"] != trajectories[0].attrs["parameters"]:
             raise ConfigError(f"runs.{names[0]}.landscapes.{KIND}.with: run {name!r} has other parameters (names or "
                               f"shapes) than {names[0]!r}: not one architecture. Fix: name runs of the same model.")
-    sources = [(t["weights"], list(range(t["weights"].shape[0]))) for t in trajectories]
-    d1, d2, ratio = pca_plane(sources)
+    sources = [(t["weights"], range(t["weights"].shape[0])) for t in trajectories]
     last = trajectories[0]["weights"].shape[0] - 1
+    plane = pca_plane(sources, center=last)
     center = trajectories[0]["weights"][last]
-    tracks = [_track(t, rows, center, d1, d2) for t, (_, rows) in zip(trajectories, sources)]
+    bounds = np.cumsum([0, *(len(rows) for _, rows in sources)])
+    tracks = [_track(t, plane, slice(start, stop)) for t, start, stop in zip(trajectories, bounds, bounds[1:])]
     track = {key: np.concatenate([t[key] for t in tracks]) for key in tracks[0]}
     track["track_run"] = np.concatenate([np.full(len(t["step"]), i, dtype="int64") for i, t in enumerate(tracks)])
     attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": trajectories[0].attrs["unit"],
-             "explained_variance_ratio": ratio.tolist(), "normalization": "none", "seed": None, "tracks": names,
-             "same_init": same_start(trajectories), "min_explained": min_explained,
+             "explained_variance_ratio": plane.ratio.tolist(), "normalization": "none", "seed": None,
+             "tracks": names, "same_init": same_start(trajectories), "min_explained": min_explained,
              **extent(track["trajectory_x"], track["trajectory_y"], margin, x_range, y_range),
              **center_attrs(trajectories[0], last)}
-    store.write_directions(out, center, d1, d2, attrs, track)
+    store.write_directions(out, center, plane.d1, plane.d2, attrs, track)
 
 
-def _track(trajectory, rows, center, d1, d2) -> dict:
-    coords, residual = project(trajectory["weights"], rows, center, d1, d2)
-    return {"trajectory_x": coords[:, 0], "trajectory_y": coords[:, 1], "residual": residual,
-            "step": trajectory["step"][:].astype("int64"), "train_loss": trajectory["train_loss"][:]}
+def _track(trajectory, plane, rows: slice) -> dict:
+    """The arrays of one run's track: its rows of the plane's stacked rows."""
+    return {"trajectory_x": plane.coords[rows, 0], "trajectory_y": plane.coords[rows, 1],
+            "residual": plane.residual[rows], "step": trajectory["step"][:].astype("int64"),
+            "train_loss": trajectory["train_loss"][:]}
 
 
 def same_start(trajectories) -> bool | None:

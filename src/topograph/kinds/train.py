@@ -3,8 +3,10 @@ an interval of training, centred on the interval's last checkpoint, with the tra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import store
 from ..run import Run
@@ -38,37 +40,108 @@ def fit(trajectory_path: Path, out: Path, *, steps: list[int], margin: float = 0
     all_steps = list(trajectory["step"][:])
     rows = [all_steps.index(s) for s in sorted(steps)]
     center = trajectory["weights"][rows[-1]]
-    d1, d2, ratio = pca_plane([(trajectory["weights"], rows)])
-    coords, residual = project(trajectory["weights"], rows, center, d1, d2)
+    plane = pca_plane([(trajectory["weights"], rows)])
+    coords = plane.coords
     attrs = {"kind": KIND, "method": METHOD, "interval": sorted(steps), "unit": trajectory.attrs["unit"],
-             "explained_variance_ratio": ratio.tolist(), "normalization": "none", "seed": None,
+             "explained_variance_ratio": plane.ratio.tolist(), "normalization": "none", "seed": None,
              **extent(coords[:, 0], coords[:, 1], margin, x_range, y_range),
              **center_attrs(trajectory, rows[-1])}
-    track = {"trajectory_x": coords[:, 0], "trajectory_y": coords[:, 1], "residual": residual,
+    track = {"trajectory_x": coords[:, 0], "trajectory_y": coords[:, 1], "residual": plane.residual,
              "step": np.asarray(sorted(steps), dtype="int64"),
              "train_loss": trajectory["train_loss"][:][rows]}
-    store.write_directions(out, center, d1, d2, attrs, track)
+    store.write_directions(out, center, plane.d1, plane.d2, attrs, track)
 
 
-def pca_plane(sources):
+class Plane(NamedTuple):
+    """A PCA plane: d1, d2 (float32), the explained-variance ratios, and each row's least-squares coordinates on
+    center + x*d1 + y*d2 (rows x 2) and distance from it."""
+    d1: np.ndarray
+    d2: np.ndarray
+    ratio: np.ndarray
+    coords: np.ndarray
+    residual: np.ndarray
+
+
+def pca_plane(sources, center: int = -1) -> Plane:
     """Top-2 principal axes of the rows of sources, (weights, rows) pairs stacked (centred across all rows, as
-    sklearn's PCA), through the T x T Gram matrix read block-wise: memory O(T^2 + T x chunk + P), never T x P.
-    Returns d1, d2 (orthonormal, float32, signs as sklearn's svd_flip) and the explained-variance ratios."""
+    sklearn's PCA), with the rows projected onto the plane through the row `center` (of the stack). Two streamed
+    passes of float32 blocks (store.stacked_blocks), float64 arithmetic: the T x T Gram matrix G of the offsets
+    from the center row; then d = Oᵀ v / sqrt(λ) for the top eigenpairs of the centred J G J (v ⟂ 1, so the
+    offsets O need no centring), and the track's dot products with the stored float32 d1, d2; the distances from
+    G's diagonal. Memory O(T^2 + block + P), never T x P. d1, d2 are orthonormal, signs as sklearn's svd_flip."""
+    # one BLAS thread: the passes are bound by the disk, OpenBLAS threads on busy cores (parallel jobs) ran 30x slower,
+    # and the sums come out the same on every machine
+    with threadpool_limits(1, user_api="blas"):
+        return _pca_plane(sources, center)
+
+
+def _pca_plane(sources, center: int) -> Plane:
     count = sum(len(rows) for _, rows in sources)
-    gram = np.zeros((count, count))
-    for _, block in store.stacked_blocks(sources):
-        block -= block.mean(axis=0)
-        gram += block @ block.T
-    values, vectors = np.linalg.eigh(gram)
+    center %= count
+    budget = store.block_bytes()
+    gram = _gram(sources, count, center, budget)
+    centring = np.eye(count) - 1 / count
+    centred = centring @ gram @ centring
+    values, vectors = np.linalg.eigh(centred)
     values, vectors = values[::-1][:2], vectors[:, ::-1][:, :2]
     if values[1] <= 1e-12 * max(values[0], 1e-30):
         raise ValueError("the interval's checkpoints lie on a line (or a point): PCA finds no plane; "
                          "choose an interval where the weights moved")
+    # v centred (⟂ 1 to the last bit, as J G J's are up to rounding): then O v = C v
+    scaled = (vectors - vectors.mean(axis=0)) / np.sqrt(values)
+    directions, dots, plane_gram = _directions(sources, center, budget, scaled)
+    signs = np.array([_sign_of_largest(d) for d in directions])
+    directions *= signs[:, None]
+    coords, residual = _coordinates(dots * signs, plane_gram * np.outer(signs, signs), np.diag(gram))
+    return Plane(directions[0], directions[1], values / np.trace(centred), coords, residual)
+
+
+def _sign_of_largest(vector: np.ndarray) -> float:
+    """The sign of vector's first entry of largest absolute value (np.abs(vector).argmax()'s), with no P-sized
+    temporary."""
+    high, low = vector.argmax(), vector.argmin()
+    positive = vector[high] > -vector[low] or (vector[high] == -vector[low] and high < low)
+    return 1.0 if positive else -1.0
+
+
+def _gram(sources, count: int, center: int, budget: int) -> np.ndarray:
+    """The first pass: the T x T Gram matrix of the rows' offsets from the row `center`."""
+    gram = np.zeros((count, count))
+    for _, block in store.stacked_blocks(sources, budget):
+        for _, offsets in _offsets(block, center, budget):
+            gram += offsets @ offsets.T
+    return gram
+
+
+def _directions(sources, center: int, budget: int, scaled: np.ndarray):
+    """The second pass: d = Oᵀ scaled (2 x P, float32), the rows' dot products with the stored d (T x 2) and the
+    stored d's 2 x 2 gram, before the signs are chosen."""
     directions = np.zeros((2, sources[0][0].shape[1]), dtype=np.float32)
-    for columns, block in store.stacked_blocks(sources):
-        directions[:, columns] = ((block - block.mean(axis=0)).T @ vectors / np.sqrt(values)).T
-    directions *= np.sign(directions[np.arange(2), np.abs(directions).argmax(axis=1)])[:, None]
-    return directions[0], directions[1], values / np.trace(gram)
+    dots, plane_gram = np.zeros((len(scaled), 2)), np.zeros((2, 2))
+    for columns, block in store.stacked_blocks(sources, budget):
+        for part, offsets in _offsets(block, center, budget):
+            at = slice(columns.start + part.start, columns.start + part.stop)
+            directions[:, at] = (offsets.T @ scaled).T
+            stored = directions[:, at].astype(np.float64)  # the float32 values written, as project reads them
+            dots += offsets @ stored.T
+            plane_gram += stored @ stored.T
+    return directions, dots, plane_gram
+
+
+PIECE_BYTES = 1 << 21  # float64 offsets that stay in the cache from their conversion to their products
+
+
+def _offsets(block: np.ndarray, center: int, budget: int):
+    """Yield (columns, offsets): the block's rows minus its row `center`, float64, in column pieces of PIECE_BYTES
+    (a quarter of budget where that is less), each overwritten by the next."""
+    width = max(1, min(PIECE_BYTES, budget // 4) // (8 * len(block)))
+    piece = np.empty((len(block), min(width, block.shape[1])))
+    for start in range(0, block.shape[1], width):
+        columns = slice(start, min(start + width, block.shape[1]))
+        offsets = piece[:, :columns.stop - start]
+        offsets[...] = block[:, columns]  # into a warm buffer: 10x faster than converting into a new array
+        offsets -= offsets[center].copy()
+        yield columns, offsets
 
 
 def project(weights, rows: list[int], center: np.ndarray, d1: np.ndarray, d2: np.ndarray):
@@ -76,11 +149,17 @@ def project(weights, rows: list[int], center: np.ndarray, d1: np.ndarray, d2: np
     distance from the plane, read block-wise."""
     dots, gram, sq_dist = np.zeros((len(rows), 2)), np.zeros((2, 2)), np.zeros(len(rows))
     for columns, block in store.column_blocks(weights, rows):
-        offsets = block - center[columns]
+        offsets = block.astype(np.float64) - center[columns]
         plane = np.stack([d1[columns], d2[columns]]).astype(np.float64)
         dots += offsets @ plane.T
         gram += plane @ plane.T
         sq_dist += np.einsum("tp,tp->t", offsets, offsets)
+    return _coordinates(dots, gram, sq_dist)
+
+
+def _coordinates(dots: np.ndarray, gram: np.ndarray, sq_dist: np.ndarray):
+    """Least-squares coordinates (rows x 2) from the rows' dot products with d1, d2 and the plane's 2 x 2 gram, and
+    the distances from the plane, from the squared distances from its center."""
     coords = np.linalg.solve(gram, dots.T).T
     return coords, np.sqrt(np.maximum(sq_dist - np.einsum("ti,ti->t", coords, dots), 0.0))
 
