@@ -301,7 +301,9 @@ def test_edited_model_code_starts_the_grid_over(result_surface, tmp_path, monkey
         assert float(surface.loss[i, j]) == pytest.approx(loss, rel=1e-5)
 
 
-def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_any_worker_starts(trained_run, tmp_path):
+def tiny_result_run(trained_run, tmp_path):
+    """A run of 64 samples, its folder holding the trained run's trajectory and checkpoints and a fitted result
+    plane."""
     run_dir = tmp_path / "run"
     (run_dir / "landscapes" / "result").mkdir(parents=True)
     for name in ("trajectory.zarr", "checkpoints"):
@@ -310,6 +312,11 @@ def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_a
     run = validate({"runs": {"tiny": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
                                       "data_args": {"split": "test"}, "num_samples": 64, "resolution": 3,
                                       "batch_size": 32, "train": {}}}})["tiny"]
+    return run, run_dir
+
+
+def test_worker_memory_below_what_the_model_and_samples_need_is_refused_before_any_worker_starts(trained_run, tmp_path):
+    run, run_dir = tiny_result_run(trained_run, tmp_path)
     out = run_dir / "landscapes" / "result" / "surface.zarr"
     parameters = sum(p.numel() for p in zoo.lenet5().parameters())
     sample = sum(tensor.nbytes for tensor in zoo.digits("test")[0])  # image and label
@@ -332,14 +339,7 @@ def test_a_worker_that_dies_anyway_is_one_line_with_the_memory_needed(trained_ru
 
     from topograph import cluster
 
-    run_dir = tmp_path / "run"
-    (run_dir / "landscapes" / "result").mkdir(parents=True)
-    for name in ("trajectory.zarr", "checkpoints"):
-        (run_dir / name).symlink_to(trained_run / name)
-    result.fit(run_dir / "trajectory.zarr", run_dir / "landscapes" / "result" / "directions.zarr", seed=3)
-    run = validate({"runs": {"tiny": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits",
-                                      "data_args": {"split": "test"}, "num_samples": 64, "resolution": 3,
-                                      "batch_size": 32, "train": {}}}})["tiny"]
+    run, run_dir = tiny_result_run(trained_run, tmp_path)
 
     def forgotten(*args, **kwargs):
         raise FutureCancelledError("evaluate_chunk-1234", reason="lost dependencies")
