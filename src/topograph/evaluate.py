@@ -374,12 +374,11 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
                                "kept") from None
 
 
-def worker_mem_mb(run: Run, run_dir: Path, landscape: str, devices: list[int] | None = None) -> int:
-    """The worker_mem_mb one worker needs to evaluate the run's landscape, whose plane is fit: as evaluate_landscape
-    computes it."""
-    directions = Path(run_dir) / "landscapes" / landscape / "directions.zarr"
-    center = Path(run_dir) / store.open_store(directions).attrs["center_checkpoint"]
-    return plane_spec(run, directions, center, {"devices": devices}, io.StringIO())[1]
+def worker_mem_mb(run: Run, devices: list[int] | None = None) -> int:
+    """The worker_mem_mb one worker needs to evaluate the run's landscapes, as evaluate_landscape computes it: from
+    the sizes of the model, the samples and a batch's activations, so the same for every landscape of the run, and
+    known before any plane is fit (a dry run asks). The plane's paths play no part in it."""
+    return plane_spec(run, Path("."), Path("."), {"devices": devices}, io.StringIO())[1]
 
 
 def _worker_died() -> tuple[type[BaseException], ...]:

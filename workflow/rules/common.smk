@@ -1,3 +1,4 @@
+import functools
 import re
 import sys
 from pathlib import Path
@@ -108,13 +109,21 @@ def evaluate_workers(wildcards=None):
     return len(config["devices"] or []) or config["workers"] or workflow.cores
 
 
-def evaluate_mem_mb(wildcards, input, threads):
-    """threads x worker_mem_mb; where that is null, x what one worker needs (as the job computes it: evaluated once
-    the plane exists)."""
+def evaluate_mem_mb(wildcards, threads):
+    """threads x worker_mem_mb; where that is null, x what one worker needs (as the job computes it)."""
+    return threads * (config["worker_mem_mb"] or worker_needs_mb(wildcards.run))
+
+
+@functools.lru_cache
+def worker_needs_mb(run):
+    """What one worker needs for the run's grids (the same for each of its landscapes): built once per run. Where
+    the run's data, model or objective fail, the job says so in one line: 4000 until then."""
     from topograph.evaluate import worker_mem_mb
 
-    return threads * (config["worker_mem_mb"] or worker_mem_mb(RUNS[wildcards.run], Path(input.trajectory).parent,
-                                                               wildcards.landscape, config["devices"]))
+    try:
+        return worker_mem_mb(RUNS[run], config["devices"])
+    except ConfigError:
+        return 4000
 
 
 def exports(run, name):
