@@ -345,7 +345,7 @@ def test_a_worker_that_dies_anyway_is_one_line_with_the_memory_needed(trained_ru
         raise FutureCancelledError("evaluate_chunk-1234", reason="lost dependencies")
     monkeypatch.setattr(cluster, "dask_client", lambda **options: nullcontext())
     monkeypatch.setattr(evaluate, "evaluate_grid", forgotten)
-    needed = evaluate.worker_mem_mb(run, run_dir, "result")
+    needed = evaluate.worker_mem_mb(run)
     with pytest.raises(ClusterError, match=rf"^dask workers died evaluating a chunk \(FutureCancelledError\), most "
                                            rf"often for lack of memory: one needs about {needed} MB for this model "
                                            rf"and its samples \(worker_mem_mb: {needed}\)\. Fix: raise worker_mem_mb "
