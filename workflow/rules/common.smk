@@ -1,4 +1,3 @@
-import functools
 import re
 import sys
 from pathlib import Path
@@ -110,20 +109,9 @@ def evaluate_workers(wildcards=None):
 
 
 def evaluate_mem_mb(wildcards, threads):
-    """threads x worker_mem_mb; where that is null, x what one worker needs (as the job computes it)."""
-    return threads * (config["worker_mem_mb"] or worker_needs_mb(wildcards.run))
-
-
-@functools.lru_cache
-def worker_needs_mb(run):
-    """What one worker needs for the run's grids (the same for each of its landscapes): built once per run. Where
-    the run's data, model or objective fail, the job says so in one line: 4000 until then."""
-    from topograph.evaluate import worker_mem_mb
-
-    try:
-        return worker_mem_mb(RUNS[run], config["devices"])
-    except ConfigError:
-        return 4000
+    """threads x worker_mem_mb; where that is null (the job computes what one worker needs), x 4000: computing it
+    here would build every run's model and data in this process, seconds on every start of the workflow."""
+    return threads * (config["worker_mem_mb"] or 4000)
 
 
 def exports(run, name):
