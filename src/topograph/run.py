@@ -63,9 +63,6 @@ class Evaluated:
         names = {field.name for field in fields(cls)} - {"run", "data_key"}
         return cls(run, **{key: value for key, value in params.items() if key in names})
 
-    def build_model(self):
-        return build_model(self.run, self.model, self.model_args)
-
     def build_data(self):
         return build_data(self.run, self.data, self.data_args, self.data_key)
 
