@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from distributed.system import MEMORY_LIMIT
 from torch.nn import functional as F
 
-from topograph import engines, evaluate, jobs, objective, store, zoo
+from topograph import cluster, engines, evaluate, jobs, objective, store, zoo
 from topograph.batches import Batch
 from topograph.cluster import ClusterError, dask_client
 from topograph.config import validate
@@ -337,7 +338,6 @@ def test_a_worker_that_dies_anyway_is_one_line_with_the_memory_needed(trained_ru
 
     from distributed.client import FutureCancelledError
 
-    from topograph import cluster
 
     run, run_dir = tiny_result_run(trained_run, tmp_path)
 
@@ -346,12 +346,24 @@ def test_a_worker_that_dies_anyway_is_one_line_with_the_memory_needed(trained_ru
     monkeypatch.setattr(cluster, "dask_client", lambda **options: nullcontext())
     monkeypatch.setattr(evaluate, "evaluate_grid", forgotten)
     needed = evaluate.worker_mem_mb(run)
+    share = MEMORY_LIMIT // 2**20 // 2
     with pytest.raises(ClusterError, match=rf"^dask workers died evaluating a chunk \(FutureCancelledError\), most "
                                            rf"often for lack of memory: one needs about {needed} MB for this model "
-                                           rf"and its samples \(worker_mem_mb: {needed}\)\. Fix: raise worker_mem_mb "
+                                           rf"and its samples \(worker_mem_mb: {share}\)\. Fix: raise worker_mem_mb "
                                            r"or lower batch_size; the chunks finished are kept$"):
         evaluate.evaluate_landscape(run, "result", run_dir, run_dir / "landscapes" / "result" / "surface.zarr",
-                                    cluster={"workers": 1})
+                                    cluster={"workers": 2})
+
+
+def test_the_default_worker_memory_is_the_machines_share_and_never_less_than_one_needs():
+    """The need is an estimate that a user's imports (lightning: a worker of 628 MB died at 597) can exceed; the
+    machine's share is what dask's own default would give."""
+    share = MEMORY_LIMIT // 2**20 // 4
+    assert cluster.default_worker_mb(100, 4) == share
+    log = io.StringIO()
+    assert cluster.default_worker_mb(share + 1, 4, log) == share + 1
+    assert log.getvalue() == (f"warning: one worker needs about {share + 1} MB, more than this machine's memory "
+                              f"shared among 4 workers ({share} MB each): fewer workers (or devices) would fit\n")
 
 
 def test_a_loss_that_ignores_the_weights_is_warned_of(result_surface, tmp_path):

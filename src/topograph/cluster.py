@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,6 +77,19 @@ WORKER_MEMORY = {"distributed.worker.memory.pause": False, "distributed.worker.m
 def needed_mb(worker_bytes: int) -> int:
     """The least worker_mem_mb for a worker that holds worker_bytes beyond its imports."""
     return -(-(WORKER_BASE_MB * 2**20 + worker_bytes) // int(HEADROOM * 2**20))
+
+
+def default_worker_mb(needed: int, workers: int, log=None) -> int:
+    """worker_mem_mb where it is null: this machine's memory (its cgroup's or rlimit's where less, as dask reads
+    it) shared among the workers, or what one needs where that is more (said in one line: the machine may not hold
+    them). The estimate of need is a floor, not a limit: a user module that imports more (lightning) needs more."""
+    from distributed.system import MEMORY_LIMIT
+
+    share = MEMORY_LIMIT // 2**20 // workers
+    if needed > share:
+        print(f"warning: one worker needs about {needed} MB, more than this machine's memory shared among {workers} "
+              f"workers ({share} MB each): fewer workers (or devices) would fit", file=log or sys.stdout, flush=True)
+    return max(needed, share)
 
 
 def check_worker_memory(limit_mb: int, needed: int) -> None:

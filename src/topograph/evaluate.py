@@ -350,8 +350,8 @@ def file_sha256(path: Path) -> str:
 def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
                        chunk: int | None = None, log=None) -> None:
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes (keyword
-    arguments of cluster.dask_client; memory_limit_mb None: what one worker needs, computed)."""
-    from .cluster import check_worker_memory, dask_client
+    arguments of cluster.dask_client; memory_limit_mb None: this machine's share, at least what one worker needs)."""
+    from .cluster import check_worker_memory, dask_client, default_worker_mb
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
@@ -360,7 +360,9 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
     if not cluster.get("scheduler"):
         if cluster.get("memory_limit_mb"):
             check_worker_memory(cluster["memory_limit_mb"], needed)
-        cluster = {**cluster, "memory_limit_mb": cluster.get("memory_limit_mb") or needed}
+        else:
+            workers = len(cluster["devices"]) if cluster.get("devices") else cluster["workers"]
+            cluster = {**cluster, "memory_limit_mb": default_worker_mb(needed, workers, log)}
     attrs = surface_attrs(run, landscape, spec, plane, run_dir)
     with dask_client(**cluster) as client:
         try:
