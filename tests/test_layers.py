@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "topograph"
 LAYERS = [
     # what stands alone: errors, files written whole, the stores, the demo zoo, the Collector and its callbacks,
     # checkpoints, factories
-    ["errors", "files", "store", "noise", "zoo", "collect", "hf", "lightning", "checkpoints", "factories"],
+    ["errors", "files", "grid", "store", "noise", "zoo", "collect", "hf", "lightning", "checkpoints", "factories"],
     # a run's settings, typed; one network's tensors: batches, loss and metrics, the trajectory, training, export
     ["run", "batches", "objective", "trajectory", "train", "export"],
     # the evaluation plane and what is measured on it

@@ -29,6 +29,7 @@ from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples,
                       load_bn_samples, load_plane, load_samples, make_engine)
 from .engines.functional import sample_losses
 from .engines.memory import worker_bytes
+from .grid import Grid
 from .noise import noise
 from .run import Run
 
@@ -42,26 +43,6 @@ class Job(NamedTuple):
     keep_sample_losses: bool = False  # also each sample's loss at each point (one more forward pass per point)
 
 
-class Grid(NamedTuple):
-    """The grid's coordinates along d1 and d2, and the edge of its square chunks."""
-    x: np.ndarray
-    y: np.ndarray
-    chunk: int
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.x), len(self.y)
-
-    def coords(self, index) -> tuple[np.ndarray, np.ndarray]:
-        """The coordinates of chunk `index`."""
-        sx, sy = store.chunk_slices(index, self.chunk, self.shape)
-        return self.x[sx], self.y[sy]
-
-    def points(self, index) -> int:
-        xs, ys = self.coords(index)
-        return len(xs) * len(ys)
-
-
 @dataclass(frozen=True)
 class Samples:
     """What every worker is sent once: the samples evaluated and, under bn recalibrate, the training samples that
@@ -73,12 +54,11 @@ class Samples:
 _ENGINES: dict[tuple, Engine] = {}
 
 
-def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list[str], float, tuple | None]:
-    """The loss and each metric on the grid xs x ys, then their standard errors over the samples (surface_names:
-    2 x names, len(xs), len(ys)), notes for the log, the seconds the engine took and, with keep_sample_losses,
-    each sample's loss (len(xs), len(ys), samples) and weight. Each worker process loads the plane and makes the
-    job's engine once, on the first chunk it gets."""
-    points = _points_of(xs, ys)
+def evaluate_chunk(job: Job, samples: Samples, points: np.ndarray) -> tuple[np.ndarray, list[str], float, tuple | None]:
+    """The loss and each metric at points (n x 2), then their standard errors over the samples (surface_names:
+    2 x names, n), notes for the log, the seconds the engine took and, with keep_sample_losses, each sample's loss
+    (n, samples) and weight. Each worker process loads the plane and makes the job's engine once, on the first
+    piece it gets."""
     notes = []
     engine = _engine(job, samples, points, notes)
     started = time.perf_counter()
@@ -88,9 +68,8 @@ def evaluate_chunk(job: Job, samples: Samples, xs, ys) -> tuple[np.ndarray, list
     values = np.concatenate([objective.values(sums), objective.errors(sums)])
     kept = None
     if job.keep_sample_losses:
-        losses, weights = sample_losses(engine.plane, points)
-        kept = losses.reshape(len(xs), len(ys), -1), weights
-    return values.reshape(len(values), len(xs), len(ys)).astype(np.float32), notes, seconds, kept
+        kept = sample_losses(engine.plane, points)
+    return values.astype(np.float32), notes, seconds, kept
 
 
 def surface_names(spec: PlaneSpec) -> list[str]:
@@ -99,14 +78,14 @@ def surface_names(spec: PlaneSpec) -> list[str]:
     return [*objective.names, *objective.error_names]
 
 
-def choose_in_worker(job: Job, samples: Samples, xs, ys) -> tuple[str, float, list[str]]:
-    """Time the engines on the points xs x ys, keep the fastest for this worker's chunks: its technique,
-    seconds per point and what was measured."""
+def choose_in_worker(job: Job, samples: Samples, points: np.ndarray) -> tuple[str, float, list[str]]:
+    """Time the engines on points, keep the fastest for this worker's pieces: its technique, seconds per point
+    and what was measured."""
     notes = []
     started = time.perf_counter()
     plane = load_plane(job.spec, samples.evaluated, samples.recalibration)
     loaded = time.perf_counter()
-    choice = choose(plane, _points_of(xs, ys), job.points_per_worker, notes)
+    choice = choose(plane, points, job.points_per_worker, notes)
     notes.append(f"plane loaded in {loaded - started:.2f} s, engines timed in {time.perf_counter() - loaded:.2f} s")
     _ENGINES.clear()
     _ENGINES[_key(job._replace(engine=choice.technique))] = choice.engine
@@ -126,10 +105,6 @@ def _engine(job: Job, samples: Samples, probes: np.ndarray, notes: list[str]) ->
 
 def _key(job: Job) -> tuple:
     return job.fingerprint, job.spec.device, job.spec.batch_size, job.engine
-
-
-def _points_of(xs, ys) -> np.ndarray:
-    return np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
 
 
 def _in_worker(function, *args):
@@ -159,13 +134,11 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
         if keep_sample_losses:
             _with_sample_losses(group, log)
-        todo = [index for index in np.ndindex(store.surface_chunks(grid.shape, chunk))
-                if not group["chunk_done"][index]]
         workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
         job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine, keep_sample_losses)
         try:
-            _run_chunks(group, job, todo, grid, samples, client, workers, log)
+            _run_pieces(group, job, grid, samples, client, workers, log)
         except EngineError as error:  # kept in attrs and on this machine, it would fail every rerun
             _forget(_choice_key(job), group)
             raise ClusterError(f"{error}. Fix: run the same command again: the engines are timed anew; the chunks "
@@ -190,6 +163,7 @@ def _open_partial(path: Path, x, y, chunk: int, spec: PlaneSpec, parts: dict, at
             group = store.zarr.open_group(str(path), mode="r+", use_consolidated=False)  # a writer sees every array
             if group.attrs.get("fingerprint") == fingerprint and group["loss"].chunks[0] == chunk:
                 store.add_grids(group, surface_names(spec))  # standard errors: NaN in chunks done before them
+                store.add_coarse_done(group)
                 return group
             before = group.attrs.get("fingerprint_parts") or {}
             changed = [part for part in parts if before.get(part) != parts[part]]
@@ -215,6 +189,7 @@ def _with_sample_losses(group, log) -> None:
         print(f"keep_sample_losses: the {done} chunks evaluated without them are evaluated again", file=log,
               flush=True)
         group["chunk_done"][:] = False
+        group["coarse_done"][:] = False
 
 
 def _publish(partial: Path, out: Path) -> None:
@@ -233,41 +208,64 @@ def _publish(partial: Path, out: Path) -> None:
         staging.rename(out)
 
 
-def _run_chunks(group, job: Job, todo, grid: Grid, samples, client, workers, log) -> None:
-    total = grid.shape[0] * grid.shape[1]
-    done = total - sum(map(grid.points, todo))
-    print(f"{len(todo)} chunks to evaluate ({done}/{total} points already done)", file=log, flush=True)
-    if not todo:
+def _run_pieces(group, job: Job, grid: Grid, samples, client, workers, log) -> None:
+    """Evaluate the pieces left (grid.py: coarse first), each written as it comes, a chunk marked done once all its
+    points are."""
+    chunk_done, coarse_done = group["chunk_done"][:], group["coarse_done"][:]
+    pieces = grid.pieces(chunk_done, coarse_done)
+    total, done = grid.shape[0] * grid.shape[1], int(grid.done(chunk_done, coarse_done).sum())
+    print(f"{int((~chunk_done).sum())} chunks to evaluate ({done}/{total} points already done"
+          f"{', coarse points first' if pieces and pieces[0].coarse else ''})", file=log, flush=True)
+    if not pieces:
         return
-    coords = grid.coords
+    x, y = grid.x, grid.y
     if client is not None:
         samples = client.scatter(samples, broadcast=True)
     if job.engine is None:
-        job = _choose_engine(group, job, samples, coords(todo[0]), client, log)
+        job = _choose_engine(group, job, samples, pieces[0].points(x, y), client, log)
     print(f"estimate: {total - done} points at {group.attrs['seconds_per_point']:.4f} s/point on {workers} "
           f"worker(s): {_duration((total - done) * group.attrs['seconds_per_point'] / workers)}", file=log, flush=True)
     fresh, busy, started = 0, 0.0, time.perf_counter()
     if client is None:
-        results = ((index, evaluate_chunk(job, samples, *coords(index))) for index in todo)
+        results = ((piece, evaluate_chunk(job, samples, piece.points(x, y))) for piece in pieces)
     else:
         from distributed import as_completed
-        futures = {client.submit(_in_worker, evaluate_chunk, job, samples, *coords(index), pure=False): index
-                   for index in todo}
+        futures = {client.submit(_in_worker, evaluate_chunk, job, samples, piece.points(x, y), pure=False): piece
+                   for piece in pieces}
         results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
-    names = surface_names(job.spec)
-    for index, (values, notes, seconds, kept) in results:
+    names, waiting = surface_names(job.spec), set()
+    for piece, (values, notes, seconds, kept) in results:
         for note in notes:
             print(note, file=log, flush=True)
-        if kept is not None:
-            store.write_sample_losses(group, index, *kept)
-        store.write_surface_chunk(group, index, dict(zip(names, values)))
-        fresh, busy = fresh + values[0].size, busy + seconds
+        _write_piece(group, grid, piece, dict(zip(names, values)), kept, waiting)
+        fresh, busy = fresh + piece.size(), busy + seconds
         rate = fresh / max(busy, 1e-9) * workers  # the engines' pace: start-up and calibration would skew the ETA
         eta = (total - done - fresh) / rate
         print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s  "
               f"elapsed {time.perf_counter() - started:.1f} s", file=log, flush=True)
     if (found := noise(group["loss"][:], group["loss_se"][:], len(job.spec.sample_index))) is not None:
         print(f"{found.text()}; {found.advice()}", file=log, flush=True)
+
+
+def _write_piece(group, grid: Grid, piece, values: dict, kept, waiting: set) -> None:
+    """A piece's values, then its marks: a coarse piece marks its chunks' coarse points done, and a chunk whose
+    other points are written (waiting) done; a chunk's other points mark it done where its coarse points are.
+    A coarse piece writes nothing into a chunk done (a partial begun before coarse_done was stored)."""
+    chunk_done = group["chunk_done"][:]
+    store.write_points(group, piece, values, ~grid.done(chunk_done, chunk_done)[np.ix_(piece.rows, piece.cols)],
+                       kept)
+    if piece.coarse:
+        for chunk in piece.chunks:
+            group["coarse_done"][chunk] = True
+        finished = waiting.intersection(piece.chunks)
+    elif piece.mask is not None and not group["coarse_done"][piece.chunks[0]]:
+        waiting.add(piece.chunks[0])
+        finished = set()
+    else:
+        finished = set(piece.chunks)
+    for chunk in finished:
+        group["chunk_done"][chunk] = True
+        waiting.discard(chunk)
 
 
 def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
@@ -281,9 +279,9 @@ def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
               "time again)", file=log, flush=True)
     else:
         if client is None:
-            technique, seconds, notes = choose_in_worker(job, samples, *probes)
+            technique, seconds, notes = choose_in_worker(job, samples, probes)
         else:
-            technique, seconds, notes = client.submit(_in_worker, choose_in_worker, job, samples, *probes,
+            technique, seconds, notes = client.submit(_in_worker, choose_in_worker, job, samples, probes,
                                                       pure=False).result()
         print("\n".join(notes), file=log, flush=True)
         _remember(key, technique, seconds)

@@ -7,7 +7,7 @@ directions.zarr  center(param), d1(param), d2(param); train and shared landscape
                  trajectory_x(step), trajectory_y(step), residual(step), step(step), train_loss(step) (shared:
                  track_run(step)); interpolate and plane3 landscapes marks_x(mark), marks_y(mark)
 surface.zarr     loss(x, y), one (x, y) array per metric (attrs metrics, e.g. accuracy), x(x), y(y),
-                 sample_index(sample), chunk_done(cx, cy)
+                 sample_index(sample), chunk_done(cx, cy), coarse_done(cx, cy)
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import zarr
 from zarr.core.buffer import cpu
 
 from .errors import ConfigError
+from .grid import Grid, Piece
 
 # float32 entries per weights chunk, stored uncompressed (1 MiB): zstd saved ~7 % of the disk on trained weights and
 # took 2-3x the time of the disk to write and to read; one chunk of each of 100 rows fits a block (BLOCK_MB)
@@ -199,10 +200,10 @@ def read_vectors(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
 
 def create_surface(path: Path, x, y, chunk: int, sample_index, attrs: dict,
                    names=("loss", "accuracy")) -> zarr.Group:
-    """An empty surface: the arrays of names (the loss and each metric) NaN until computed, chunk_done all
-    False."""
+    """An empty surface: the arrays of names (the loss and each metric) NaN until computed, chunk_done and
+    coarse_done all False."""
     group = zarr.open_group(str(path), mode="w")
-    group.attrs.update(_attrs(attrs))
+    group.attrs.update(_attrs({**attrs, "coarse_stride": Grid(np.asarray(x), np.asarray(y), chunk).stride}))
     _array(group, "x", np.asarray(x, dtype="float64"), ("x",))
     _array(group, "y", np.asarray(y, dtype="float64"), ("y",))
     _array(group, "sample_index", np.asarray(sample_index, dtype="int64"), ("sample",))
@@ -212,7 +213,16 @@ def create_surface(path: Path, x, y, chunk: int, sample_index, attrs: dict,
     grid = surface_chunks(shape, chunk)
     group.create_array("chunk_done", shape=grid, dtype="bool", chunks=(1, 1),
                        dimension_names=("cx", "cy"), fill_value=False)
+    add_coarse_done(group)
     return group
+
+
+def add_coarse_done(group: zarr.Group) -> None:
+    """coarse_done(cx, cy), True where a chunk's coarse points are written (grid.py): what a surface begun by an
+    older topograph lacks."""
+    if "coarse_done" not in group:
+        group.create_array("coarse_done", shape=group["chunk_done"].shape, dtype="bool", chunks=(1, 1),
+                           dimension_names=("cx", "cy"), fill_value=False)
 
 
 def _grid(group: zarr.Group, name: str, shape: tuple[int, int], chunk: int) -> None:
@@ -262,6 +272,25 @@ def write_surface_chunk(group: zarr.Group, index: tuple[int, int], values: dict[
     for name, value in values.items():
         group[name][where] = np.where(np.isfinite(value), value, np.nan).astype("float32")
     group["chunk_done"][index] = True
+
+
+def write_points(group: zarr.Group, piece: Piece, values: dict[str, np.ndarray], keep: np.ndarray | None = None,
+                 sample_losses: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """The values of a piece's points (each array of values: one per point, in piece.points' order), and each
+    sample's loss at them with the samples' weights; only where keep (rows x cols) is True. Not finite: NaN."""
+    where = np.ones((len(piece.rows), len(piece.cols)), bool) if piece.mask is None else piece.mask
+    keep = where if keep is None else where & keep
+    arrays = {name: np.where(np.isfinite(value), value, np.nan) for name, value in values.items()}
+    if sample_losses is not None:
+        arrays["sample_loss"] = sample_losses[0]
+    for name, value in arrays.items():
+        block = group[name].get_orthogonal_selection((piece.rows, piece.cols))
+        full = np.full(where.shape + value.shape[1:], np.nan, "float32")
+        full[where] = value
+        block[keep] = full[keep]
+        group[name].set_orthogonal_selection((piece.rows, piece.cols), block)
+    if sample_losses is not None:
+        group["sample_weight"][:] = sample_losses[1]
 
 
 def constant_value(loss: np.ndarray) -> float | None:

@@ -112,3 +112,21 @@ rule export_track:
         "../../envs/cpu.yaml"
     script:
         "../scripts/export_track.py"
+
+
+rule preview:
+    """On request, at any time, also while another snakemake evaluates (snakemake preview): results/<run>/preview.html
+    for every run trained or extracted so far, from the stores as they are now: the grids being evaluated as far as
+    they are (coarse points first, docs/stores.md)."""
+    localrule: True
+    run:
+        from topograph.report import write_preview
+
+        shared = Path("results/assets") if ASSETS and all(Path(file).is_file() for file in ASSETS) else None
+        for name in RUNS:
+            folder = Path("results") / name
+            if (folder / "trajectory.zarr").is_dir():
+                lines = write_preview(folder, folder / "preview.html", assets=shared)
+                print("\n  ".join([f"{folder / 'preview.html'}", *lines]))
+            else:
+                print(f"{folder}: no trajectory yet, nothing to preview")

@@ -6,7 +6,8 @@ every snakemake command would otherwise pay for importing HoloViews and matplotl
 import importlib
 
 _WHERE = {"Style": "style", "write_compare": "compare", "write_compare_figure": "figures", "write_figures": "figures",
-          "write_index": "index", "write_run_report": "page"}
+          "write_index": "index", "write_preview": "page",
+          "write_run_report": "page"}
 __all__ = sorted(_WHERE)
 
 

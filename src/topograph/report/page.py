@@ -33,12 +33,21 @@ def write_run_report(run_dir: Path, out: Path, style: Style = Style(), assets: P
     return write_run_figures(run, out.parent / "figures", style)
 
 
-def render_run(run: Run, style: Style, assets: str | None = None) -> str:
+def write_preview(run_dir: Path, out: Path, assets: Path | None = None) -> list[str]:
+    """The run's page at out from its stores as they are now: the grids being evaluated as far as they are
+    (report.run.read_run), no figures; a line per landscape drawn, saying how far."""
+    out, run = Path(out), read_run(Path(run_dir), preview=True)
+    write_text(out, render_run(run, Style(), assets_url(assets, out), preview=True))
+    return [f"{ls.name}: {ls.progress or 'finished.'}" for ls in run.landscapes]
+
+
+def render_run(run: Run, style: Style, assets: str | None = None, preview: bool = False) -> str:
     """The page: the landscapes' views first (the first screen shows one), then the run's table and loss curve."""
     curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
     script, divs = components({"curve": curve}) if curve is not None else ("", {})
     curve_div = divs.get("curve", "<p class=note>No training-loss curve stored.</p>")
-    body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape report · '
+    kind = "preview, from the stores as they are now (report.html is the finished page)" if preview else "report"
+    body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape {kind} · '
             f'<a href="../index.html">all runs</a></p></header><main>{landscape_views(run, style)}'
             f'<div class="row"><div class="card">{curve_div}</div>{landscape_tables(run)}'
             f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{provenance(run.landscapes)}</main>'
@@ -47,7 +56,7 @@ def render_run(run: Run, style: Style, assets: str | None = None) -> str:
         data = {"defaults": style.settings(), "views": [view.json() for view in VIEWS], "highlight": HIGHLIGHT,
                 "landscapes": [run_landscape_json(run, ls, f"{index}") for index, ls in enumerate(run.landscapes)]}
         body += drawing_json() + json_script("run-data", data) + inline_js("landscape.js") + inline_js("run.js")
-    return page(f"{run.name} – topograph report", body)
+    return page(f"{run.name} – topograph {'preview' if preview else 'report'}", body)
 
 
 def run_landscape_json(run: Run, landscape: Landscape, key: str) -> dict:
@@ -117,8 +126,12 @@ def view_boxes(views) -> str:
 def landscape_head(index: int, landscape: Landscape) -> str:
     return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
             f"<h2>{esc(landscape.name)} <span class=note>{esc(kinds.describe(landscape.attrs))}</span></h2>"
-            f"{residual_warning(landscape)}{shared_warnings(landscape)}{empty_warning(landscape)}"
+            f"{progress_warning(landscape)}{residual_warning(landscape)}{shared_warnings(landscape)}{empty_warning(landscape)}"
             f"{flat_warning(landscape)}</div>")
+
+
+def progress_warning(landscape: Landscape) -> str:
+    return f'<p class="warning">{esc(landscape.progress)}</p>' if landscape.progress else ""
 
 
 def empty_warning(landscape: Landscape) -> str:

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import kinds, store
+from ..grid import Grid
 from .labels import array_name, quantity_label
 
 RUN_KEYS = ("network", "optimizer", "learning_rate", "unit", "steps_per_epoch", "model_args")
+PARTIAL = "surface.zarr.partial"  # where evaluate_grid works (docs/stores.md)
 TRACK_ARRAYS = ("trajectory_x", "trajectory_y", "step", "train_loss", "residual")
 
 
@@ -59,6 +61,7 @@ class Landscape:
     folder: Path | None = None  # results/<run>/landscapes/<name>, where its sample losses are read from
     samples: str | None = None  # the data subset's hash (data_subset()); None where no sample_index is stored
     plane_seed: int | None = None  # directions.zarr's seed, which drew the plane (attrs' seed is the samples')
+    progress: str = ""  # a preview of a grid still being evaluated: how much of it the maps show
 
     @property
     def loss(self) -> np.ndarray:
@@ -113,10 +116,17 @@ def read_run_info(run_dir: Path) -> dict:
     return info
 
 
-def list_landscapes(run_dir: Path) -> list[str]:
+def list_landscapes(run_dir: Path, preview: bool = False) -> list[str]:
+    """The landscapes with a surface; with preview, also those whose grid is being evaluated."""
     root = run_dir / "landscapes"
-    names = [p.name for p in root.iterdir() if (p / "surface.zarr").is_dir()] if root.is_dir() else []
+    names = [p.name for p in root.iterdir() if surface_path(p, preview).is_dir()] if root.is_dir() else []
     return sorted(names, key=kinds.order)
+
+
+def surface_path(folder: Path, preview: bool = False) -> Path:
+    """surface.zarr; with preview, where there is none yet, the partial being evaluated."""
+    path = folder / "surface.zarr"
+    return path.with_name(PARTIAL) if preview and not path.is_dir() else path
 
 
 def read_tracks(directions: Path, attrs: dict, checkpoints: dict) -> list[Track]:
@@ -154,8 +164,10 @@ def data_subset(attrs: dict, sample_index) -> str:
     return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
-    with store.open_surface(folder / "surface.zarr") as surface:
+def read_landscape(folder: Path, checkpoints: dict, preview: bool = False) -> Landscape:
+    path = surface_path(folder, preview)
+    done = _points_done(path)  # before the values: a point marked done has its values written
+    with store.open_surface(path) as surface:
         plane = store.read_attrs(folder / "directions.zarr")
         attrs = {**plane, **surface.attrs}
         names = ["loss", *map(array_name, surface.attrs.get("metrics", ["accuracy"]))]  # older stores: accuracy
@@ -166,9 +178,44 @@ def read_landscape(folder: Path, checkpoints: dict) -> Landscape:
         computed = "chunk_done" not in surface or bool(surface["chunk_done"].values.all())
         samples = data_subset(attrs, surface["sample_index"].values) if "sample_index" in surface else None
         directions = folder / "directions.zarr"
-        return Landscape(folder.name, attrs, surface["x"].values.astype(float), surface["y"].values.astype(float),
-                         values, read_tracks(directions, attrs, checkpoints), read_marks(directions, attrs), computed,
-                         errors=errors, folder=folder, samples=samples, plane_seed=plane.get("seed"))
+        landscape = Landscape(folder.name, attrs, surface["x"].values.astype(float),
+                              surface["y"].values.astype(float), values, read_tracks(directions, attrs, checkpoints),
+                              read_marks(directions, attrs), computed, errors=errors, folder=folder, samples=samples,
+                              plane_seed=plane.get("seed"))
+    return landscape if path.name != PARTIAL else _partial(landscape, done)
+
+
+def _points_done(path: Path) -> np.ndarray | None:
+    """Which points of a partial surface hold their values (grid.py); None for a published one."""
+    if path.name != PARTIAL:
+        return None
+    group = store.open_store(path)
+    chunk_done = group["chunk_done"][:]
+    coarse_done = group["coarse_done"][:] if "coarse_done" in group else np.zeros_like(chunk_done)
+    return Grid(group["x"][:], group["y"][:], group["loss"].chunks[0]).done(chunk_done, coarse_done)
+
+
+def _partial(landscape: Landscape, done: np.ndarray) -> Landscape:
+    """A grid being evaluated, as far as it is: its coarse points alone where those are all done and the rest is
+    not (a complete coarse map), else every point, those not done yet blank; and a line that says which."""
+    count, total = int(done.sum()), done.size
+    if count == total:
+        return landscape
+    stride = Grid(landscape.x, landscape.y, 1).stride
+    coarse = (slice(None, None, stride),) * 2 if stride and done[::stride, ::stride].all() else None
+    arrays = {name: np.where(done, value, np.nan) for name, value in landscape.values.items()}
+    errors = {name: np.where(done, value, np.nan) for name, value in landscape.errors.items()}
+    progress = f"Preview: {count} of {total} points evaluated so far"
+    if coarse:
+        rows, cols = np.arange(len(landscape.x))[coarse[0]], np.arange(len(landscape.y))[coarse[1]]
+        arrays = {name: value[np.ix_(rows, cols)] for name, value in arrays.items()}
+        errors = {name: value[np.ix_(rows, cols)] for name, value in errors.items()}
+        landscape.x, landscape.y = landscape.x[rows], landscape.y[cols]
+        progress += f"; drawn from every {stride}th row and column (the coarse pass, {len(rows)} x {len(cols)})"
+    else:
+        progress += "; the points not evaluated yet are blank"
+    landscape.values, landscape.errors, landscape.progress = arrays, errors, progress + "."
+    return landscape
 
 
 def read_sample_losses(landscape: Landscape) -> tuple[store.zarr.Array, np.ndarray] | None:
@@ -194,13 +241,15 @@ def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:
     return {int(s): (g, float(v)) for s, g, v in zip(step, global_step, loss)}
 
 
-def read_run(run_dir: Path) -> Run:
-    """Everything the report draws of the run in run_dir (a folder results/<run>)."""
+def read_run(run_dir: Path, preview: bool = False) -> Run:
+    """Everything the report draws of the run in run_dir (a folder results/<run>); with preview, also the grids
+    being evaluated, as far as they are."""
     run_dir = Path(run_dir)
     trajectory = run_dir / "trajectory.zarr"
     info = read_run_info(run_dir)
     checkpoints = read_checkpoints(trajectory, info.get("global_step"))
-    landscapes = [read_landscape(run_dir / "landscapes" / name, checkpoints) for name in list_landscapes(run_dir)]
+    landscapes = [read_landscape(run_dir / "landscapes" / name, checkpoints, preview)
+                  for name in list_landscapes(run_dir, preview)]
     if landscapes:  # runs without run.json or trajectory attrs still have the surface's metadata
         known = {k: v for k, v in info.items() if v is not None}
         info = {**{k: landscapes[0].attrs.get(k) for k in RUN_KEYS}, **known}
