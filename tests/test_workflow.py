@@ -1,4 +1,8 @@
 """A real `snakemake` run of a tiny config, its stores checked against direct forward passes."""
+import fcntl
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 
 import numpy as np
@@ -8,6 +12,7 @@ import xarray as xr
 from topograph import store, zoo
 from topograph.trajectory import flatten, load_state_dict
 from test_evaluate import direct_loss
+from test_report import page_data
 
 
 def test_trajectory_rows_are_the_checkpoints(finished_workflow):
@@ -62,3 +67,20 @@ def test_pages_and_figures_show_the_runs(finished_workflow):
     compared = finished_workflow / "figures" / "compare_result.svg"  # the compare rule's figure: both runs, named
     assert {"tiny", "old"} <= {"".join(text.itertext()) for text in ElementTree.parse(compared).getroot().iter(
         "{http://www.w3.org/2000/svg}text")}
+
+
+def test_preview_draws_every_run_while_another_snakemake_holds_the_folder(finished_workflow):
+    """snakemake preview at any time: here while the folder is held as a running snakemake holds it; on finished
+    stores the preview draws what the report does."""
+    folder = finished_workflow.parent
+    with open(folder / ".snakemake" / "topograph.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = subprocess.run([sys.executable, "-m", "snakemake", "preview", "--cores", "1", "--configfile",
+                               "tiny.yaml"], cwd=folder, capture_output=True, text=True,
+                              env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "results/tiny/preview.html\n  train_1-3: finished.\n  result: finished." in done.stdout
+    for run in ("tiny", "old"):
+        preview, report = (page_data((finished_workflow / run / page).read_text(), "run-data")
+                           for page in ("preview.html", "report.html"))
+        assert preview["landscapes"] == report["landscapes"]

@@ -27,7 +27,8 @@ MAX_POINTS = 1_000_000  # grid points per landscape beyond which a run must say 
 USUAL_METRICS = {"cross_entropy": ["accuracy"], "nll": ["accuracy"], "bce_with_logits": ["accuracy"],
                  "mse": ["mae", "r2"], "l1": ["mae", "r2"]}
 # the arrays of surface.zarr beside the metrics' (each metric has its own and <metric>_se): names no metric takes
-SURFACE_ARRAYS = ("loss", "loss_se", "x", "y", "sample_index", "chunk_done", "sample_loss", "sample_weight")
+SURFACE_ARRAYS = ("loss", "loss_se", "x", "y", "sample_index", "chunk_done", "coarse_done", "sample_loss",
+                  "sample_weight")
 
 
 def _filling_defaults(cls):

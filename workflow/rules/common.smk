@@ -17,7 +17,8 @@ except ConfigError as error:
 
 onstart:
     try:
-        jobs.hold_folder()
+        if set(workflow.dag_settings.targets) != {"preview"}:  # preview reads stores, writes only preview.html
+            jobs.hold_folder()
     except jobs.Busy as error:
         sys.exit(f"topograph: {error}")
 
