@@ -359,7 +359,7 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
         if cluster.get("memory_limit_mb"):
             check_worker_memory(cluster["memory_limit_mb"], needed)
         else:
-            workers = len(cluster["devices"]) if cluster.get("devices") else cluster["workers"]
+            workers = len(cluster["devices"]) if cluster.get("devices") else cluster.get("workers") or 1
             cluster = {**cluster, "memory_limit_mb": default_worker_mb(needed, workers, log)}
     attrs = surface_attrs(run, landscape, spec, plane, run_dir)
     with dask_client(**cluster) as client:
