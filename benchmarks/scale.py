@@ -17,7 +17,8 @@ checkpoint files (reading and writing as many bytes as extract_trajectory does);
 trajectory.zarr; fit_directions of the PCA landscape over every checkpoint. A stage is one function (case, folder)
 and one line in STAGES. --check (after the stages) compares the PCA landscape with sklearn's PCA of the same rows
 (as tests/test_kinds.py does): the angle between each direction and sklearn's, and the principal angles between the
-two planes.
+two planes. Then the evaluate stage, benchmarks/scale_evaluate.py (GPT-2 from a user's folder with the defaults,
+against a plain set-weights-and-forward loop; --no-evaluate leaves it out).
 """
 from __future__ import annotations
 
@@ -275,6 +276,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the folder (and reuse its checkpoints next time)")
     parser.add_argument("--warm", action="store_true", help="leave the files in the page cache between stages")
     parser.add_argument("--check", action="store_true", help="compare the PCA with sklearn's (reads the rows whole)")
+    parser.add_argument("--no-evaluate", action="store_true", help="leave out the evaluate stage")
     parser.add_argument("--stage", help=argparse.SUPPRESS)  # in a stage's own process
     args = parser.parse_args()
     if args.stage:
@@ -288,6 +290,10 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    if not args.no_evaluate:
+        import scale_evaluate  # beside this script: on sys.path
+
+        scale_evaluate.run(args.quick)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ in the same run: a plain loop that sets the weights at each grid point into the 
 calls it on the 8 sequences, on as many torch threads as there are workers. The surface's values are checked
 against the model's own .loss at sampled points (rel. 1e-5).
 
-evaluate_stage(case, run_dir, landscape) is the stage, for benchmarks/scale.py to call.
+benchmarks/scale.py runs it after its own stages (run(quick)).
 """
 from __future__ import annotations
 
@@ -189,10 +189,15 @@ def main():
                         "a run prepared there before is evaluated again")
     parser.add_argument("--log", action="store_true", help="print evaluate_grid's log too")
     args = parser.parse_args()
-    case = CASES["quick" if args.quick else "full"]
+    run(args.quick, args.root, args.log)
+
+
+def run(quick: bool, root: Path | None = None, show_log: bool = False) -> None:
+    """Prepare the case's run (under root, else a temporary folder) and evaluate each landscape; print a line each."""
+    case = CASES["quick" if quick else "full"]
     with tempfile.TemporaryDirectory() as temporary:
         os.environ["XDG_CACHE_HOME"] = temporary  # the engines are timed: none chosen on this machine before
-        root = args.root or Path(temporary)
+        root = root or Path(temporary)
         started = time.perf_counter()
         run, run_dir, names = prepare(case, root)
         model_mb = store.open_store(run_dir / "landscapes" / "result" / "directions.zarr")["center"].nbytes / 2**20
@@ -202,7 +207,7 @@ def main():
         for name in names:
             result = evaluate_stage(case, run, run_dir, name)
             print(summary(name, result, model_mb))
-            if args.log:
+            if show_log:
                 print(result["log"])
 
 
