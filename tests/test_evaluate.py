@@ -132,16 +132,16 @@ def test_an_existing_scheduler_does_the_work(result_surface, tmp_path):
 
 
 def interrupt_on_the_fourth_chunk(monkeypatch, out, spec):
-    real, calls = evaluate.evaluate_chunk, []
+    real, calls = evaluate.evaluate_points, []
 
-    def evaluate_chunk(*args):
+    def evaluate_points(*args):
         calls.append(args)
         if len(calls) == 4:
             raise KeyboardInterrupt
         return real(*args)
 
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(evaluate, "evaluate_chunk", evaluate_chunk)
+        patch.setattr(evaluate, "evaluate_points", evaluate_points)
         evaluate.evaluate_grid(out, spec, {}, resolution=5, chunk=2)
 
 
@@ -342,7 +342,7 @@ def test_a_worker_that_dies_anyway_is_one_line_with_the_memory_needed(trained_ru
     run, run_dir = tiny_result_run(trained_run, tmp_path)
 
     def forgotten(*args, **kwargs):
-        raise FutureCancelledError("evaluate_chunk-1234", reason="lost dependencies")
+        raise FutureCancelledError("evaluate_points-1234", reason="lost dependencies")
     monkeypatch.setattr(cluster, "dask_client", lambda **options: nullcontext())
     monkeypatch.setattr(evaluate, "evaluate_grid", forgotten)
     needed = evaluate.worker_mem_mb(run)

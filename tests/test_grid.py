@@ -65,16 +65,16 @@ def interrupt_after_the_coarse_pass(monkeypatch, out, spec, resolution, chunk):
     x = np.linspace(*store.open_store(spec.directions).attrs["x_range"], resolution)
     none = np.zeros((-(-resolution // chunk),) * 2, bool)
     coarse = sum(piece.coarse for piece in Grid(x, x, chunk).pieces(none, none))
-    real, calls = evaluate.evaluate_chunk, []
+    real, calls = evaluate.evaluate_points, []
 
-    def evaluate_chunk(*args):
+    def evaluate_points(*args):
         calls.append(args)
         if len(calls) > coarse:
             raise KeyboardInterrupt
         return real(*args)
 
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(evaluate, "evaluate_chunk", evaluate_chunk)
+        patch.setattr(evaluate, "evaluate_points", evaluate_points)
         evaluate.evaluate_grid(out, spec, {"run": "tiny"}, resolution=resolution, chunk=chunk)
 
 

@@ -54,7 +54,8 @@ class Samples:
 _ENGINES: dict[tuple, Engine] = {}
 
 
-def evaluate_chunk(job: Job, samples: Samples, points: np.ndarray) -> tuple[np.ndarray, list[str], float, tuple | None]:
+def evaluate_points(job: Job, samples: Samples, points: np.ndarray) -> tuple[np.ndarray, list[str], float,
+                                                                         tuple | None]:
     """The loss and each metric at points (n x 2), then their standard errors over the samples (surface_names:
     2 x names, n), notes for the log, the seconds the engine took and, with keep_sample_losses, each sample's loss
     (n, samples) and weight. Each worker process loads the plane and makes the job's engine once, on the first
@@ -227,10 +228,10 @@ def _run_pieces(group, job: Job, grid: Grid, samples, client, workers, log) -> N
           f"worker(s): {_duration((total - done) * group.attrs['seconds_per_point'] / workers)}", file=log, flush=True)
     fresh, busy, started = 0, 0.0, time.perf_counter()
     if client is None:
-        results = ((piece, evaluate_chunk(job, samples, piece.points(x, y))) for piece in pieces)
+        results = ((piece, evaluate_points(job, samples, piece.points(x, y))) for piece in pieces)
     else:
         from distributed import as_completed
-        futures = {client.submit(_in_worker, evaluate_chunk, job, samples, piece.points(x, y), pure=False): piece
+        futures = {client.submit(_in_worker, evaluate_points, job, samples, piece.points(x, y), pure=False): piece
                    for piece in pieces}
         results = ((futures.pop(f), f.result()) for f in as_completed(list(futures)))
     names, waiting = surface_names(job.spec), set()
