@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from test_engine import CASES, POINTS, engines_to_check, make_plane, naive
 from test_evaluate import plane_spec
 from test_report import make_run, report
 from test_uncertainty import ERROR, add_errors
 from topograph import engines, evaluate, store
 from topograph.batches import Batch
-from topograph.engines.precision import unsupported
+from topograph.engines.precision import Reduced, unsupported, worst_difference
 from topograph.errors import ConfigError
 from topograph.kinds import result
 from topograph.preflight import check_config
@@ -28,7 +29,7 @@ BF16 = unsupported("bf16", "cpu") is None
 @pytest.mark.skipif(not BF16, reason="this CPU has no native bfloat16 arithmetic")
 def test_a_bf16_surface_stays_within_the_difference_measured_before_its_grid(trained_run, tmp_path):
     result.fit(trained_run / "trajectory.zarr", tmp_path / "directions.zarr", seed=3)
-    spec = plane_spec(trained_run, tmp_path / "directions.zarr")
+    spec = plane_spec(trained_run, tmp_path / "directions.zarr", num_samples=32)
     surfaces, logs = {}, {}
     for precision in ("fp32", "bf16"):
         logs[precision] = io.StringIO()
@@ -47,6 +48,15 @@ def test_a_bf16_surface_stays_within_the_difference_measured_before_its_grid(tra
     assert "engine chosen" in logs["bf16"].getvalue() and "+bf16" in logs["bf16"].getvalue()
     assert "precision_error" not in exact.attrs and "bf16" not in logs["fp32"].getvalue()
     assert fast.attrs["fingerprint"] != exact.attrs["fingerprint"], "a bf16 partial never resumes an fp32 one"
+
+    partial = store.zarr.open_group(str(tmp_path / "bf16.zarr.partial"), mode="r+", use_consolidated=False)
+    partial["chunk_done"][0, 0] = False  # as if killed in the grid
+    log = io.StringIO()
+    evaluate.evaluate_grid(tmp_path / "bf16.zarr", dataclasses.replace(spec, precision="bf16"), {"run": "tiny"},
+                           resolution=3, chunk=3, log=log)
+    resumed = store.zarr.open_group(str(tmp_path / "bf16.zarr"), mode="r")
+    assert "1 chunks to evaluate" in log.getvalue() and "differs from fp32" not in log.getvalue()
+    assert resumed.attrs["precision_error"] == measured, "a resumed grid keeps the difference measured before it"
 
 
 def test_only_a_precision_other_than_fp32_enters_the_fingerprint(tmp_path):
@@ -100,3 +110,21 @@ def test_the_page_states_the_precision_beside_the_noise_and_warns_above_it(tmp_p
         assert f"bf16: the loss differs from fp32 by at most {worst:.2g} on 9 probe points; the noise is " \
                f"{noise_error:.2g}" in html
         assert ("bf16 moves the loss more than the noise" in html) == warned
+
+
+@pytest.mark.skipif(not BF16, reason="this CPU has no native bfloat16 arithmetic")
+@pytest.mark.parametrize("case", ["lenet", "batchnorm variants", "batchnorm residual"])  # every eager engine
+def test_every_engine_computes_in_bf16_close_to_fp32(case):
+    """What the chooser may pick on a CPU or a GPU (a GPU's engines on CPU tensors) honours bf16: its values move
+    (it does compute in bfloat16), a little."""
+    factory, shape, *_ = CASES[case]
+    torch.manual_seed(1)
+    plane = make_plane(factory(), torch.randn(shape))
+    exact = naive(plane, POINTS)
+    for engine in engines_to_check(case, plane):
+        fast = Reduced(engine, "bf16")
+        loss, accuracy = fast.evaluate(POINTS)
+        assert fast.name == engine.name + "+bf16"
+        assert not np.allclose(loss, exact[0], rtol=1e-5, atol=0), f"{fast.name} computed in fp32"
+        np.testing.assert_allclose(loss, exact[0], rtol=0.05, err_msg=fast.name)
+        np.testing.assert_allclose(worst_difference(fast, POINTS)[0], np.abs(loss - engine.evaluate(POINTS)[0]).max())
