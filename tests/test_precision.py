@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from test_engine import CASES, POINTS, engines_to_check, make_plane, naive
+import models
+from test_engine import CASES, POINTS, engines_to_check, make_plane, naive, on_cuda
 from test_evaluate import plane_spec
 from test_report import make_run, report
 from test_uncertainty import ERROR, add_errors
@@ -128,3 +129,19 @@ def test_every_engine_computes_in_bf16_close_to_fp32(case):
         assert not np.allclose(loss, exact[0], rtol=1e-5, atol=0), f"{fast.name} computed in fp32"
         np.testing.assert_allclose(loss, exact[0], rtol=0.05, err_msg=fast.name)
         np.testing.assert_allclose(worst_difference(fast, POINTS)[0], np.abs(loss - engine.evaluate(POINTS)[0]).max())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("precision", ["bf16", "tf32"])
+def test_cuda_engines_compute_in_bf16_and_tf32(precision):
+    """On a GPU the chooser times its engines in the precision (those that fail in it are skipped, and said) and
+    the one it picks stays close to fp32; TF32 is off again after each pass, as load_plane leaves it."""
+    assert unsupported(precision, "cuda") is None, "the GPUs lent to the device check have both"
+    torch.manual_seed(1)
+    cpu = make_plane(models.residual(), torch.randn(40, 3, 8, 8))
+    notes = []
+    chosen = engines.choose(on_cuda(cpu), POINTS, 10_000, notes, precision).engine
+    assert chosen.name.endswith("+" + precision), notes
+    np.testing.assert_allclose(chosen.evaluate(POINTS)[0], naive(cpu, POINTS)[0], rtol=0.05, err_msg=chosen.name)
+    assert worst_difference(chosen, POINTS)[0] < 0.05
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
