@@ -5,9 +5,9 @@ each precision and for the plain functional engine, with the worst difference of
     python benchmarks/precision.py --models lenet --samples 2048
     python benchmarks/precision.py --device cuda --precisions fp32 bf16 tf32
 
-One thread on CPU, as in one dask worker. Each engine is timed on the same points after a warm-up: the median of
---repeats runs. The ratio is fp32's seconds over the precision's (above 1: faster). A precision the device lacks is
-said and skipped.
+One thread on CPU, as in one dask worker; the compiled engine only with --compile. Each engine is timed on the
+same points after a warm-up: the median of --repeats runs. The ratio is fp32's seconds over the precision's (above
+1: faster). A precision the device lacks is said and skipped.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import torch
 
 from grid import MODELS, grid, make_plane
 from topograph import engines
+from topograph.engines import first_layer
 from topograph.engines.precision import reduced, unsupported, worst_difference
 
 
@@ -53,7 +54,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--points", type=int, default=4, help="grid points each engine is timed on")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="let the chooser try torch.compile (minutes a model)")
     args = parser.parse_args()
+    if not args.compile:
+        first_layer.COMPILE_WORTH_S.update(cpu=float("inf"), cuda=float("inf"))
     if args.device == "cpu":
         torch.set_num_threads(1)
     points = grid(10)[np.linspace(0, 99, args.points).astype(int)]

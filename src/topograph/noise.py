@@ -60,4 +60,3 @@ def precision_exceeds_noise(measured: dict, error: float) -> bool:
     """The precision's worst difference from fp32 (NaN counts) is above the median standard error."""
     worst = measured["precision_error"].get("loss")
     return worst is None or worst > error
-

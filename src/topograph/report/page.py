@@ -145,7 +145,7 @@ def precision_warning(landscape: Landscape) -> str:
     if "precision_error" not in attrs or not found or not precision_exceeds_noise(attrs, found.error):
         return ""
     precision = precision_of(attrs)
-    return (f'<p class="warning"><b>{esc(precision)} moves the loss more than the noise:</b> '
+    return (f'<p class="warning"><b>{esc(precision)} moves the loss more than the noise.</b> '
             f"{esc(precision_note(precision, attrs, found.error))}. Differences of that size are rounding, not "
             "landscape: precision fp32 computes them exactly.</p>")
 
