@@ -23,7 +23,7 @@ from topograph.errors import ConfigError
 from topograph.kinds import result
 from topograph.preflight import check_config
 
-RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {"epochs": 1}}
+RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {"epochs": 1}, "num_samples": 64}
 BF16 = unsupported("bf16", "cpu") is None
 
 
@@ -89,12 +89,17 @@ def test_tf32_on_cpu_cores_is_refused_in_one_line():
 
 
 def test_bf16_is_refused_on_a_cpu_without_native_bfloat16(monkeypatch):
+    """Where the grid is evaluated, before its first point: the machine that parses the config may only submit the
+    jobs (a cluster's login node)."""
+    run = check_config({"runs": {"r": {**copy.deepcopy(RUN), "precision": "bf16"}}})["r"]
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    with pytest.raises(ConfigError, match=r"^runs\.r\.precision: bf16 cannot be computed here: this CPU has no "
-                                          r"native bfloat16 arithmetic \(AVX-512 BF16 or AMX\)\. Fix: set precision "
-                                          r"to fp32, or evaluate on a CPU with AVX-512 BF16 or AMX"):
-        check_config({"runs": {"r": {**copy.deepcopy(RUN), "precision": "bf16"}}})
+    with pytest.raises(ConfigError) as error:
+        evaluate.worker_mem_mb(run)  # plane_spec, as evaluate_landscape calls it first
+    assert str(error.value) == (
+        "runs.r.precision: bf16 cannot be computed here: this CPU has no native bfloat16 arithmetic (AVX-512 BF16 or "
+        "AMX). Fix: set precision to fp32, or evaluate on a CPU with AVX-512 BF16 or AMX, or on GPUs with bfloat16 "
+        "(compute capability 8.0 or more).")
     assert check_config({"runs": {"r": copy.deepcopy(RUN)}})["r"].precision == "fp32"
 
 

@@ -424,6 +424,9 @@ def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dic
     """What the run's grid on the plane at directions is evaluated on (PlaneSpec), once the model, the evaluation
     data and the objective passed the probe (a run from checkpoints meets its data here first); and the
     worker_mem_mb one worker needs. The model built for the probe is let go on return."""
+    device = "cuda" if cluster.get("devices") else "cpu"
+    if (why := unsupported(run.precision, device)) is not None:  # here: the machine that evaluates
+        raise ConfigError(refusal(run.field, run.precision, why))
     evaluated = run.evaluated
     dataset = evaluated.build_data()
     samples = evaluated.sample_index(len(dataset))
@@ -436,9 +439,6 @@ def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dic
     if run.bn == "recalibrate":  # batches of the training data (data_args), also where eval_data_args name other data
         train_size = len(dataset) if run.eval_data_args is None else len(run.build_data())
         bn_index = choose_bn_samples(train_size, run.bn_batches, run.batch_size, run.seed)
-    device = "cuda" if cluster.get("devices") else "cpu"
-    if (why := unsupported(run.precision, device)) is not None:
-        raise ConfigError(refusal(run.field, run.precision, why))
     spec = PlaneSpec(model=run.model, model_args=run.model_args, data=run.data, data_args=evaluated.data_args,
                      sample_index=samples, directions=directions.resolve(),
                      center_checkpoint=center_checkpoint.resolve(), batch_size=run.batch_size,

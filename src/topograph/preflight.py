@@ -18,26 +18,9 @@ def check_config(config: dict) -> dict[str, Run]:
     """Fill defaults in place and return the runs, or raise ConfigError naming the field and fix."""
     runs = validate(config)
     kinds.check(runs)
-    for run in runs.values():
-        check_precision(run, config["devices"], config["scheduler"])
     if config["scheduler"]:
         check_scheduler(config["scheduler"])
     return runs
-
-
-def check_precision(run: Run, devices: list[int] | None, scheduler: str | None) -> None:
-    """A precision other than fp32 needs its arithmetic on the device that evaluates (torch is imported only then):
-    tf32 CUDA GPUs, bf16 GPUs or a CPU with native bfloat16. A scheduler's workers are not this machine: there only
-    tf32 on CPU cores is refused (evaluate_grid checks the rest on the machine that runs it)."""
-    if run.precision == "fp32":
-        return
-    from .engines.precision import refusal, unsupported  # torch
-
-    device = "cuda" if devices else "cpu"
-    if scheduler and not (run.precision == "tf32" and device == "cpu"):
-        return
-    if (why := unsupported(run.precision, device)) is not None:
-        raise ConfigError(refusal(run.field, run.precision, why))
 
 
 def check_data(run: Run):
