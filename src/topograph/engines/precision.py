@@ -10,7 +10,6 @@ import torch
 
 from .protocols import Engine
 
-PRECISIONS = ("fp32", "bf16", "tf32")
 PROBES = 9  # the points of the first chunk the difference from fp32 is measured on (spread over it)
 
 
@@ -27,13 +26,10 @@ def unsupported(precision: str, device: str) -> str | None:
         return None
     if not torch.cuda.is_available():
         return "no CUDA GPU is visible to this process"
-    for index in range(torch.cuda.device_count()):
-        name, capability = torch.cuda.get_device_name(index), torch.cuda.get_device_capability(index)
-        if precision == "tf32" and capability < (8, 0):
-            return (f"GPU {index} ({name}) has compute capability {capability[0]}.{capability[1]}, below the 8.0 "
-                    "(Ampere) that TF32 needs")
-        if precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
-            return f"GPU {index} ({name}) has no native bfloat16 arithmetic"
+    for index in range(torch.cuda.device_count()):  # TF32 and native bfloat16 came with Ampere
+        if (capability := torch.cuda.get_device_capability(index)) < (8, 0):
+            return (f"GPU {index} ({torch.cuda.get_device_name(index)}) has compute capability "
+                    f"{capability[0]}.{capability[1]}, below the 8.0 that {precision} needs")
     return None
 
 
