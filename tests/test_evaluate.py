@@ -201,9 +201,9 @@ def test_each_worker_expects_a_whole_number_of_points_that_every_engine_takes(re
     _, spec = result_surface
     expected, choose = [], evaluate.choose
 
-    def spy(plane, probes, expected_points, notes):
+    def spy(plane, probes, expected_points, notes, *precision):
         expected.append(expected_points)
-        return choose(plane, probes, expected_points, notes)
+        return choose(plane, probes, expected_points, notes, *precision)
 
     monkeypatch.setattr(evaluate, "choose", spy)
     evaluate.choices_file().unlink(missing_ok=True)  # an engine chosen before for this plane is not chosen again

@@ -76,6 +76,7 @@ def validate(config: dict, schema_path: Path = SCHEMA) -> dict[str, Run]:
         runs[name] = Run.of(name, settings)
         check_run(runs[name])
         check_sample_losses(runs[name], config["chunk"], gpu=bool(config["devices"]))
+        check_precision(runs[name], gpu=bool(config["devices"]))
     check_compare(config["compare"], runs)
     return runs
 
@@ -180,6 +181,15 @@ def check_sample_losses(run: Run, chunk: int | None, gpu: bool, budget: int = 2*
                           f"{run.num_samples} samples x 12 bytes) needs {needed / 2**20:.0f} MiB, more than "
                           f"{budget // 2**20} MiB. Fix: lower chunk or num_samples, or set keep_sample_losses to "
                           "false.")
+
+
+def check_precision(run: Run, gpu: bool) -> None:
+    """tf32 is CUDA's: refused without devices. Whether the devices have a precision's arithmetic is checked where the
+    grid is evaluated (evaluate.plane_spec): this machine may only submit the jobs."""
+    if run.precision == "tf32" and not gpu:
+        raise ConfigError(f"{run.field}.precision: tf32 cannot be computed here: TF32 is a CUDA GPU's arithmetic and "
+                          "this run is evaluated on CPU cores (devices: null). Fix: set precision to fp32, or list "
+                          "CUDA GPUs of compute capability 8.0 or more under devices.")
 
 
 def check_sharpness(run: Run) -> None:

@@ -28,9 +28,10 @@ from .config import chunk_edge
 from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples, combined, has_batch_norm,
                       load_bn_samples, load_plane, load_samples, make_engine)
 from .engines.functional import sample_losses
+from .engines.precision import computing_in, probe_points, refusal, unsupported, worst_difference
 from .engines.memory import worker_bytes
 from .grid import Grid
-from .noise import noise
+from .noise import noise, precision_note
 from .run import Run
 
 
@@ -69,7 +70,8 @@ def evaluate_points(job: Job, samples: Samples, points: np.ndarray) -> tuple[np.
     values = np.concatenate([objective.values(sums), objective.errors(sums)])
     kept = None
     if job.keep_sample_losses:
-        kept = sample_losses(engine.plane, points)
+        with computing_in(job.spec.precision, job.spec.device):
+            kept = sample_losses(engine.plane, points)
     return values.astype(np.float32), notes, seconds, kept
 
 
@@ -86,11 +88,22 @@ def choose_in_worker(job: Job, samples: Samples, points: np.ndarray) -> tuple[st
     started = time.perf_counter()
     plane = load_plane(job.spec, samples.evaluated, samples.recalibration)
     loaded = time.perf_counter()
-    choice = choose(plane, points, job.points_per_worker, notes)
+    choice = choose(plane, points, job.points_per_worker, notes, job.spec.precision)
     notes.append(f"plane loaded in {loaded - started:.2f} s, engines timed in {time.perf_counter() - loaded:.2f} s")
     _ENGINES.clear()
     _ENGINES[_key(job._replace(engine=choice.technique))] = choice.engine
     return choice.technique, choice.seconds_per_point, notes
+
+
+def precision_in_worker(job: Job, samples: Samples, points: np.ndarray) -> dict:
+    """How far the job's engine in its precision (not fp32) moves the values from fp32's, as surface attrs:
+    precision_error, the largest absolute difference over probe points of points of the loss and each metric (by
+    name; null where NaN), and precision_points, how many points."""
+    points = probe_points(points)
+    worst = worst_difference(_engine(job, samples, points, []), points)
+    return {"precision_error": {name: None if np.isnan(value) else float(value)
+                                for name, value in zip(job.spec.objective().names, worst)},
+            "precision_points": len(points)}
 
 
 def _engine(job: Job, samples: Samples, probes: np.ndarray, notes: list[str]) -> Engine:
@@ -99,7 +112,7 @@ def _engine(job: Job, samples: Samples, probes: np.ndarray, notes: list[str]) ->
         _ENGINES.clear()
         started = time.perf_counter()
         plane = load_plane(job.spec, samples.evaluated, samples.recalibration)
-        _ENGINES[key] = make_engine(plane, job.engine, job.points_per_worker, probes)
+        _ENGINES[key] = make_engine(plane, job.engine, job.points_per_worker, probes, job.spec.precision)
         notes.append(f"worker ready in {time.perf_counter() - started:.2f} s: engine {_ENGINES[key].name}")
     return _ENGINES[key]
 
@@ -286,8 +299,22 @@ def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
                                                       pure=False).result()
         print("\n".join(notes), file=log, flush=True)
         _remember(key, technique, seconds)
+    job = job._replace(engine=technique)
+    if job.spec.precision != "fp32":  # before the engine is stored: a grid resumed with it has the difference
+        _measure_precision(group, job, samples, probes, client, log)
     group.attrs.update(engine=technique, device=job.spec.device, seconds_per_point=seconds)
-    return job._replace(engine=technique)
+    return job
+
+
+def _measure_precision(group, job: Job, samples, probes, client, log) -> None:
+    """How far the engine in the job's precision moves the values from fp32's (precision_in_worker), on one
+    worker and kept in the partial's attrs."""
+    if client is None:
+        measured = precision_in_worker(job, samples, probes)
+    else:
+        measured = client.submit(_in_worker, precision_in_worker, job, samples, probes, pure=False).result()
+    print(precision_note(job.spec.precision, measured), file=log, flush=True)
+    group.attrs.update(measured)
 
 
 def _choice_key(job: Job) -> str:
@@ -396,6 +423,9 @@ def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dic
     """What the run's grid on the plane at directions is evaluated on (PlaneSpec), once the model, the evaluation
     data and the objective passed the probe (a run from checkpoints meets its data here first); and the
     worker_mem_mb one worker needs. The model built for the probe is let go on return."""
+    device = "cuda" if cluster.get("devices") else "cpu"
+    if (why := unsupported(run.precision, device)) is not None:  # here: the machine that evaluates
+        raise ConfigError(refusal(run.field, run.precision, why))
     evaluated = run.evaluated
     dataset = evaluated.build_data()
     samples = evaluated.sample_index(len(dataset))
@@ -408,13 +438,13 @@ def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dic
     if run.bn == "recalibrate":  # batches of the training data (data_args), also where eval_data_args name other data
         train_size = len(dataset) if run.eval_data_args is None else len(run.build_data())
         bn_index = choose_bn_samples(train_size, run.bn_batches, run.batch_size, run.seed)
-    device = "cuda" if cluster.get("devices") else "cpu"
     spec = PlaneSpec(model=run.model, model_args=run.model_args, data=run.data, data_args=evaluated.data_args,
                      sample_index=samples, directions=directions.resolve(),
                      center_checkpoint=center_checkpoint.resolve(), batch_size=run.batch_size,
                      device=device, loss=run.loss, loss_args=run.loss_args,
                      metrics=run.metrics, collate=run.collate, bn=run.bn,
-                     bn_data_args=run.data_args if run.bn == "recalibrate" else None, bn_index=bn_index)
+                     bn_data_args=run.data_args if run.bn == "recalibrate" else None, bn_index=bn_index,
+                     precision=run.precision)
     probe = stack(dataset, np.asarray(spec.sample_index[:4]), run.collate)
     held = worker_bytes(model.eval(), probe, len(samples) + len(bn_index), run.batch_size, device)
     return spec, needed_mb(held)
@@ -429,6 +459,7 @@ def surface_attrs(run: Run, landscape: str, spec: PlaneSpec, plane: dict, run_di
             "loss_args": run.loss_args, "metrics": run.metrics, "collate": run.collate, "bn_mode": run.bn,
             "bn_batches": run.bn_batches if run.bn == "recalibrate" else None, "bn_data_args": spec.bn_data_args,
             "batch_size": run.batch_size if run.bn != "eval" else None,  # what BatchNorm normalized over
+            **({"precision": run.precision} if run.precision != "fp32" else {}),  # fp32: as before the key
             **{key: trajectory.get(key) for key in ("model", "model_args", "network", "optimizer", "learning_rate",
                                                     "steps_per_epoch")},
             **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",

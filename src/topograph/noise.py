@@ -45,3 +45,18 @@ def noise(loss: np.ndarray, loss_se: np.ndarray, num_samples: int) -> Noise | No
     if not finite.any() or num_samples is None or np.ptp(loss[finite]) == 0:  # a flat loss: warned of apart
         return None
     return Noise(int(num_samples), float(np.median(loss_se[finite])), float(np.ptp(loss[finite])))
+
+
+def precision_note(precision: str, measured: dict, error: float | None = None) -> str:
+    """How far a precision other than fp32 moved the loss from fp32's on the probe points (measured: the surface
+    attrs precision_error and precision_points), and the noise beside it (error: the median standard error)."""
+    worst = measured["precision_error"].get("loss")
+    note = (f"{precision}: the loss differs from fp32 by at most {'NaN' if worst is None else f'{worst:.2g}'} on "
+            f"{measured['precision_points']} probe points")
+    return note if error is None else f"{note}; the noise is {error:.2g}"
+
+
+def precision_exceeds_noise(measured: dict, error: float) -> bool:
+    """The precision's worst difference from fp32 (NaN counts) is above the median standard error."""
+    worst = measured["precision_error"].get("loss")
+    return worst is None or worst > error

@@ -269,6 +269,9 @@ class Objective:
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Every term's sums over this batch, float64 of length width; NaN where an output is not finite (an
         argmax over NaN still picks a class)."""
+        if _autocast(output):
+            with torch.autocast(output.device.type, enabled=False):
+                return self.sums(output.float(), target)
         parts = torch.cat([term.parts(output, target) for term in self.terms])
         return torch.where(output.isfinite().all(), parts, torch.nan)
 
@@ -293,6 +296,9 @@ class Objective:
     def sample_losses(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each sample's loss (its elements' weighted mean, NaN where its output is not finite) and weight (the
         sum of its elements' weights): the mean loss is their weighted mean."""
+        if _autocast(output):
+            with torch.autocast(output.device.type, enabled=False):
+                return self.sample_losses(output.float(), target)
         a, b = per_sample(*self.elementwise(output, target))
         finite = output.reshape(len(output), -1).isfinite().all(1)
         return torch.where(finite, a / b, torch.nan), b
@@ -313,6 +319,11 @@ class Objective:
             return values.sum(), torch.tensor(values.numel(), dtype=values.dtype, device=values.device)
         weights = weights.to(values.dtype).expand_as(values)
         return torch.where(weights > 0, values * weights, 0).sum(), weights.sum()
+
+
+def _autocast(output: torch.Tensor) -> bool:
+    """Outputs of a forward pass under autocast (precision: bf16): the loss and metrics take them as float32."""
+    return output.dtype in (torch.bfloat16, torch.float16) and torch.is_autocast_enabled(output.device.type)
 
 
 def check(evaluated, model, dataset, probe_size: int = 4) -> None:

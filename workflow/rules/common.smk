@@ -57,7 +57,8 @@ def evaluated_data(wildcards):
     bn recalibrate, which takes batches of the training data, data_args and eval_data_args as they are."""
     run = RUNS[wildcards.run]
     keys = {**run_keys(wildcards, EVALUATE_KEYS), **bn_keys(run),
-            **({"keep_sample_losses": True} if run.keep_sample_losses else {})}  # false: as before the key
+            **({"keep_sample_losses": True} if run.keep_sample_losses else {}),  # false: as before the key
+            **({"precision": run.precision} if run.precision != "fp32" else {})}  # fp32: the same
     if run.bn == "recalibrate":
         return {**keys, "data_args": run.data_args, "eval_data_args": run.eval_data_args}
     return {**keys, "eval_data_args": None, "data_args": run.evaluation_data_args}

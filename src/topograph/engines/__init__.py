@@ -10,7 +10,8 @@ Every engine is exact (equal to a plain forward pass up to float rounding); each
   center, d1 and d2 and combined per point; the rest of the model runs eagerly or compiled (torch.compile).
 calibrate.choose_engine() tries those in registry.REGISTRY that honour the plane's BatchNorm policy (batch_norm:
 bn eval, batch or recalibrate; functional honours all three) and apply, on probe points, drops any that disagrees
-with functional, and keeps the fastest.
+with functional, and keeps the fastest. Under a precision other than fp32 (precision.py: bf16, tf32) the engines
+agree in fp32 and are timed, and then evaluate, in that precision.
 """
 from __future__ import annotations
 

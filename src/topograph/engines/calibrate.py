@@ -10,6 +10,7 @@ import numpy as np
 
 from .functional import Functional
 from .plane import Plane
+from .precision import reduced
 from .protocols import Engine
 from .registry import Candidate, candidates
 
@@ -31,52 +32,62 @@ def choose_engine(plane: Plane, probes: np.ndarray, expected_points: int, notes:
     return choose(plane, probes, expected_points, notes).engine
 
 
-def choose(plane: Plane, probes: np.ndarray, expected_points: int, notes: list[str] | None = None) -> Choice:
+def choose(plane: Plane, probes: np.ndarray, expected_points: int, notes: list[str] | None = None,
+           precision: str = "fp32") -> Choice:
     """Calibrate on probes (points that need evaluating anyway): every candidate must agree with Functional
-    to RTOL on the first; the fastest per point wins. What it measured is appended to notes."""
+    to RTOL on the first (both in fp32); the fastest per point in precision (precision.py) wins. What it measured
+    is appended to notes."""
     say = (notes if notes is not None else []).append
     reference = Functional(plane)
     found = _candidates(plane, expected_points, say)
     if not found:
-        return _alone(plane, reference, probes, say)
+        return _alone(plane, reference, probes, say, precision)
     expected, seconds = _calibrate(reference, probes[:1])
+    if precision != "fp32":
+        reference = reduced(reference, precision)
+        seconds = _calibrate(reference, probes[:1])[1]
     best = Choice("functional", reference, seconds)
-    say(f"engine functional: {seconds:.3f} s/point")
+    say(f"engine {_functional(precision)}: {seconds:.3f} s/point")
     for candidate in found:
         if best.seconds_per_point * expected_points < candidate.worth_after_s:
             continue
-        engine, seconds = _timed_if_exact(candidate, probes, expected, say)
+        engine, seconds = _timed_if_exact(candidate, probes, expected, say, precision)
         if seconds < best.seconds_per_point:
             best = Choice(candidate.name, engine, seconds)
     say(f"engine chosen: {best.technique}" + (f" ({best.engine.name})" if best.engine.name != best.technique else ""))
     return best
 
 
-def _alone(plane: Plane, reference: Functional, probes: np.ndarray, say) -> Choice:
+def _alone(plane: Plane, reference: Functional, probes: np.ndarray, say, precision: str) -> Choice:
     """Functional, the only engine that applies, with its seconds per point for the estimate: one pass on an eighth
     of the samples (all of them under bn recalibrate, whose cost does not scale with them), scaled to them all."""
     part = len(plane.samples) if plane.bn == "recalibrate" else -(-len(plane.samples) // TIMED_FRACTION)
     started = time.perf_counter()
-    Functional(replace(plane, samples=plane.samples[:part])).evaluate(probes[:1])
+    reduced(Functional(replace(plane, samples=plane.samples[:part])), precision).evaluate(probes[:1])
     seconds = (time.perf_counter() - started) * len(plane.samples) / part
-    say(f"engine functional: {seconds:.3f} s/point (the only engine that applies: timed once, on {part} of "
-        f"{len(plane.samples)} samples)")
+    say(f"engine {_functional(precision)}: {seconds:.3f} s/point (the only engine that applies: timed once, on "
+        f"{part} of {len(plane.samples)} samples)")
     say("engine chosen: functional")
-    return Choice("functional", reference, seconds)
+    return Choice("functional", reduced(reference, precision), seconds)
 
 
-def make_engine(plane: Plane, technique: str, expected_points: int, probes: np.ndarray) -> Engine:
+def _functional(precision: str) -> str:
+    return "functional" if precision == "fp32" else f"functional+{precision}"
+
+
+def make_engine(plane: Plane, technique: str, expected_points: int, probes: np.ndarray,
+                precision: str = "fp32") -> Engine:
     """The engine of a technique chosen before (by another worker, or a job before), checked against
-    Functional on probes[0] all the same: a surface is never computed by an engine that disagrees."""
+    Functional on probes[0] all the same (in fp32): a surface is never computed by an engine that disagrees."""
     reference = Functional(plane)
     if technique == "functional":
-        return reference
+        return reduced(reference, precision)
     notes = []
     found = [c for c in _candidates(plane, expected_points, notes.append) if c.name == technique]
     if found:
         engine, _ = _timed_if_exact(found[0], probes, reference.evaluate(probes[:1]), notes.append)
         if engine is not None:
-            return engine
+            return reduced(engine, precision)
     raise EngineError(f"engine {technique}, chosen for this grid, cannot evaluate it here "
                        f"({'; '.join(notes) or 'it does not apply'})")
 
@@ -89,8 +100,10 @@ def _candidates(plane: Plane, expected_points: int, say) -> list[Candidate]:
         return []
 
 
-def _timed_if_exact(candidate: Candidate, probes, expected, say) -> tuple[Engine | None, float]:
-    """The candidate's engine and its seconds per point; None and infinity if it fails or disagrees."""
+def _timed_if_exact(candidate: Candidate, probes, expected, say,
+                    precision: str = "fp32") -> tuple[Engine | None, float]:
+    """The candidate's engine and its seconds per point (in precision, once it agreed in fp32); None and infinity if
+    it fails or disagrees."""
     engine = None
     try:
         engine = candidate.make()
@@ -104,6 +117,13 @@ def _timed_if_exact(candidate: Candidate, probes, expected, say) -> tuple[Engine
         say(f"engine {engine.name}: skipped, loss and metrics {got[:, 0].tolist()} differ from "
             f"{expected[:, 0].tolist()}")
         return None, float("inf")
+    if precision != "fp32":
+        engine = reduced(engine, precision)
+        try:
+            seconds = _calibrate(engine, probes[:engine.points_per_pass])[1]
+        except Exception as error:
+            say(f"engine {engine.name}: skipped ({type(error).__name__}: {error})")
+            return None, float("inf")
     say(f"engine {engine.name}: {seconds:.3f} s/point")
     return engine, seconds
 

@@ -36,7 +36,7 @@ class PlaneSpec:
     and the center checkpoint, what is measured (objective.py) and the BatchNorm policy bn (batch_norm.py; under
     recalibrate the training data's bn_data_args and the indices of its recalibration samples, in order).
     batch_size and device change the speed only, except that batch_size makes the batches that BatchNorm
-    normalizes over under bn batch and recalibrate."""
+    normalizes over under bn batch and recalibrate; precision (precision.py) trades exactness for speed."""
     model: str
     model_args: dict
     data: str
@@ -53,6 +53,7 @@ class PlaneSpec:
     bn: str = "eval"
     bn_data_args: dict | None = None
     bn_index: tuple[int, ...] = ()
+    precision: str = "fp32"
 
     def __post_init__(self):  # lists, arrays and paths in, what json and the fingerprint expect kept
         object.__setattr__(self, "sample_index", tuple(int(i) for i in self.sample_index))
@@ -79,6 +80,8 @@ class PlaneSpec:
             config.update(bn=self.bn, batch_size=self.batch_size)
         if self.bn == "recalibrate":
             config.update(bn_data_args=self.bn_data_args, bn_index=list(self.bn_index))
+        if self.precision != "fp32":  # the same: fp32 is what surfaces computed before the key were
+            config.update(precision=self.precision)
         code = [self.model, self.data, self.loss, *self.metrics, self.collate or ""]
         parts = {"config": _digest(json.dumps(config, sort_keys=True).encode()),
                  "code": _digest(*map(_module_source, dict.fromkeys(s for s in code if ":" in s)),

@@ -8,7 +8,7 @@ from bokeh.embed import components
 
 from .. import kinds, store
 from ..files import write_text
-from ..noise import noise
+from ..noise import noise, precision_exceeds_noise, precision_note
 from .controls import settings_form
 from .curve import HIGHLIGHT, loss_curve
 from .figures import write_run_figures
@@ -126,8 +126,8 @@ def view_boxes(views) -> str:
 def landscape_head(index: int, landscape: Landscape) -> str:
     return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
             f"<h2>{esc(landscape.name)} <span class=note>{esc(kinds.describe(landscape.attrs))}</span></h2>"
-            f"{progress_warning(landscape)}{residual_warning(landscape)}{shared_warnings(landscape)}{empty_warning(landscape)}"
-            f"{flat_warning(landscape)}</div>")
+            f"{progress_warning(landscape)}{residual_warning(landscape)}{shared_warnings(landscape)}"
+            f"{empty_warning(landscape)}{flat_warning(landscape)}{precision_warning(landscape)}</div>")
 
 
 def progress_warning(landscape: Landscape) -> str:
@@ -149,6 +149,29 @@ def flat_warning(landscape: Landscape) -> str:
         return ""
     return (f'<p class="warning"><b>The loss is {value:g} at every grid point.</b> It does not depend on these '
             "weights: most likely the loss does not fit the model or the data, and this is no landscape.</p>")
+
+
+def precision_warning(landscape: Landscape) -> str:
+    """A precision (bf16, tf32) that moved the loss by more than the noise, which then no longer bounds what a
+    difference on the map means."""
+    attrs, found = landscape.attrs, landscape_noise(landscape)
+    if "precision_error" not in attrs or not found or not precision_exceeds_noise(attrs, found.error):
+        return ""
+    precision = precision_of(attrs)
+    return (f'<p class="warning"><b>{esc(precision)} moves the loss more than the noise.</b> '
+            f"{esc(precision_note(precision, attrs, found.error))}. Differences of that size are rounding, not "
+            "landscape: precision fp32 computes them exactly.</p>")
+
+
+def precision_of(attrs: dict) -> str:
+    return attrs.get("precision") or "the reduced precision"
+
+
+def landscape_noise(landscape: Landscape):
+    """The noise of the landscape's loss (noise.Noise), or None where it has no standard errors."""
+    if "loss" not in landscape.errors:
+        return None
+    return noise(landscape.loss, landscape.errors["loss"], landscape.attrs.get("num_samples"))
 
 
 def residual_warning(landscape: Landscape) -> str:
@@ -194,9 +217,10 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
     if loss_args := arguments_text(attrs.get("loss_args")):
         rows.append(("Loss arguments", loss_args))
     rows.append(("Metrics", [landscape.label(name) for name in landscape.metrics]))
-    if "loss" in landscape.errors and (found := noise(landscape.loss, landscape.errors["loss"],
-                                                      attrs.get("num_samples"))):
+    if found := landscape_noise(landscape):
         rows.append(("Noise", found.text()))
+    if "precision_error" in attrs:
+        rows.append(("Precision", precision_note(precision_of(attrs), attrs, found.error if found else None)))
     if landscape.dimensions == 1:
         rows.append(("α range", f"{landscape.x[0]:g} to {landscape.x[-1]:g}"))
     for mark in landscape.marks:  # "A: lenet epoch 1" -> ("Point A", "lenet epoch 1")
