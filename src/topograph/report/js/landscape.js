@@ -36,14 +36,21 @@ const Topo = (() => {
 
   const title = (ls, s) => titled(ls.labels[field(ls, s)], s);
 
-  /* The quantity's values, less its value at the center (0, 0) where s.relative (the lowest value where the
-     grid does not hold it): grid.field_values(). */
+  /* The quantity's value at the center (0, 0), bilinear (along α for a line), where the grid holds it, else its
+     lowest value: grid.center_value(). */
+  function centerValue(ls, s) {
+    const raw = ls.grids[field(ls, s)];
+    const inside = ls.x[0] <= 0 && 0 <= ls.x[ls.x.length - 1] && ls.y[0] <= 0 && 0 <= ls.y[ls.y.length - 1];
+    const at = ls.dimensions === 1 ? () => along(ls, raw[0], 0) : () => interpolate(ls, raw, 0, 0);
+    return (inside ? at() : null) ?? Math.min(...finiteOf(raw));
+  }
+
+  /* The quantity's values, less its value at the center where s.relative: grid.field_values(). */
   function values(ls, s) {
     return cached(['values', ls.key, field(ls, s), s.relative].join('|'), () => {
       const raw = ls.grids[field(ls, s)];
       if (!s.relative) return raw;
-      const inside = ls.x[0] <= 0 && 0 <= ls.x[ls.x.length - 1] && ls.y[0] <= 0 && 0 <= ls.y[ls.y.length - 1];
-      const center = (inside ? interpolate(ls, raw, 0, 0) : null) ?? Math.min(...finiteOf(raw));
+      const center = centerValue(ls, s);
       return raw.map((row) => row.map((v) => (v === null ? null : v - center)));
     });
   }
@@ -465,6 +472,6 @@ const Topo = (() => {
                              {capture: true});
   }
 
-  return {config, readSettings, plain, title, range, display, surface, surfaceLines, densify, interpolate, position,
+  return {config, readSettings, plain, title, titled, centerValue, range, display, surface, surfaceLines, densify, interpolate, position,
           lineTraces, layout3d, layoutLine, traces, viewLayout, viewHeading, wheelScrollsPage, topText};
 })();
