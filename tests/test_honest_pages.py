@@ -125,6 +125,12 @@ def test_higher_is_better_keeps_its_best_region_in_colour_and_linear_bars_read_r
     shown = tick_labels(browser)
     assert shown[-1] == f"≥ {short(np.percentile(LOSS, 95))}", shown  # the clipped top is marked
     assert_round(shown[:-1])
+    set_input(browser, "set-cap", 1)
+    wait_for(browser, "return document.getElementById('view-topographic').data[0].zmax === 1")
+    assert heading(browser).endswith(f"loss (cross-entropy) {short(LOSS.min())} to {short(LOSS.max())}, capped at 1")
+    hover = trace(browser, "view-topographic", "center: final weights", "hovertemplate")[0]
+    assert f"<br>loss (cross-entropy) {LOSS[4, 3]:.4g}" in hover and f"accuracy {100 * np.exp(-LOSS[4, 3]):.1f} %" \
+        in hover, "hovering the center marker shows the values there"  # (0, 0) is the node [4, 3]
     check_clean(browser)
 
 

@@ -300,10 +300,15 @@ const Topo = (() => {
     else if (!ls.marks.label.length) {
       drawn = [{...point([0], [0]), mode: 'markers', name: 'center: final weights',
                 marker: {symbol: 'diamond', size: flat ? 16 : 8, color: '#fff', line: {color: '#111', width: 3}},
-                hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})<extra></extra>`}];
+                hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})${centerText(ls)}`
+                  + '<extra></extra>'}];
     }
     return ls.marks.label.length ? [...drawn, markTrace(ls, point, flat)] : drawn;
   }
+
+  /* each quantity at the center, for the center marker's hover (it hides the map's hover there) */
+  const centerText = (ls) => names(ls).map((name) => `<br>${plain(ls.labels[name])} `
+    + valueText(ls, name, interpolate(ls, ls.grids[name], 0, 0))).join('');
 
   /* the track's first and last checkpoint, each its own legend entry */
   function ends(ls, track, point, flat, group = {}) {
