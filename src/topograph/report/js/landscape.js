@@ -127,8 +127,8 @@ const Topo = (() => {
     return vals;
   }
 
-  /* 1, 2, 5 times powers of ten in [low, high]; over many decades (more than eight of those) powers of ten only, at
-     most eight of them (plots.colour_ticks()) */
+  /* 1, 2, 5 (or, where more than eight of those, 1, 3) times powers of ten in [low, high]; over many decades
+     powers of ten only, at most eight of them (as plots.colour_ticks()) */
   function logTicks(low, high) {
     const found = (digits) => {
       const vals = [];
@@ -137,8 +137,8 @@ const Topo = (() => {
       }
       return vals;
     };
-    const vals = found([1, 2, 5]);
-    if (vals.length <= 8) return vals;
+    const vals = [[1, 2, 5], [1, 3]].map(found).find((each) => each.length <= 8);
+    if (vals) return vals;
     const powers = found([1]), every = Math.ceil(powers.length / 8);
     return powers.filter((v, i) => i % every === 0);
   }
