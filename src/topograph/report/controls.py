@@ -26,14 +26,16 @@ def checkbox(name: str, label: str, value: bool, title: str) -> str:
             f'{" checked" if value else ""}> {esc(label)}</label>')
 
 
+PERCENTILE = ("values above are drawn in the top colour; where higher is better the bottom is at "
+              "100 − this percentile, values below drawn in the bottom colour")
+CAP = "an explicit top of the colour range; where higher is better (as R²) its bottom"
 SCALES = [("auto", "auto (log; linear for bounded metrics)"), ("log", "log"), ("linear", "linear")]
 CONTROLS = {
     "scale": lambda s: select("scale", "Colour scale", SCALES, s.scale),
     "percentile": lambda s: field("percentile", "Colour top at percentile", "number", s.percentile,
-                                  ' min="50" max="100" step="0.5" title="values above are drawn in the top colour"')
-    + ' <output id="top-value" title="the top of the colour range"></output>',
-    "cap": lambda s: field("cap", "or at", "number", s.cap,
-                           ' step="any" placeholder="value" title="an explicit top of the colour range" size="7"'),
+                                  f' min="50" max="100" step="0.5" title="{PERCENTILE}"')
+    + ' <output id="top-value" title="the end of the colour range"></output>',
+    "cap": lambda s: field("cap", "or at", "number", s.cap, f' step="any" placeholder="value" title="{CAP}" size="7"'),
     "relative": lambda s: checkbox("relative", "L − L(center)", s.relative,
                                    "draw the rise above the value at the center (0, 0), on a linear scale"),
     "cmap": lambda s: select("cmap", "Colour map", [(name, name) for name in CMAPS], s.cmap),

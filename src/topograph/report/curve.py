@@ -20,17 +20,25 @@ if (hits.length && window.topographSelect) { window.topographSelect(hits[0].name
 """
 
 
+def recorded(run: Run) -> bool:
+    """Whether the run recorded a training-loss curve to draw: a positive loss along it, or at two checkpoints or
+    more (a run from a checkpoint folder without a record has neither)."""
+    at_checkpoints = [loss for _, loss in run.checkpoints.values() if np.isfinite(loss) and loss > 0]
+    return bool((np.isfinite(run.curve_loss) & (run.curve_loss > 0)).any()) or len(at_checkpoints) > 1
+
+
 def loss_curve(run: Run, selected: str | None = None, width: int = 900, height: int = 260):
     """Training loss per optimizer step, checkpoints marked, each train landscape's interval shaded (the
     selected one darker), a hidden cursor Play moves; a click inside an interval calls the page's
-    topographSelect(name)."""
-    if not len(run.curve_loss) and not run.checkpoints:
+    topographSelect(name). None where the run recorded no curve."""
+    if not recorded(run):
         return None
     positive = run.curve_loss > 0
+    clickable = " · click an interval" if any(ls.interval for ls in run.landscapes) else ""
     curve = hv.Curve((run.curve_step[positive], run.curve_loss[positive]), "optimizer step",
                      "training loss (log scale)").opts(
         logy=True, width=width, height=height, color="#555555", line_width=1.2,
-        title="Training loss · click an interval", default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"])
+        title=f"Training loss{clickable}", default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"])
     plot = hv.render(curve, backend="bokeh")
     plot.toolbar.active_scroll = None  # the wheel scrolls the page until the toolbar's wheel zoom is chosen
     plot.name = "loss-curve"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .run import Landscape
-from .style import BOUNDED, Style, colour_title
+from .style import BOUNDED, HIGHER_IS_BETTER, Style, colour_title
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Display:
 
     @property
     def floored(self) -> bool:
-        """Some value lies below the range's bottom (only with a range given from outside)."""
+        """Some value lies below the range's bottom (drawn at the bottom)."""
         return bool((self.values[np.isfinite(self.values)] < self.low).any())
 
     @property
@@ -73,14 +73,18 @@ def is_log(field: str, finite: np.ndarray, style: Style) -> bool:
     return bool(wanted and finite.size and (finite > 0).all())
 
 
-def colour_range(finite: np.ndarray, style: Style) -> tuple[float, float]:
-    """Rule 4 of display(): the lowest value, and the cap or the style's percentile (the highest where that is not
-    above the lowest)."""
+def colour_range(finite: np.ndarray, style: Style, field: str) -> tuple[float, float]:
+    """Rule 4 of display(): from the lowest value to the cap or the style's percentile (the highest where that is
+    not above the lowest); for a HIGHER_IS_BETTER field from the cap or the (100 - percentile)th percentile (the
+    lowest where that is not below the highest) to the highest."""
     if not finite.size:
         return 0.0, 1.0
-    low = float(finite.min())
-    high = float(style.cap if style.cap is not None else np.percentile(finite, style.percentile))
-    return low, high if high > low else float(finite.max())
+    low, high = float(finite.min()), float(finite.max())
+    if field in HIGHER_IS_BETTER:
+        floor = float(style.cap if style.cap is not None else np.percentile(finite, 100 - style.percentile))
+        return (floor if floor < high else low), high
+    top = float(style.cap if style.cap is not None else np.percentile(finite, style.percentile))
+    return low, top if top > low else high
 
 
 def display(landscape: Landscape, style: Style, value_range: tuple[float, float] | None = None) -> Display:
@@ -91,11 +95,13 @@ def display(landscape: Landscape, style: Style, value_range: tuple[float, float]
     3. the colour scale is logarithmic where style.scale is "log", or "auto" for a field not in BOUNDED and not
        relative, and every finite v is positive;
     4. the colour range runs from the lowest finite v to style.cap if set, else to numpy.percentile(finite v,
-       style.percentile); where that top is not above the lowest, to the highest. Values above the top are drawn
-       at the top. value_range, where given, replaces [low, high] (a range shared by several figures)."""
+       style.percentile); where that top is not above the lowest, to the highest. For a HIGHER_IS_BETTER field
+       the low side is clipped instead (the best region keeps its colours): from style.cap if set, else
+       numpy.percentile(finite v, 100 - style.percentile), to the highest. Values beyond an end are drawn at that
+       end. value_range, where given, replaces [low, high] (a range shared by several figures)."""
     values, title, field = field_values(landscape, style)
     finite = values[np.isfinite(values)]
-    low, high = value_range if value_range is not None else colour_range(finite, style)
+    low, high = value_range if value_range is not None else colour_range(finite, style, field)
     return Display(values, title, is_log(field, finite, style) and low > 0, float(low), float(high))
 
 
@@ -104,7 +110,7 @@ def shared_display(landscapes: list[Landscape], style: Style) -> list[Display]:
     all their values together (rule 4 over the values of all)."""
     parts = [field_values(landscape, style) for landscape in landscapes]
     finite = [values[np.isfinite(values)] for values, _, _ in parts]
-    low, high = colour_range(np.concatenate(finite), style)
+    low, high = colour_range(np.concatenate(finite), style, parts[0][2])
     log = all(is_log(field, f, style) for (_, _, field), f in zip(parts, finite)) and low > 0
     return [Display(values, title, log, low, high) for values, title, _ in parts]
 
@@ -112,15 +118,18 @@ def shared_display(landscapes: list[Landscape], style: Style) -> list[Display]:
 def line_values(landscape: Landscape, style: Style) -> Display:
     """A 1-D landscape's curve: the field's values along x (rules 1 and 2 of display(), the center at α = 0), the
     y axis' title, and whether that axis is log-scaled (rule 3). A curve shows all its values: its range runs from
-    the lowest to style.cap if set, else to the highest, never to a percentile. js/landscape.js lineValues() does
-    the same."""
+    the lowest to style.cap if set, else to the highest, never to a percentile (for a HIGHER_IS_BETTER field from
+    style.cap if set). js/landscape.js lineValues() does the same."""
     field = field_of(landscape, style)
     values = landscape.values[field][:, 0]
     if style.relative:
         values = values - center_value(landscape, values)
     finite = values[np.isfinite(values)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    high = float(style.cap) if style.cap is not None and style.cap > low else high
+    if style.cap is not None and field in HIGHER_IS_BETTER:
+        low = float(style.cap) if style.cap < high else low
+    elif style.cap is not None:
+        high = float(style.cap) if style.cap > low else high
     return Display(values, colour_title(landscape.label(field), style), is_log(field, finite, style), low, high)
 
 

@@ -45,7 +45,7 @@ def render_run(run: Run, style: Style, assets: str | None = None, preview: bool 
     """The page: the landscapes' views first (the first screen shows one), then the run's table and loss curve."""
     curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
     script, divs = components({"curve": curve}) if curve is not None else ("", {})
-    curve_div = divs.get("curve", "<p class=note>No training-loss curve stored.</p>")
+    curve_div = divs.get("curve") or no_curve(run)
     kind = "preview, from the stores as they are now (report.html is the finished page)" if preview else "report"
     body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape {kind} · '
             f'<a href="../index.html">all runs</a></p></header><main>{landscape_views(run, style)}'
@@ -57,6 +57,17 @@ def render_run(run: Run, style: Style, assets: str | None = None, preview: bool 
                 "landscapes": [run_landscape_json(run, ls, f"{index}") for index, ls in enumerate(run.landscapes)]}
         body += drawing_json() + json_script("run-data", data) + inline_js("landscape.js") + inline_js("run.js")
     return page(f"{run.name} – topograph {'preview' if preview else 'report'}", body)
+
+
+def no_curve(run: Run) -> str:
+    """In the loss curve's place: that none was recorded, and a button per interval (js/run.js selects its
+    landscape, as a click on the curve would)."""
+    intervals, shown = [ls.name for ls in run.landscapes if ls.interval], run.landscapes[0].name
+    buttons = "".join(f'<button type="button" data-landscape="{esc(name)}" aria-pressed="{str(name == shown).lower()}">'
+                      f"{esc(name)}</button>" for name in intervals)
+    choose = f' Its intervals: <span class="buttons">{buttons}</span>' if intervals else ""
+    return (f'<div id="no-curve"><h2>Training loss</h2><p class="note">No training-loss curve was recorded for this '
+            f"run (its checkpoints came without one).{choose}</p></div>")
 
 
 def run_landscape_json(run: Run, landscape: Landscape, key: str) -> dict:

@@ -9,7 +9,7 @@ from .grid import surface_at
 from .html import json_script
 from .labels import FRACTIONS, quantity_label, unit_of
 from .run import Landscape, Track
-from .style import BOUNDED, CAMERA, LIFT, SEGMENT_POINTS, colorscales, track_colors
+from .style import BOUNDED, CAMERA, HIGHER_IS_BETTER, LIFT, SEGMENT_POINTS, colorscales, track_colors
 
 
 def drawing_json() -> str:
@@ -55,6 +55,7 @@ def landscape_json(landscape: Landscape, key: str) -> dict:
             "labels": {name: landscape.label(name) for name in landscape.values},
             "percent": [name for name in landscape.values if name in FRACTIONS],
             "bounded": [name for name in landscape.values if name in BOUNDED],
+            "higher": [name for name in landscape.values if name in HIGHER_IS_BETTER],
             "tracks": [track_json(landscape, track, color) for track, color in zip(landscape.tracks, colors)],
             "marks": marks_json(landscape), "center_step": landscape.attrs.get("center_step"),
             "camera": landscape_camera(landscape) if landscape.dimensions == 2 else None}

@@ -14,7 +14,7 @@ from .camera import landscape_camera
 from .grid import Display, display, line_at, line_values, shared_display, surface_at
 from .labels import unit_of
 from .run import Landscape, Run, Track
-from .style import CAMERA, INTERVAL_COLORS, LIFT, SEGMENT_POINTS, Style, track_colors
+from .style import CAMERA, INTERVAL_COLORS, LIFT, SEGMENT_POINTS, Style, compact, track_colors
 
 
 def levels(shown: Display, count: int) -> np.ndarray:
@@ -53,7 +53,7 @@ def colour_bar(figure: Figure, axes, shown: Display, style: Style, **options):
     bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), ax=axes, label=shown.title, extend=shown.extend,
                           **options)
     ticks = colour_ticks(shown)
-    bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    bar.set_ticks(ticks, labels=[compact(t) for t in ticks])
     bar.minorticks_off()
     return bar
 
@@ -181,7 +181,7 @@ def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figu
         axes.text(mark.x, mark.y, height + 3 * lift, mark.label, fontsize=9, zorder=14)
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
     ticks = colour_ticks(shown)
-    axes.set_zticks(np.log10(ticks) if shown.log else ticks, labels=[f"{t:g}" for t in ticks])
+    axes.set_zticks(np.log10(ticks) if shown.log else ticks, labels=[compact(t) for t in ticks])
     axes.set(xlabel=xlabel, ylabel=ylabel, zlabel=shown.title, title=heading(landscape, "3-D map"),
              xlim=(landscape.x.min(), landscape.x.max()), ylim=(landscape.y.min(), landscape.y.max()),
              zlim=(low, high))

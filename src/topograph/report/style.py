@@ -10,6 +10,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 BOUNDED = ("accuracy", "top5", "r2")  # metrics in [0, 1] (R² at most 1): a linear scale by default
+HIGHER_IS_BETTER = ("accuracy", "top5", "r2")  # their colour range clips the low side (the loss's, the high side)
 INTERVAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 CMAPS = ("viridis", "cividis", "plasma", "inferno", "magma", "turbo", "terrain", "coolwarm", "Spectral_r", "Greys_r")
 CAMERA = {"eye": {"x": -1.1, "y": -1.25, "z": 0.95}, "aspectratio": {"x": 1, "y": 1, "z": 0.6}}  # Plotly's terms
@@ -27,8 +28,10 @@ class Style:
     opacity: float = 1.0  # of the 3-D surface
     field: str = "loss"  # "loss" or a metric's array ("accuracy", "r2", ...); where a landscape has none, the loss
     scale: str = "auto"  # "auto": log for the loss and unbounded metrics, linear for BOUNDED ones; "log"; "linear"
-    percentile: float = 95.0  # the colour range's top: this percentile of the values (100: the highest)
-    cap: float | None = None  # an explicit top of the colour range, instead of the percentile
+    percentile: float = 95.0  # the colour range's top: this percentile of the values (100: the highest); for a
+    # HIGHER_IS_BETTER quantity its bottom, at the (100 - percentile)th percentile
+    cap: float | None = None  # an explicit end of the colour range instead of the percentile: the top (the bottom
+    # for a HIGHER_IS_BETTER quantity), the side away from the optimum
     relative: bool = False  # draw L - L(center), the rise above the center
     aspect: str = "equal"  # the maps' axes: "equal" (one unit is as long on both) or "stretch" (fill the box)
 
@@ -57,3 +60,13 @@ def colour_title(label: str, style: Style) -> str:
     the ticks, not the title); js/landscape.js title() is the same."""
     title = f"{label} − value at center" if style.relative else label
     return f"{title}, capped at {style.cap:g}" if style.cap is not None else title
+
+
+def compact(value: float) -> str:
+    """A number in at most 3 significant digits, a power of ten written short where it is large or small: 0.0401,
+    2, 1000, 1.23e4, 1.45e14, 1e-5 (js/landscape.js short() is the same)."""
+    value = float(f"{value:.3g}")
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"

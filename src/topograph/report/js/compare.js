@@ -97,18 +97,23 @@
     scene.dataset.legendLinked = 'yes';
   }
 
-  /* the mean of the quantity against the distance from the center, one line per run shown, in its colour */
+  /* the mean of the quantity (less its value at the center where s.relative) against the distance from the
+     center, one line per run shown, in its colour */
   function profileTrace(run, s) {
     const profile = run.profile[s.field] ?? run.profile.loss, name = Topo.plain(run.name);
-    const label = Topo.plain(page.labels[s.field] ?? 'loss');
+    const label = Topo.plain(profileLabel(s)), center = s.relative ? Topo.centerValue(run.landscape, s) : 0;
     const hover = `r %{x:.3f}<br>mean ${label} %{y:.4g}<br>over %{customdata} grid points<extra>${name}</extra>`;
-    return {type: 'scatter', mode: 'lines+markers', name, x: profile.radius, y: profile.mean,
+    return {type: 'scatter', mode: 'lines+markers', name, x: profile.radius,
+            y: profile.mean.map((v) => (v === null ? null : v - center)),
             customdata: profile.count, line: {color: run.color, width: 2.5}, marker: {color: run.color, size: 6},
             hovertemplate: hover};
   }
 
+  /* the profile's quantity: 'loss (cross-entropy)', 'loss (cross-entropy) − value at center' */
+  const profileLabel = (s) => Topo.titled(page.labels[s.field] ?? 'loss', {...s, cap: null});
+
   function renderProfile(s, shown) {
-    const label = page.labels[s.field] ?? 'loss';
+    const label = profileLabel(s);
     const layout = {
       title: {text: 'Radial profile', font: {size: 15}, x: 0.01, xanchor: 'left'},
       margin: {l: 64, r: 12, t: 42, b: 52}, showlegend: true, legend: {x: 0.01, y: 0.99},

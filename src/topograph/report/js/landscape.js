@@ -30,24 +30,33 @@ const Topo = (() => {
   const finiteOf = (grid) => grid.flat().filter((v) => v !== null);
 
   /* the colour bar's title of a quantity's label (style.colour_title()) */
-  function titled(label, s) {
-    const name = s.relative ? `${label} − value at center` : label;
-    return s.cap === null ? name : `${name}, capped at ${s.cap}`;
-  }
+  const uncapped = (label, s) => (s.relative ? `${label} − value at center` : label);
+  const capText = (s) => (s.cap === null ? '' : `, capped at ${s.cap}`);
+  const titled = (label, s) => `${uncapped(label, s)}${capText(s)}`;
 
   const title = (ls, s) => titled(ls.labels[field(ls, s)], s);
 
-  /* The quantity's values, less its value at the center (0, 0) where s.relative (the lowest value where the
-     grid does not hold it): grid.field_values(). */
+  /* The quantity's value at the center (0, 0), bilinear (along α for a line), where the grid holds it, else its
+     lowest value: grid.center_value(). */
+  function centerValue(ls, s) {
+    const raw = ls.grids[field(ls, s)];
+    const inside = ls.x[0] <= 0 && 0 <= ls.x[ls.x.length - 1] && ls.y[0] <= 0 && 0 <= ls.y[ls.y.length - 1];
+    const at = ls.dimensions === 1 ? () => along(ls, raw[0], 0) : () => interpolate(ls, raw, 0, 0);
+    return (inside ? at() : null) ?? Math.min(...finiteOf(raw));
+  }
+
+  /* The quantity's values, less its value at the center where s.relative: grid.field_values(). */
   function values(ls, s) {
     return cached(['values', ls.key, field(ls, s), s.relative].join('|'), () => {
       const raw = ls.grids[field(ls, s)];
       if (!s.relative) return raw;
-      const inside = ls.x[0] <= 0 && 0 <= ls.x[ls.x.length - 1] && ls.y[0] <= 0 && 0 <= ls.y[ls.y.length - 1];
-      const center = (inside ? interpolate(ls, raw, 0, 0) : null) ?? Math.min(...finiteOf(raw));
+      const center = centerValue(ls, s);
       return raw.map((row) => row.map((v) => (v === null ? null : v - center)));
     });
   }
+
+  /* whether the drawn quantity is one where higher is better (style.HIGHER_IS_BETTER), as R² */
+  const higher = (ls, s) => ls.higher.includes(field(ls, s));
 
   /* log where asked (auto: not for the bounded metrics, style.BOUNDED, nor for L - L(center)) */
   const wantsLog = (ls, s) => s.scale === 'log'
@@ -59,24 +68,36 @@ const Topo = (() => {
     return sorted[low] + (at - low) * (sorted[high] - sorted[low]);
   }
 
-  /* The colour range of the landscapes drawn on one scale (grid.shared_display() in Python): from the lowest
-     value to the cap, or to the percentile of all their values; log where wanted and every value is positive.
-     zmin/zmax are the range as plotted (log10 where log). */
+  /* The colour range [low, high] of the landscapes drawn on one scale (grid.shared_display() in Python), clipped
+     on the side away from the optimum: from the lowest value to the cap, or to the percentile of all their values;
+     where higher is better, from the cap or the (100 - percentile)th percentile to the highest. Log where wanted
+     and every value is positive; min/max: the values' own; capped/floored: some value lies above/below the range;
+     zmin/zmax: the range as plotted (log10 where log). */
   function range(shown, s) {
     const all = shown.flatMap((ls) => finiteOf(values(ls, s))).sort((a, b) => a - b);
-    if (!all.length) return {low: 0, high: 1, log: false, capped: false, zmin: 0, zmax: 1};
-    const low = all[0], max = all[all.length - 1];
-    let high = s.cap !== null ? s.cap : percentile(all, s.percentile);
-    if (!(high > low)) high = max > low ? max : low + Math.max(Math.abs(low) * 1e-6, 1e-12);
+    const best = shown.length > 0 && higher(shown[0], s);
+    if (!all.length) return {low: 0, high: 1, min: 0, max: 1, log: false, capped: false, floored: false, zmin: 0,
+                             zmax: 1, higher: best};
+    const min = all[0], max = all[all.length - 1];
+    let low = min, high = max;
+    if (best) {
+      low = s.cap !== null ? s.cap : percentile(all, 100 - s.percentile);
+      if (!(low < max)) low = min;
+    } else {
+      high = s.cap !== null ? s.cap : percentile(all, s.percentile);
+      if (!(high > min)) high = max;
+    }
+    if (!(high > low)) high = low + Math.max(Math.abs(low) * 1e-6, 1e-12);
     const log = wantsLog(shown[0], s) && low > 0, to = log ? Math.log10 : (v) => v;
-    return {low, high, max, log, capped: max > high, zmin: to(low), zmax: to(high)};
+    return {low, high, min, max, log, capped: max > high, floored: min < low, zmin: to(low), zmax: to(high),
+            higher: best};
   }
 
-  /* The plotted grid: the values, those above the range's top at its top, log10 where the range is log. */
+  /* The plotted grid: the values, those beyond an end of the range at that end, log10 where the range is log. */
   function display(ls, s, r = range([ls], s)) {
     const to = r.log ? Math.log10 : (v) => v;
-    return cached(['display', ls.key, field(ls, s), s.relative, r.high, r.log].join('|'), () => values(ls, s)
-      .map((row) => row.map((v) => (v === null ? null : to(Math.min(v, r.high))))));
+    return cached(['display', ls.key, field(ls, s), s.relative, r.low, r.high, r.log].join('|'), () => values(ls, s)
+      .map((row) => row.map((v) => (v === null ? null : to(Math.min(Math.max(v, r.low), r.high))))));
   }
 
   /* a round step near size: 1, 2, 2.5 or 5 times a power of ten */
@@ -85,35 +106,64 @@ const Topo = (() => {
     return power * [1, 2, 2.5, 5, 10].find((m) => m * power >= size);
   }
 
-  const short = (v) => String(Number(v.toPrecision(3)));
-  /* the colour range's top, beside its control: '= 0.563 (log scale)' */
-  const topText = (r) => `= ${short(r.high)}${r.log ? ' (log scale)' : ''}`;
+  /* a number in 3 significant digits, a power of ten written short where it is large or small: 0.0401, 1000,
+     1.23e4, 1.45e14 (style.compact()) */
+  function short(v) {
+    const rounded = Number(v.toPrecision(3));
+    if (rounded === 0 || (Math.abs(rounded) >= 1e-3 && Math.abs(rounded) < 1e4)) return String(rounded);
+    const [mantissa, exponent] = rounded.toExponential(2).split('e');
+    return `${mantissa.replace(/\.?0+$/, '')}e${Number(exponent)}`;
+  }
+  /* the colour range's clipped end, beside its control: '= 0.563 (log scale)'; where higher is better its bottom */
+  const topText = (r) => (r.higher ? `: bottom ${short(r.low)}, higher is better` : `= ${short(r.high)}`)
+    + (r.log ? ' (log scale)' : '');
 
-  /* The colour bar's (and 3-D z axis') ticks of a log range, in the quantity's own units: 1, 2, 5 times powers
-     of ten, or round steps where the range spans too little for three of those; the top marked ≥ where capped. */
+  /* round values in [low, high]: multiples of a step of 1, 2, 2.5 or 5 times a power of ten, three to seven */
+  function roundTicks(low, high) {
+    const step = niceStep((high - low) / 6), vals = [];
+    for (let k = Math.ceil(low / step - 1e-9); k * step <= high + 1e-9 * step; k++) {
+      vals.push(Number((k * step).toPrecision(12)));
+    }
+    return vals;
+  }
+
+  /* 1, 2, 5 (or, where more than eight of those, 1, 3) times powers of ten in [low, high]; over many decades
+     powers of ten only, at most eight of them (as plots.colour_ticks()) */
+  function logTicks(low, high) {
+    const found = (digits) => {
+      const vals = [];
+      for (let e = Math.floor(Math.log10(low)); e <= Math.ceil(Math.log10(high)); e++) {
+        for (const v of digits.map((m) => Number(`${m}e${e}`))) if (v >= low && v <= high) vals.push(v);
+      }
+      return vals;
+    };
+    const vals = [[1, 2, 5], [1, 3]].map(found).find((each) => each.length <= 8);
+    if (vals) return vals;
+    const powers = found([1]), every = Math.ceil(powers.length / 8);
+    return powers.filter((v, i) => i % every === 0);
+  }
+
+  /* The colour bar's (and 3-D z axis') ticks, in the quantity's own units: on a log range logTicks(), on a linear
+     one (or a log one spanning too little for three of those) round steps; a clipped end marked ≥ (the top) or ≤
+     (the bottom). */
   function ticks(r) {
-    if (!r.log) return r.capped ? {tickvals: [r.zmax], ticktext: [`≥ ${short(r.high)}`], tickmode: 'auto'} : {};
-    let vals = [];
-    for (let e = Math.floor(Math.log10(r.low)); e <= Math.ceil(Math.log10(r.high)); e++) {
-      for (const m of [1, 2, 5]) if (m * 10 ** e >= r.low && m * 10 ** e <= r.high) vals.push(m * 10 ** e);
-    }
-    if (vals.length < 3) {
-      const step = niceStep((r.high - r.low) / 5);
-      vals = [];
-      for (let v = Math.ceil(r.low / step) * step; v <= r.high * (1 + 1e-12); v += step) vals.push(v);
-    }
-    if (r.capped) vals = vals.filter((v) => r.zmax - Math.log10(v) > 0.05 * (r.zmax - r.zmin));  /* room for ≥ */
+    const to = r.log ? Math.log10 : (v) => v, room = 0.05 * (r.zmax - r.zmin);
+    let vals = r.log ? logTicks(r.low, r.high) : [];
+    if (vals.length < 3) vals = roundTicks(r.low, r.high);
+    vals = vals.filter((v) => (!r.capped || r.zmax - to(v) > room) && (!r.floored || to(v) - r.zmin > room));
     const text = vals.map(short);
+    if (r.floored) { vals.unshift(r.low); text.unshift(`≤ ${short(r.low)}`); }
     if (r.capped) { vals.push(r.high); text.push(`≥ ${short(r.high)}`); }
-    return {tickmode: 'array', tickvals: vals.map(Math.log10), ticktext: text};
+    return {tickmode: 'array', tickvals: vals.map(to), ticktext: text};
   }
 
   function colorbar(ls, s, r, length) {
     return {title: {text: plain(title(ls, s)), side: 'right'}, len: length, ...ticks(r)};
   }
 
-  /* what the range spans, for a view's heading: 'loss 0.0401 to 0.0563' */
-  const spanText = (ls, s, r) => `${title(ls, s)} ${short(r.low)} to ${short(r.max)}`;
+  /* what the values span, for a view's heading: 'loss 0.0401 to 0.0563', 'loss 0.067 to 7.83, capped at 1' */
+  const spanText = (ls, s, r) => `${uncapped(ls.labels[field(ls, s)], s)} ${short(r.min)} to ${short(r.max)}`
+    + capText(s);
 
   /* count contour lines evenly spaced strictly between the range's ends (as plotted) */
   function levels(r, count) {
@@ -250,10 +300,15 @@ const Topo = (() => {
     else if (!ls.marks.label.length) {
       drawn = [{...point([0], [0]), mode: 'markers', name: 'center: final weights',
                 marker: {symbol: 'diamond', size: flat ? 16 : 8, color: '#fff', line: {color: '#111', width: 3}},
-                hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})<extra></extra>`}];
+                hovertemplate: `center: the final weights (${ls.unit} ${ls.center_step})${centerText(ls)}`
+                  + '<extra></extra>'}];
     }
     return ls.marks.label.length ? [...drawn, markTrace(ls, point, flat)] : drawn;
   }
+
+  /* each quantity at the center, for the center marker's hover (it hides the map's hover there) */
+  const centerText = (ls) => names(ls).map((name) => `<br>${plain(ls.labels[name])} `
+    + valueText(ls, name, interpolate(ls, ls.grids[name], 0, 0))).join('');
 
   /* the track's first and last checkpoint, each its own legend entry */
   function ends(ls, track, point, flat, group = {}) {
@@ -315,10 +370,11 @@ const Topo = (() => {
     return {t, step: steps[i] + (t - i) * (next - steps[i])};
   }
 
-  /* A 1-D landscape's curve of the field (less its center value where s.relative), capped at s.cap
-     (grid.line_values() in Python does the same) */
+  /* A 1-D landscape's curve of the field (less its center value where s.relative), capped at s.cap on the side
+     away from the optimum (grid.line_values() in Python does the same) */
   function lineValues(ls, s) {
-    return values(ls, s)[0].map((v) => (v !== null && s.cap !== null && v > s.cap ? s.cap : v));
+    const clip = s.cap === null ? null : (higher(ls, s) ? (v) => Math.max(v, s.cap) : (v) => Math.min(v, s.cap));
+    return values(ls, s)[0].map((v) => (v !== null && clip ? clip(v) : v));
   }
 
   /* linear interpolation of a curve at x over the neighbours that hold a value (grid.line_at() in Python) */
@@ -421,6 +477,6 @@ const Topo = (() => {
                              {capture: true});
   }
 
-  return {config, readSettings, plain, title, range, display, surface, surfaceLines, densify, interpolate, position,
+  return {config, readSettings, plain, title, titled, centerValue, range, display, surface, surfaceLines, densify, interpolate, position,
           lineTraces, layout3d, layoutLine, traces, viewLayout, viewHeading, wheelScrollsPage, topText};
 })();

@@ -45,7 +45,10 @@
   function showViews() {
     const own = views.filter(applies);
     if (!own.some((view) => view.key === state.view)) state.view = 'all';
-    document.querySelectorAll('#view-switch button').forEach((b) => {
+    document.querySelectorAll('#no-curve button').forEach((b) => {
+    b.addEventListener('click', () => select(b.dataset.landscape));
+  });
+  document.querySelectorAll('#view-switch button').forEach((b) => {
       const all = own.filter((view) => view.in_all).length;
       b.hidden = b.dataset.view === 'all' ? all < 2 : !own.some((view) => view.key === b.dataset.view);
       const pressed = b.dataset.view === state.view || (own.length === 1 && !b.hidden);
@@ -57,7 +60,11 @@
     for (const view of views) box(view).hidden = !shown(view);
   }
 
+  /* the shown landscape's interval: darker on the loss curve, or its button pressed where no curve was recorded */
   function highlightInterval(name) {
+    document.querySelectorAll('#no-curve button').forEach((b) => {
+      b.setAttribute('aria-pressed', String(b.dataset.landscape === name));
+    });
     for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
       for (const ls of page.landscapes) {
         const interval = doc.get_model_by_name(`interval-${ls.name}`);
@@ -156,6 +163,9 @@
   window.topographSelect = select;
   document.querySelectorAll('#landscapes button').forEach((b) => b.addEventListener('click', () =>
     select(page.landscapes[Number(b.dataset.index)].name)));
+  document.querySelectorAll('#no-curve button').forEach((b) => {
+    b.addEventListener('click', () => select(b.dataset.landscape));
+  });
   document.querySelectorAll('#view-switch button').forEach((b) => {
     b.addEventListener('click', () => setView(b.dataset.view));
   });
