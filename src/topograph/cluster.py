@@ -1,8 +1,11 @@
 """Which dask cluster evaluates the grid: worker processes on this machine's cores (LocalCluster), one worker
-per GPU (dask_cuda.LocalCUDACluster), or a scheduler that is already running (e.g. from dask-jobqueue)."""
+per GPU (dask_cuda.LocalCUDACluster), workers started as SLURM jobs (dask_jobqueue.SLURMCluster), or a scheduler that
+is already running."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import socket
 import sys
 from contextlib import contextmanager
@@ -99,9 +102,40 @@ def check_worker_memory(limit_mb: int, needed: int) -> None:
                            f"samples (about {needed} MB). Fix: set worker_mem_mb to at least {needed}.")
 
 
+def check_jobqueue() -> None:
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        raise ConfigError("jobqueue: needs dask-jobqueue. Fix: pip install 'topograph[slurm]', or set jobqueue: "
+                          "null") from None
+
+
+# A jobqueue worker: one single-threaded process per SLURM job, as the LocalCluster's.
+JOBQUEUE_DEFAULTS = {"cores": 1, "processes": 1, "memory": "4GB"}
+
+
+def slurm_cluster(jobqueue: dict):
+    """dask_jobqueue.SLURMCluster of jobqueue's arguments (but workers), whose workers, SLURM jobs of their own, find
+    what this process imports: they start in its folder with its PYTHONPATH (the user's modules), the environment
+    and dask settings of the LocalCluster's workers, and topograph.evaluate preloaded."""
+    from dask_jobqueue import SLURMCluster
+
+    options = {**JOBQUEUE_DEFAULTS, **jobqueue}
+    options.pop("workers", None)
+    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    settings = {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): value
+                for key, value in WORKER_MEMORY.items()}
+    exports = {**WORKER_ENVIRON, **settings, "PYTHONPATH": path}
+    prologue = [f"cd {shlex.quote(os.getcwd())}"] + [f"export {key}={shlex.quote(str(value))}"
+                                                     for key, value in exports.items()]
+    options["job_script_prologue"] = prologue + options.get("job_script_prologue", [])
+    options["worker_extra_args"] = ["--preload", "topograph.evaluate", *options.get("worker_extra_args", [])]
+    return SLURMCluster(**options)
+
+
 @contextmanager
 def dask_client(workers: int, devices: list[int] | None = None, scheduler: str | None = None,
-                memory_limit_mb: int | None = None):
+                memory_limit_mb: int | None = None, jobqueue: dict | None = None):
     """A dask client for the evaluation, closed (with any cluster it started) on exit."""
     import dask
     from distributed import Client, LocalCluster
@@ -109,6 +143,11 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
     if scheduler:
         path = Path(scheduler)
         with (Client(scheduler_file=str(path)) if path.suffix == ".json" else Client(scheduler)) as client:
+            yield client
+        return
+    if jobqueue:  # each worker's memory limit is jobqueue's memory (a job's, shared among its processes)
+        with slurm_cluster(jobqueue) as cluster, Client(cluster) as client:
+            cluster.scale(jobqueue.get("workers", 1))
             yield client
         return
     # Workers import torch and the engines while they start, not on their first chunk.
