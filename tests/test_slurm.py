@@ -28,9 +28,9 @@ CONFIG = {"chunk": 2, "workers": 1, "runs": {
     "b": {**RUN, "resolution": 10, "num_samples": 360, "seed": 3}}}
 SURFACES = [f"results/{run}/landscapes/{name}/surface.zarr" for run in "ab" for name in ("train_1-3", "result")]
 CANCELLED = "results/b/landscapes/result/surface.zarr"
-# Without slurmdbd sacct sees no job: squeue instead (up.sh's MinJobAge is 600 s); the first check after 2 s, not 40.
+# Without slurmdbd sacct sees no job: squeue instead (up.sh's MinJobAge is 600 s); the first check after 1 s, not 40.
 CLUSTER = {"workers": 1, "devices": None, "scheduler": None, "memory_limit_mb": None, "jobqueue": None}
-NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
+NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1"]
 
 
 @pytest.fixture(scope="session")
@@ -164,26 +164,31 @@ def test_a_gpu_config_asks_slurm_for_its_gpus_cores_and_memory(slurm_run, tmp_pa
 
 @pytest.mark.cluster
 def test_jobqueue_workers_are_slurm_jobs(slurm_run, tmp_path, monkeypatch):
-    """config jobqueue: the grid's dask workers are SLURM jobs (dask-jobqueue), gone when it is done; the same
-    surface as the SLURM run's."""
+    """config jobqueue: the grid's dask workers are SLURM jobs (dask-jobqueue) that import the user's module from
+    the user's folder, and are gone when the grid is done; the same surface as a local evaluation's (which finds
+    the engine chosen for it)."""
     from topograph.evaluate import evaluate_landscape
     from topograph.preflight import check_config
 
     folder = slurm_run[0]
-    config = {**copy.deepcopy(CONFIG), "jobqueue": {"workers": 2, "queue": "cpu", "memory": "2GB", "interface": "lo",
-                                     "log_directory": str(tmp_path / "logs")}}
-    run = check_config(config)["a"]
+    (tmp_path / "mynets.py").write_text("from topograph import zoo\n\n\ndef lenet():\n    return zoo.lenet5()\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(folder / "cache"))
-    cluster = {**CLUSTER, "jobqueue": config["jobqueue"]}
+    monkeypatch.syspath_prepend(tmp_path)
+    config = copy.deepcopy(CONFIG)
+    config["runs"]["a"]["model"] = "mynets:lenet"
+    config["jobqueue"] = {"workers": 2, "queue": "cpu", "memory": "2GB", "interface": "lo",
+                          "log_directory": str(tmp_path / "logs")}
+    run = check_config(config)["a"]
     start = time.time()
-    evaluate_landscape(run, "result", folder / "results/a", tmp_path / "surface.zarr", cluster=cluster, chunk=2)
+    evaluate_landscape(run, "result", folder / "results/a", tmp_path / "jobqueue.zarr", chunk=CONFIG["chunk"],
+                       cluster={**CLUSTER, "jobqueue": config["jobqueue"]})
     print(f"a grid on 2 dask-jobqueue workers: {time.time() - start:.0f} s")
-    xr.testing.assert_equal(xr.open_zarr(tmp_path / "surface.zarr"),
-                            xr.open_zarr(folder / "results/a/landscapes/result/surface.zarr"))
     for _ in range(50):
         workers = [job for job in jobs(tmp_path) if job["name"] == "dask-worker"]
         if all(job["state"] in ("CANCELLED", "COMPLETED") for job in workers):
             break
         time.sleep(0.2)
     assert len(workers) >= 2 and all(job["state"] in ("CANCELLED", "COMPLETED") for job in workers), workers
+    evaluate_landscape(run, "result", folder / "results/a", tmp_path / "local.zarr", chunk=CONFIG["chunk"],
+                       cluster=CLUSTER)
+    xr.testing.assert_equal(xr.open_zarr(tmp_path / "jobqueue.zarr"), xr.open_zarr(tmp_path / "local.zarr"))

@@ -37,6 +37,15 @@ def check_gpus(devices: list[int]) -> None:
                            f"(0..{available - 1}). Fix: list only existing GPU ids.")
 
 
+def visible_devices(devices: list[int], visible: str | None) -> list:
+    """The CUDA_VISIBLE_DEVICES of devices, which count among the GPUs this process sees: those that SLURM (or the
+    user) gave it in CUDA_VISIBLE_DEVICES, e.g. devices [0, 1] under CUDA_VISIBLE_DEVICES=3,5 are GPUs 3 and 5."""
+    if not visible:
+        return devices
+    given = [device.strip() for device in visible.split(",")]
+    return [given[device] for device in devices]
+
+
 def check_scheduler(scheduler: str, timeout: float = 2.0) -> None:
     """The scheduler of config's scheduler: (an address, or a scheduler file holding one) accepts a TCP connection
     within timeout seconds, or a one-line ConfigError says why not. Cheap enough for every parse of the workflow."""
@@ -159,7 +168,8 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
             from dask_cuda import LocalCUDACluster
         except ImportError as error:
             raise ClusterError("devices: needs dask-cuda. Fix: pip install 'topograph[gpu]'") from error
-        start = lambda: LocalCUDACluster(CUDA_VISIBLE_DEVICES=devices, **options)  # noqa: E731
+        visible = visible_devices(devices, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        start = lambda: LocalCUDACluster(CUDA_VISIBLE_DEVICES=visible, **options)  # noqa: E731
     else:
         start = lambda: LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, **options)  # noqa: E731
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON, **WORKER_MEMORY}):
