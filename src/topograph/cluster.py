@@ -119,8 +119,10 @@ def check_jobqueue() -> None:
                           "null") from None
 
 
-# A jobqueue worker: one single-threaded process per SLURM job, as the LocalCluster's.
-JOBQUEUE_DEFAULTS = {"cores": 1, "processes": 1, "memory": "4GB"}
+# A jobqueue worker: one single-threaded process per SLURM job, as the LocalCluster's; no nanny, whose environment
+# would hold MALLOC_TRIM_THRESHOLD_ (WORKER_ENVIRON's comment): the worker is the job's process, and SLURM holds it
+# to the job's memory.
+JOBQUEUE_DEFAULTS = {"cores": 1, "processes": 1, "memory": "4GB", "nanny": False}
 
 
 def slurm_cluster(jobqueue: dict):
