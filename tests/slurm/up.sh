@@ -12,6 +12,10 @@ fi
 [ -s /etc/munge/munge.key ] || { mungekey --create --force; chown munge:munge /etc/munge/munge.key; }
 mkdir -p /run/munge /var/log/munge /var/lib/munge /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
 chown munge:munge /run/munge /var/log/munge /var/lib/munge
+if [ -s /etc/slurm/slurm.conf ] && ! grep -q "^ClusterName=topograph$" /etc/slurm/slurm.conf; then
+  echo "up.sh: /etc/slurm/slurm.conf is another cluster's: left as it is" >&2
+  exit 1
+fi
 node=$(hostname -s)
 memory=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
 # MinJobAge: squeue (the status command without slurmdbd) sees a finished job for 10 minutes. EnforcePartLimits:
