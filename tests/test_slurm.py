@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import xarray as xr
 import yaml
@@ -163,6 +164,19 @@ def test_a_gpu_config_asks_slurm_for_its_gpus_cores_and_memory(slurm_run, tmp_pa
     assert "--cpus-per-task=4" in cpus and "--mem 16000" in cpus, cpus
 
 
+def worker_processes(job_ids: set[str]) -> list[int]:
+    """The dask worker processes of these SLURM jobs still running on this node."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if ("distributed.cli.dask_worker" in " ".join(process.info["cmdline"] or [])
+                    and process.environ().get("SLURM_JOB_ID") in job_ids):
+                found.append(process.pid)
+        except psutil.Error:  # gone meanwhile
+            pass
+    return found
+
+
 @pytest.mark.cluster
 def test_jobqueue_workers_are_slurm_jobs(slurm_run, tmp_path, monkeypatch):
     """config jobqueue: the grid's dask workers are SLURM jobs (dask-jobqueue) that import the user's module from
@@ -180,16 +194,19 @@ def test_jobqueue_workers_are_slurm_jobs(slurm_run, tmp_path, monkeypatch):
     config["jobqueue"] = {"workers": 2, "queue": "cpu", "memory": "2GB", "interface": "lo",
                           "log_directory": str(tmp_path / "logs")}
     run = check_config(config)["a"]
+    before = {job["id"] for job in jobs(tmp_path)}
     start = time.time()
     evaluate_landscape(run, "result", folder / "results/a", tmp_path / "jobqueue.zarr", chunk=CONFIG["chunk"],
                        cluster={**CLUSTER, "jobqueue": config["jobqueue"]})
     print(f"a grid on 2 dask-jobqueue workers: {time.time() - start:.0f} s")
-    for _ in range(50):
-        workers = [job for job in jobs(tmp_path) if job["name"] == "dask-worker"]
-        if all(job["state"] in ("CANCELLED", "COMPLETED") for job in workers):
+    for _ in range(100):  # SLURM kills what outlives a job's SIGTERM after KillWait (5 s)
+        workers = [job for job in jobs(tmp_path) if job["name"] == "dask-worker" and job["id"] not in before]
+        left = worker_processes({job["id"] for job in workers})
+        if not left and all(job["state"] in ("CANCELLED", "COMPLETED") for job in workers):
             break
         time.sleep(0.2)
-    assert len(workers) >= 2 and all(job["state"] in ("CANCELLED", "COMPLETED") for job in workers), workers
+    assert len(workers) == 2 and not left, (workers, f"dask workers still running: {left}")
+    assert all(job["state"] in ("CANCELLED", "COMPLETED") for job in workers), workers
     evaluate_landscape(run, "result", folder / "results/a", tmp_path / "local.zarr", chunk=CONFIG["chunk"],
                        cluster=CLUSTER)
     xr.testing.assert_equal(xr.open_zarr(tmp_path / "jobqueue.zarr"), xr.open_zarr(tmp_path / "local.zarr"))

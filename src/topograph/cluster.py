@@ -131,7 +131,9 @@ def slurm_cluster(jobqueue: dict):
     and dask settings of the LocalCluster's workers, and topograph.evaluate preloaded."""
     from dask_jobqueue import SLURMCluster
 
-    options = {**JOBQUEUE_DEFAULTS, **jobqueue}
+    # exec: the worker is the job's process, which SLURM kills with the job, not a child it may lose when the job's
+    # shell dies first (a worker stuck in its close then outlived the job; proctrack/linuxproc).
+    options = {**JOBQUEUE_DEFAULTS, "python": f"exec {shlex.quote(sys.executable)}", **jobqueue}
     options.pop("workers", None)
     path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
     settings = {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): value
@@ -159,7 +161,10 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
     if jobqueue:  # each worker's memory limit is jobqueue's memory (a job's, shared among its processes)
         with slurm_cluster(jobqueue) as cluster, Client(cluster) as client:
             cluster.scale(jobqueue.get("workers", 1))
-            yield client
+            try:
+                yield client
+            finally:  # each worker closes and its job ends, before the cluster cancels the jobs (SIGTERM in its
+                client.retire_workers(close_workers=True)  # close left workers hanging)
         return
     # Workers import torch and the engines while they start, not on their first chunk.
     options = {"dashboard_address": None, "memory_limit": f"{memory_limit_mb}MB" if memory_limit_mb else 0,

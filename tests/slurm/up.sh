@@ -19,7 +19,8 @@ fi
 node=$(hostname -s)
 memory=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
 # MinJobAge: squeue (the status command without slurmdbd) sees a finished job for 10 minutes. EnforcePartLimits:
-# sbatch refuses a job that asks for more than the node has (instead of queueing it forever).
+# sbatch refuses a job that asks for more than the node has (instead of queueing it forever). KillWait: a job's
+# processes that outlive its SIGTERM are killed after 5 s (without cgroups SLURM kills only those it tracks).
 cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=topograph
 SlurmctldHost=$node(127.0.0.1)
@@ -43,6 +44,7 @@ MpiDefault=none
 ReturnToService=2
 MinJobAge=600
 EnforcePartLimits=ALL
+KillWait=5
 SchedulerParameters=sched_interval=1
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$memory State=UNKNOWN
 PartitionName=cpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP
