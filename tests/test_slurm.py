@@ -72,6 +72,15 @@ def snakemake(folder: Path, *args, **options):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **options)
 
 
+def finish(process, timeout: float) -> str:
+    """The output of a snakemake process once it ends; killed (with its jobs) if it runs past timeout seconds."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        process.terminate()  # snakemake cancels its SLURM jobs on SIGTERM
+        pytest.fail("snakemake ran past its time: " + process.communicate(timeout=60)[0][-3000:])
+
+
 def cancel_midway(folder: Path, process) -> int:
     """scancel CANCELLED's job once some but not most of its chunks are done; the chunks done then."""
     partial, deadline = folder / (CANCELLED + ".partial"), time.time() + 300
@@ -86,7 +95,7 @@ def cancel_midway(folder: Path, process) -> int:
             subprocess.run(["scancel", job["id"]], check=True)
             return done
         time.sleep(0.1)
-    pytest.fail("evaluate_grid of b/result never reached the middle of its grid: " + process.communicate()[0][-3000:])
+    pytest.fail("evaluate_grid of b/result never reached the middle of its grid: " + finish(process, 300)[-3000:])
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +108,7 @@ def slurm_run(slurm, tmp_path_factory):
     start = time.time()
     process = snakemake(folder, "--profile", "profiles/slurm", *NO_ACCOUNTING)
     done = cancel_midway(folder, process)
-    output = process.communicate(timeout=480)[0]
+    output = finish(process, 480)
     assert process.returncode == 0, output[-3000:]
     return folder, done, output, time.time() - start
 
@@ -148,7 +157,7 @@ def submitted(folder: Path, profile: str, config: dict) -> str:
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     process = snakemake(folder, "results/a/landscapes/result/surface.zarr", "--profile", profile, *NO_ACCOUNTING,
                         "--verbose", "--forcerun", "evaluate_grid")
-    output = process.communicate(timeout=120)[0]
+    output = finish(process, 120)
     assert process.returncode != 0, output[-3000:]
     return re.search(r"sbatch call: (.*)", output)[1]
 
