@@ -14,11 +14,11 @@ from topograph.config import validate
 # What makes a test slow, as markers: `python -m pytest -m "not slow"` is the fast tier. A test that starts one of
 # these without its marker fails (uses()), so the fast tier stays fast; a fixture below implies its marker.
 USES = {"snakemake": "runs Snakemake", "browser": "drives Chromium", "cluster": "starts a dask cluster",
-        "compile": "compiles with torch.compile"}
+        "compile": "compiles with torch.compile", "slurm": "submits SLURM jobs (tests/slurm/up.sh's cluster)"}
 FIXTURES = {"workflow_copy": "snakemake", "finished_workflow": "snakemake", "planes_workflow": "snakemake",
             "curvature_workflow": "snakemake", "bn_workflow": "snakemake", "any_model_workflow": "snakemake",
             "readme_run": "snakemake", "browser": "browser"}
-STARTS = {"snakemake": "snakemake", "chromedriver": "browser"}  # a command's word -> what it starts
+STARTS = {"snakemake": "snakemake", "chromedriver": "browser", "sbatch": "slurm"}  # a command's word -> its mark
 _running = {}
 
 TINY_RUN = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",

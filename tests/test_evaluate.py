@@ -106,6 +106,13 @@ def test_gpus_asked_for_on_a_machine_without_them():
             pass
 
 
+def test_devices_count_among_the_gpus_the_job_was_given():
+    """Under SLURM (CUDA_VISIBLE_DEVICES=3,5) devices: [0, 1] are GPUs 3 and 5, not the node's 0 and 1."""
+    assert cluster.visible_devices([0, 1], "3,5") == ["3", "5"]
+    assert cluster.visible_devices([1], "GPU-a, GPU-b") == ["GPU-b"]
+    assert cluster.visible_devices([0, 1], None) == [0, 1]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_a_gpu_worker_computes_the_cpu_surface(result_surface, tmp_path):
     """devices: [0]: a dask-cuda worker evaluates on the GPU, equal to the CPU surface."""

@@ -21,7 +21,8 @@ RULES = ("train", "extract_trajectory", "fit_directions", "evaluate_grid", "repo
 # checkpoints variant or the key belongs to checkpoints runs, in the run read from checkpoints ("old").
 CHANGES = {
     "runs": None, "workers": 1, "chunk": 3, "devices": [0], "scheduler": "tcp://127.0.0.1:8786",
-    "worker_mem_mb": 3000, "compare": ["tiny"], "self_contained": True, "keep_sample_losses": True,
+    "jobqueue": {"workers": 2}, "worker_mem_mb": 3000, "compare": ["tiny"], "self_contained": True,
+    "keep_sample_losses": True,
     "model": "topograph.zoo:LeNet5", "model_args": {"width": 2}, "data": "topograph.zoo:synthetic",
     "data_args": {"split": "all"}, "eval_data_args": {"split": "train"},
     "train.optimizer": "Adam", "train.optimizer_args": {}, "train.learning_rate": 0.02, "train.batch_size": 16,

@@ -1,8 +1,11 @@
 """Which dask cluster evaluates the grid: worker processes on this machine's cores (LocalCluster), one worker
-per GPU (dask_cuda.LocalCUDACluster), or a scheduler that is already running (e.g. from dask-jobqueue)."""
+per GPU (dask_cuda.LocalCUDACluster), workers started as SLURM jobs (dask_jobqueue.SLURMCluster), or a scheduler that
+is already running."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import socket
 import sys
 from contextlib import contextmanager
@@ -32,6 +35,15 @@ def check_gpus(devices: list[int]) -> None:
     if missing:
         raise ClusterError(f"devices: {devices} names GPUs {missing}, but this machine has {available} "
                            f"(0..{available - 1}). Fix: list only existing GPU ids.")
+
+
+def visible_devices(devices: list[int], visible: str | None) -> list:
+    """The CUDA_VISIBLE_DEVICES of devices, which count among the GPUs this process sees: those that SLURM (or the
+    user) gave it in CUDA_VISIBLE_DEVICES, e.g. devices [0, 1] under CUDA_VISIBLE_DEVICES=3,5 are GPUs 3 and 5."""
+    if not visible:
+        return devices
+    given = [device.strip() for device in visible.split(",")]
+    return [given[device] for device in devices]
 
 
 def check_scheduler(scheduler: str, timeout: float = 2.0) -> None:
@@ -99,9 +111,44 @@ def check_worker_memory(limit_mb: int, needed: int) -> None:
                            f"samples (about {needed} MB). Fix: set worker_mem_mb to at least {needed}.")
 
 
+def check_jobqueue() -> None:
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        raise ConfigError("jobqueue: needs dask-jobqueue. Fix: pip install 'topograph[slurm]', or set jobqueue: "
+                          "null") from None
+
+
+# A jobqueue worker: one single-threaded process per SLURM job, as the LocalCluster's; no nanny, whose environment
+# would hold MALLOC_TRIM_THRESHOLD_ (WORKER_ENVIRON's comment): the worker is the job's process, and SLURM holds it
+# to the job's memory.
+JOBQUEUE_DEFAULTS = {"cores": 1, "processes": 1, "memory": "4GB", "nanny": False}
+
+
+def slurm_cluster(jobqueue: dict):
+    """dask_jobqueue.SLURMCluster of jobqueue's arguments (but workers), whose workers, SLURM jobs of their own, find
+    what this process imports: they start in its folder with its PYTHONPATH (the user's modules), the environment
+    and dask settings of the LocalCluster's workers, and topograph.evaluate preloaded."""
+    from dask_jobqueue import SLURMCluster
+
+    # exec: the worker is the job's process, which SLURM kills with the job, not a child it may lose when the job's
+    # shell dies first (a worker stuck in its close then outlived the job; proctrack/linuxproc).
+    options = {**JOBQUEUE_DEFAULTS, "python": f"exec {shlex.quote(sys.executable)}", **jobqueue}
+    options.pop("workers", None)
+    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    settings = {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): value
+                for key, value in WORKER_MEMORY.items()}
+    exports = {**WORKER_ENVIRON, **settings, "PYTHONPATH": path}
+    prologue = [f"cd {shlex.quote(os.getcwd())}"] + [f"export {key}={shlex.quote(str(value))}"
+                                                     for key, value in exports.items()]
+    options["job_script_prologue"] = prologue + options.get("job_script_prologue", [])
+    options["worker_extra_args"] = ["--preload", "topograph.evaluate", *options.get("worker_extra_args", [])]
+    return SLURMCluster(**options)
+
+
 @contextmanager
 def dask_client(workers: int, devices: list[int] | None = None, scheduler: str | None = None,
-                memory_limit_mb: int | None = None):
+                memory_limit_mb: int | None = None, jobqueue: dict | None = None):
     """A dask client for the evaluation, closed (with any cluster it started) on exit."""
     import dask
     from distributed import Client, LocalCluster
@@ -110,6 +157,14 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
         path = Path(scheduler)
         with (Client(scheduler_file=str(path)) if path.suffix == ".json" else Client(scheduler)) as client:
             yield client
+        return
+    if jobqueue:  # each worker's memory limit is jobqueue's memory (a job's, shared among its processes)
+        with slurm_cluster(jobqueue) as cluster, Client(cluster) as client:
+            cluster.scale(jobqueue.get("workers", 1))
+            try:
+                yield client
+            finally:  # each worker closes and its job ends, before the cluster cancels the jobs (SIGTERM in its
+                client.retire_workers(close_workers=True)  # close left workers hanging)
         return
     # Workers import torch and the engines while they start, not on their first chunk.
     options = {"dashboard_address": None, "memory_limit": f"{memory_limit_mb}MB" if memory_limit_mb else 0,
@@ -120,7 +175,8 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
             from dask_cuda import LocalCUDACluster
         except ImportError as error:
             raise ClusterError("devices: needs dask-cuda. Fix: pip install 'topograph[gpu]'") from error
-        start = lambda: LocalCUDACluster(CUDA_VISIBLE_DEVICES=devices, **options)  # noqa: E731
+        visible = visible_devices(devices, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        start = lambda: LocalCUDACluster(CUDA_VISIBLE_DEVICES=visible, **options)  # noqa: E731
     else:
         start = lambda: LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, **options)  # noqa: E731
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON, **WORKER_MEMORY}):

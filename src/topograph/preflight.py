@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 
 from . import kinds
-from .cluster import check_scheduler
+from .cluster import check_jobqueue, check_scheduler
 from .config import check_intervals, validate
 from .errors import ConfigError, one_line
 from .run import Run
@@ -20,6 +20,8 @@ def check_config(config: dict) -> dict[str, Run]:
     kinds.check(runs)
     if config["scheduler"]:
         check_scheduler(config["scheduler"])
+    if config["jobqueue"]:
+        check_jobqueue()
     return runs
 
 

@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 from pathlib import Path
@@ -105,9 +106,20 @@ def trajectory_sources(wildcards):
     return f"results/{wildcards.run}/run.json"
 
 
+# evaluate_grid's workers where workers: is null and Snakemake has no --cores: under a cluster executor (SLURM),
+# which gives every job what its rule asks for.
+CLUSTER_WORKERS = 4
+
+
 def evaluate_workers(wildcards=None):
-    """One dask worker per GPU in devices:, else per core (workers:, or the cores Snakemake has)."""
-    return len(config["devices"] or []) or config["workers"] or workflow.cores
+    """One dask worker per GPU in devices:, else per core: workers:, or the cores Snakemake has (in a SLURM job
+    those SLURM gave it, not all of the node's), else CLUSTER_WORKERS; under jobqueue: one, the job's client (its
+    workers are SLURM jobs of their own)."""
+    if config["jobqueue"]:
+        return 1
+    given = workflow.remote_exec and int(os.environ.get("SLURM_CPUS_PER_TASK", 0))
+    return (len(config["devices"] or []) or config["workers"] or given or workflow.resource_settings.cores
+            or CLUSTER_WORKERS)
 
 
 def evaluate_mem_mb(wildcards, threads):
