@@ -373,6 +373,12 @@ def test_the_default_worker_memory_is_the_machines_share_and_never_less_than_one
                               f"shared among 4 workers ({share} MB each): fewer workers (or devices) would fit\n")
 
 
+def test_the_default_worker_memory_shares_a_slurm_jobs_memory():
+    assert cluster.slurm_job_mb({"SLURM_MEM_PER_NODE": "16000"}) == 16000
+    assert cluster.slurm_job_mb({"SLURM_MEM_PER_CPU": "3000", "SLURM_CPUS_PER_TASK": "4"}) == 12000
+    assert cluster.slurm_job_mb({}) is None
+
+
 def test_a_loss_that_ignores_the_weights_is_warned_of(result_surface, tmp_path):
     _, spec = result_surface
     center, d1, _, attrs = store.read_vectors(spec.directions)

@@ -93,15 +93,26 @@ def needed_mb(worker_bytes: int) -> int:
 
 def default_worker_mb(needed: int, workers: int, log=None) -> int:
     """worker_mem_mb where it is null: this machine's memory (its cgroup's or rlimit's where less, as dask reads
-    it) shared among the workers, or what one needs where that is more (said in one line: the machine may not hold
-    them). The estimate of need is a floor, not a limit: a user module that imports more (lightning) needs more."""
+    it; a SLURM job's --mem where less) shared among the workers, or what one needs where that is more (said in one
+    line: the machine may not hold them). The estimate of need is a floor, not a limit: a user module that imports
+    more (lightning) needs more."""
     from distributed.system import MEMORY_LIMIT
 
-    share = MEMORY_LIMIT // 2**20 // workers
+    share = min(MEMORY_LIMIT // 2**20, slurm_job_mb() or MEMORY_LIMIT) // workers
     if needed > share:
         print(f"warning: one worker needs about {needed} MB, more than this machine's memory shared among {workers} "
               f"workers ({share} MB each): fewer workers (or devices) would fit", file=log or sys.stdout, flush=True)
     return max(needed, share)
+
+
+def slurm_job_mb(environ=os.environ) -> int | None:
+    """The memory SLURM gave this job in MB (--mem, or --mem-per-cpu times its CPUs), None outside a job: without
+    cgroups (a test cluster's proctrack/linuxproc) dask cannot see it."""
+    if environ.get("SLURM_MEM_PER_NODE"):
+        return int(environ["SLURM_MEM_PER_NODE"])
+    if environ.get("SLURM_MEM_PER_CPU"):
+        return int(environ["SLURM_MEM_PER_CPU"]) * int(environ.get("SLURM_CPUS_PER_TASK") or 1)
+    return None
 
 
 def check_worker_memory(limit_mb: int, needed: int) -> None:
