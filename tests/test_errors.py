@@ -3,6 +3,9 @@ per-sample computation (a plain forward pass, numpy's standard deviation), for u
 losses and for the metrics that are functions of a mean."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +101,22 @@ def test_a_partial_surface_from_before_the_errors_resumes_keeping_its_chunks(tra
     surface = xr.open_zarr(out)
     np.testing.assert_array_equal(surface.loss.values[:2, :2], kept)
     assert np.isnan(surface.loss_se.values[:2, :2]).all() and (surface.loss_se.values[2:, 2:] > 0).all()
+
+
+def test_a_script_without_a_main_guard_is_one_line_before_any_worker_starts(tmp_path):
+    """Every dask worker process imports the script as it starts: without the guard each would run the call again
+    (a training script retrains) and die, and the error would name the workers."""
+    body = ("from topograph import compute_landscapes\n"
+            f"compute_landscapes({str(tmp_path / 'run')!r}, model='topograph.zoo:lenet5',\n"
+            f"                   data='topograph.zoo:digits', checkpoints={str(tmp_path / 'none')!r})\n")
+    (tmp_path / "bare.py").write_text(body)
+    (tmp_path / "guarded.py").write_text("def main():\n    " + body.replace("\n", "\n    ").rstrip() +
+                                         '\n\n\nif __name__ == "__main__":\n    main()\n')
+    bare, guarded = (subprocess.run([sys.executable, name], cwd=tmp_path, capture_output=True, text=True)
+                     for name in ("bare.py", "guarded.py"))
+    assert bare.returncode == 1 and bare.stderr.strip().splitlines()[-1] == (
+        "topograph.errors.ConfigError: bare.py, line 2: compute_landscapes is called at the top level of the script, "
+        "which every dask worker process runs again as it starts. Fix: put the script's work under if __name__ == "
+        '"__main__": (as README\'s recipes do)')
+    assert not (tmp_path / "run").exists()
+    assert "checkpoints" in guarded.stderr.strip().splitlines()[-1], "the guarded script gets as far as its folder"

@@ -1,6 +1,8 @@
 """Landscapes from Python, without Snakemake: the workflow's stages for one run in one call."""
 from __future__ import annotations
 
+import ast
+import sys
 from pathlib import Path
 
 from . import kinds
@@ -21,6 +23,7 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
     from .evaluate import evaluate_landscape
     from .trajectory import extract_run
 
+    check_main_guard()
     run_dir = Path(run_dir)
     name = run_dir.name
     switches = {"landscapes": {hessian.KIND: True}} if hessian.KIND in landscapes else {}  # off unless asked
@@ -43,3 +46,30 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
         evaluate_landscape(run, landscape, run_dir, surfaces[landscape],
                            cluster={"workers": workers, "devices": devices})
     return surfaces
+
+
+def check_main_guard() -> None:
+    """Refuse a call from the top level of a script that lacks `if __name__ == "__main__":`: every dask worker
+    process imports the script when it starts (multiprocessing's spawn), runs the call again, and dies before it
+    serves (one would retrain, and the error that follows names the workers, not the script)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or not str(path).endswith(".py") or not Path(path).is_file():
+        return  # a notebook, python -c, an interactive session: nothing re-imports them
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is not None and not _guarded(Path(path).read_text(), frame.f_lineno):
+        raise ConfigError(f"{Path(path).name}, line {frame.f_lineno}: compute_landscapes is called at the top level "
+                          "of the script, which every dask worker process runs again as it starts. Fix: put the "
+                          'script\'s work under if __name__ == "__main__": (as README\'s recipes do)')
+
+
+def _guarded(source: str, line: int) -> bool:
+    """Whether line of a module's source lies under a top-level `if __name__ == "__main__":`."""
+    for node in ast.parse(source).body:
+        test = getattr(node, "test", None)
+        if (isinstance(node, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+                and test.left.id == "__name__" and node.body[0].lineno <= line <= node.body[-1].end_lineno):
+            return True
+    return False
