@@ -424,3 +424,23 @@ def test_a_metric_that_fails_on_full_batches_only_is_one_line_naming_it(result_s
         f"runs.tiny.metrics: test_evaluate:fails_beyond_four failed on a batch of {spec.batch_size} samples "
         "(RuntimeError: index 4 is out of bounds for dimension 0). Fix: make it work on batches of up to "
         f"{spec.batch_size} samples (batch_size), or leave it out; the chunks finished are kept")
+
+
+@pytest.mark.cluster
+def test_one_cluster_serves_every_landscape_and_none_starts_where_no_point_is_left(trained_run, tmp_path,
+                                                                                   monkeypatch):
+    from topograph import compute_landscapes
+
+    started, real = [], cluster.dask_client
+
+    def counted(**options):
+        started.append(options)
+        return real(**options)
+    monkeypatch.setattr(cluster, "dask_client", counted)
+    arguments = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
+                 "checkpoints": trained_run / "checkpoints", "landscapes": ["train_1-4", "result"], "resolution": 3,
+                 "num_samples": 32}
+    surfaces = compute_landscapes(tmp_path / "run", **arguments)
+    assert len(started) == 1 and all(store.open_store(path)["chunk_done"][:].all() for path in surfaces.values())
+    compute_landscapes(tmp_path / "run", **arguments)
+    assert len(started) == 1, "every point was evaluated before: no cluster started"

@@ -8,7 +8,7 @@ import os
 import shlex
 import socket
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -155,6 +155,27 @@ def slurm_cluster(jobqueue: dict):
     options["job_script_prologue"] = prologue + options.get("job_script_prologue", [])
     options["worker_extra_args"] = ["--preload", "topograph.evaluate", *options.get("worker_extra_args", [])]
     return SLURMCluster(**options)
+
+
+class Clients:
+    """dask clients, each started on first use and kept for the next grid asking for the same cluster; all closed
+    (with their clusters) on exit."""
+
+    def __init__(self):
+        self._stack, self._open = ExitStack(), {}
+
+    def get(self, options: dict):
+        """A client of dask_client(**options)."""
+        key = json.dumps(options, sort_keys=True, default=str)
+        if key not in self._open:
+            self._open[key] = self._stack.enter_context(dask_client(**options))
+        return self._open[key]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        self._stack.close()
 
 
 @contextmanager

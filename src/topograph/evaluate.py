@@ -11,7 +11,7 @@ import platform
 import shutil
 import sys
 import time
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -130,8 +130,9 @@ def _in_worker(function, *args):
 def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, chunk: int | None = None,
                   client=None, log=None, keep_sample_losses: bool = False) -> None:
     """Evaluate every grid point into out (surface.zarr). Work goes to <out>.partial first; chunks
-    already done there are skipped, so a killed run resumes. client=None evaluates in this process.
-    keep_sample_losses: also store sample_loss(x, y, sample)."""
+    already done there are skipped, so a killed run resumes. client: a dask client, or a function that returns
+    one (called only where points are left), or None: in this process. keep_sample_losses: also store
+    sample_loss(x, y, sample)."""
     out, log = Path(out), log or sys.stdout
     chunk = chunk_edge(resolution, chunk, gpu=spec.device == "cuda")
     plane_attrs = dict(store.open_store(spec.directions).attrs)
@@ -148,6 +149,8 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
         if keep_sample_losses:
             _with_sample_losses(group, log)
+        if callable(client):
+            client = client() if not group["chunk_done"][:].all() else None
         workers = max(1, len(client.nthreads())) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
         job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine, keep_sample_losses)
@@ -374,10 +377,12 @@ def file_sha256(path: Path) -> str:
 
 
 def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cluster: dict,
-                       chunk: int | None = None, log=None) -> None:
+                       chunk: int | None = None, log=None, clients=None) -> None:
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes (keyword
-    arguments of cluster.dask_client; memory_limit_mb None: this machine's share, at least what one worker needs)."""
-    from .cluster import check_worker_memory, dask_client, default_worker_mb
+    arguments of cluster.dask_client; memory_limit_mb None: this machine's share, at least what one worker needs),
+    started only where points are left: by clients (a cluster.Clients, which keeps it for the next landscape), else
+    for this landscape alone."""
+    from .cluster import Clients, check_worker_memory, default_worker_mb
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
@@ -390,10 +395,10 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
             workers = len(cluster["devices"]) if cluster.get("devices") else cluster.get("workers") or 1
             cluster = {**cluster, "memory_limit_mb": default_worker_mb(needed, workers, log)}
     attrs = surface_attrs(run, landscape, spec, plane, run_dir)
-    with dask_client(**cluster) as client:
+    with Clients() if clients is None else nullcontext(clients) as clients:
         try:
-            evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk, client=client, log=log,
-                          keep_sample_losses=run.keep_sample_losses)
+            evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk, client=lambda: clients.get(cluster),
+                          log=log, keep_sample_losses=run.keep_sample_losses)
         except _worker_died() as error:
             limit = cluster.get("memory_limit_mb")
             raise ClusterError(f"dask workers died evaluating a chunk ({type(error).__name__}), most often for lack of "

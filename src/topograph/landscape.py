@@ -20,6 +20,7 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
     are import strings 'package.module:factory'; settings are any other run keys of config/README.md (model_args,
     data_args, unit, intervals, resolution, num_samples, seed, ...). Returns {landscape: the path of its
     surface.zarr}."""
+    from .cluster import Clients
     from .evaluate import evaluate_landscape
     from .trajectory import extract_run
 
@@ -38,13 +39,14 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
     trajectory = run_dir / "trajectory.zarr"
     extract_run(run, run_dir, trajectory)
     surfaces = {}
-    for landscape in landscapes:
-        folder = run_dir / "landscapes" / landscape
-        kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1],
-                  {"batch_size": run.batch_size})
-        surfaces[landscape] = folder / "surface.zarr"
-        evaluate_landscape(run, landscape, run_dir, surfaces[landscape],
-                           cluster={"workers": workers, "devices": devices})
+    with Clients() as clients:  # one cluster for every landscape, started where a grid has points left
+        for landscape in landscapes:
+            folder = run_dir / "landscapes" / landscape
+            kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1],
+                      {"batch_size": run.batch_size})
+            surfaces[landscape] = folder / "surface.zarr"
+            evaluate_landscape(run, landscape, run_dir, surfaces[landscape],
+                               cluster={"workers": workers, "devices": devices}, clients=clients)
     return surfaces
 
 
