@@ -199,8 +199,10 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
                 client.retire_workers(close_workers=True)  # close left workers hanging)
         return
     # Workers import torch and the engines while they start, not on their first chunk.
-    options = {"dashboard_address": None, "memory_limit": f"{memory_limit_mb}MB" if memory_limit_mb else 0,
-               "preload": ["topograph.evaluate"]}
+    # No dashboard; the scheduler's HTTP server (health, metrics) on a free port: its default, 8787, taken by another
+    # cluster, is a warning of three lines in every log.
+    options = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+               "memory_limit": f"{memory_limit_mb}MB" if memory_limit_mb else 0, "preload": ["topograph.evaluate"]}
     if devices:
         check_gpus(devices)
         try:
