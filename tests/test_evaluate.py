@@ -428,7 +428,8 @@ def test_a_metric_that_fails_on_full_batches_only_is_one_line_naming_it(result_s
 
 @pytest.mark.cluster
 def test_one_cluster_serves_every_landscape_and_none_starts_where_no_point_is_left(trained_run, tmp_path,
-                                                                                   monkeypatch):
+                                                                                   monkeypatch, capsys):
+    """And each line of the grids' progress names its run and landscape."""
     from topograph import compute_landscapes
 
     started, real = [], cluster.dask_client
@@ -442,5 +443,7 @@ def test_one_cluster_serves_every_landscape_and_none_starts_where_no_point_is_le
                  "num_samples": 32}
     surfaces = compute_landscapes(tmp_path / "run", **arguments)
     assert len(started) == 1 and all(store.open_store(path)["chunk_done"][:].all() for path in surfaces.values())
+    progress = [line for line in capsys.readouterr().out.splitlines() if "points/s" in line]
+    assert {line.partition(": points ")[0] for line in progress} == {"run train_1-4", "run result"}, progress
     compute_landscapes(tmp_path / "run", **arguments)
     assert len(started) == 1, "every point was evaluated before: no cluster started"

@@ -127,13 +127,31 @@ def _in_worker(function, *args):
     return function(*args)
 
 
+class Labelled(io.TextIOBase):
+    """A log whose every line starts with the run and the landscape of attrs, where it names both: the lines of
+    several grids in one console (compute_landscapes) say whose they are."""
+
+    def __init__(self, stream, attrs: dict):
+        self.stream, self.start = stream, True
+        self.label = f"{attrs['run']} {attrs['landscape']}: " if attrs.get("run") and attrs.get("landscape") else ""
+
+    def write(self, text: str) -> int:
+        lines = text.splitlines(keepends=True)
+        self.stream.write("".join((self.label if self.start or i else "") + line for i, line in enumerate(lines)))
+        self.start = text.endswith("\n") if text else self.start
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, chunk: int | None = None,
                   client=None, log=None, keep_sample_losses: bool = False) -> None:
     """Evaluate every grid point into out (surface.zarr). Work goes to <out>.partial first; chunks
     already done there are skipped, so a killed run resumes. client: a dask client, or a function that returns
     one (called only where points are left), or None: in this process. keep_sample_losses: also store
     sample_loss(x, y, sample)."""
-    out, log = Path(out), log or sys.stdout
+    out, log = Path(out), Labelled(log or sys.stdout, attrs)
     chunk = chunk_edge(resolution, chunk, gpu=spec.device == "cuda")
     plane_attrs = dict(store.open_store(spec.directions).attrs)
     grid = Grid(np.linspace(*plane_attrs["x_range"], resolution),
