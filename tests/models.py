@@ -246,3 +246,11 @@ def pad(items):
     for row, item in enumerate(items):
         ids[row, :len(item["input_ids"])] = item["input_ids"]
     return {"input_ids": ids, "attention_mask": (ids != 0).long(), "labels": torch.tensor([i["labels"] for i in items])}
+
+
+def bn_cnn():
+    """A small CNN with BatchNorm after each convolution, for the digits: trained a few steps at a large learning
+    rate, its running statistics lag its weights."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 32, 3, stride=2), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))

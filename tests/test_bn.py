@@ -1,6 +1,9 @@
 """The BatchNorm policy (run key bn): eval, batch and recalibrate, each engine under each against plain loops
 written here (torch.nn.functional, torch.optim.swa_utils.update_bn), and a real snakemake run with bn recalibrate."""
 import copy
+import html
+import itertools
+import json
 import os
 import re
 import subprocess
@@ -285,3 +288,40 @@ def test_a_policy_change_reruns_the_grids_only(bn_workflow, changes, rules):
     """Under recalibrate the batch size and bn_batches make the values: a change redoes the grids, never the
     training or the directions (config/README.md; under eval they rerun nothing: tests/test_reruns.py)."""
     assert scheduled(bn_workflow, changes) == rules
+
+
+@pytest.mark.cluster
+def test_a_batch_norm_net_whose_running_statistics_lag_is_warned_of_under_eval(tmp_path, capsys):
+    """A BatchNorm CNN trained 16 steps at a large learning rate: under bn: eval its loss at the center is many times
+    the training loss recorded there; the log and the page say so and name bn: batch, which draws it without."""
+    from topograph import Collector, compute_landscapes
+    from topograph.report import write_run_report
+
+    torch.manual_seed(0)
+    model, data = models.bn_cnn(), zoo.digits("train")
+    optimizer = torch.optim.SGD(model.parameters(), lr=5.0, momentum=0.9)
+    collector = Collector(model, tmp_path / "checkpoints", unit="step", intervals=[[14, 15, 16]], optimizer=optimizer)
+    for x, y in itertools.islice(torch.utils.data.DataLoader(data, batch_size=64, shuffle=True), 16):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        collector.step(loss.item())
+    collector.close()
+    pages = {}
+    for bn in ("eval", "batch"):
+        run_dir = tmp_path / bn
+        compute_landscapes(run_dir, model="models:bn_cnn", data="topograph.zoo:digits", data_args={"split": "train"},
+                           checkpoints=tmp_path / "checkpoints", resolution=3, num_samples=256, bn=bn)
+        write_run_report(run_dir, run_dir / "report.html")
+        pages[bn] = ((run_dir / "report.html").read_text(), capsys.readouterr().out)
+    center = float(store.open_store(tmp_path / "eval" / "landscapes" / "result" / "surface.zarr")["loss"][1, 1])
+    recorded = {c["global_step"]: c["loss"] for c in json.loads((tmp_path / "run.json").read_text())[
+        "checkpoints"]}[16]
+    assert center > 2 * recorded
+    warning = (f"BatchNorm under bn: eval: the loss at the center is {center:.3g}, {center / recorded:.3g} times the "
+               f"training loss recorded at this checkpoint ({recorded:.3g})")
+    page, log = pages["eval"]
+    assert f"warning: {warning}" in log and "Fix: bn: batch" in log and html.escape(warning) in page
+    page, log = pages["batch"]
+    assert "BatchNorm under bn" not in log + page

@@ -31,7 +31,7 @@ from .engines.functional import sample_losses
 from .engines.precision import computing_in, probe_points, refusal, unsupported, worst_difference
 from .engines.memory import worker_bytes
 from .grid import Grid
-from .noise import noise, precision_note
+from .noise import batch_norm_warning, noise, precision_note
 from .run import Run
 
 
@@ -405,14 +405,14 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
     plane = dict(store.open_store(directions).attrs)
-    spec, needed = plane_spec(run, directions, run_dir / plane["center_checkpoint"], cluster, log)
+    spec, needed, batch_norm = plane_spec(run, directions, run_dir / plane["center_checkpoint"], cluster, log)
     if not cluster.get("scheduler"):
         if cluster.get("memory_limit_mb"):
             check_worker_memory(cluster["memory_limit_mb"], needed)
         else:
             workers = len(cluster["devices"]) if cluster.get("devices") else cluster.get("workers") or 1
             cluster = {**cluster, "memory_limit_mb": default_worker_mb(needed, workers, log)}
-    attrs = surface_attrs(run, landscape, spec, plane, run_dir)
+    attrs = {**surface_attrs(run, landscape, spec, plane, run_dir), "batch_norm": batch_norm}
     with Clients() if clients is None else nullcontext(clients) as clients:
         try:
             evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk, client=lambda: clients.get(cluster),
@@ -423,6 +423,7 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
                                f"memory: one needs about {needed} MB for this model and its samples (worker_mem_mb: "
                                f"{limit}). Fix: raise worker_mem_mb or lower batch_size; the chunks finished are "
                                "kept") from None
+    warn_of_batch_norm(out, run_dir, log)
 
 
 def worker_mem_mb(run: Run, devices: list[int] | None = None) -> int:
@@ -430,6 +431,17 @@ def worker_mem_mb(run: Run, devices: list[int] | None = None) -> int:
     the sizes of the model, the samples and a batch's activations, so the same for every landscape of the run, and
     known before any plane is fit (a dry run asks). The plane's paths play no part in it."""
     return plane_spec(run, Path("."), Path("."), {"devices": devices}, io.StringIO())[1]
+
+
+def warn_of_batch_norm(out: Path, run_dir: Path, log) -> None:
+    """noise.batch_norm_warning in the log, for a published surface."""
+    surface = store.open_store(out)
+    attrs = {**store.read_attrs(Path(out).with_name("directions.zarr")), **surface.attrs}
+    trajectory = store.read_arrays(Path(run_dir) / "trajectory.zarr", ("step", "train_loss"))
+    rows = np.flatnonzero(trajectory.get("step", np.zeros(0)) == attrs.get("center_step"))
+    train_loss = float(trajectory["train_loss"][rows[0]]) if len(rows) and "train_loss" in trajectory else None
+    if warning := batch_norm_warning(attrs, surface["x"][:], surface["y"][:], surface["loss"][:], train_loss):
+        print(f"warning: {warning}", file=log or sys.stdout, flush=True)
 
 
 def _worker_died() -> tuple[type[BaseException], ...]:
@@ -445,7 +457,8 @@ def _worker_died() -> tuple[type[BaseException], ...]:
 def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dict, log=None):
     """What the run's grid on the plane at directions is evaluated on (PlaneSpec), once the model, the evaluation
     data and the objective passed the probe (a run from checkpoints meets its data here first); and the
-    worker_mem_mb one worker needs. The model built for the probe is let go on return."""
+    worker_mem_mb one worker needs; and whether the model has BatchNorm. The model built for the probe is let go on
+    return."""
     device = "cuda" if cluster.get("devices") else "cpu"
     if (why := unsupported(run.precision, device)) is not None:  # here: the machine that evaluates
         raise ConfigError(refusal(run.field, run.precision, why))
@@ -470,7 +483,7 @@ def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dic
                      precision=run.precision)
     probe = stack(dataset, np.asarray(spec.sample_index[:4]), run.collate)
     held = worker_bytes(model.eval(), probe, len(samples) + len(bn_index), run.batch_size, device)
-    return spec, needed_mb(held)
+    return spec, needed_mb(held), has_batch_norm(model)
 
 
 def surface_attrs(run: Run, landscape: str, spec: PlaneSpec, plane: dict, run_dir: Path) -> dict:

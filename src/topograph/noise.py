@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+BN_FACTOR = 2  # the loss at the center under bn: eval above this many times the training loss recorded there
 TARGETS = (1.0, 0.1)  # grid noise, % of the loss range, that the evaluate log recommends num_samples for
 Z_DIFFERENCE = 1.96 * math.sqrt(2)  # a difference of two values with independent errors, at 95 %
 
@@ -60,3 +61,22 @@ def precision_exceeds_noise(measured: dict, error: float) -> bool:
     """The precision's worst difference from fp32 (NaN counts) is above the median standard error."""
     worst = measured["precision_error"].get("loss")
     return worst is None or worst > error
+
+
+def batch_norm_warning(attrs: dict, x: np.ndarray, y: np.ndarray, loss: np.ndarray,
+                       train_loss: float | None) -> str | None:
+    """The warning where a BatchNorm model evaluated under bn: eval has a loss at the center (a grid point at 0, 0)
+    above BN_FACTOR times the training loss recorded at that checkpoint: its running statistics do not fit its
+    weights (early in training, a large learning rate), and the whole landscape inherits that. None otherwise."""
+    if attrs.get("bn_mode") != "eval" or not attrs.get("batch_norm") or not train_loss or not np.isfinite(train_loss):
+        return None
+    at_zero = [np.flatnonzero(np.abs(axis) <= 1e-9 * max(np.ptp(axis), 1e-30)) for axis in (x, y)]
+    if not all(len(found) for found in at_zero):
+        return None
+    center = float(loss[at_zero[0][0], at_zero[1][0]])
+    if not center > BN_FACTOR * train_loss:
+        return None
+    return (f"BatchNorm under bn: eval: the loss at the center is {center:.3g}, {center / train_loss:.3g} times the "
+            f"training loss recorded at this checkpoint ({train_loss:.3g}): the running statistics do not fit these "
+            "weights (early in training, or a large learning rate), and the whole landscape inherits that. Fix: "
+            "bn: batch (each batch's own statistics, as in training) or bn: recalibrate (config/README.md)")

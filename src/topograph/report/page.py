@@ -8,7 +8,7 @@ from bokeh.embed import components
 
 from .. import kinds, store
 from ..files import write_text
-from ..noise import noise, precision_exceeds_noise, precision_note
+from ..noise import batch_norm_warning, noise, precision_exceeds_noise, precision_note
 from .controls import settings_form
 from .curve import HIGHLIGHT, loss_curve
 from .figures import write_run_figures
@@ -91,7 +91,7 @@ def landscape_views(run: Run, style: Style) -> str:
     """The controls, each landscape's heading (one shown at a time), and one shared set of views."""
     if not run.landscapes:
         return '<p class="note">This run has no landscapes yet.</p>'
-    heads = "".join(landscape_head(i, ls) for i, ls in enumerate(run.landscapes))
+    heads = "".join(landscape_head(i, ls, run) for i, ls in enumerate(run.landscapes))
     form = settings_form(style, common_quantities(run.landscapes))
     views = views_of(run.landscapes)
     return f'<div class="card controls">{toolbar(run.landscapes, views)}{form}</div>{heads}{view_boxes(views)}'
@@ -134,11 +134,19 @@ def view_boxes(views) -> str:
     return f'<div id="views" class="views" data-view="all">{boxes}</div>'
 
 
-def landscape_head(index: int, landscape: Landscape) -> str:
+def landscape_head(index: int, landscape: Landscape, run: Run) -> str:
     return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
             f"<h2>{esc(landscape.name)} <span class=note>{esc(kinds.describe(landscape.attrs))}</span></h2>"
             f"{progress_warning(landscape)}{residual_warning(landscape)}{shared_warnings(landscape)}"
-            f"{empty_warning(landscape)}{flat_warning(landscape)}{precision_warning(landscape)}</div>")
+            f"{empty_warning(landscape)}{flat_warning(landscape)}{precision_warning(landscape)}"
+            f"{batch_norm_paragraph(landscape, run)}</div>")
+
+
+def batch_norm_paragraph(landscape: Landscape, run: Run) -> str:
+    step = landscape.attrs.get("center_step")
+    train_loss = run.checkpoints.get(int(step), (None, None))[1] if step is not None else None
+    warning = batch_norm_warning(landscape.attrs, landscape.x, landscape.y, landscape.loss, train_loss)
+    return f'<p class="warning">{esc(warning)}.</p>' if warning else ""
 
 
 def progress_warning(landscape: Landscape) -> str:
