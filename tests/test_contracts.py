@@ -23,6 +23,7 @@ COLUMNS = {"arrays": ["name", "dims", "dtype", "meaning"], "attrs": ["name", "ty
            "keys": ["name", "type", "meaning"]}
 ONLY = re.compile(r"\b(\w+(?: and \w+)*) landscapes only\b", re.IGNORECASE)
 KEPT = "only with `keep_sample_losses: true`"
+FASTER = "only under `precision` `bf16` or `tf32`"  # the workflows here compute in fp32
 
 RUNS, LANDSCAPES = ("tiny", "old"), ("train_1-3", "result")
 METHODS = {"train": "pca", "result": "random", "shared": "shared_pca"}  # kind -> method, where they differ
@@ -73,10 +74,10 @@ def table(store: str, what: str) -> dict[str, dict[str, str]]:
 
 def expected(rows: dict[str, dict[str, str]], kind: str | None, kept: bool = False) -> set[str]:
     """The names a store of this kind must hold: all, less those "<kind> [and <kind>] landscapes only" of others,
-    and those "only with `keep_sample_losses: true`" unless kept."""
+    those "only with `keep_sample_losses: true`" unless kept, and those of a faster precision."""
     return {name for name, row in rows.items()
             if ((m := ONLY.search(row["meaning"])) is None or kind in m[1].lower().split(" and "))
-            and (kept or KEPT not in row["meaning"])}
+            and (kept or KEPT not in row["meaning"]) and FASTER not in row["meaning"]}
 
 
 SCALARS = {"string": lambda v: isinstance(v, str), "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
