@@ -6,9 +6,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import save_user_checkpoints
 
 import topograph
+from conftest import save_user_checkpoints
 
 from topograph.config import SCHEMA, validate
 from topograph.errors import ConfigError
