@@ -125,24 +125,17 @@ def test_snakemake_stops_with_one_line(tmp_path, workflow_copy):
                                    "Fix: set resolution to an integer of at least 3 (points per grid side).")
 
 
-def test_a_run_from_checkpoints_with_more_samples_than_data_stops_before_extraction(tmp_path, workflow_copy):
-    save_user_checkpoints(workflow_copy / "old_run")
+@pytest.mark.parametrize("source, job", [("train: {epochs: 50}", "train"),
+                                         ("checkpoints: old_run\n    checkpoint_pattern: 'model_epoch_(\\d+)\\.pt'",
+                                          "extract_trajectory")])
+def test_a_run_with_more_samples_than_data_stops_before_training_or_extraction(tmp_path, workflow_copy, source, job):
+    if job == "extract_trajectory":
+        save_user_checkpoints(workflow_copy / "old_run")
     (tmp_path / "big.yaml").write_text("runs:\n  r:\n    model: topograph.zoo:lenet5\n    data: topograph.zoo:digits\n"
-                                       "    data_args: {split: test}\n    checkpoints: old_run\n"
-                                       "    checkpoint_pattern: 'model_epoch_(\\d+)\\.pt'\n    num_samples: 5000\n")
+                                       f"    data_args: {{split: test}}\n    {source}\n    num_samples: 5000\n")
     command = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tmp_path / "big.yaml")]
     done = subprocess.run(command, cwd=workflow_copy, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
-    log = (workflow_copy / "results" / "r" / "logs" / "extract_trajectory.log").read_text()
+    log = (workflow_copy / "results" / "r" / "logs" / f"{job}.log").read_text()
     assert "runs.r.num_samples: 5000 is more than the 360 examples of the dataset" in log
     assert not (workflow_copy / "results" / "r" / "trajectory.zarr").exists()
-
-
-def test_a_run_with_more_samples_than_data_stops_before_training(tmp_path, workflow_copy):
-    (tmp_path / "big.yaml").write_text("runs:\n  r:\n    model: topograph.zoo:lenet5\n    data: topograph.zoo:digits\n"
-                                       "    data_args: {split: test}\n    train: {epochs: 50}\n    num_samples: 5000\n")
-    command = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tmp_path / "big.yaml")]
-    done = subprocess.run(command, cwd=workflow_copy, capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0
-    log = (workflow_copy / "results" / "r" / "logs" / "train.log").read_text()
-    assert "runs.r.num_samples: 5000 is more than the 360 examples of the dataset" in log

@@ -11,6 +11,7 @@ import pytest
 from test_report import (GRID_X, GRID_Y, STEPS, bowl, browser, check_clean, make_run, open_page,  # noqa: F401
                          set_input, wait_for, write_landscape)
 from test_report_kinds import ALPHA, barrier, choose, trace, write_interpolation
+from test_run_page import bar
 from topograph import store
 from topograph.report import Style, write_compare
 from topograph.report.grid import display
@@ -60,11 +61,6 @@ def pages(runs) -> Path:
     for name in ("acc", "line", "ppl", "old"):
         write_page(root / name)
     return root
-
-
-def bar(driver, box: str = "view-topographic") -> dict:
-    return driver.execute_script("const t = document.getElementById(arguments[0]).data[0];"
-                                 " return {...t.colorbar, zmin: t.zmin, zmax: t.zmax, z: t.z};", box)
 
 
 def tick_labels(driver, box: str = "view-topographic") -> list[str]:

@@ -34,7 +34,7 @@ def pages(tmp_path_factory) -> Path:
 
 def bar(driver, box: str = "view-topographic") -> dict:
     return driver.execute_script("const t = document.getElementById(arguments[0]).data[0];"
-                                 " return {...t.colorbar, zmin: t.zmin, zmax: t.zmax};", box)
+                                 " return {...t.colorbar, zmin: t.zmin, zmax: t.zmax, z: t.z};", box)
 
 
 def tick_labels(driver, box: str = "view-topographic") -> list[str]:
