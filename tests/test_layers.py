@@ -29,6 +29,8 @@ LAYERS = [
     ["landscape"],
     # what reads the stores, and the package's own lazy names
     ["report", "views", "topograph"],
+    # the command line, and python -m topograph
+    ["cli", "__main__"],
 ]
 READS_STORES = ["report", "views"]  # DESIGN: report reads stores and never imports torch
 COLLECTS = ["collect", "hf", "lightning"]  # in a user's training loop: never dask or snakemake

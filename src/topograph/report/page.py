@@ -22,14 +22,16 @@ from .style import Style
 from .views import ALL_VIEWS, VIEWS, views_of
 
 
-def write_run_report(run_dir: Path, out: Path, style: Style = Style(), assets: Path | None = None) -> list[Path]:
+def write_run_report(run_dir: Path, out: Path, style: Style = Style(), assets: Path | None = None,
+                     index: bool = False) -> list[Path]:
     """The page of the run in run_dir (a folder results/<run>) at out, its controls starting at style, and the
     figures for papers in figures/ beside it; returns the figure files. With assets (a folder, e.g.
-    results/assets), the page links the libraries written there instead of inlining them."""
+    results/assets), the page links the libraries written there instead of inlining them; with index, it links
+    ../index.html (the workflow writes one)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     run = read_run(Path(run_dir))
-    write_text(out, render_run(run, style, assets_url(assets, out)))
+    write_text(out, render_run(run, style, assets_url(assets, out), index=index))
     return write_run_figures(run, out.parent / "figures", style)
 
 
@@ -37,18 +39,21 @@ def write_preview(run_dir: Path, out: Path, assets: Path | None = None) -> list[
     """The run's page at out from its stores as they are now: the grids being evaluated as far as they are
     (report.run.read_run), no figures; a line per landscape drawn, saying how far."""
     out, run = Path(out), read_run(Path(run_dir), preview=True)
-    write_text(out, render_run(run, Style(), assets_url(assets, out), preview=True))
+    index = (out.parent.parent / "index.html").is_file()
+    write_text(out, render_run(run, Style(), assets_url(assets, out), preview=True, index=index))
     return [f"{ls.name}: {ls.progress or 'finished.'}" for ls in run.landscapes]
 
 
-def render_run(run: Run, style: Style, assets: str | None = None, preview: bool = False) -> str:
-    """The page: the landscapes' views first (the first screen shows one), then the run's table and loss curve."""
+def render_run(run: Run, style: Style, assets: str | None = None, preview: bool = False, index: bool = False) -> str:
+    """The page: the landscapes' views first (the first screen shows one), then the run's table and loss curve;
+    with index, a link to ../index.html."""
     curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
     script, divs = components({"curve": curve}) if curve is not None else ("", {})
     curve_div = divs.get("curve") or no_curve(run)
     kind = "preview, from the stores as they are now (report.html is the finished page)" if preview else "report"
-    body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape {kind} · '
-            f'<a href="../index.html">all runs</a></p></header><main>{landscape_views(run, style)}'
+    link = ' · <a href="../index.html">all runs</a>' if index else ""
+    body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape {kind}{link}'
+            f'</p></header><main>{landscape_views(run, style)}'
             f'<div class="row"><div class="card">{curve_div}</div>{landscape_tables(run)}'
             f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{provenance(run.landscapes)}</main>'
             f'{libraries(("bokeh", "plotly"), assets)}{script}')
