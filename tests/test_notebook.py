@@ -197,6 +197,15 @@ def test_the_views_never_import_torch_nor_change_the_notebooks_backend(run):
     assert done.returncode == 0, done.stderr
 
 
+def test_a_saved_view_needs_no_network(run, tmp_path):
+    """hv.save links the libraries from CDNs: offline, a blank page. tv.save inlines them."""
+    view = tv.landscape(run, "result")
+    page = tv.save(view, tmp_path / "result.html").read_text()
+    assert not re.findall(r"<script[^>]+src=", page) and "Bokeh" in page and len(page) > 10**6
+    hv.save(view, tmp_path / "cdn.html", backend="bokeh")
+    assert re.findall(r'<script[^>]+src="https://', (tmp_path / "cdn.html").read_text()), "hv.save's own: CDNs"
+
+
 def test_the_readme_notebook_example_runs(tmp_path):
     """The README's notebook block, on a synthetic run of the landscapes its training example computes."""
     block = next(code for code in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)

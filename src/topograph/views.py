@@ -9,6 +9,7 @@ matplotlib's, as Bokeh draws no 3-D:
     hv.extension("bokeh", "plotly")
     tv.landscape("results/lenet-digits", "result")
     hv.output(tv.surface("results/lenet-digits", "result"), backend="plotly")
+    tv.save(tv.landscape("results/lenet-digits", "result"), "result.html")  # opens offline: BokehJS inlined
 """
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ from .report.style import BOUNDED, Style, track_colors
 
 STYLE = Style()  # the pages' starting look: colour map, number of contour lines, track colour and width
 PLOTTING = {"bokeh": "bokeh", "plotly": "plotly", "matplotlib": "mpl"}
+
+
+def save(view, path, backend: str = "bokeh") -> Path:
+    """view as an HTML file that works offline, its JavaScript inlined (hv.save links Bokeh's and HoloViz's CDNs,
+    which a machine without the network cannot reach: a blank page); or as PNG/SVG by path's suffix."""
+    importlib.import_module(f"holoviews.plotting.{PLOTTING[backend]}")  # the notebook's backend stays current
+    hv.save(view, path, backend=backend, resources="inline")
+    return Path(path)
 
 
 def landscape(run_dir, name: str, field: str = "loss", levels: int = STYLE.levels) -> hv.Overlay:
