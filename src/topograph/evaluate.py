@@ -313,6 +313,8 @@ def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
         print(f"engine {technique}: chosen by timing on this machine before ({choices_file()}; delete it to "
               "time again)", file=log, flush=True)
     else:
+        print(f"choosing the engine: loading the plane on one worker and timing the engines that apply on "
+              f"{len(probes)} points", file=log, flush=True)
         if client is None:
             technique, seconds, notes = choose_in_worker(job, samples, probes)
         else:

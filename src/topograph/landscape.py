@@ -27,6 +27,7 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
     check_main_guard()
     run_dir = Path(run_dir)
     name = run_dir.name
+    say(f"{name}: checking the config, the data and the model")
     switches = {"landscapes": {hessian.KIND: True}} if hessian.KIND in landscapes else {}  # off unless asked
     run = check_config({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **switches,
                                         **settings}}})[name]
@@ -37,17 +38,24 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
                           "those, or add their intervals to intervals.")
     check_data(run)
     trajectory = run_dir / "trajectory.zarr"
+    say(f"{name}: the trajectory of {checkpoints}")
     extract_run(run, run_dir, trajectory)
     surfaces = {}
     with Clients() as clients:  # one cluster for every landscape, started where a grid has points left
         for landscape in landscapes:
             folder = run_dir / "landscapes" / landscape
+            say(f"{name} {landscape}: its plane")
             kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1],
                       {"batch_size": run.batch_size})
             surfaces[landscape] = folder / "surface.zarr"
             evaluate_landscape(run, landscape, run_dir, surfaces[landscape],
                                cluster={"workers": workers, "devices": devices}, clients=clients)
     return surfaces
+
+
+def say(line: str) -> None:
+    """A line of progress, at once (each stage before the grids takes seconds to minutes)."""
+    print(line, flush=True)
 
 
 def check_main_guard() -> None:
