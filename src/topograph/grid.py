@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 STRIDE = 4
-COARSE_MIN = 3 * STRIDE - 3  # 9 rows: a coarse map of at least 3 x 3 points
+COARSE_MIN = 9  # rows: a coarse map of at least 3 x 3 points
 
 
 class Piece(NamedTuple):
