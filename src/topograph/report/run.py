@@ -202,12 +202,11 @@ def _partial(landscape: Landscape, done: np.ndarray) -> Landscape:
     if count == total:
         return landscape
     stride = Grid(landscape.x, landscape.y, 1).stride
-    coarse = (slice(None, None, stride),) * 2 if stride and done[::stride, ::stride].all() else None
     arrays = {name: np.where(done, value, np.nan) for name, value in landscape.values.items()}
     errors = {name: np.where(done, value, np.nan) for name, value in landscape.errors.items()}
     progress = f"Preview: {count} of {total} points evaluated so far"
-    if coarse:
-        rows, cols = np.arange(len(landscape.x))[coarse[0]], np.arange(len(landscape.y))[coarse[1]]
+    if stride and done[::stride, ::stride].all():
+        rows, cols = np.arange(0, len(landscape.x), stride), np.arange(0, len(landscape.y), stride)
         arrays = {name: value[np.ix_(rows, cols)] for name, value in arrays.items()}
         errors = {name: value[np.ix_(rows, cols)] for name, value in errors.items()}
         landscape.x, landscape.y = landscape.x[rows], landscape.y[cols]
