@@ -10,7 +10,7 @@ import torch
 
 from .protocols import Engine
 
-PROBES = 9  # the points of the first chunk the difference from fp32 is measured on (spread over it)
+PROBES = 9  # the points of the first task the difference from fp32 is measured on (spread over it)
 
 
 def unsupported(precision: str, device: str) -> str | None:
