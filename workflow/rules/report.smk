@@ -119,14 +119,12 @@ rule preview:
     for every run trained or extracted so far, from the stores as they are now: the grids being evaluated as far as
     they are (coarse points first, docs/stores.md)."""
     localrule: True
-    run:
-        from topograph.report import write_preview
-
-        shared = Path("results/assets") if ASSETS and all(Path(file).is_file() for file in ASSETS) else None
-        for name in RUNS:
-            folder = Path("results") / name
-            if (folder / "trajectory.zarr").is_dir():
-                lines = write_preview(folder, folder / "preview.html", assets=shared)
-                print("\n  ".join([f"{folder / 'preview.html'}", *lines]))
-            else:
-                print(f"{folder}: no trajectory yet, nothing to preview")
+    params:
+        runs=list(RUNS),
+        assets="results/assets" if ASSETS else None,
+    log:
+        "results/logs/preview.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/preview.py"
