@@ -38,13 +38,13 @@ def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscape
                           "those, or add their intervals to intervals.")
     check_data(run)
     trajectory = run_dir / "trajectory.zarr"
-    say(f"{name}: the trajectory of {checkpoints}")
+    say(f"{name}: extracting the trajectory of {checkpoints}")
     extract_run(run, run_dir, trajectory)
     surfaces = {}
     with Clients() as clients:  # one cluster for every landscape, started where a grid has points left
         for landscape in landscapes:
             folder = run_dir / "landscapes" / landscape
-            say(f"{name} {landscape}: its plane")
+            say(f"{name} {landscape}: fitting its plane")
             kinds.fit(landscape, trajectory, folder / "directions.zarr", planes[landscape][1],
                       {"batch_size": run.batch_size})
             surfaces[landscape] = folder / "surface.zarr"
