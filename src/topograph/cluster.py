@@ -98,7 +98,8 @@ def default_worker_mb(needed: int, workers: int, log=None) -> int:
     more (lightning) needs more."""
     from distributed.system import MEMORY_LIMIT
 
-    share = min(MEMORY_LIMIT // 2**20, slurm_job_mb() or MEMORY_LIMIT) // workers
+    machine = MEMORY_LIMIT // 2**20
+    share = min(machine, slurm_job_mb() or machine) // workers
     if needed > share:
         print(f"warning: one worker needs about {needed} MB, more than this machine's memory shared among {workers} "
               f"workers ({share} MB each): fewer workers (or devices) would fit", file=log or sys.stdout, flush=True)
