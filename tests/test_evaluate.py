@@ -111,6 +111,9 @@ def test_devices_count_among_the_gpus_the_job_was_given():
     assert cluster.visible_devices([0, 1], "3,5") == ["3", "5"]
     assert cluster.visible_devices([1], "GPU-a, GPU-b") == ["GPU-b"]
     assert cluster.visible_devices([0, 1], None) == [0, 1]
+    with pytest.raises(ClusterError, match=r"^devices: \[0, 2\] names GPUs \[2\], but this job was given 2 "
+                                           r"\(CUDA_VISIBLE_DEVICES=3,5\)\. Fix: list devices from 0 to 1"):
+        cluster.visible_devices([0, 2], "3,5")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")

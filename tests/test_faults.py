@@ -163,9 +163,13 @@ def test_a_second_snakemake_is_refused_while_one_runs_even_after_unlock(referenc
     flow = Workflow(tmp_path, cache)
     first = flow.start()
     assert job_of(first, "evaluate_grid") is not None
-    flow.run("--unlock")
-    second = flow.start("--rerun-incomplete")
-    output = second.communicate(timeout=120)[0]
+    os.kill(first.pid, signal.SIGSTOP)  # alive, whatever the load: its jobs go on, it cannot end before SIGCONT
+    try:
+        flow.run("--unlock")
+        second = flow.start("--rerun-incomplete")
+        output = second.communicate(timeout=120)[0]
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert second.returncode == 1
     assert re.search(r"^topograph: another snakemake is running in this folder \(pid \d+ on host .+\)\. Fix: wait "
                      r"for it to finish, or stop it \(Ctrl-C\); --unlock cannot free a snakemake that is alive\.$",

@@ -43,6 +43,11 @@ def visible_devices(devices: list[int], visible: str | None) -> list:
     if not visible:
         return devices
     given = [device.strip() for device in visible.split(",")]
+    beyond = [device for device in devices if device >= len(given)]
+    if beyond:
+        raise ClusterError(f"devices: {devices} names GPUs {beyond}, but this job was given {len(given)} "
+                           f"(CUDA_VISIBLE_DEVICES={visible}). Fix: list devices from 0 to {len(given) - 1}, or "
+                           "ask the scheduler for more GPUs (e.g. --gres=gpu:N).")
     return [given[device] for device in devices]
 
 
