@@ -8,23 +8,26 @@ from pathlib import Path
 from . import kinds
 from .errors import ConfigError
 from .kinds import hessian, result
+from .objects import as_specs
 from .preflight import check_config, check_data
 
 
-def compute_landscapes(run_dir, *, model: str, data: str, checkpoints, landscapes=(result.KIND,), workers: int = 1,
+def compute_landscapes(run_dir, *, model, data, checkpoints, landscapes=(result.KIND,), workers: int = 1,
                        devices: list[int] | None = None, **settings) -> dict[str, Path]:
     """Extract the trajectory of `checkpoints` (a folder of state_dicts; where a Collector wrote it, its run.json
     is read too: loss curve, losses, steps, unit, intervals) into run_dir once, then for each of `landscapes`
     ("result", "hessian" (top_k 5, trace_probes 100), or "train_<first>-<last>" for one of settings' intervals) fit
     its plane and evaluate its grid on `workers` dask worker processes, or one per GPU in `devices`. model and data
-    are import strings 'package.module:factory'; settings are any other run keys of config/README.md (model_args,
-    data_args, unit, intervals, resolution, num_samples, seed, ...). Returns {landscape: the path of its
-    surface.zarr}."""
+    are import strings 'package.module:factory' or the objects themselves (an nn.Module; a Dataset, or a DataLoader
+    for its dataset and collate_fn: objects.py); settings are any other run keys of config/README.md (model_args,
+    data_args, unit, intervals, resolution, num_samples, seed, ...; loss, metrics and collate as import strings or
+    functions). Returns {landscape: the path of its surface.zarr}."""
     from .cluster import Clients
     from .evaluate import evaluate_landscape
     from .trajectory import extract_run
 
     check_main_guard()
+    model, data, settings = as_specs(model, data, settings)
     run_dir = Path(run_dir)
     name = run_dir.name
     say(f"{name}: checking the config, the data and the model")

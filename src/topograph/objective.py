@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from .errors import ConfigError, one_line
 from .factories import resolve
+from .objects import plain_name
 
 CLASS_LOSSES = ("cross_entropy", "nll")
 
@@ -219,7 +220,7 @@ _AFTER = {"perplexity": (np.exp, np.exp), "rmse": (np.sqrt, lambda mean: 0.5 / n
 
 def metric_name(spec: str) -> str:
     """The surface variable of a metric: its name, or the function's of an import string."""
-    return spec.rpartition(":")[2]
+    return plain_name(spec)
 
 
 def _custom(spec: str, kwargs: dict, key: str):
