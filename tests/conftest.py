@@ -133,11 +133,14 @@ def save_user_checkpoints(folder):
 
 
 def run_workflow(folder: Path, config: dict, name: str) -> Path:
-    """snakemake --cores 2 on config (written to folder/name) in a workflow copy; its results folder."""
+    """snakemake --cores 2 on config (written to folder/name) in a workflow copy; its results folder. What the
+    console showed is kept in folder/console.txt."""
     (folder / name).write_text(yaml.safe_dump(config))
     done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", name], cwd=folder,
-                          capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
-    assert done.returncode == 0, done.stderr[-3000:]
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "cache")})
+    (folder / "console.txt").write_text(done.stdout)
+    assert done.returncode == 0, done.stdout[-3000:]
     return folder / "results"
 
 

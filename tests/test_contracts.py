@@ -176,6 +176,15 @@ def test_run_json_keys_are_the_documented_ones(finished_workflow):
     assert not (finished_workflow / "old" / "run.json").exists(), "a user's checkpoint folder has no run.json"
 
 
+def test_the_snakemake_console_shows_each_grid_s_progress_by_name(finished_workflow):
+    """The jobs' logs are files; the console still shows every grid's share done and its ETA, each line named."""
+    console = (finished_workflow.parent / "console.txt").read_text()
+    for run, points in (("tiny", 25), ("old", 16)):
+        for landscape in ("train_1-3", "result"):
+            assert re.search(rf"^{run} {landscape}: 100% of {points} points, ETA 0 s$", console, re.MULTILINE), \
+                console[-3000:]
+
+
 # The formulas, recomputed from the doc's words.
 
 def load_checkpoint(path: Path) -> dict:
@@ -385,3 +394,4 @@ def test_a_grid_point_by_the_documented_recipe(finished_workflow, run, landscape
     assert float(surface["loss"][i, j]) == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-5)
     assert float(surface["accuracy"][i, j]) == pytest.approx((logits.argmax(1) == labels).float().mean().item(),
                                                              abs=1e-6)
+

@@ -12,6 +12,7 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
+from conftest import save_user_checkpoints
 from test_evaluate import plane_spec, result_surface  # noqa: F401
 from topograph import evaluate, store, zoo
 from topograph.kinds import result
@@ -104,7 +105,7 @@ def test_a_partial_surface_from_before_the_errors_resumes_keeping_its_chunks(tra
 
 
 def test_a_script_without_a_main_guard_is_one_line_before_any_worker_starts(tmp_path):
-    """Every dask worker process imports the script as it starts: without the guard each would run the call again
+    """A dask worker process that is restarted imports the script: without the guard it would run the call again
     (a training script retrains) and die, and the error would name the workers."""
     body = ("from topograph import compute_landscapes\n"
             f"compute_landscapes({str(tmp_path / 'run')!r}, model='topograph.zoo:lenet5',\n"
@@ -116,7 +117,27 @@ def test_a_script_without_a_main_guard_is_one_line_before_any_worker_starts(tmp_
                      for name in ("bare.py", "guarded.py"))
     assert bare.returncode == 1 and bare.stderr.strip().splitlines()[-1] == (
         "topograph.errors.ConfigError: bare.py, line 2: compute_landscapes is called at the top level of the script, "
-        "which every dask worker process runs again as it starts. Fix: put the script's work under if __name__ == "
-        '"__main__": (as README\'s recipes do)')
+        "which a dask worker process runs again whenever it is restarted. Fix: put the script's work under if "
+        '__name__ == "__main__": (as README\'s recipes do)')
     assert not (tmp_path / "run").exists()
     assert "checkpoints" in guarded.stderr.strip().splitlines()[-1], "the guarded script gets as far as its folder"
+
+
+@pytest.mark.cluster
+def test_the_workers_start_without_running_the_script_again(tmp_path):
+    """multiprocessing's spawn would run the script's top level (its imports: lightning alone takes seconds) in
+    every worker as it starts; the script here counts the processes that run it."""
+    save_user_checkpoints(tmp_path / "old")
+    (tmp_path / "script.py").write_text(
+        "import os\n"
+        "with open('ran.txt', 'a') as ran:\n"
+        "    ran.write(f'{os.getpid()}\\n')\n"
+        "from topograph import compute_landscapes\n"
+        "if __name__ == '__main__':\n"
+        "    compute_landscapes('run', model='topograph.zoo:lenet5', data='topograph.zoo:digits',\n"
+        "                       data_args={'split': 'test'}, checkpoints='old', resolution=3, num_samples=16,\n"
+        "                       checkpoint_pattern=r'model_epoch_(\\d+)\\.pt', workers=2)\n")
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "run result: points 9/9" in done.stdout and "dask workers" not in done.stdout + done.stderr
+    assert len((tmp_path / "ran.txt").read_text().splitlines()) == 1, "the script ran in a worker too"

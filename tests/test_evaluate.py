@@ -187,6 +187,32 @@ def test_the_log_estimates_the_time_then_shows_points_done_rate_and_eta_after_ev
     assert elapsed == sorted(elapsed) and elapsed[-1] > 0
 
 
+def test_a_grid_logged_to_a_file_shows_its_eta_on_the_console_every_tenth(result_surface, tmp_path, capfd):
+    """As in a Snakemake job, whose log is a file: the console (stderr) gets a labelled line per tenth done."""
+    _, spec = result_surface
+    log = io.StringIO()
+    evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {"run": "r", "landscape": "result"}, resolution=5, chunk=2,
+                           log=log)
+    percents = [int(p) for p in re.findall(r"^r result: (\d+)% of 25 points, ETA \d+ s$", capfd.readouterr().err,
+                                           re.MULTILINE)]
+    assert 5 <= len(percents) <= 10 and percents == sorted(set(percents)) and percents[-1] == 100, percents
+    assert len(re.findall(r"^r result: points \d+/25 ", log.getvalue(), re.MULTILINE)) == 9
+
+
+def test_a_grid_shown_in_a_terminal_draws_one_bar(result_surface, tmp_path):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    _, spec = result_surface
+    terminal = Terminal()
+    evaluate.evaluate_grid(tmp_path / "s.zarr", spec, {"run": "r", "landscape": "result"}, resolution=5, chunk=2,
+                           log=terminal)
+    shown = terminal.getvalue()
+    assert re.search(r"\rr result: +16%\|.+\| 4/25 \[\d\d:\d\d<\d\d:\d\d", shown), shown  # done, elapsed<ETA
+    assert "\rr result: 100%" in shown and "points 4/25" not in shown, shown  # the bar, not the log's lines
+
+
 def test_the_fingerprint_of_a_plane_never_changes(tmp_path):
     """Stored in every surface and compared on resume: the values computed when the parts were introduced."""
     center = np.linspace(-1, 1, 50, dtype=np.float32)

@@ -14,9 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "topograph"
 # itself and all its modules (engines/, kinds/, report/ are one layer each); a new module elsewhere must be placed.
 LAYERS = [
     # what stands alone: errors, files written whole, the stores, the demo zoo, the Collector and its callbacks,
-    # checkpoints, factories, objects given in place of factories
+    # checkpoints, factories, objects given in place of factories, a grid's progress
     ["errors", "files", "grid", "store", "noise", "zoo", "collect", "hf", "lightning", "checkpoints", "factories",
-     "objects"],
+     "objects", "progress"],
     # a run's settings, typed; one network's tensors: batches, loss and metrics, the trajectory, training, export
     ["run", "batches", "objective", "trajectory", "train", "export"],
     # the evaluation plane and what is measured on it

@@ -185,6 +185,23 @@ class Clients:
 
 
 @contextmanager
+def main_module_hidden():
+    """While the workers start, the user's script (__main__) hidden from multiprocessing's spawn, which would run it
+    again in every worker (its imports: lightning alone takes seconds); nothing a worker runs needs it (objects.py
+    pickles what a script defines by value)."""
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    if "__file__" in saved:
+        del main.__file__
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+
+
+@contextmanager
 def dask_client(workers: int, devices: list[int] | None = None, scheduler: str | None = None,
                 memory_limit_mb: int | None = None, jobqueue: dict | None = None):
     """A dask client for the evaluation, closed (with any cluster it started) on exit."""
@@ -221,7 +238,8 @@ def dask_client(workers: int, devices: list[int] | None = None, scheduler: str |
         start = lambda: LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, **options)  # noqa: E731
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON, **WORKER_MEMORY}):
         try:
-            cluster = start()
+            with main_module_hidden():
+                cluster = start()
         except RuntimeError as error:  # e.g. a worker process killed while it started
             raise ClusterError(f"the dask workers did not start ({error}). Fix: run the same command again; the "
                                "chunks finished are kept") from None

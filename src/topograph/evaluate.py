@@ -32,6 +32,7 @@ from .engines.precision import computing_in, probe_points, refusal, unsupported,
 from .engines.memory import worker_bytes
 from .grid import Grid
 from .noise import batch_norm_warning, noise, precision_note
+from .progress import Progress, duration
 from .run import Run
 
 
@@ -259,8 +260,8 @@ def _run_pieces(group, job: Job, grid: Grid, samples, client, workers, log) -> N
     if job.engine is None:
         job = _choose_engine(group, job, samples, pieces[0].points(x, y), client, log)
     print(f"estimate: {total - done} points at {group.attrs['seconds_per_point']:.4f} s/point on {workers} "
-          f"worker(s): {_duration((total - done) * group.attrs['seconds_per_point'] / workers)}", file=log, flush=True)
-    fresh, busy, started = 0, 0.0, time.perf_counter()
+          f"worker(s): {duration((total - done) * group.attrs['seconds_per_point'] / workers)}", file=log, flush=True)
+    progress, busy, started = Progress(log, total, done), 0.0, time.perf_counter()
     if client is None:
         results = ((piece, evaluate_points(job, samples, piece.points(x, y))) for piece in pieces)
     else:
@@ -271,13 +272,12 @@ def _run_pieces(group, job: Job, grid: Grid, samples, client, workers, log) -> N
     names, waiting = surface_names(job.spec), set()
     for piece, (values, notes, seconds, kept) in results:
         for note in notes:
-            print(note, file=log, flush=True)
+            progress.write(note)
         _write_piece(group, grid, piece, dict(zip(names, values)), kept, waiting)
-        fresh, busy = fresh + piece.size(), busy + seconds
-        rate = fresh / max(busy, 1e-9) * workers  # the engines' pace: start-up and calibration would skew the ETA
-        eta = (total - done - fresh) / rate
-        print(f"points {done + fresh}/{total}  {rate:.1f} points/s  ETA {eta:.0f} s  "
-              f"elapsed {time.perf_counter() - started:.1f} s", file=log, flush=True)
+        busy += seconds  # the ETA at the engines' pace: start-up and calibration would skew it
+        rate = (progress.done + piece.size() - done) / max(busy, 1e-9) * workers
+        progress.advance(piece.size(), rate, time.perf_counter() - started)
+    progress.close()
     if (found := noise(group["loss"][:], group["loss_se"][:], len(job.spec.sample_index))) is not None:
         print(f"{found.text()}; {found.advice()}", file=log, flush=True)
 
@@ -373,11 +373,6 @@ def _write_choices(choices: dict) -> None:
         staging = path.with_name(f"{path.name}.{os.getpid()}")
         staging.write_text(json.dumps(choices, indent=1))
         staging.replace(path)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
-        f"{seconds / 3600:.1f} h"
 
 
 def provenance_attrs(run_dir: Path, center_checkpoint: str) -> dict:

@@ -62,9 +62,10 @@ def say(line: str) -> None:
 
 
 def check_main_guard() -> None:
-    """Refuse a call from the top level of a script that lacks `if __name__ == "__main__":`: every dask worker
-    process imports the script when it starts (multiprocessing's spawn), runs the call again, and dies before it
-    serves (one would retrain, and the error that follows names the workers, not the script)."""
+    """Refuse a call from the top level of a script that lacks `if __name__ == "__main__":`: a dask worker process
+    that the nanny restarts (after a crash, say) imports the script (multiprocessing's spawn; the first start is
+    spared it: cluster.main_module_hidden), runs the call again, and dies before it serves (one would retrain, and
+    the error that follows names the workers, not the script)."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if not path or not str(path).endswith(".py") or not Path(path).is_file():
@@ -74,8 +75,8 @@ def check_main_guard() -> None:
         frame = frame.f_back
     if frame is not None and not _guarded(Path(path).read_text(), frame.f_lineno):
         raise ConfigError(f"{Path(path).name}, line {frame.f_lineno}: compute_landscapes is called at the top level "
-                          "of the script, which every dask worker process runs again as it starts. Fix: put the "
-                          'script\'s work under if __name__ == "__main__": (as README\'s recipes do)')
+                          "of the script, which a dask worker process runs again whenever it is restarted. Fix: put "
+                          'the script\'s work under if __name__ == "__main__": (as README\'s recipes do)')
 
 
 def _guarded(source: str, line: int) -> bool:
