@@ -27,10 +27,10 @@ def compute_landscapes(run_dir, *, model, data, checkpoints, landscapes=(result.
     from .trajectory import extract_run
 
     check_main_guard()
-    model, data, settings = as_specs(model, data, settings)
     run_dir = Path(run_dir)
     name = run_dir.name
     say(f"{name}: checking the config, the data and the model")
+    model, data, settings = as_specs(model, data, settings)  # objects pickled: seconds for a large model
     switches = {"landscapes": {hessian.KIND: True}} if hessian.KIND in landscapes else {}  # off unless asked
     run = check_config({"runs": {name: {"model": model, "data": data, "checkpoints": str(checkpoints), **switches,
                                         **settings}}})[name]
