@@ -391,6 +391,24 @@ def test_a_worker_that_dies_anyway_is_one_line_with_the_memory_needed(trained_ru
                                     cluster={"workers": 2})
 
 
+def test_one_worker_with_memory_to_spare_is_this_process_with_no_cluster_to_start(trained_run, tmp_path,
+                                                                                  monkeypatch):
+    def no_cluster(**options):
+        raise AssertionError(f"a cluster was started for {options}")
+
+    run, run_dir = tiny_result_run(trained_run, tmp_path)
+    monkeypatch.setattr(cluster, "dask_client", no_cluster)
+    out = run_dir / "landscapes" / "result" / "surface.zarr"
+    evaluate.evaluate_landscape(run, "result", run_dir, out, cluster={"workers": 1})
+    assert np.isfinite(xr.open_zarr(out).loss.values).all()
+    needed, machine = evaluate.worker_mem_mb(run), MEMORY_LIMIT // 2**20
+    assert evaluate.in_this_process({"workers": 1}, needed) and evaluate.in_this_process({}, needed)
+    assert not evaluate.in_this_process({"workers": 1}, machine // 3)  # tight: a worker's limit makes a kill one line
+    for other in ({"workers": 2}, {"devices": [0]}, {"scheduler": "tcp://h:1"}, {"memory_limit_mb": 4000},
+                  {"jobqueue": {"cores": 1}}):
+        assert not evaluate.in_this_process({"workers": 1, **other}, needed), other
+
+
 def test_the_default_worker_memory_is_the_machines_share_and_never_less_than_one_needs():
     """The need is an estimate that a user's imports (lightning: a worker of 628 MB died at 597) can exceed; the
     machine's share is what dask's own default would give."""

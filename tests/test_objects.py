@@ -122,7 +122,7 @@ def test_compute_landscapes_takes_the_objects_and_its_values_are_plain_forward_p
     model = train(tmp_path / "checkpoints")
     pairs.calls = 0
     settings = {"checkpoints": tmp_path / "checkpoints", "landscapes": ["result"], "resolution": 5,
-                "num_samples": 64, "loss": margin_loss, "metrics": [hits], "workers": 1}
+                "num_samples": 64, "loss": margin_loss, "metrics": [hits], "workers": 2}  # the objects go to workers
     data = DataLoader(Digits(), collate_fn=pairs)
     surfaces = compute_landscapes(tmp_path / "run", model=model, data=data, **settings)
     surface = zarr.open_group(str(surfaces["result"]), mode="r")

@@ -84,3 +84,33 @@ def test_the_hugging_face_recipe_records_what_the_trainer_saved(readme_run):
     for step in (10, 20, 30):
         ours = flatten(model, load_state_dict(folder / "checkpoints" / f"step_{step:06d}.pt"))
         np.testing.assert_array_equal(flatten(model, load_state_dict(folder / "trainer" / f"checkpoint-{step}")), ours)
+
+
+WINDOWS = '''from topograph import zoo
+
+
+def windows():
+    """The dicts README's Trainer recipe trains on."""
+    return [{"input_ids": w, "labels": w} for w in zoo.characters().tensors[0][::4]]
+'''
+
+
+@pytest.mark.cluster
+def test_the_hugging_face_config_runs_as_written(readme_run, monkeypatch):
+    """README's config of the Trainer's run, its keys as written (from Python: the grid of a Snakemake run is the
+    same computation), on the recipe's folder: the samples it asks for are there, perplexity is exp(loss)."""
+    import yaml
+
+    from topograph import compute_landscapes
+
+    folder = readme_run.parents[1]
+    (folder / "mypackage").mkdir()
+    (folder / "mypackage" / "__init__.py").write_text("")
+    (folder / "mypackage" / "data.py").write_text(WINDOWS)
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    settings = next(yaml.safe_load(block) for block in blocks if "hf-run:" in block)["runs"]["hf-run"]
+    surface = xr.open_zarr(compute_landscapes("results/hf-run", landscapes=["result"], **settings)["result"])
+    assert surface.sample_index.size == settings["num_samples"] and surface.loss.shape == (40, 40)
+    np.testing.assert_allclose(surface.perplexity.values, np.exp(surface.loss.values), rtol=1e-5)

@@ -396,13 +396,14 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes (keyword
     arguments of cluster.dask_client; memory_limit_mb None: this machine's share, at least what one worker needs),
     started only where points are left: by clients (a cluster.Clients, which keeps it for the next landscape), else
-    for this landscape alone."""
+    for this landscape alone; or in this process, where one worker is asked for (in_this_process)."""
     from .cluster import Clients, check_worker_memory, default_worker_mb
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
     plane = dict(store.open_store(directions).attrs)
     spec, needed, batch_norm = plane_spec(run, directions, run_dir / plane["center_checkpoint"], cluster, log)
+    here = in_this_process(cluster, needed)
     if not cluster.get("scheduler"):
         if cluster.get("memory_limit_mb"):
             check_worker_memory(cluster["memory_limit_mb"], needed)
@@ -412,8 +413,9 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
     attrs = {**surface_attrs(run, landscape, spec, plane, run_dir), "batch_norm": batch_norm}
     with Clients() if clients is None else nullcontext(clients) as clients:
         try:
-            evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk, client=lambda: clients.get(cluster),
-                          log=log, keep_sample_losses=run.keep_sample_losses)
+            evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk,
+                          client=None if here else lambda: clients.get(cluster), log=log,
+                          keep_sample_losses=run.keep_sample_losses)
         except _worker_died() as error:
             limit = cluster.get("memory_limit_mb")
             raise ClusterError(f"dask workers died evaluating a chunk ({type(error).__name__}), most often for lack of "
@@ -421,6 +423,18 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
                                f"{limit}). Fix: raise worker_mem_mb or lower batch_size; the chunks finished are "
                                "kept") from None
     warn_of_batch_norm(out, run_dir, log)
+
+
+def in_this_process(cluster: dict, needed: int) -> bool:
+    """Whether the grid is evaluated in this process: where one worker on this machine is asked for (no devices,
+    scheduler, SLURM workers or worker memory limit) and it needs less than a quarter of the memory, a cluster would
+    only add its start (its worker imports torch and the engines: seconds). Where memory is tight the worker stays:
+    its limit turns a kill into a one-line message."""
+    from distributed.system import MEMORY_LIMIT
+
+    alone = (cluster.get("workers") or 1) == 1 and not any(
+        cluster.get(key) for key in ("devices", "scheduler", "jobqueue", "memory_limit_mb"))
+    return alone and needed * 4 < MEMORY_LIMIT // 2**20
 
 
 def worker_mem_mb(run: Run, devices: list[int] | None = None) -> int:

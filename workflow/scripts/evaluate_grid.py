@@ -1,10 +1,13 @@
 from pathlib import Path
 
+import torch
+
 from topograph.evaluate import evaluate_landscape
 from topograph.jobs import run_of, run_script
 
 
 def main():
+    torch.set_num_threads(snakemake.threads)  # the cores Snakemake gave the job, where it evaluates in its process
     config = snakemake.config
     cluster = {"workers": snakemake.threads, "devices": config["devices"], "scheduler": config["scheduler"],
                "memory_limit_mb": config["worker_mem_mb"], "jobqueue": config["jobqueue"]}
