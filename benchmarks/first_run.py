@@ -1,6 +1,7 @@
 """A first run through the public API against a plain loop, side by side: what a new user waits for.
 
-    python benchmarks/first_run.py            # LeNet-5 on 2048 samples: a 40x40 and a 9x9 grid, 3 repeats
+    python benchmarks/first_run.py            # LeNet-5 on 2048 samples: a 40x40 grid on --workers workers and a
+                                              # 9x9 grid on one (in the calling process), 3 repeats
     python benchmarks/first_run.py --quick    # 20x20 and 9x9, 1 repeat
 
 Each side is a fresh Python process with empty caches (engine choices, torch.compile's), timed from outside, so
@@ -138,8 +139,8 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     print(f"load average before: {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")
-    for resolution in (20 if args.quick else 40, 9):
-        side_by_side(resolution, args.workers, repeats, args.plain_points)
+    side_by_side(20 if args.quick else 40, args.workers, repeats, args.plain_points)
+    side_by_side(9, 1, repeats, args.plain_points)  # one worker: in the calling process, on every core
 
 
 if __name__ == "__main__":
