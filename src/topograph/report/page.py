@@ -227,7 +227,8 @@ def shared_warnings(landscape: Landscape) -> str:
 
 def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
     attrs, info = landscape.attrs, run.info
-    resolution = attrs.get("resolution") or f"{len(landscape.x)} × {len(landscape.y)}"
+    resolution = (f"{len(landscape.x)} points" if landscape.dimensions == 1
+                  else attrs.get("resolution") or f"{len(landscape.x)} × {len(landscape.y)}")
     rows = [("Network", attrs.get("network") or info.get("network")),
             ("Optimizer", attrs.get("optimizer") or info.get("optimizer")),
             ("Learning rate", attrs.get("learning_rate") or info.get("learning_rate")),
