@@ -6,6 +6,7 @@ points."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +56,12 @@ def steps_per_unit(alpha: list, resolution: int) -> int | None:
     (k·low and k·high whole numbers), so that α = 0 and 1 are grid points too; None where that takes more than
     MAX_POINTS times resolution points (ends such as 0.37)."""
     low, high = alpha
-    k = max(1, math.ceil((resolution - 1) / (high - low) - 1e-9))
-    while (high - low) * k + 1 <= MAX_POINTS * resolution:
-        if on_grid(alpha, k):
-            return k
-        k += 1
-    return None
+    ends = [Fraction(end).limit_denominator(10**6) for end in alpha]
+    if any(abs(float(fraction) - end) > 1e-9 for fraction, end in zip(ends, alpha)):
+        return None
+    base = math.lcm(*(fraction.denominator for fraction in ends))  # k is a multiple of it
+    k = base * max(1, math.ceil((resolution - 1) / (high - low) / base - 1e-9))
+    return k if (high - low) * k + 1 <= MAX_POINTS * resolution + 1e-9 else None
 
 
 def on_grid(alpha: list, k: int) -> bool:
