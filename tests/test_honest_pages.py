@@ -4,7 +4,6 @@ the radial profile, a run without a recorded loss curve, and a quantity spanning
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -199,19 +198,20 @@ def test_the_figures_tick_many_decades_as_the_pages(runs):
         ["1.45e14", "2", "0.0401", "1e-5", "1.23e4", "0"]
 
 
-def keep_sample_losses(run: Path, losses: np.ndarray) -> np.ndarray:
-    """The result landscape of run re-written from its samples' losses [x, y, sample], as evaluate_grid stores them
-    with keep_sample_losses: each point's mean and standard error; returns the losses as stored (float32)."""
+def from_sample_losses(run: Path, losses: np.ndarray, keep: bool = True) -> np.ndarray:
+    """The result landscape of run re-written from its samples' losses [x, y, sample] as evaluate_grid stores them:
+    each point's mean and standard error, and with keep (keep_sample_losses) the losses; returns them as float32."""
     path = run / "landscapes" / "result" / "surface.zarr"
     group = store.zarr.open_group(str(path), mode="r+", use_consolidated=False)
     store.add_grids(group, ["loss_se"])
-    store.add_sample_losses(group)
-    store.write_sample_losses(group, (0, 0), losses, np.ones(losses.shape[-1]))
-    kept = group["sample_loss"][:].astype(float)
-    group["loss"][:] = kept.mean(axis=2)
-    group["loss_se"][:] = kept.std(axis=2, ddof=1) / np.sqrt(kept.shape[-1])
+    if keep:
+        store.add_sample_losses(group)
+        store.write_sample_losses(group, (0, 0), losses, np.ones(losses.shape[-1]))
+    stored = losses.astype("float32").astype(float)
+    group["loss"][:] = stored.mean(axis=2)
+    group["loss_se"][:] = stored.std(axis=2, ddof=1) / np.sqrt(stored.shape[-1])
     store.consolidate(path)
-    return kept
+    return stored
 
 
 @pytest.fixture(scope="module")
@@ -222,13 +222,10 @@ def noisy_pages(tmp_path_factory) -> tuple[Path, np.ndarray]:
     root, rng = tmp_path_factory.mktemp("noise"), np.random.default_rng(27)
     offsets = 2.0 + 2.0 * rng.standard_normal(64)
     shared = 0.05 * LOSS[..., None] + offsets + 1e-4 * rng.standard_normal((*LOSS.shape, 64))
-    kept = keep_sample_losses(make_run(root, "shared", landscapes=("result",)), shared)
-    keep_sample_losses(make_run(root, "noise", landscapes=("result",)),
+    kept = from_sample_losses(make_run(root, "shared", landscapes=("result",)), shared)
+    from_sample_losses(make_run(root, "noise", landscapes=("result",)),
                        1e-3 * LOSS[..., None] + 2.0 + rng.standard_normal((*LOSS.shape, 64)))
-    bound = make_run(root, "bound", landscapes=("result",))
-    keep_sample_losses(bound, shared)
-    for name in ("sample_loss", "sample_weight"):
-        shutil.rmtree(bound / "landscapes" / "result" / "surface.zarr" / name)
+    from_sample_losses(make_run(root, "bound", landscapes=("result",)), shared, keep=False)
     for name in ("shared", "noise", "bound"):
         write_page(root / name)
     return root, kept
