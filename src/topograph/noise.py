@@ -50,7 +50,8 @@ class Noise(NamedTuple):
 
     @property
     def threshold(self) -> float:
-        """A difference between two points below this is within the noise (95 %; a bound where not exact)."""
+        """1.96 shape errors: a rise over the center below it is within the noise (exact); a difference of two
+        points beyond it is beyond the noise (bound)."""
         return Z * self.shape
 
     @property
