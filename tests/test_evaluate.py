@@ -460,8 +460,8 @@ def test_an_interpolation_holds_its_endpoints_exactly(trained_run, tmp_path):
     out = tmp_path / "landscapes" / "interpolate_ab"
     interpolate.fit(trained_run / "trajectory.zarr", out / "directions.zarr", start="first", end="last",
                     steps=steps)
-    spec = plane_spec(trained_run, out / "directions.zarr", num_samples=32)
-    evaluate.evaluate_grid(out / "surface.zarr", spec, {"run": "tiny"}, resolution=15, chunk=4)
+    spec = plane_spec(trained_run, out / "directions.zarr", num_samples=16)
+    evaluate.evaluate_grid(out / "surface.zarr", spec, {"run": "tiny"}, resolution=15, chunk=17)
     surface = xr.open_zarr(out / "surface.zarr")
     alpha = surface.x.values
     np.testing.assert_array_equal(alpha, np.arange(-4, 13) / 8)
