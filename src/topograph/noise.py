@@ -77,8 +77,8 @@ class Noise(NamedTuple):
         verdict = "more than the range: the level is uncertain" if self.level_uncertain else \
             "less than the range: the level is well determined"
         return (f"± {self.level:.2g} at 95 % (median standard error {self.error:.2g} over {self.num_samples} samples, "
-                f"{self.percent:.2g} % of the loss range {self.span:.2g}): how far another draw of samples could move "
-                f"the values; {verdict}")
+                f"{plain(self.percent)} % of the loss range {self.span:.2g}): how far another draw of samples could "
+                f"move the values; {verdict}")
 
     def shape_text(self) -> str:
         if self.exact:
@@ -98,7 +98,7 @@ class Noise(NamedTuple):
         beyond = "beyond" if self.shape_significant else "within"
         verdict = ("the shape is significant" if self.shape_significant else
                    "the shape is within the noise" if self.exact else "the shape may be noise")
-        return (f"the largest rise over {self.reference} is {self.rise:.2g} {errors}, "
+        return (f"the largest rise over {self.reference} is {plain(self.rise)} {errors}, "
                 f"{beyond} {self.needed:.2g} (95 % over all {self.points} points, Bonferroni): {verdict}")
 
     def text(self) -> str:
@@ -106,6 +106,11 @@ class Noise(NamedTuple):
 
     def advice(self) -> str:
         return "; ".join(f"{self.samples_for(p)} samples for {p:g} %" for p in TARGETS)
+
+
+def plain(value: float) -> str:
+    """Two significant digits, whole numbers from 100 on (not 1.2e+02)."""
+    return f"{value:.0f}" if math.isfinite(value) and value >= 100 else f"{value:.2g}"
 
 
 def noise(loss: np.ndarray, loss_se: np.ndarray, num_samples: int, paired: np.ndarray | None = None,
