@@ -494,3 +494,27 @@ def test_one_cluster_serves_every_landscape_and_none_starts_where_no_point_is_le
     assert {line.partition(": points ")[0] for line in progress} == {"run train_1-4", "run result"}, progress
     compute_landscapes(tmp_path / "run", **arguments)
     assert len(started) == 1, "every point was evaluated before: no cluster started"
+
+
+def test_an_interpolation_holds_its_endpoints_exactly(trained_run, tmp_path):
+    """15 points asked over [-0.5, 1.5] (steps of 1/7 would miss α = 0 and 1): the grid steps by 1/8, and the values
+    at α = 0 and 1 are those of a direct forward pass of checkpoints A and B (issue 27: the B marker read an
+    interpolated loss)."""
+    from topograph.kinds import interpolate
+    steps = interpolate.steps_per_unit(interpolate.RANGE, 15)
+    assert steps == 8 and [interpolate.steps_per_unit(r, n) for r, n in (([0, 1], 5), ([-0.3, 1.7], 15),
+                                                                          ([-0.37, 1.41], 15))] == [4, 10, None]
+    out = tmp_path / "landscapes" / "interpolate_ab"
+    interpolate.fit(trained_run / "trajectory.zarr", out / "directions.zarr", start="first", end="last",
+                    steps=steps)
+    spec = plane_spec(trained_run, out / "directions.zarr", num_samples=16)
+    evaluate.evaluate_grid(out / "surface.zarr", spec, {"run": "tiny"}, resolution=15, chunk=17)
+    surface = xr.open_zarr(out / "surface.zarr")
+    alpha = surface.x.values
+    np.testing.assert_array_equal(alpha, np.arange(-4, 13) / 8)
+    files = sorted((trained_run / "checkpoints").glob("*.pt"))
+    for at, checkpoint in ((0.0, files[0]), (1.0, files[-1])):
+        i = int(np.flatnonzero(alpha == at)[0])
+        loss, accuracy = direct_loss(load_state_dict(checkpoint), spec.sample_index)
+        assert float(surface.loss[i, 0]) == pytest.approx(loss, rel=1e-5)
+        assert float(surface.accuracy[i, 0]) == pytest.approx(accuracy, abs=1e-6)

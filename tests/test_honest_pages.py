@@ -3,6 +3,7 @@ its colours, linear colour bars have round ticks and mark a clipped end, L − L
 the radial profile, a run without a recorded loss curve, and a quantity spanning many decades."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,80 @@ def test_the_figures_tick_many_decades_as_the_pages(runs):
     assert 3 <= len(ticks) <= 8 and "1e13" in [compact(t) for t in ticks]
     assert [compact(v) for v in (1.45e14, 2.0, 0.0401, 1e-5, 12345.0, 0.0)] == \
         ["1.45e14", "2", "0.0401", "1e-5", "1.23e4", "0"]
+
+
+def from_sample_losses(run: Path, losses: np.ndarray, keep: bool = True) -> np.ndarray:
+    """The result landscape of run re-written from its samples' losses [x, y, sample] as evaluate_grid stores them:
+    each point's mean and standard error, and with keep (keep_sample_losses) the losses; returns them as float32."""
+    path = run / "landscapes" / "result" / "surface.zarr"
+    group = store.zarr.open_group(str(path), mode="r+", use_consolidated=False)
+    store.add_grids(group, ["loss_se"])
+    if keep:
+        store.add_sample_losses(group)
+        store.write_sample_losses(group, (0, 0), losses, np.ones(losses.shape[-1]))
+    stored = losses.astype("float32").astype(float)
+    group["loss"][:] = stored.mean(axis=2)
+    group["loss_se"][:] = stored.std(axis=2, ddof=1) / np.sqrt(stored.shape[-1])
+    store.consolidate(path)
+    return stored
+
+
+@pytest.fixture(scope="module")
+def noisy_pages(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """shared: every sample's loss is a small bowl plus its own large offset, the same at every point (per-point
+    standard error ~0.25, far above the bowl's range ~0.19; paired differences ~1e-4 apart); noise: a tiny bowl under
+    independent noise at each point (its shape is noise); bound: the same as shared without the sample losses."""
+    root, rng = tmp_path_factory.mktemp("noise"), np.random.default_rng(27)
+    offsets = 2.0 + 2.0 * rng.standard_normal(64)
+    shared = 0.05 * LOSS[..., None] + offsets + 1e-4 * rng.standard_normal((*LOSS.shape, 64))
+    kept = from_sample_losses(make_run(root, "shared", landscapes=("result",)), shared)
+    from_sample_losses(make_run(root, "noise", landscapes=("result",)),
+                       1e-3 * LOSS[..., None] + 2.0 + rng.standard_normal((*LOSS.shape, 64)))
+    from_sample_losses(make_run(root, "bound", landscapes=("result",)), shared, keep=False)
+    for name in ("shared", "noise", "bound"):
+        write_page(root / name)
+    return root, kept
+
+
+def table_row(driver, title: str) -> str:
+    return driver.execute_script("return [...document.querySelectorAll('tr')].find((r) => r.cells[0].textContent"
+                                 " === arguments[0]).cells[1].textContent", title)
+
+
+def test_the_noise_statement_tells_the_level_from_the_shape(browser, noisy_pages):  # noqa: F811
+    """A shared per-sample offset: the level is uncertain, the shape significant; the hover gives the paired standard
+    error of L(p) − L(center), numpy's std(ddof=1)/sqrt(n) of the per-sample differences (issue 27, point 7)."""
+    root, kept = noisy_pages
+    open_page(browser, root / "shared" / "report.html", MAPS)
+    level, shape = table_row(browser, "Level uncertainty"), table_row(browser, "Shape uncertainty")
+    assert level.endswith("the level is uncertain") and shape.endswith("the shape is significant"), (level, shape)
+    assert "exact, from the kept sample losses" in shape
+    assert not browser.find_elements("css selector", ".landscape p.warning"), "no warning: the shape is no noise"
+
+    differences = kept - kept[4, 3][None, None, :]  # (0, 0) is the node [4, 3]
+    oracle = differences.std(axis=2, ddof=1) / np.sqrt(kept.shape[-1])
+    assert np.median(oracle[oracle > 0]) < 1e-4 < 0.2 < np.median(kept.std(axis=2, ddof=1) / 8)
+    paired = browser.execute_script("return JSON.parse(document.getElementById('run-data').textContent)"
+                                    ".landscapes[0].paired")
+    np.testing.assert_allclose(np.array(paired, float).T, oracle, rtol=1e-5, atol=1e-12)
+    loss = kept.mean(axis=2)
+    hover = browser.execute_script("return document.getElementById('view-topographic').data[0].text[2][6]")
+    shown = re.fullmatch(r"loss \(cross-entropy\) \S+ ± \S+<br>L − L\(center\) (\S+) ± (\S+) \(paired\)<br>accuracy .*",
+                         hover)
+    assert shown, hover
+    assert float(shown[1]) == pytest.approx(loss[6, 2] - loss[4, 3], rel=1e-3)
+    assert float(shown[2]) == float(f"{oracle[6, 2]:.2g}")
+    check_clean(browser)
+
+    open_page(browser, root / "noise" / "report.html", MAPS)
+    warning = browser.find_element("css selector", ".landscape p.warning").text
+    assert warning.startswith("The whole range of this map") and "is within its noise" in warning, warning
+    assert table_row(browser, "Shape uncertainty").endswith("the shape is within the noise")
+
+    open_page(browser, root / "bound" / "report.html", MAPS)
+    shape = table_row(browser, "Shape uncertainty")
+    assert "at most" in shape and "keep_sample_losses: true measures it" in shape, shape
+    assert shape.endswith("the shape may be noise"), "a bound 2 × 0.25 above the range decides nothing"
+    warning = browser.find_element("css selector", ".landscape p.warning").text
+    assert "is within its noise bound" in warning, warning
+    check_clean(browser)

@@ -147,6 +147,8 @@ def config(landscapes: dict, **other_run) -> dict:
      "'first' names the checkpoint that runs.a.landscapes.plane3.p.points[0] names"),
     ({"interpolate": {"x": {"from": 1, "to": 2, "range": [1, -1]}}}, {}, "runs.a.landscapes.interpolate.x.range",
      "is empty"),
+    ({"interpolate": {"x": {"from": 1, "to": 2, "range": [-0.37, 1.41]}}}, {},
+     "runs.a.landscapes.interpolate.x.range", "α = 0 and 1 fall on one even grid only with more than 2 × resolution"),
     ({"plane3": {"p": {"points": ["first", "last"]}}}, {}, "runs.a.landscapes.plane3.p.points", "too short"),
     ({"plane3": {"p": {"points": ["first", "last", "b:last"]}}}, {"model": "topograph.zoo:mlp_regressor"},
      "runs.a.landscapes.plane3.p.points[2]", "not one architecture"),

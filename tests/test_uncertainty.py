@@ -16,6 +16,7 @@ from topograph.report import write_run_report
 from topograph.report.run import read_run
 
 ERROR = 0.01 + 0.02 * np.abs(GRID_X[:, None]) + 0.0 * GRID_Y[None, :]  # grows away from x = 0
+LOSS_AT_CENTER = bowl(0.0, 0.0)  # (0, 0) is the node [4, 3]
 
 
 def add_errors(run, name: str = "result") -> None:
@@ -36,13 +37,23 @@ def noisy(tmp_path_factory):
 
 
 def test_noise_in_words_and_the_samples_a_precision_needs():
-    found = Noise(num_samples=256, error=0.004, span=1.0)
-    assert found.percent == pytest.approx(0.4) and found.threshold == pytest.approx(1.96 * np.sqrt(2) * 0.004)
-    assert found.text() == "256 samples: grid noise 0.4 % of the loss range (median standard error 0.004); " \
-                           "differences below 0.011 are noise"
+    """The level (per-point standard error) and the shape (a difference of points: bounded by se(p) + se(q) without
+    the sample losses, issue 27) in words."""
+    found = Noise(num_samples=256, error=0.004, span=1.0, rise=40.0, points=1600)
+    assert found.percent == pytest.approx(0.4) and found.level == pytest.approx(1.96 * 0.004)
+    assert found.threshold == pytest.approx(1.96 * 2 * 0.004) and found.needed == pytest.approx(4.17, abs=0.01)
+    assert found.text() == (
+        "level ± 0.0078 at 95 % (median standard error 0.004 over 256 samples, 0.4 % of the loss range 1): how far "
+        "another draw of samples could move the values; less than the range: the level is well determined; shape "
+        "standard error of a difference L(p) − L(q) at most 0.008 (se(p) + se(q) at the median, whatever the "
+        "correlation; on the same samples it is usually far smaller: keep_sample_losses: true measures it): a "
+        "difference of two points beyond 0.016 is beyond the noise (95 %); the largest rise over the center is 40 "
+        "times its error bound, beyond 4.2 (95 % over all 1600 points, Bonferroni): the shape is significant")
     assert found.samples_for(0.1) == 256 * 16 and found.samples_for(1.0) == 41  # error ~ 1/sqrt(n)
     loss = np.array([[1.0, 2.0], [3.0, np.nan]])
-    assert noise(loss, np.array([[0.1, 0.2], [0.3, 0.4]]), 64) == Noise(64, 0.2, 2.0), "the NaN node left out"
+    assert noise(loss, np.array([[0.1, 0.2], [0.3, 0.4]]), 64)[:3] == (64, 0.2, 2.0), "the NaN node left out"
+    assert noise(loss, np.array([[0.1, 0.2], [0.3, 0.4]]), 64)[4:] == (5.0, 3, "the lowest point"), \
+        "the largest rise over the lowest point, 2 / (0.1 + 0.3)"
     assert noise(loss, np.full((2, 2), np.nan), 64) is None
     assert noise(np.ones((2, 2)), np.full((2, 2), 0.1), 64) is None, "a flat loss: no range to be noise of"
 
@@ -51,7 +62,8 @@ def test_the_page_states_the_noise_and_hovers_value_plus_minus_error(browser, no
     landscape = read_run(noisy).landscapes[0]
     np.testing.assert_allclose(landscape.errors["loss"], ERROR, rtol=1e-6)
     html = (noisy / "report.html").read_text(encoding="utf-8")
-    assert noise(landscape.loss, ERROR, 64).text() in html
+    found = noise(landscape.loss, ERROR, 64, center=(LOSS_AT_CENTER, ERROR[4, 3]))
+    assert found.level_text() in html and found.shape_text() in html
     open_page(browser, noisy / "report.html", "!!document.querySelector('#view-isoline .contourlayer path')")
     hover = browser.execute_script("return document.getElementById('view-topographic').data[0].text[2][6]")
     loss, error = bowl(GRID_X[6], GRID_Y[2]), ERROR[6, 2]

@@ -11,6 +11,17 @@ STRIDE = 4
 COARSE_MIN = 9  # rows: a coarse map of at least 3 x 3 points
 
 
+def axes(plane: dict, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's x and y from a plane's attrs (directions.zarr): resolution points evenly over x_range and y_range,
+    y only y_range[0] for a line (dimensions 1); where the plane gives x_steps_per_unit k, x is every multiple of 1/k
+    over x_range, each exactly i/k (an interpolation's α = 0 and 1 among them)."""
+    steps = plane.get("x_steps_per_unit")
+    low, high = plane["x_range"]
+    x = (np.arange(round(low * steps), round(high * steps) + 1) / steps if steps
+         else np.linspace(low, high, resolution))
+    return x, np.linspace(*plane["y_range"], resolution if plane.get("dimensions", 2) == 2 else 1)
+
+
 class Piece(NamedTuple):
     """The points of one task: rows x cols of the grid (global indices), where mask (rows x cols) is True, or all of
     them where it is None; written into the chunks it names, and then marked done: coarse or whole."""

@@ -55,10 +55,15 @@ def field_values(landscape: Landscape, style: Style) -> tuple[np.ndarray, str, s
     return values, colour_title(landscape.label(field), style), field
 
 
+def holds_center(landscape: Landscape) -> bool:
+    """The grid's range holds the center (0, 0)."""
+    return bool(landscape.x.min() <= 0 <= landscape.x.max() and landscape.y.min() <= 0 <= landscape.y.max())
+
+
 def center_value(landscape: Landscape, values: np.ndarray) -> float:
     """The value at (0, 0) (bilinear, as surface_at; along x for a line) where the grid holds that point and a
     value near it, else the lowest value."""
-    inside = landscape.x.min() <= 0 <= landscape.x.max() and landscape.y.min() <= 0 <= landscape.y.max()
+    inside = holds_center(landscape)
     value = np.nan
     if inside and values.ndim == 1:
         value = line_at(landscape, values, [0.0])[0]

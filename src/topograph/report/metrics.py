@@ -19,9 +19,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .grid import cell, surface_at
+from ..noise import paired_errors
+from .grid import cell, holds_center, surface_at
 from .labels import quantity_label
-from .run import Landscape
+from .run import Landscape, read_sample_losses
 
 RADII = (0.25, 0.5, 1.0)
 CIRCLE_RADIUS = 0.5
@@ -256,4 +257,34 @@ def with_intervals(landscape: Landscape, figures: dict[str, Figure], kept) -> di
     for key, values in zip(keys, resampled.T):
         low, high = np.percentile(values, [2.5, 97.5])
         out[key] = figures[key]._replace(interval=(float(low), float(high)))
+    return out
+
+
+def center_weights(landscape: Landscape) -> np.ndarray:
+    """W [x, y] with Σ W·L = L(center) as grid.center_value interpolates it: bilinear at (0, 0), along α for a line."""
+    if landscape.dimensions == 2:
+        return mean_weights(landscape, [0.0], [0.0])
+    (i,), (f,) = cell(landscape.x, [0.0])
+    weights = np.zeros(landscape.loss.shape)
+    weights[i, 0], weights[i + 1, 0] = 1 - f, f
+    return weights
+
+
+def paired_grid(landscape: Landscape) -> np.ndarray | None:
+    """The paired standard error of L(p) − L(center) at each grid point [x, y] (noise.paired_errors), from the
+    kept sample losses, read a stored chunk at a time; None where they are not kept for every point or the center
+    (0, 0) lies outside the grid."""
+    kept = read_sample_losses(landscape)
+    if kept is None or not holds_center(landscape):
+        return None
+    losses, weights = kept
+    nodes = center_weights(landscape)
+    center = sum(nodes[i, j] * np.asarray(losses[i, j], dtype=float) for i, j in zip(*np.nonzero(nodes)))
+    if not np.isfinite(center).all():  # not kept there, or a sample's loss diverged: no paired error to give
+        return None
+    edge_x, edge_y = losses.chunks[:2]
+    out = np.full(losses.shape[:2], np.nan)
+    for i in range(0, losses.shape[0], edge_x):
+        for j in range(0, losses.shape[1], edge_y):
+            out[i:i + edge_x, j:j + edge_y] = paired_errors(losses[i:i + edge_x, j:j + edge_y], center, weights)
     return out

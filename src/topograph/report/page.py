@@ -12,10 +12,11 @@ from ..noise import batch_norm_warning, noise, precision_exceeds_noise, precisio
 from .controls import settings_form
 from .curve import HIGHLIGHT, loss_curve
 from .figures import write_run_figures
-from .grid import has_values
+from .grid import center_value, has_values, holds_center
 from .html import assets_url, esc, info_table, inline_js, json_script, libraries, page
 from .labels import arguments_text, bn_text, variance_text
-from .page_data import common_quantities, drawing_json, landscape_json
+from .metrics import paired_grid
+from .page_data import common_quantities, drawing_json, grid_json, landscape_json
 from .provenance import provenance
 from .run import Landscape, Run, Track, read_run
 from .style import Style
@@ -47,6 +48,8 @@ def write_preview(run_dir: Path, out: Path, assets: Path | None = None) -> list[
 def render_run(run: Run, style: Style, assets: str | None = None, preview: bool = False, index: bool = False) -> str:
     """The page: the landscapes' views first (the first screen shows one), then the run's table and loss curve;
     with index, a link to ../index.html."""
+    for landscape in run.landscapes:  # the shape's noise, where the sample losses are kept
+        landscape.paired = paired_grid(landscape)
     curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
     script, divs = components({"curve": curve}) if curve is not None else ("", {})
     curve_div = divs.get("curve") or no_curve(run)
@@ -76,9 +79,12 @@ def no_curve(run: Run) -> str:
 
 
 def run_landscape_json(run: Run, landscape: Landscape, key: str) -> dict:
-    """landscape_json() with whether it can be drawn, and each track's checkpoints' optimizer steps (where Play's
-    cursor stands on the loss curve)."""
+    """landscape_json() with whether it can be drawn, each track's checkpoints' optimizer steps (where Play's
+    cursor stands on the loss curve) and, where kept sample losses give it, the paired standard error of
+    L(p) − L(center) at each point (its hover shows it)."""
     data = landscape_json(landscape, key)
+    if landscape.paired is not None:
+        data["paired"] = grid_json(landscape.paired)
     for track, own in zip(data["tracks"], landscape.tracks):
         track["global_step"] = [run.global_step(step) for step in own.step]
     return {**data, "drawable": has_values(landscape)}
@@ -143,7 +149,8 @@ def landscape_head(index: int, landscape: Landscape, run: Run) -> str:
     return (f'<div class="landscape" data-landscape-index="{index}"{" hidden" if index else ""}>'
             f"<h2>{esc(landscape.name)} <span class=note>{esc(kinds.describe(landscape.attrs))}</span></h2>"
             f"{progress_warning(landscape)}{residual_warning(landscape)}{shared_warnings(landscape)}"
-            f"{empty_warning(landscape)}{flat_warning(landscape)}{precision_warning(landscape)}"
+            f"{empty_warning(landscape)}{flat_warning(landscape)}{noise_warning(landscape)}"
+            f"{precision_warning(landscape)}"
             f"{batch_norm_paragraph(landscape, run)}</div>")
 
 
@@ -175,6 +182,20 @@ def flat_warning(landscape: Landscape) -> str:
             "weights: most likely the loss does not fit the model or the data, and this is no landscape.</p>")
 
 
+def noise_warning(landscape: Landscape) -> str:
+    """A map whose whole range is within its noise: no point's rise over the center is beyond the noise of a
+    difference (noise.Noise.verdict); measured where the sample losses are kept, else bounded."""
+    found = landscape_noise(landscape)
+    if not found or found.shape_significant:
+        return ""
+    bound = "" if found.exact else " bound"
+    fix = (f"Fix: more num_samples ({found.advice()})" if found.exact else "keep_sample_losses: true measures the "
+           "paired noise, usually far smaller (every point is evaluated on the same samples); more num_samples lowers "
+           "both")
+    return (f'<p class="warning"><b>The whole range of this map ({found.span:.2g}) is within its noise{bound}:</b> '
+            f"{esc(found.verdict())}. {fix}.</p>")
+
+
 def precision_warning(landscape: Landscape) -> str:
     """A precision (bf16, tf32) that moved the loss by more than the noise, which then no longer bounds what a
     difference on the map means."""
@@ -192,10 +213,13 @@ def precision_of(attrs: dict) -> str:
 
 
 def landscape_noise(landscape: Landscape):
-    """The noise of the landscape's loss (noise.Noise), or None where it has no standard errors."""
+    """The noise of the landscape's loss (noise.Noise), or None where it has no standard errors; the shape's exact
+    where the landscape's paired errors are known."""
     if "loss" not in landscape.errors:
         return None
-    return noise(landscape.loss, landscape.errors["loss"], landscape.attrs.get("num_samples"))
+    loss, error = landscape.loss, landscape.errors["loss"]
+    center = (center_value(landscape, loss), center_value(landscape, error)) if holds_center(landscape) else None
+    return noise(loss, error, landscape.attrs.get("num_samples"), landscape.paired, center)
 
 
 def residual_warning(landscape: Landscape) -> str:
@@ -227,7 +251,8 @@ def shared_warnings(landscape: Landscape) -> str:
 
 def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
     attrs, info = landscape.attrs, run.info
-    resolution = attrs.get("resolution") or f"{len(landscape.x)} × {len(landscape.y)}"
+    resolution = (f"{len(landscape.x)} points" if landscape.dimensions == 1
+                  else attrs.get("resolution") or f"{len(landscape.x)} × {len(landscape.y)}")
     rows = [("Network", attrs.get("network") or info.get("network")),
             ("Optimizer", attrs.get("optimizer") or info.get("optimizer")),
             ("Learning rate", attrs.get("learning_rate") or info.get("learning_rate")),
@@ -242,7 +267,7 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
         rows.append(("Loss arguments", loss_args))
     rows.append(("Metrics", [landscape.label(name) for name in landscape.metrics]))
     if found := landscape_noise(landscape):
-        rows.append(("Noise", found.text()))
+        rows += [("Level uncertainty", found.level_text()), ("Shape uncertainty", found.shape_text())]
     if "precision_error" in attrs:
         rows.append(("Precision", precision_note(precision_of(attrs), attrs, found.error if found else None)))
     if landscape.dimensions == 1:

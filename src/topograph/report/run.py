@@ -62,6 +62,8 @@ class Landscape:
     samples: str | None = None  # the data subset's hash (data_subset()); None where no sample_index is stored
     plane_seed: int | None = None  # directions.zarr's seed, which drew the plane (attrs' seed is the samples')
     progress: str = ""  # a preview of a grid still being evaluated: how much of it the maps show
+    paired: np.ndarray | None = None  # the paired standard error of L(p) − L(center) [x, y], where sample losses
+    # are kept (report.metrics.paired_grid(), which the run page fills in)
 
     @property
     def loss(self) -> np.ndarray:

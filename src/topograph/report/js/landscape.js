@@ -182,17 +182,29 @@ const Topo = (() => {
   const valueText = (ls, name, v) => (ls.percent.includes(name) ? percent(v) : number(v));
   const names = (ls) => Object.keys(ls.grids);
 
+  const two = (v) => String(Number(v.toPrecision(2)));
+
   /* a value and, where stored, its standard error: '0.532 ± 0.0041', '93.1 % ± 1.6 %' */
   function withError(ls, name, j, i) {
     const value = valueText(ls, name, ls.grids[name][j][i]), error = ls.errors[name]?.[j][i];
     if (error === undefined || error === null) return value;
-    const two = (v) => String(Number(v.toPrecision(2)));
     return `${value} ± ${ls.percent.includes(name) ? `${two(100 * error)} %` : two(error)}`;
   }
 
+  /* where the run page gives it (kept sample losses): the rise over the center, ± its paired standard error */
+  function pairedText(ls, j, i, center) {
+    const error = ls.paired?.[j][i], value = ls.grids.loss[j][i];
+    if (error === undefined || error === null || value === null) return '';
+    return `<br>L − L(center) ${number(value - center)} ± ${two(error)} (paired)`;
+  }
+
   function hoverText(ls) {
-    return cached(`hover|${ls.key}`, () => ls.grids.loss.map((row, j) => row.map((_, i) => names(ls).map((name) =>
-      `${plain(ls.labels[name])} ${withError(ls, name, j, i)}`).join('<br>'))));
+    return cached(`hover|${ls.key}`, () => {
+      const center = ls.paired ? centerValue(ls, {field: 'loss'}) : null;
+      return ls.grids.loss.map((row, j) => row.map((_, i) => names(ls).map((name) =>
+        `${plain(ls.labels[name])} ${withError(ls, name, j, i)}${name === 'loss' ? pairedText(ls, j, i, center) : ''}`)
+        .join('<br>')));
+    });
   }
 
   /* The uncertainty map: the field's standard error (the loss's where it has none) as % of the field's range
