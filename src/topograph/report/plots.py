@@ -49,13 +49,20 @@ def colour_ticks(shown: Display) -> list[float]:
 
 def colour_bar(figure: Figure, axes, shown: Display, style: Style, **options):
     """The colour bar of shown in the style's colour map, ticked in the quantity's units, with an arrow at an end
-    beyond which values were drawn at that end."""
-    bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), ax=axes, label=shown.title, extend=shown.extend,
-                          **options)
+    beyond which values were drawn at that end. Beside a map (options: none), as high as the map."""
+    mappable = ScalarMappable(norm(shown), style.cmap)
+    where = dict(cax=beside(axes)) if not options else dict(ax=axes, **options)
+    bar = figure.colorbar(mappable, label=shown.title, extend=shown.extend, **where)
     ticks = colour_ticks(shown)
     bar.set_ticks(ticks, labels=[compact(t) for t in ticks])
     bar.minorticks_off()
     return bar
+
+
+def beside(axes):
+    """A colour bar's axes right of a map, as high as the map as drawn: an equal-scale map is often less high than
+    the space the layout gives it, and a bar given that space stood above and below it."""
+    return axes.inset_axes([1.04, 0.0, 0.045, 1.0])
 
 
 def heading(landscape: Landscape, view: str) -> str:
@@ -101,7 +108,7 @@ def compare_figure(landscapes: list[Landscape], style: Style) -> Figure:
         axes.set_title(landscape.run or landscape.name)
     if shown:
         every = replace(shown[0], values=np.concatenate([each.values.ravel() for each in shown]))
-        colour_bar(figure, list(grid), every, style, shrink=0.85)
+        colour_bar(figure, grid[-1], every, style)
     figure.suptitle(", ".join(sorted({f"{landscape.name} landscape" for landscape in landscapes})))
     return figure
 
@@ -185,9 +192,30 @@ def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figu
     axes.set(xlabel=xlabel, ylabel=ylabel, zlabel=shown.title, title=heading(landscape, "3-D map"),
              xlim=(landscape.x.min(), landscape.x.max()), ylim=(landscape.y.min(), landscape.y.max()),
              zlim=(low, high))
+    axes.zaxis.labelpad = 10  # the quantity's name clear of the z ticks' labels
     look_as_the_page(axes, landscape_camera(landscape, style))
     colour_bar(figure, axes, shown, style, shrink=0.6, pad=0.08)
+    thin_ticks(figure, axes)
     return figure
+
+
+def thin_ticks(figure: Figure, axes) -> None:
+    """Leave out the 3-D tick labels that, as laid out, would overlap one kept before: the z axis' first, then the
+    floor's (where the x and y axes meet at a corner, their end labels fell on each other)."""
+    figure.draw_without_rendering()
+    kept = []
+    for axis in (axes.zaxis, axes.xaxis, axes.yaxis):
+        low, high = sorted(axis.get_view_interval())
+        ticks = [(loc, tick.label1) for loc, tick in zip(axis.get_majorticklocs(), axis.majorTicks)
+                 if low <= loc <= high and tick.label1.get_text()]
+        shown = []
+        for loc, label in ticks:
+            box = label.get_window_extent().padded(2)
+            if not any(box.overlaps(other) for other in kept):
+                kept.append(box)
+                shown.append((loc, label.get_text()))
+        if len(shown) < len(ticks):
+            axis.set_ticks([loc for loc, _ in shown], labels=[text for _, text in shown])
 
 
 def look_as_the_page(axes, camera: dict = CAMERA) -> None:
@@ -237,7 +265,7 @@ def uncertainty_figure(landscape: Landscape, style: Style, value_range=None) -> 
     axes = figure.add_subplot()
     drawn = axes.contourf(landscape.x, landscape.y, np.ma.masked_invalid(percent.T), levels=style.levels,
                           cmap=style.cmap)
-    figure.colorbar(drawn, ax=axes, label=f"standard error of the {landscape.label(field)}, % of its range")
+    figure.colorbar(drawn, cax=beside(axes), label=f"standard error of the {landscape.label(field)}, % of its range")
     draw_overlays(axes, landscape, style)
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
     axes.set(xlabel=xlabel, ylabel=ylabel, title=heading(landscape, "uncertainty map"),
