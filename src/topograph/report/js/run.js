@@ -45,10 +45,7 @@
   function showViews() {
     const own = views.filter(applies);
     if (!own.some((view) => view.key === state.view)) state.view = 'all';
-    document.querySelectorAll('#no-curve button').forEach((b) => {
-    b.addEventListener('click', () => select(b.dataset.landscape));
-  });
-  document.querySelectorAll('#view-switch button').forEach((b) => {
+    document.querySelectorAll('#view-switch button').forEach((b) => {
       const all = own.filter((view) => view.in_all).length;
       b.hidden = b.dataset.view === 'all' ? all < 2 : !own.some((view) => view.key === b.dataset.view);
       const pressed = b.dataset.view === state.view || (own.length === 1 && !b.hidden);
