@@ -151,6 +151,19 @@
     show(1 + Math.round((total - 1) * Number(scrubber.value) / Number(scrubber.max)), total);
   }
 
+  /* the arrow keys move the scrubber to the next or the previous checkpoint (its own step, a thousandth of the
+     track, moved nothing one could see) */
+  function stepScrubber(event) {
+    const direction = {ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1}[event.key];
+    if (!direction) return;
+    event.preventDefault();
+    const last = current().tracks[0].x.length - 1, at = last * Number(scrubber.value) / Number(scrubber.max);
+    const unit = last / Number(scrubber.max);  /* a checkpoint's position is rounded to the scrubber's unit */
+    const next = direction > 0 ? Math.floor(at + unit) + 1 : Math.ceil(at - unit) - 1;
+    scrubber.value = String(Math.round(Number(scrubber.max) * Math.min(Math.max(next, 0), last) / Math.max(last, 1)));
+    scrub();
+  }
+
   /* report.html#landscape=<name> opens that landscape */
   function fromHash() {
     const name = new URLSearchParams(window.location.hash.slice(1)).get('landscape');
@@ -168,6 +181,7 @@
   });
   playButton.addEventListener('click', play);
   scrubber.addEventListener('input', scrub);
+  scrubber.addEventListener('keydown', stepScrubber);
   views.forEach((view) => Topo.wheelScrollsPage(box(view)));
   window.addEventListener('hashchange', () => { if (fromHash()) select(fromHash()); });
   form.addEventListener('input', (event) => {
