@@ -55,6 +55,18 @@
     element.dataset.view = state.view;
     element.dataset.dimensions = String(current().dimensions);
     for (const view of views) box(view).hidden = !shown(view);
+    showSettings();
+  }
+
+  /* the controls that a view shown reads (views.View.settings): the contour lines and the 3-D opacity not beside
+     a line's curve */
+  function showSettings() {
+    const read = new Set(views.filter(shown).flatMap((view) => view.settings));
+    for (const input of form.elements) {
+      const label = input.closest('label');
+      if (label && input.name) label.hidden = !read.has(input.name);
+    }
+    topValue.hidden = !read.has('percentile');
   }
 
   /* the shown landscape's interval: darker on the loss curve, or its button pressed where no curve was recorded */
