@@ -30,12 +30,17 @@
     if (!ls.drawable) return Promise.resolve();
     const s = Topo.readSettings(form, page.defaults), r = Topo.range([ls], s);
     topValue.textContent = Topo.topText(r);
-    return Promise.all(views.filter(shown).map((view) => {
+    return Promise.all(views.filter(shown).filter(drawnNow).map((view) => {
       const draw = () => Plotly.react(box(view), Topo.traces(view, ls, s, r, {play: state.play}),
                                       Topo.viewLayout(view, ls, Topo.viewHeading(view, ls, s, r), s, r), config);
       return view.dims === 3 ? painted.then(draw) : draw();
     }));
   }
+
+  /* while Play runs, a 3-D scene (slow to paint without a GPU) is drawn at each checkpoint only, so the maps
+     beside it show every frame */
+  const drawnNow = (view) => view.dims !== 3 || !state.playing
+    || Number.isInteger(Topo.position(current(), state.play.shown).t);
 
   function press(selector, chosen) {
     document.querySelectorAll(selector).forEach((b) => b.setAttribute('aria-pressed', String(b === chosen)));
@@ -137,18 +142,24 @@
   }
 
   /* The descent: the track drawn point by point with a marker at its head, in every view shown, one second per
-     checkpoint at 1x, from where the scrubber is (the start, if at its end); a frame that draws slowly (3-D
-     without a GPU) makes the next one skip ahead. */
+     checkpoint at 1x, from where the scrubber is (the start, if at its end); every point is drawn, the animation
+     slower than that where drawing takes longer. */
   function play() {
-    if (state.playing) return stop();
+    if (state.playing) {
+      stop();
+      return render();  /* the 3-D scene too where the track is now */
+    }
     const track = current().tracks[0], run = {}, total = Topo.densify(track).x.length;
-    const from = Number(scrubber.value) >= Number(scrubber.max) ? 0 : Number(scrubber.value) / Number(scrubber.max);
-    const duration = 1000 * (track.x.length - 1) / Number(speed.value), started = performance.now() - from * duration;
+    const at = Number(scrubber.value) / Number(scrubber.max);
+    const interval = 1000 * (track.x.length - 1) / Number(speed.value) / Math.max(total - 1, 1);
+    let drawn = at >= 1 ? 0 : Math.round((total - 1) * at), due = performance.now();
     state.playing = run;
     playButton.textContent = '❚❚ Pause';
-    const frame = () => {
+    const frame = (now) => {
       if (state.playing !== run) return;
-      const drawn = Math.min(total, 1 + Math.round((total - 1) * (performance.now() - started) / duration));
+      if (now < due) return requestAnimationFrame(frame);
+      due += interval;
+      drawn += 1;
       show(drawn, total).then(() => {
         if (drawn < total) requestAnimationFrame(frame);
         else if (state.playing === run) stop();
