@@ -65,6 +65,15 @@ def beside(axes):
     return axes.inset_axes([1.04, 0.0, 0.045, 1.0])
 
 
+def map_size(landscape: Landscape, style: Style) -> tuple[float, float]:
+    """A map figure's size in inches: 6.4 wide, as high as a map drawn to equal scale needs (a plane twice as wide
+    as high left half the figure blank above and below it), 5.0 at most."""
+    if style.aspect != "equal":
+        return 6.4, 5.0
+    ratio = np.ptp(landscape.y) / max(np.ptp(landscape.x), 1e-12)
+    return 6.4, float(np.clip(1.3 + 4.4 * ratio, 3.0, 5.0))  # 4.4 in: the map's width beside its axis and bar
+
+
 def heading(landscape: Landscape, view: str) -> str:
     """A figure's title: '<run> · <landscape>: <view>'."""
     return f"{landscape.run} · {landscape.name}: {view}" if landscape.run else f"{landscape.name}: {view}"
@@ -89,7 +98,7 @@ def map_figure(landscape: Landscape, style: Style, filled: bool, value_range=Non
     """The topographic map (filled contours) or the isoline map (contour lines), with the track and a colour bar;
     value_range: (low, high), the colour range instead of the landscape's own."""
     shown = display(landscape, style, value_range)
-    figure = Figure(figsize=(6.4, 5.0), layout="constrained")
+    figure = Figure(figsize=map_size(landscape, style), layout="constrained")
     axes = figure.add_subplot()
     draw_map(axes, landscape, shown, style, filled)
     colour_bar(figure, axes, shown, style)
@@ -261,7 +270,7 @@ def uncertainty_figure(landscape: Landscape, style: Style, value_range=None) -> 
     where the map is a picture and where it is noise. value_range: unused, an error has its own range."""
     field = style.field if style.field in landscape.errors else "loss"
     percent = relative_error(landscape, field)
-    figure = Figure(figsize=(6.4, 5.0), layout="constrained")
+    figure = Figure(figsize=map_size(landscape, style), layout="constrained")
     axes = figure.add_subplot()
     drawn = axes.contourf(landscape.x, landscape.y, np.ma.masked_invalid(percent.T), levels=style.levels,
                           cmap=style.cmap)
