@@ -38,7 +38,8 @@ class View:
         """What the browser needs of the view."""
         return {"key": self.key, "label": self.label, "heading": self.heading, "renderer": self.renderer,
                 "options": self.options, "dims": self.dims, "landscape_dims": self.landscape_dims,
-                "needs_errors": self.needs_errors, "in_all": self.in_all, "tile": self.tile, "settings": self.settings}
+                "needs_errors": self.needs_errors, "in_all": self.in_all, "tile": self.tile,
+                "settings": list(self.settings)}
 
 
 TRACK = ("track_color", "track_width")
