@@ -47,12 +47,10 @@ def colour_ticks(shown: Display) -> list[float]:
     return [float(t) for t in MaxNLocator(5).tick_values(low, high) if low - 1e-12 <= t <= high + 1e-12]
 
 
-def colour_bar(figure: Figure, axes, shown: Display, style: Style, **options):
+def colour_bar(figure: Figure, shown: Display, style: Style, **where):
     """The colour bar of shown in the style's colour map, ticked in the quantity's units, with an arrow at an end
-    beyond which values were drawn at that end. Beside a map (options: none), as high as the map."""
-    mappable = ScalarMappable(norm(shown), style.cmap)
-    where = dict(cax=beside(axes)) if not options else dict(ax=axes, **options)
-    bar = figure.colorbar(mappable, label=shown.title, extend=shown.extend, **where)
+    beyond which values were drawn at that end; where: Figure.colorbar's cax (beside(axes) for a map) or ax."""
+    bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), label=shown.title, extend=shown.extend, **where)
     ticks = colour_ticks(shown)
     bar.set_ticks(ticks, labels=[compact(t) for t in ticks])
     bar.minorticks_off()
@@ -101,7 +99,7 @@ def map_figure(landscape: Landscape, style: Style, filled: bool, value_range=Non
     figure = Figure(figsize=map_size(landscape, style), layout="constrained")
     axes = figure.add_subplot()
     draw_map(axes, landscape, shown, style, filled)
-    colour_bar(figure, axes, shown, style)
+    colour_bar(figure, shown, style, cax=beside(axes))
     axes.set_title(heading(landscape, "topographic map" if filled else "isoline map"))
     return figure
 
@@ -117,7 +115,7 @@ def compare_figure(landscapes: list[Landscape], style: Style) -> Figure:
         axes.set_title(landscape.run or landscape.name)
     if shown:
         every = replace(shown[0], values=np.concatenate([each.values.ravel() for each in shown]))
-        colour_bar(figure, grid[-1], every, style)
+        colour_bar(figure, every, style, cax=beside(grid[-1]))
     figure.suptitle(", ".join(sorted({f"{landscape.name} landscape" for landscape in landscapes})))
     return figure
 
@@ -203,7 +201,7 @@ def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figu
              zlim=(low, high))
     axes.zaxis.labelpad = 10  # the quantity's name clear of the z ticks' labels
     look_as_the_page(axes, landscape_camera(landscape, style))
-    colour_bar(figure, axes, shown, style, shrink=0.6, pad=0.08)
+    colour_bar(figure, shown, style, ax=axes, shrink=0.6, pad=0.08)
     thin_ticks(figure, axes)
     return figure
 
