@@ -50,7 +50,8 @@ def drawn(figure):
 
 
 def colour_bar_of(figure):
-    bars = [axes for axes in figure.axes if getattr(axes, "_colorbar", None) is not None]
+    every = [axes for each in figure.axes for axes in (each, *each.child_axes)]  # a map's bar is its child
+    bars = [axes for axes in every if getattr(axes, "_colorbar", None) is not None]
     assert len(bars) == 1
     return bars[0]._colorbar
 

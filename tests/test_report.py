@@ -405,7 +405,8 @@ def test_a_regression_page_offers_its_metrics_and_no_accuracy(tmp_path):
     r2 = display(landscape, Style(field="r2", scale="linear"))
     np.testing.assert_array_equal(r2.values, landscape.values["r2"])
     assert r2.title == "R²" and display(landscape, Style()).title == "loss (MSE)"
-    assert map_figure(landscape, Style(field="r2", scale="linear"), filled=True).axes[1].get_ylabel() == "R²"
+    bar = map_figure(landscape, Style(field="r2", scale="linear"), filled=True).axes[0].child_axes[0]  # beside the map
+    assert bar.get_ylabel() == "R²"
     assert surface_figure(landscape, Style(field="mae")).axes[0].get_zlabel() == "MAE"
 
 

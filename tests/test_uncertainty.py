@@ -83,7 +83,7 @@ def test_the_uncertainty_figure(noisy):
     assert figure.stat().st_size > 10_000
     from topograph.report.plots import uncertainty_figure
     from topograph.report.style import Style
-    bar = uncertainty_figure(read_run(noisy).landscapes[0], Style()).axes[1]
+    bar = uncertainty_figure(read_run(noisy).landscapes[0], Style()).axes[0].child_axes[0]
     assert bar.get_ylabel() == "standard error of the loss (cross-entropy), % of its range"
     low, high = bar.get_ylim()
     top = 100 * ERROR.max() / np.ptp(read_run(noisy).landscapes[0].loss)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import BoxAnnotation, ColumnDataSource, CustomJS, HoverTool, Label, Span
+from bokeh.models import BoxAnnotation, ColumnDataSource, CustomJS, HoverTool, InlineStyleSheet, Label, Span
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for hv.render)
 
@@ -10,6 +10,7 @@ from .labels import unit_of
 from .run import Landscape, Run
 from .style import INTERVAL_COLORS
 
+FOCUS = ":focus-visible{outline:2px solid #1d2b3a !important;outline-offset:-2px}"  # the toolbar buttons, by Tab
 HIGHLIGHT = {"selected": 0.45, "other": 0.12}  # the fill alpha of the shown landscape's interval, and of the others'
 
 SELECT_ON_TAP = """
@@ -27,9 +28,9 @@ def recorded(run: Run) -> bool:
     return bool((np.isfinite(run.curve_loss) & (run.curve_loss > 0)).any()) or len(at_checkpoints) > 1
 
 
-def loss_curve(run: Run, selected: str | None = None, width: int = 900, height: int = 260):
-    """Training loss per optimizer step, checkpoints marked, each train landscape's interval shaded (the
-    selected one darker), a hidden cursor Play moves; a click inside an interval calls the page's
+def loss_curve(run: Run, selected: str | None = None, height: int = 260):
+    """Training loss per optimizer step, as wide as its box, checkpoints marked, each train landscape's interval
+    shaded (the selected one darker), a hidden cursor Play moves; a click inside an interval calls the page's
     topographSelect(name). None where the run recorded no curve."""
     if not recorded(run):
         return None
@@ -37,10 +38,12 @@ def loss_curve(run: Run, selected: str | None = None, width: int = 900, height: 
     clickable = " · click an interval" if any(ls.interval for ls in run.landscapes) else ""
     curve = hv.Curve((run.curve_step[positive], run.curve_loss[positive]), "optimizer step",
                      "training loss (log scale)").opts(
-        logy=True, width=width, height=height, color="#555555", line_width=1.2,
+        logy=True, responsive=True, min_width=280, height=height, color="#555555", line_width=1.2,
         title=f"Training loss{clickable}", default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"])
     plot = hv.render(curve, backend="bokeh")
     plot.toolbar.active_scroll = None  # the wheel scrolls the page until the toolbar's wheel zoom is chosen
+    plot.toolbar.logo = None
+    plot.toolbar.stylesheets = [InlineStyleSheet(css=FOCUS)]
     plot.name = "loss-curve"
     plot.add_layout(Span(location=0, dimension="height", line_color="#d73027", line_width=2, visible=False,
                          name="play-cursor"))

@@ -58,6 +58,18 @@ header a{color:#a8d4ff}
 .views:not([data-view=all]) .view2d{height:660px}
 .views[data-view=all] .view3d{grid-column:1 / span 2}
 .view3d{height:640px}
+.row>.card{max-width:100%;min-width:0;box-sizing:border-box;overflow-x:auto}
+.row>.curve{flex:1 1 900px}
+table.info td{overflow-wrap:anywhere}
+main>table.runs{display:block;max-width:100%;overflow-x:auto}
+.views .modebar{visibility:hidden}
+.views>div:hover .modebar{visibility:visible}
+@media (max-width:960px){
+header,main{padding:10px 12px}
+.controls{position:static}
+.views,.views[data-view=all]{grid-template-columns:1fr}
+.views[data-view=all] .view3d{grid-column:auto}
+}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:10px;margin:10px 0}
 .tile{height:460px}
 table.runs{border-collapse:collapse;background:#fff;min-width:60%}

@@ -47,15 +47,29 @@ def colour_ticks(shown: Display) -> list[float]:
     return [float(t) for t in MaxNLocator(5).tick_values(low, high) if low - 1e-12 <= t <= high + 1e-12]
 
 
-def colour_bar(figure: Figure, axes, shown: Display, style: Style, **options):
+def colour_bar(figure: Figure, shown: Display, style: Style, **where):
     """The colour bar of shown in the style's colour map, ticked in the quantity's units, with an arrow at an end
-    beyond which values were drawn at that end."""
-    bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), ax=axes, label=shown.title, extend=shown.extend,
-                          **options)
+    beyond which values were drawn at that end; where: Figure.colorbar's cax (beside(axes) for a map) or ax."""
+    bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), label=shown.title, extend=shown.extend, **where)
     ticks = colour_ticks(shown)
     bar.set_ticks(ticks, labels=[compact(t) for t in ticks])
     bar.minorticks_off()
     return bar
+
+
+def beside(axes):
+    """A colour bar's axes right of a map, as high as the map as drawn: an equal-scale map is often less high than
+    the space the layout gives it, and a bar given that space stood above and below it."""
+    return axes.inset_axes([1.04, 0.0, 0.045, 1.0])
+
+
+def map_size(landscape: Landscape, style: Style) -> tuple[float, float]:
+    """A map figure's size in inches: 6.4 wide, as high as a map drawn to equal scale needs (a plane twice as wide
+    as high left half the figure blank above and below it), 5.0 at most."""
+    if style.aspect != "equal":
+        return 6.4, 5.0
+    ratio = np.ptp(landscape.y) / max(np.ptp(landscape.x), 1e-12)
+    return 6.4, float(np.clip(1.3 + 4.4 * ratio, 3.0, 5.0))  # 4.4 in: the map's width beside its axis and bar
 
 
 def heading(landscape: Landscape, view: str) -> str:
@@ -82,10 +96,10 @@ def map_figure(landscape: Landscape, style: Style, filled: bool, value_range=Non
     """The topographic map (filled contours) or the isoline map (contour lines), with the track and a colour bar;
     value_range: (low, high), the colour range instead of the landscape's own."""
     shown = display(landscape, style, value_range)
-    figure = Figure(figsize=(6.4, 5.0), layout="constrained")
+    figure = Figure(figsize=map_size(landscape, style), layout="constrained")
     axes = figure.add_subplot()
     draw_map(axes, landscape, shown, style, filled)
-    colour_bar(figure, axes, shown, style)
+    colour_bar(figure, shown, style, cax=beside(axes))
     axes.set_title(heading(landscape, "topographic map" if filled else "isoline map"))
     return figure
 
@@ -101,7 +115,7 @@ def compare_figure(landscapes: list[Landscape], style: Style) -> Figure:
         axes.set_title(landscape.run or landscape.name)
     if shown:
         every = replace(shown[0], values=np.concatenate([each.values.ravel() for each in shown]))
-        colour_bar(figure, list(grid), every, style, shrink=0.85)
+        colour_bar(figure, every, style, cax=beside(grid[-1]))
     figure.suptitle(", ".join(sorted({f"{landscape.name} landscape" for landscape in landscapes})))
     return figure
 
@@ -185,9 +199,30 @@ def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figu
     axes.set(xlabel=xlabel, ylabel=ylabel, zlabel=shown.title, title=heading(landscape, "3-D map"),
              xlim=(landscape.x.min(), landscape.x.max()), ylim=(landscape.y.min(), landscape.y.max()),
              zlim=(low, high))
+    axes.zaxis.labelpad = 10  # the quantity's name clear of the z ticks' labels
     look_as_the_page(axes, landscape_camera(landscape, style))
-    colour_bar(figure, axes, shown, style, shrink=0.6, pad=0.08)
+    colour_bar(figure, shown, style, ax=axes, shrink=0.6, pad=0.08)
+    thin_ticks(figure, axes)
     return figure
+
+
+def thin_ticks(figure: Figure, axes) -> None:
+    """Leave out the 3-D tick labels that, as laid out, would overlap one kept before: the z axis' first, then the
+    floor's (where the x and y axes meet at a corner, their end labels fell on each other)."""
+    figure.draw_without_rendering()
+    kept = []
+    for axis in (axes.zaxis, axes.xaxis, axes.yaxis):
+        low, high = sorted(axis.get_view_interval())
+        ticks = [(loc, tick.label1) for loc, tick in zip(axis.get_majorticklocs(), axis.majorTicks)
+                 if low <= loc <= high and tick.label1.get_text()]
+        shown = []
+        for loc, label in ticks:
+            box = label.get_window_extent().padded(2)
+            if not any(box.overlaps(other) for other in kept):
+                kept.append(box)
+                shown.append((loc, label.get_text()))
+        if len(shown) < len(ticks):
+            axis.set_ticks([loc for loc, _ in shown], labels=[text for _, text in shown])
 
 
 def look_as_the_page(axes, camera: dict = CAMERA) -> None:
@@ -233,11 +268,11 @@ def uncertainty_figure(landscape: Landscape, style: Style, value_range=None) -> 
     where the map is a picture and where it is noise. value_range: unused, an error has its own range."""
     field = style.field if style.field in landscape.errors else "loss"
     percent = relative_error(landscape, field)
-    figure = Figure(figsize=(6.4, 5.0), layout="constrained")
+    figure = Figure(figsize=map_size(landscape, style), layout="constrained")
     axes = figure.add_subplot()
     drawn = axes.contourf(landscape.x, landscape.y, np.ma.masked_invalid(percent.T), levels=style.levels,
                           cmap=style.cmap)
-    figure.colorbar(drawn, ax=axes, label=f"standard error of the {landscape.label(field)}, % of its range")
+    figure.colorbar(drawn, cax=beside(axes), label=f"standard error of the {landscape.label(field)}, % of its range")
     draw_overlays(axes, landscape, style)
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
     axes.set(xlabel=xlabel, ylabel=ylabel, title=heading(landscape, "uncertainty map"),

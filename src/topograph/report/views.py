@@ -26,6 +26,7 @@ class View:
     needs_errors: bool = False  # draws only landscapes with standard errors
     in_all: bool = True  # shown under the button 'All'
     tile: str | None = None  # its button among the compare page's kinds of tile; None: no tile
+    settings: tuple[str, ...] = ()  # the Style fields it draws with: the run page hides a control no view shown reads
 
     def applies(self, landscape: Landscape) -> bool:
         return landscape.dimensions == self.landscape_dims and (not self.needs_errors or bool(landscape.errors))
@@ -37,17 +38,23 @@ class View:
         """What the browser needs of the view."""
         return {"key": self.key, "label": self.label, "heading": self.heading, "renderer": self.renderer,
                 "options": self.options, "dims": self.dims, "landscape_dims": self.landscape_dims,
-                "needs_errors": self.needs_errors, "in_all": self.in_all, "tile": self.tile}
+                "needs_errors": self.needs_errors, "in_all": self.in_all, "tile": self.tile,
+                "settings": list(self.settings)}
 
 
+TRACK = ("track_color", "track_width")
+COLOURS = ("field", "scale", "percentile", "cap", "relative", "cmap", *TRACK)
 VIEWS = (
-    View("isoline", "Isoline", "Isoline map", "map", map_figure, {"filled": False}, tile="isoline"),
-    View("topographic", "Topographic", "Topographic map", "map", map_figure, {"filled": True}, tile="topographic"),
+    View("isoline", "Isoline", "Isoline map", "map", map_figure, {"filled": False}, tile="isoline",
+         settings=(*COLOURS, "levels", "aspect")),
+    View("topographic", "Topographic", "Topographic map", "map", map_figure, {"filled": True}, tile="topographic",
+         settings=(*COLOURS, "levels", "aspect")),
     View("surface3d", "3D", "3-D map · drag to rotate, click then scroll to zoom", "surface", surface_figure, dims=3,
-         tile="3-D"),
+         tile="3-D", settings=(*COLOURS, "opacity")),
     View("uncertainty", "Uncertainty", "Uncertainty map · the standard error, % of the range", "uncertainty",
-         uncertainty_figure, needs_errors=True, in_all=False),
-    View("line", "Line", "Along the line · hover for α and the value", "line", line_figure, landscape_dims=1),
+         uncertainty_figure, needs_errors=True, in_all=False, settings=("field", "cmap", "levels", "aspect", *TRACK)),
+    View("line", "Line", "Along the line · hover for α and the value", "line", line_figure, landscape_dims=1,
+         settings=("field", "scale", "cap", "relative", *TRACK)),
 )
 TILES = tuple(view for view in VIEWS if view.tile)  # the compare page's kinds of tile
 

@@ -30,12 +30,17 @@
     if (!ls.drawable) return Promise.resolve();
     const s = Topo.readSettings(form, page.defaults), r = Topo.range([ls], s);
     topValue.textContent = Topo.topText(r);
-    return Promise.all(views.filter(shown).map((view) => {
+    return Promise.all(views.filter(shown).filter(drawnNow).map((view) => {
       const draw = () => Plotly.react(box(view), Topo.traces(view, ls, s, r, {play: state.play}),
                                       Topo.viewLayout(view, ls, Topo.viewHeading(view, ls, s, r), s, r), config);
       return view.dims === 3 ? painted.then(draw) : draw();
     }));
   }
+
+  /* while Play runs, a 3-D scene (slow to paint without a GPU) is drawn at each checkpoint only, so the maps
+     beside it show every frame */
+  const drawnNow = (view) => view.dims !== 3 || !state.playing
+    || Number.isInteger(Topo.position(current(), state.play.shown).t);
 
   function press(selector, chosen) {
     document.querySelectorAll(selector).forEach((b) => b.setAttribute('aria-pressed', String(b === chosen)));
@@ -45,10 +50,7 @@
   function showViews() {
     const own = views.filter(applies);
     if (!own.some((view) => view.key === state.view)) state.view = 'all';
-    document.querySelectorAll('#no-curve button').forEach((b) => {
-    b.addEventListener('click', () => select(b.dataset.landscape));
-  });
-  document.querySelectorAll('#view-switch button').forEach((b) => {
+    document.querySelectorAll('#view-switch button').forEach((b) => {
       const all = own.filter((view) => view.in_all).length;
       b.hidden = b.dataset.view === 'all' ? all < 2 : !own.some((view) => view.key === b.dataset.view);
       const pressed = b.dataset.view === state.view || (own.length === 1 && !b.hidden);
@@ -58,6 +60,18 @@
     element.dataset.view = state.view;
     element.dataset.dimensions = String(current().dimensions);
     for (const view of views) box(view).hidden = !shown(view);
+    showSettings();
+  }
+
+  /* the controls that a view shown reads (views.View.settings): the contour lines and the 3-D opacity not beside
+     a line's curve */
+  function showSettings() {
+    const read = new Set(views.filter(shown).flatMap((view) => view.settings));
+    for (const input of form.elements) {
+      const label = input.closest('label');
+      if (label && input.name) label.hidden = !read.has(input.name);
+    }
+    topValue.hidden = !read.has('percentile');
   }
 
   /* the shown landscape's interval: darker on the loss curve, or its button pressed where no curve was recorded */
@@ -128,18 +142,24 @@
   }
 
   /* The descent: the track drawn point by point with a marker at its head, in every view shown, one second per
-     checkpoint at 1x, from where the scrubber is (the start, if at its end); a frame that draws slowly (3-D
-     without a GPU) makes the next one skip ahead. */
+     checkpoint at 1x, from where the scrubber is (the start, if at its end); every point is drawn, the animation
+     slower than that where drawing takes longer. */
   function play() {
-    if (state.playing) return stop();
+    if (state.playing) {
+      stop();
+      return render();  /* the 3-D scene too where the track is now */
+    }
     const track = current().tracks[0], run = {}, total = Topo.densify(track).x.length;
-    const from = Number(scrubber.value) >= Number(scrubber.max) ? 0 : Number(scrubber.value) / Number(scrubber.max);
-    const duration = 1000 * (track.x.length - 1) / Number(speed.value), started = performance.now() - from * duration;
+    const at = Number(scrubber.value) / Number(scrubber.max);
+    const interval = 1000 * (track.x.length - 1) / Number(speed.value) / Math.max(total - 1, 1);
+    let drawn = at >= 1 ? 0 : Math.round((total - 1) * at), due = performance.now();
     state.playing = run;
     playButton.textContent = '❚❚ Pause';
-    const frame = () => {
+    const frame = (now) => {
       if (state.playing !== run) return;
-      const drawn = Math.min(total, 1 + Math.round((total - 1) * (performance.now() - started) / duration));
+      if (now < due) return requestAnimationFrame(frame);
+      due += interval;
+      drawn += 1;
       show(drawn, total).then(() => {
         if (drawn < total) requestAnimationFrame(frame);
         else if (state.playing === run) stop();
@@ -152,6 +172,19 @@
     stop();
     const total = Topo.densify(current().tracks[0]).x.length;
     show(1 + Math.round((total - 1) * Number(scrubber.value) / Number(scrubber.max)), total);
+  }
+
+  /* the arrow keys move the scrubber to the next or the previous checkpoint (its own step, a thousandth of the
+     track, moved nothing one could see) */
+  function stepScrubber(event) {
+    const direction = {ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1}[event.key];
+    if (!direction) return;
+    event.preventDefault();
+    const last = current().tracks[0].x.length - 1, at = last * Number(scrubber.value) / Number(scrubber.max);
+    const unit = last / Number(scrubber.max);  /* a checkpoint's position is rounded to the scrubber's unit */
+    const next = direction > 0 ? Math.floor(at + unit) + 1 : Math.ceil(at - unit) - 1;
+    scrubber.value = String(Math.round(Number(scrubber.max) * Math.min(Math.max(next, 0), last) / Math.max(last, 1)));
+    scrub();
   }
 
   /* report.html#landscape=<name> opens that landscape */
@@ -171,6 +204,7 @@
   });
   playButton.addEventListener('click', play);
   scrubber.addEventListener('input', scrub);
+  scrubber.addEventListener('keydown', stepScrubber);
   views.forEach((view) => Topo.wheelScrollsPage(box(view)));
   window.addEventListener('hashchange', () => { if (fromHash()) select(fromHash()); });
   form.addEventListener('input', (event) => {
