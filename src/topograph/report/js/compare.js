@@ -38,33 +38,88 @@
     return Promise.all([drawn, renderProfile(s, shown)]);
   }
 
-  /* A tile: the view of the kind of tile chosen, on the one colour range r all tiles share, titled by the run; a
-     3-D surface with its contour lines. */
-  function renderTile(run, i, s, r) {
+  /* A tile: the view of the kind of tile chosen, on the colour range r its group shares, titled by the run; a 3-D
+     surface with its contour lines, in the box its group shares (box()) and one camera for all tiles: the first
+     run's, until one is turned. */
+  function renderTile(run, i, s, r, scene) {
     const view = VIEWS[state.tiles], more = {surface: {contours: Topo.surfaceLines(r, s.levels)}};
     const traces = Topo.traces(view, run.landscape, s, r, more);
-    return Plotly.react(tile(i), traces, Topo.viewLayout(view, run.landscape, run.name, s, r), config);
+    const layout = Topo.viewLayout(view, run.landscape, run.name, s, r);
+    if (view.dims === 3) {
+      const axes = Object.fromEntries(Object.entries(scene).map(([k, v]) => [k, {...layout.scene[k], ...v}]));
+      layout.scene = {...layout.scene, ...axes, camera: state.camera ?? {eye: {...page.runs[0].landscape.camera.eye}}};
+    }
+    return Plotly.react(tile(i), traces, layout, config).then((gd) => (view.dims === 3 ? linkCamera(gd) : gd));
   }
 
-  /* One colour range over the runs shown, its top the percentile of all their values (one run's outliers do not
-     wash out the others); a hidden tile collapses, its plot purged (a 3-D tile holds a WebGL context). */
+  /* The 3-D box of the runs of one range r: one x and y range over their grids and one z range, the colour
+     range as drawn with room for the lifted track, so a height reads alike on every tile. */
+  function box(runs, r) {
+    const ends = (axis) => runs.flatMap((run) => [run.landscape[axis][0], run.landscape[axis].at(-1)]);
+    const span = (axis) => ({range: [Math.min(...ends(axis)), Math.max(...ends(axis))], autorange: false});
+    return {xaxis: span('x'), yaxis: span('y'), zaxis: {range: [r.zmin, r.zmax + Topo.surfaceLift(r)], autorange: false}};
+  }
+
+  /* The runs shown, in groups of one quantity drawn (its title: 'loss (cross-entropy)', 'loss (MSE)'): runs of
+     different quantities never share a colour range, a 3-D box or a profile axis. */
+  function groups(s, shown) {
+    const found = new Map();
+    for (const run of shown) {
+      const title = Topo.title(run.landscape, s);
+      found.set(title, [...(found.get(title) ?? []), run]);
+    }
+    return [...found].map(([title, runs]) => ({title, runs}));
+  }
+
+  /* One colour range per group of the runs shown, its top the percentile of all their values (one run's outliers
+     do not wash out the others); a hidden tile collapses, its plot purged (a 3-D tile holds a WebGL context). */
   function renderTiles(s, shown) {
-    const r = Topo.range(shown.map((run) => run.landscape), s);
-    showTop(r);
+    const found = groups(s, shown).map((group) => {
+      const r = Topo.range(group.runs.map((run) => run.landscape), s);
+      return {...group, r, scene: box(group.runs, r)};
+    });
+    showTop(found);
     return Promise.all(page.runs.map((run, i) => {
       tile(i).hidden = !checked(i);
-      if (tile(i).hidden) return Plotly.purge(tile(i));
-      return renderTile(run, i, s, r);
+      if (tile(i).hidden) return purgeTile(i);
+      const group = found.find((g) => g.runs.includes(run));
+      return renderTile(run, i, s, group.r, group.scene);
     }));
   }
 
-  function showTop(r) {
+  /* Rotating (or zooming) one 3-D tile turns all others alike: the camera a tile's relayout reports goes to the
+     others, whose own relayouts, while it does, go nowhere. */
+  let turning = false;
+  function linkCamera(gd) {
+    if (gd.dataset.cameraLinked) return gd;
+    gd.on('plotly_relayout', (change) => {
+      const camera = change['scene.camera'];
+      if (turning || !camera) return;
+      state.camera = camera;
+      turning = true;
+      const others = page.runs.map((run, i) => tile(i)).filter((other) => other !== gd && other.dataset.cameraLinked);
+      Promise.all(others.map((other) => Plotly.relayout(other, {'scene.camera': camera})))
+        .finally(() => { turning = false; });
+    });
+    gd.dataset.cameraLinked = 'yes';
+    return gd;
+  }
+
+  function purgeTile(i) {
+    delete tile(i).dataset.cameraLinked;
+    return Plotly.purge(tile(i));
+  }
+
+  /* the colour range's clipped end beside its control; one per group, each named, where there are several */
+  function showTop(found) {
     const top = document.getElementById('top-value');
-    if (top) top.textContent = Topo.topText(r);
+    if (!top) return;
+    top.textContent = found.length === 1 ? Topo.topText(found[0].r)
+      : found.map((group) => `${group.title} ${Topo.topText(group.r)}`).join('; ');
   }
 
   function purgeTiles() {
-    page.runs.forEach((run, i) => Plotly.purge(tile(i)));
+    page.runs.forEach((run, i) => purgeTile(i));
   }
 
   function overlaySurface(run, i, s, r) {
@@ -84,7 +139,7 @@
   /* the runs' surfaces in one scene on one range; with s.relative, each less its value at the center: aligned */
   function renderOverlay(s) {
     const r = Topo.range(page.runs.filter((run, i) => checked(i)).map((run) => run.landscape), s);
-    showTop(r);
+    showTop([{r}]);
     const traces = page.runs.map((run, i) => overlaySurface(run, i, s, r));
     return Plotly.react('overlay', traces, overlayLayout(s, r), config).then(linkLegend);
   }
