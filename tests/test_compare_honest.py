@@ -4,11 +4,15 @@ and each run left out named with the reason."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
+from test_comparable import SHARPNESS, result_run, with_hessian
 from test_compare_page import compare_page  # noqa: F401
 from test_report import browser, check_clean, open_page, wait_for  # noqa: F401
+from topograph.report import write_compare
 
 SURFACES = "document.querySelectorAll('.tile .gl-container canvas').length === 2"
 SCENE = "[...document.querySelectorAll('.tile')].map((gd) => gd._fullLayout.scene)"
@@ -38,4 +42,63 @@ def test_3d_tiles_share_one_box_and_one_camera(browser, compare_page):  # noqa: 
         [{"x": 2.1, "y": -0.4, "z": 0.6}] * 2
     time.sleep(0.5)  # an echo would come within a frame or two
     assert browser.execute_script("return relayouts") == [1, 1]  # no echo: each tile relayouts once
+    check_clean(browser)
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> Path:
+    """Two runs that measure everything the table shows (15 columns: accuracy, flatness, sharpness, λ₁, trace), with
+    model arguments, on one compare page."""
+    root = tmp_path_factory.mktemp("measured")
+    runs = [with_hessian(result_run(root, name, **SHARPNESS, model_args={"width": width, "depth": 3}))
+            for name, width in (("lenet-digits", 1), ("lenet-digits-wide", 4))]
+    write_compare(runs, root / "compare.html", assets=root / "assets")
+    return root
+
+
+# each column header's box and its table's scroll container's, in the window's coordinates
+HEADERS = ("const card = document.querySelector('.table-card').getBoundingClientRect();"
+           "return [...document.querySelectorAll('.table-card th')].map((th) => {"
+           " const box = th.getBoundingClientRect();"
+           " return [th.textContent, box.left, box.right, card.left, card.right, window.innerWidth]; })")
+
+
+def outside(headers) -> list[str]:
+    """The headers not wholly inside both their container's visible box and the window."""
+    return [name for name, left, right, low, high, width in headers
+            if left < max(low, 0) - 0.5 or right > min(high, width) + 0.5]
+
+
+SCROLL_TO = ("const card = document.querySelector('.table-card'), th = card.querySelectorAll('th')[arguments[0]];"
+             "card.scrollLeft += th.getBoundingClientRect().right - card.getBoundingClientRect().right")
+
+
+@contextmanager
+def window_width(driver, width: int):
+    size = driver.get_window_size()
+    driver.set_window_size(width, 900)
+    try:
+        yield
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
+def test_every_column_of_the_compare_table_is_in_view_at_1400_px(browser, measured):  # noqa: F811
+    """At a 1400 px wide window every column header lies inside the window and inside the visible box of the
+    table's scroll container, without scrolling; at 1000 px each can be scrolled into that box (the container
+    scrolls sideways), the Run column staying in view (sticky)."""
+    with window_width(browser, 1400):
+        open_page(browser, measured / "compare.html", "!!document.querySelector('.tile .contourlayer path')")
+        headers = browser.execute_script(HEADERS)
+        assert len(headers) == 15 and {"Worst-case sharpness ρ=0.05 (95 % CI)", "Top Hessian eigenvalue λ₁",
+                                       "Hessian trace (Hutchinson)"} <= {name for name, *_ in headers}
+        assert outside(headers) == [], headers
+    with window_width(browser, 1000):
+        wait_for(browser, "return window.innerWidth < 1010")
+        assert outside(browser.execute_script(HEADERS)) != []  # too narrow for all: the container scrolls
+        for index in range(15):  # its right edge scrolled to the container's: in view, not under the Run column
+            browser.execute_script(SCROLL_TO, index)
+            headers = browser.execute_script(HEADERS)
+            assert outside([headers[0], headers[index]]) == [], (index, headers)
+            assert index == 0 or headers[index][1] >= headers[0][2] - 0.5, (index, headers)
     check_clean(browser)

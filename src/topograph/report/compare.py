@@ -39,7 +39,11 @@ PROFILE_NOTE = ("Radial profile: the mean over the grid points in rings of equal
 CSS = """
 .results-row{display:flex;flex-wrap:wrap;gap:10px;align-items:stretch;margin:10px 0}
 .results-row>.card{margin:0;min-width:0}
-.table-card{flex:3 1 760px;overflow-x:auto}
+.table-card{flex:1 1 auto;overflow-x:auto}
+.table-card table.runs{font-size:.85em}
+.table-card table.runs th,.table-card table.runs td{padding:4px 6px}
+.table-card table.runs tr>:first-child{position:sticky;left:0;z-index:1;background:#fff}
+.table-card table.runs th:first-child{background:#eef1f4}
 .profile-card{flex:1 1 380px}
 #profile{height:400px}
 """
