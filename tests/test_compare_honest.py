@@ -7,12 +7,17 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
+import zarr
 
 from test_comparable import SHARPNESS, result_run, with_hessian
 from test_compare_page import compare_page  # noqa: F401
-from test_report import browser, check_clean, open_page, wait_for  # noqa: F401
+from test_report import (REGRESSION, browser, check_clean, make_run, open_page, wait_for,  # noqa: F401
+                         write_landscape)
+from test_report_kinds import write_interpolation
 from topograph.report import write_compare
+from topograph.report.run import read_run
 
 SURFACES = "document.querySelectorAll('.tile .gl-container canvas').length === 2"
 SCENE = "[...document.querySelectorAll('.tile')].map((gd) => gd._fullLayout.scene)"
@@ -101,4 +106,72 @@ def test_every_column_of_the_compare_table_is_in_view_at_1400_px(browser, measur
             headers = browser.execute_script(HEADERS)
             assert outside([headers[0], headers[index]]) == [], (index, headers)
             assert index == 0 or headers[index][1] >= headers[0][2] - 0.5, (index, headers)
+    check_clean(browser)
+
+
+def relabel(run: Path, name: str, loss: str) -> None:
+    """The landscape's loss attr set to loss, as if evaluated with it."""
+    zarr.open_group(str(run / "landscapes" / name / "surface.zarr"), mode="r+").attrs["loss"] = loss
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Path:
+    """ce (cross-entropy) and mse (MSE, its metrics MAE and R²): a result landscape and an interpolation each; only:
+    an interpolation, no result landscape; the page also names charlm as left out by the config."""
+    root = tmp_path_factory.mktemp("mixed")
+    write_interpolation(make_run(root, "ce", landscapes=("result",)), "interpolate_ab", 1.0)
+    mse = make_run(root, "mse", landscapes=(), objective=REGRESSION)
+    write_landscape(mse, "result", scale=6.0, objective=REGRESSION)  # six times ce's: their own colour ranges differ
+    write_interpolation(mse, "interpolate_ab", 3.0)
+    relabel(root / "mse", "interpolate_ab", "mse")
+    write_interpolation(make_run(root, "only", landscapes=()), "interpolate_ab", 2.0)
+    write_compare([root / name for name in ("ce", "mse", "only")], root / "compare.html", assets=root / "assets",
+                  left_out={"charlm": "not in the config's compare: list"})
+    return root
+
+
+def axes(driver, box: str) -> dict[str, list[str]]:
+    """{y axis title: the names of the curves on that axis} of a plot (not the marks on them)."""
+    return driver.execute_script(
+        "const gd = document.getElementById(arguments[0]), found = {};"
+        "for (const t of gd.data.filter((t) => t.name !== 'marks')) {"
+        " const axis = gd._fullLayout['yaxis' + (t.yaxis ?? 'y').slice(1)];"
+        " (found[axis.title.text] ??= []).push(t.name); } return found", box)
+
+
+def test_runs_of_different_losses_are_never_drawn_or_ranked_together(browser, mixed):  # noqa: F811
+    """Cross-entropy and MSE: each tile on the colour range of its own runs, one profile axis and one interpolation
+    axis per loss, no overlay of both in one scene, the loss columns of the table not sortable; the runs left out
+    are named with the reason."""
+    open_page(browser, mixed / "compare.html", "document.querySelectorAll('.tile .contourlayer path').length >= 2"
+                                                " && !!document.getElementById('profile').data")
+    bars = browser.execute_script("return [0, 1].map((i) => { const t = document.getElementById(`tile-${i}`).data[0];"
+                                  " return [t.colorbar.title.text, t.zmin, t.zmax]; })")
+    assert [title for title, *_ in bars] == ["loss (cross-entropy)", "loss (MSE)"]
+    ce, mse = (read_run(mixed / name).landscapes[0].loss for name in ("ce", "mse"))
+    for (_, zmin, zmax), loss in zip(bars, (ce, mse)):  # each its own log10 range, to its 95th percentile
+        assert (zmin, zmax) == pytest.approx(np.log10([loss.min(), np.percentile(loss, 95)]), rel=1e-4)
+
+    assert axes(browser, "profile") == {"mean loss (cross-entropy)": ["ce"], "mean loss (MSE)": ["mse"]}
+    assert axes(browser, "lines") == {"loss (cross-entropy)": ["ce / interpolate_ab", "only / interpolate_ab"],
+                                      "loss (MSE)": ["mse / interpolate_ab"]}
+    overlay = browser.find_element("css selector", '#mode-switch button[data-mode="overlay"]')
+    assert not overlay.is_enabled() and "different quantities" in overlay.get_attribute("title")
+
+    order = "return [...document.querySelectorAll('table.runs tbody tr td:first-child')].map((c) => c.textContent)"
+    before = browser.execute_script(order)
+    for heading in ("Final training loss", "Loss at center"):
+        th = browser.find_element("xpath", f"//th[text()='{heading}']")
+        assert "unranked" in th.get_attribute("class") and "loss" in th.get_attribute("title")
+        th.click()
+        th.click()
+        assert browser.execute_script(order) == before and th.get_attribute("aria-sort") is None
+    note = browser.find_element("css selector", ".left-out").text
+    assert "only: it has no result landscape; its interpolations are in the plot below" in note
+    assert "charlm: not in the config's compare: list" in note
+
+    browser.find_element("id", "run-1").click()  # mse hidden: what is left is one quantity
+    wait_for(browser, "return document.getElementById('profile').data.length === 1")
+    assert axes(browser, "profile") == {"mean loss (cross-entropy)": ["ce"]}
+    assert overlay.is_enabled()
     check_clean(browser)

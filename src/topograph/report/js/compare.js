@@ -24,18 +24,49 @@
     return Promise.all([page.runs.length ? renderResults(s) : null, page.lines.length ? renderLines(s) : null]);
   }
 
+  /* the interpolations' curves, one plot per quantity drawn (stacked()) */
   function renderLines(s) {
-    const shown = page.lines.map((line) => line.landscape);
-    const traces = page.lines.flatMap((line) => Topo.lineTraces(line.landscape, s, line));
-    const layout = Topo.layoutLine(shown, 'Interpolations · hover for α and the value', s, page.labels[s.field]);
+    const found = groups(s, page.lines);
+    const parts = found.map((group) => ({
+      traces: group.runs.flatMap((line) => Topo.lineTraces(line.landscape, s, line)),
+      layout: Topo.layoutLine(group.runs.map((line) => line.landscape), 'Interpolations · hover for α and the value',
+                              s, group.title)}));
+    const {traces, layout} = stacked(parts, 'lines', 480);
     return Plotly.react('lines', traces, layout, config);
   }
 
   function renderResults(s) {
     const shown = page.runs.filter((run, i) => checked(i));
     document.getElementById('nothing-shown').hidden = shown.length > 0;
+    if (!allowOverlay(groups(s, shown)) && state.mode === 'overlay') return setMode('tile');
     const drawn = state.mode === 'tile' ? renderTiles(s, shown) : renderOverlay(s);
     return Promise.all([drawn, renderProfile(s, shown)]);
+  }
+
+  /* One scene puts its runs on one axis: no overlay of runs of different quantities (its button says why). */
+  function allowOverlay(found) {
+    const button = document.querySelector('#mode-switch button[data-mode=overlay]');
+    button.disabled = found.length > 1;
+    button.title = button.disabled ? `The runs shown draw different quantities (${found.map((g) => g.title)
+      .join(', ')}): one scene would put them on one axis; tiles give each its own colour range` : '';
+    return !button.disabled;
+  }
+
+  /* The plots of several groups (parts: [{traces, layout}], each with its own xaxis, yaxis and shapes on them)
+     stacked in one figure, a row each, the box id as tall as rows of height px. */
+  function stacked(parts, id, height) {
+    document.getElementById(id).style.height = parts.length > 1 ? `${height * parts.length}px` : '';
+    if (parts.length === 1) return parts[0];
+    const axis = (k) => (k ? String(k + 1) : '');
+    const layout = {...parts[0].layout, grid: {rows: parts.length, columns: 1, pattern: 'independent'}, shapes: []};
+    const traces = parts.flatMap((part, k) => {
+      const x = `x${axis(k)}`, y = `y${axis(k)}`;
+      layout[`xaxis${axis(k)}`] = part.layout.xaxis;
+      layout[`yaxis${axis(k)}`] = part.layout.yaxis;
+      layout.shapes.push(...(part.layout.shapes ?? []).map((shape) => ({...shape, xref: x, yref: `${y} domain`})));
+      return part.traces.map((trace) => ({...trace, xaxis: x, yaxis: y}));
+    });
+    return {traces, layout};
   }
 
   /* A tile: the view of the kind of tile chosen, on the colour range r its group shares, titled by the run; a 3-D
@@ -60,12 +91,15 @@
     return {xaxis: span('x'), yaxis: span('y'), zaxis: {range: [r.zmin, r.zmax + Topo.surfaceLift(r)], autorange: false}};
   }
 
-  /* The runs shown, in groups of one quantity drawn (its title: 'loss (cross-entropy)', 'loss (MSE)'): runs of
-     different quantities never share a colour range, a 3-D box or a profile axis. */
+  /* the quantity a landscape draws: 'loss (cross-entropy)', 'loss (MSE)', 'accuracy' */
+  const quantity = (ls, s) => ls.labels[s.field] ?? ls.labels.loss;
+
+  /* The runs (or lines) shown, in groups of one quantity drawn (its title): runs of different quantities never
+     share a colour range, a 3-D box, a profile axis or an interpolation's axis. */
   function groups(s, shown) {
     const found = new Map();
     for (const run of shown) {
-      const title = Topo.title(run.landscape, s);
+      const title = quantity(run.landscape, s);
       found.set(title, [...(found.get(title) ?? []), run]);
     }
     return [...found].map(([title, runs]) => ({title, runs}));
@@ -156,7 +190,7 @@
      center, one line per run shown, in its colour */
   function profileTrace(run, s) {
     const profile = run.profile[s.field] ?? run.profile.loss, name = Topo.plain(run.name);
-    const label = Topo.plain(profileLabel(s)), center = s.relative ? Topo.centerValue(run.landscape, s) : 0;
+    const label = Topo.plain(profileLabel(quantity(run.landscape, s), s)), center = s.relative ? Topo.centerValue(run.landscape, s) : 0;
     const hover = `r %{x:.3f}<br>mean ${label} %{y:.4g}<br>over %{customdata} grid points<extra>${name}</extra>`;
     return {type: 'scatter', mode: 'lines+markers', name, x: profile.radius,
             y: profile.mean.map((v) => (v === null ? null : v - center)),
@@ -165,18 +199,25 @@
   }
 
   /* the profile's quantity: 'loss (cross-entropy)', 'loss (cross-entropy) − value at center' */
-  const profileLabel = (s) => Topo.titled(page.labels[s.field] ?? 'loss', {...s, cap: null});
+  const profileLabel = (label, s) => Topo.titled(label, {...s, cap: null});
 
-  function renderProfile(s, shown) {
-    const label = profileLabel(s);
-    const layout = {
+  function profileLayout(label, s) {
+    return {
       title: {text: 'Radial profile', font: {size: 15}, x: 0.01, xanchor: 'left'},
       margin: {l: 64, r: 12, t: 42, b: 52}, showlegend: true, legend: {x: 0.01, y: 0.99},
       hovermode: 'closest', paper_bgcolor: '#fff', plot_bgcolor: '#fff',
       xaxis: {title: {text: 'distance from the center, √(x² + y²)'}, zeroline: false, gridcolor: '#eee'},
-      yaxis: {title: {text: `mean ${Topo.plain(label)}`}, gridcolor: '#eee'},
+      yaxis: {title: {text: `mean ${Topo.plain(profileLabel(label, s))}`}, gridcolor: '#eee'},
     };
-    return Plotly.react('profile', shown.map((run) => profileTrace(run, s)), layout, config);
+  }
+
+  /* one plot of the profiles per quantity drawn (stacked()) */
+  function renderProfile(s, shown) {
+    const found = shown.length ? groups(s, shown) : [{title: page.labels[s.field] ?? 'loss', runs: []}];
+    const parts = found.map((group) => ({traces: group.runs.map((run) => profileTrace(run, s)),
+                                         layout: profileLayout(group.title, s)}));
+    const {traces, layout} = stacked(parts, 'profile', 400);
+    return Plotly.react('profile', traces, layout, config);
   }
 
   /* the tiles left grow into the room of those hidden (Plotly follows the window's size only) */
@@ -220,7 +261,7 @@
       purgeTiles();
     }
     disableIdle();
-    render().then(resize);
+    return render().then(resize);
   }
 
   /* a new kind of tile starts from a bare box: no 3-D scene (a WebGL context) is left behind */
