@@ -1,6 +1,6 @@
-"""The compare page never misleads (issue 27, points 2, 4 and 8), in headless Chromium: 3-D tiles on one box and
-one camera, every table column reachable at 1400 px, runs of different quantities never ranked or drawn together,
-and each run left out named with the reason."""
+"""The compare page and the index never mislead (issue 27, points 2, 4 and 8), in headless Chromium: 3-D tiles on
+one box and one camera, every table column reachable at 1400 px, runs of different quantities never ranked or drawn
+together (on the compare page and in the index), and each run the compare page leaves out named with the reason."""
 from __future__ import annotations
 
 import time
@@ -16,7 +16,7 @@ from test_compare_page import compare_page  # noqa: F401
 from test_report import (REGRESSION, browser, check_clean, make_run, open_page, wait_for,  # noqa: F401
                          write_landscape)
 from test_report_kinds import write_interpolation
-from topograph.report import write_compare
+from topograph.report import write_compare, write_index
 from topograph.report.run import read_run
 
 SURFACES = "document.querySelectorAll('.tile .gl-container canvas').length === 2"
@@ -117,7 +117,8 @@ def relabel(run: Path, name: str, loss: str) -> None:
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory) -> Path:
     """ce (cross-entropy) and mse (MSE, its metrics MAE and R²): a result landscape and an interpolation each; only:
-    an interpolation, no result landscape; the page also names charlm as left out by the config."""
+    an interpolation, no result landscape; the page also names charlm as left out by the config. mse2: another
+    MSE run, for the index only."""
     root = tmp_path_factory.mktemp("mixed")
     write_interpolation(make_run(root, "ce", landscapes=("result",)), "interpolate_ab", 1.0)
     mse = make_run(root, "mse", landscapes=(), objective=REGRESSION)
@@ -125,6 +126,7 @@ def mixed(tmp_path_factory) -> Path:
     write_interpolation(mse, "interpolate_ab", 3.0)
     relabel(root / "mse", "interpolate_ab", "mse")
     write_interpolation(make_run(root, "only", landscapes=()), "interpolate_ab", 2.0)
+    write_landscape(make_run(root, "mse2", landscapes=(), objective=REGRESSION), "result", objective=REGRESSION)
     write_compare([root / name for name in ("ce", "mse", "only")], root / "compare.html", assets=root / "assets",
                   left_out={"charlm": "not in the config's compare: list"})
     return root
@@ -174,4 +176,26 @@ def test_runs_of_different_losses_are_never_drawn_or_ranked_together(browser, mi
     wait_for(browser, "return document.getElementById('profile').data.length === 1")
     assert axes(browser, "profile") == {"mean loss (cross-entropy)": ["ce"]}
     assert overlay.is_enabled()
+    check_clean(browser)
+
+
+def test_the_index_never_sorts_one_loss_with_another(browser, mixed):  # noqa: F811
+    """The index of ce, only (cross-entropy, accuracy), mse and mse2 (MSE, MAE): one table per objective, headed by
+    it; a click on a heading sorts its own table only."""
+    write_index(mixed, mixed / "index.html")
+    browser.get((mixed / "index.html").as_uri())
+    tables = ("return [...document.querySelectorAll('table.runs')].map((t) => [t.previousElementSibling.textContent,"
+              " [...t.querySelectorAll('tbody td:first-child')].map((c) => c.textContent)])")
+    assert browser.execute_script(tables) == [["Loss (cross-entropy), accuracy", ["ce", "only"]],
+                                              ["Loss (MSE), MAE", ["mse", "mse2"]]]
+    heading = browser.find_element("xpath", "(//table[@class='runs'])[2]//th[text()='Loss at center']")
+    heading.click()  # ascending: mse2 (a bowl of scale 1) before mse (of scale 6)
+    assert browser.execute_script(tables)[1][1] == ["mse2", "mse"] and heading.get_attribute("aria-sort") == \
+        "ascending"
+    run = browser.find_element("xpath", "(//table[@class='runs'])[1]//th[text()='Run']")
+    run.click()
+    run.click()
+    assert browser.execute_script(tables) == [["Loss (cross-entropy), accuracy", ["only", "ce"]],
+                                              ["Loss (MSE), MAE", ["mse2", "mse"]]]
+    assert heading.get_attribute("aria-sort") == "ascending"  # each table keeps its own order
     check_clean(browser)

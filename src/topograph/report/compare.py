@@ -1,10 +1,12 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
-3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (js/compare.js); beside a
-table of final loss, the metrics all runs share, flatness figures and, for runs with a hessian landscape, the top
-Hessian eigenvalue and trace, the radial profile of each run (mean loss against the distance from the center); and
-every interpolation (1-D landscape) of the runs, one curve each in one plot. Result landscapes measured unalike
-(report/comparable.py) get a warning naming each difference and are not ranked by the figures that depend on it
-(the loss values, flatness, sharpness, curvature); the page ends with the provenance of every landscape it shows."""
+3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (js/compare.js; runs of
+different quantities, as cross-entropy and MSE, each on their own scale); beside a table of final loss, the metrics
+all runs share, flatness figures and, for runs with a hessian landscape, the top Hessian eigenvalue and trace, the
+radial profile of each run (mean loss against the distance from the center); and every interpolation (1-D
+landscape) of the runs, one curve each in one plot. Result landscapes measured unalike (report/comparable.py) get a
+warning naming each difference and are not ranked by the figures that depend on it (the loss values, flatness,
+sharpness, curvature); the runs left out are named with the reason; the page ends with the provenance of every
+landscape it shows."""
 from __future__ import annotations
 
 import math

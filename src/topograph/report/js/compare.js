@@ -1,6 +1,8 @@
 /* The compare page: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
-   3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (L − L0); the runs' radial
-   profiles; each run toggled by its checkbox; and every interpolation of the runs, one curve each in one plot. */
+   3-D tiles, the 3-D ones in one box and turned together) or overlaid in one 3-D scene, each less its value at the
+   center if asked (L − L0); the runs' radial profiles; each run toggled by its checkbox; and every interpolation of
+   the runs, one curve each in one plot. Runs of different quantities (cross-entropy, MSE) are never drawn on one
+   scale: each has its own colour range, box, profile plot and interpolation plot, and no overlay. */
 (() => {
   'use strict';
   const page = JSON.parse(document.getElementById('compare-data').textContent);
@@ -88,7 +90,8 @@
   function box(runs, r) {
     const ends = (axis) => runs.flatMap((run) => [run.landscape[axis][0], run.landscape[axis].at(-1)]);
     const span = (axis) => ({range: [Math.min(...ends(axis)), Math.max(...ends(axis))], autorange: false});
-    return {xaxis: span('x'), yaxis: span('y'), zaxis: {range: [r.zmin, r.zmax + Topo.surfaceLift(r)], autorange: false}};
+    const z = {range: [r.zmin, r.zmax + Topo.surfaceLift(r)], autorange: false};
+    return {xaxis: span('x'), yaxis: span('y'), zaxis: z};
   }
 
   /* the quantity a landscape draws: 'loss (cross-entropy)', 'loss (MSE)', 'accuracy' */
@@ -190,7 +193,8 @@
      center, one line per run shown, in its colour */
   function profileTrace(run, s) {
     const profile = run.profile[s.field] ?? run.profile.loss, name = Topo.plain(run.name);
-    const label = Topo.plain(profileLabel(quantity(run.landscape, s), s)), center = s.relative ? Topo.centerValue(run.landscape, s) : 0;
+    const label = Topo.plain(profileLabel(quantity(run.landscape, s), s));
+    const center = s.relative ? Topo.centerValue(run.landscape, s) : 0;
     const hover = `r %{x:.3f}<br>mean ${label} %{y:.4g}<br>over %{customdata} grid points<extra>${name}</extra>`;
     return {type: 'scatter', mode: 'lines+markers', name, x: profile.radius,
             y: profile.mean.map((v) => (v === null ? null : v - center)),
