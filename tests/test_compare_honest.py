@@ -13,8 +13,8 @@ import zarr
 
 from test_comparable import SHARPNESS, result_run, with_hessian
 from test_compare_page import compare_page  # noqa: F401
-from test_report import (REGRESSION, browser, check_clean, make_run, open_page, wait_for,  # noqa: F401
-                         write_landscape)
+from test_report import (REGRESSION, browser, check_clean, make_run, open_page, set_input,  # noqa: F401
+                         wait_for, write_landscape)
 from test_report_kinds import write_interpolation
 from topograph.report import write_compare, write_index
 from topograph.report.run import read_run
@@ -47,6 +47,14 @@ def test_3d_tiles_share_one_box_and_one_camera(browser, compare_page):  # noqa: 
         [{"x": 2.1, "y": -0.4, "z": 0.6}] * 2
     time.sleep(0.5)  # an echo would come within a frame or two
     assert browser.execute_script("return relayouts") == [1, 1]  # no echo: each tile relayouts once
+    browser.execute_script("Plotly.relayout('tile-1', {'scene.camera': {eye: {x: -1.5, y: 1.2, z: 0.9}}})")
+    wait_for(browser, "return document.getElementById('tile-0')._fullLayout.scene.camera.eye.x === -1.5")
+    size = "document.getElementById('tile-1').data[0].contours.z.size"
+    before = browser.execute_script(f"return {size}")
+    set_input(browser, "set-levels", 12)  # drawn again: the camera turned last stays on both
+    wait_for(browser, f"return {size} !== {before}")
+    assert browser.execute_script(f"return {SCENE}.map((scene) => scene.camera.eye)") == \
+        [{"x": -1.5, "y": 1.2, "z": 0.9}] * 2
     check_clean(browser)
 
 
@@ -132,6 +140,10 @@ def mixed(tmp_path_factory) -> Path:
     return root
 
 
+HEIGHT = ("[document.getElementById('{0}').getBoundingClientRect().height,"
+          " document.getElementById('{0}')._fullLayout.height]")  # a plot's box and the plot drawn in it
+
+
 def axes(driver, box: str) -> dict[str, list[str]]:
     """{y axis title: the names of the curves on that axis} of a plot (not the marks on them)."""
     return driver.execute_script(
@@ -155,6 +167,7 @@ def test_runs_of_different_losses_are_never_drawn_or_ranked_together(browser, mi
         assert (zmin, zmax) == pytest.approx(np.log10([loss.min(), np.percentile(loss, 95)]), rel=1e-4)
 
     assert axes(browser, "profile") == {"mean loss (cross-entropy)": ["ce"], "mean loss (MSE)": ["mse"]}
+    assert browser.execute_script(f"return {HEIGHT.format('profile')}") == [800, 800]  # one plot above the other
     assert axes(browser, "lines") == {"loss (cross-entropy)": ["ce / interpolate_ab", "only / interpolate_ab"],
                                       "loss (MSE)": ["mse / interpolate_ab"]}
     overlay = browser.find_element("css selector", '#mode-switch button[data-mode="overlay"]')
@@ -175,6 +188,7 @@ def test_runs_of_different_losses_are_never_drawn_or_ranked_together(browser, mi
     browser.find_element("id", "run-1").click()  # mse hidden: what is left is one quantity
     wait_for(browser, "return document.getElementById('profile').data.length === 1")
     assert axes(browser, "profile") == {"mean loss (cross-entropy)": ["ce"]}
+    wait_for(browser, f"return {HEIGHT.format('profile')}.every((px) => Math.round(px) === 400)")  # one plot again
     assert overlay.is_enabled()
     check_clean(browser)
 

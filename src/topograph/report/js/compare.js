@@ -55,12 +55,14 @@
   }
 
   /* The plots of several groups (parts: [{traces, layout}], each with its own xaxis, yaxis and shapes on them)
-     stacked in one figure, a row each, the box id as tall as rows of height px. */
+     stacked in one figure, a row each, it and the box id as tall as rows of height px (Plotly sizes a plot to its
+     box once only). */
   function stacked(parts, id, height) {
     document.getElementById(id).style.height = parts.length > 1 ? `${height * parts.length}px` : '';
-    if (parts.length === 1) return parts[0];
+    if (parts.length === 1) return {...parts[0], layout: {...parts[0].layout, height}};
     const axis = (k) => (k ? String(k + 1) : '');
-    const layout = {...parts[0].layout, grid: {rows: parts.length, columns: 1, pattern: 'independent'}, shapes: []};
+    const layout = {...parts[0].layout, height: height * parts.length, shapes: [],
+                    grid: {rows: parts.length, columns: 1, pattern: 'independent'}};
     const traces = parts.flatMap((part, k) => {
       const x = `x${axis(k)}`, y = `y${axis(k)}`;
       layout[`xaxis${axis(k)}`] = part.layout.xaxis;
