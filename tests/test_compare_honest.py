@@ -3,6 +3,7 @@ one box and one camera, every table column reachable at 1400 px, runs of differe
 together (on the compare page and in the index), and each run the compare page leaves out named with the reason."""
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -213,3 +214,14 @@ def test_the_index_never_sorts_one_loss_with_another(browser, mixed):  # noqa: F
                                               ["Loss (MSE), MAE", ["mse2", "mse"]]]
     assert heading.get_attribute("aria-sort") == "ascending"  # each table keeps its own order
     check_clean(browser)
+
+
+def test_an_objective_without_a_metric_has_its_own_table(tmp_path):
+    """A run evaluated without a metric (MSE alone) beside a cross-entropy run: its own table, whose metric column
+    says there is none."""
+    make_run(tmp_path, "plain", landscapes=("result",), objective={"loss": "mse", "loss_args": {}, "metrics": {}})
+    make_run(tmp_path, "ce", landscapes=("result",))
+    write_index(tmp_path, tmp_path / "index.html")
+    html = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r'<h2 class="objective">(.*?)</h2>', html) == ["Loss (cross-entropy), accuracy", "Loss (MSE)"]
+    assert re.findall(r"<th[^>]*>([^<]*) at center</th>", html) == ["Loss", "Accuracy", "Loss", "First metric"]

@@ -45,8 +45,9 @@ def first_metric(landscape: Landscape | None) -> str | None:
 
 
 def metric_column(results: list[tuple[Run, Landscape | None]]) -> str:
-    """The heading of the first metric's column: its name where every run's result landscape has the same first."""
-    names = {first_metric(ls) for _, ls in results if ls is not None}
+    """The heading of the first metric's column: its name where every run's result landscape with a metric has the
+    same first."""
+    names = {first_metric(ls) for _, ls in results if ls is not None} - {None}
     return f"{capitalized(quantity_label(names.pop()))} at center" if len(names) == 1 else "First metric at center"
 
 
