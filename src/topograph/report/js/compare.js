@@ -34,7 +34,7 @@
       layout: Topo.layoutLine(group.runs.map((line) => line.landscape), 'Interpolations · hover for α and the value',
                               s, group.title)}));
     const {traces, layout} = stacked(parts, 'lines', 480);
-    return Plotly.react('lines', traces, layout, config);
+    return Plotly.react('lines', traces, layout, config).then(fitted);
   }
 
   function renderResults(s) {
@@ -54,15 +54,16 @@
     return !button.disabled;
   }
 
+  /* Plotly sizes a plot to its box when it first draws it: a box grown or shrunk since (stacked()) is followed. */
+  const fitted = (gd) => (Math.abs(gd._fullLayout.height - gd.clientHeight) > 1 ? Plotly.Plots.resize(gd) : gd);
+
   /* The plots of several groups (parts: [{traces, layout}], each with its own xaxis, yaxis and shapes on them)
-     stacked in one figure, a row each, it and the box id as tall as rows of height px (Plotly sizes a plot to its
-     box once only). */
+     stacked in one figure, a row each, the box id as tall as rows of height px (one: its own height). */
   function stacked(parts, id, height) {
     document.getElementById(id).style.height = parts.length > 1 ? `${height * parts.length}px` : '';
-    if (parts.length === 1) return {...parts[0], layout: {...parts[0].layout, height}};
+    if (parts.length === 1) return parts[0];
     const axis = (k) => (k ? String(k + 1) : '');
-    const layout = {...parts[0].layout, height: height * parts.length, shapes: [],
-                    grid: {rows: parts.length, columns: 1, pattern: 'independent'}};
+    const layout = {...parts[0].layout, grid: {rows: parts.length, columns: 1, pattern: 'independent'}, shapes: []};
     const traces = parts.flatMap((part, k) => {
       const x = `x${axis(k)}`, y = `y${axis(k)}`;
       layout[`xaxis${axis(k)}`] = part.layout.xaxis;
@@ -223,7 +224,7 @@
     const parts = found.map((group) => ({traces: group.runs.map((run) => profileTrace(run, s)),
                                          layout: profileLayout(group.title, s)}));
     const {traces, layout} = stacked(parts, 'profile', 400);
-    return Plotly.react('profile', traces, layout, config);
+    return Plotly.react('profile', traces, layout, config).then(fitted);
   }
 
   /* the tiles left grow into the room of those hidden (Plotly follows the window's size only) */
