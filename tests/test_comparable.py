@@ -16,7 +16,7 @@ from topograph import kinds, store
 from topograph.errors import ConfigError
 from topograph.preflight import check_config
 from topograph.report import Style, write_compare, write_index, write_run_report
-from topograph.report.compare import CURVATURE_COLUMNS, FLATNESS_COLUMNS, render_compare
+from topograph.report.compare import CURVATURE_COLUMNS, FLATNESS_COLUMNS, LOSS_COLUMNS, render_compare
 from topograph.report.run import read_run
 
 GRID = np.linspace(-1.0, 1.0, 9)
@@ -84,7 +84,8 @@ DIFFERENCES = [
 def test_a_difference_is_named_with_each_runs_value_and_refuses_the_ranking(tmp_path, attribute, changes, values):
     html = compare_html(result_run(tmp_path, "a"), result_run(tmp_path, "b", **changes))
     assert [(name, text.replace("&quot;", '"')) for name, text in warned(html)] == [(attribute, values)]
-    assert unranked(html) == list(FLATNESS_COLUMNS)
+    losses = list(LOSS_COLUMNS) if attribute == "loss" else []  # another loss: its values are no one quantity
+    assert unranked(html) == [*losses, *FLATNESS_COLUMNS]
     assert f"differ in {attribute}.</b>" in html
 
 
@@ -145,7 +146,7 @@ PER_FIGURE = [
     ("grid range", {"y": np.linspace(-2.0, 2.0, 9)}, "a x -1 to 1, y -1 to 1, b x -1 to 1, y -2 to 2", ("flatness",)),
     ("num_samples", {"num_samples": 32, "sample_index": np.arange(32)}, "a 64, b 32", FIGURES),
     ("data", {"sample_index": SAMPLES + 1}, None, FIGURES),
-    ("loss", {"loss": "nll"}, "a cross_entropy, b nll", FIGURES),
+    ("loss", {"loss": "nll"}, "a cross_entropy, b nll", ("loss values", *FIGURES)),
     ("normalization", {"normalization": "layer"}, "a filter, b layer", ("flatness",)),
     ("ignore", {"ignore": "none"}, "a biasbn, b none", ("flatness", "sharpness")),
     ("bn", {"bn_mode": "batch", "batch_size": 32}, "a eval, b batch (the statistics of each evaluated batch of 32)",
@@ -167,7 +168,8 @@ def test_each_setting_unranks_exactly_the_figures_that_depend_on_it(tmp_path, se
     html = compare_html(a, b)
     [(name, found)] = warned(html)
     assert name == setting and (values is None or found == values)
-    columns = {"flatness": FLATNESS_COLUMNS, "sharpness": re.findall(r">(Worst-case sharpness[^<]*)</th>", html),
+    columns = {"loss values": LOSS_COLUMNS, "flatness": FLATNESS_COLUMNS,
+               "sharpness": re.findall(r">(Worst-case sharpness[^<]*)</th>", html),
                "curvature": CURVATURE_COLUMNS}
     assert len(columns["sharpness"]) == 1
     assert unranked(html) == [column for figure in figures for column in columns[figure]]

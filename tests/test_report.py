@@ -337,7 +337,8 @@ def test_compare_page(results, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert_self_contained(html, bokeh=False)
     assert [run["name"] for run in page_data(html, "compare-data")["runs"]] == ["bowl", XSS]
-    assert "no-result" not in html
+    assert html.count("no-result") == 1  # named as left out, not drawn or in the table (issue 27)
+    assert '<p class="note left-out">Left out of the comparison: no-result: it has no result landscape.</p>' in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html and "<script>alert(2)" not in html
     link = "../" + results.name + "/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/report.html"
     assert f'href="{link}"' in html

@@ -1,10 +1,12 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
-3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (js/compare.js); beside a
-table of final loss, the metrics all runs share, flatness figures and, for runs with a hessian landscape, the top
-Hessian eigenvalue and trace, the radial profile of each run (mean loss against the distance from the center); and
-every interpolation (1-D landscape) of the runs, one curve each in one plot. Result landscapes measured unalike
-(report/comparable.py) get a warning naming each difference and are not ranked by the figures that depend on it
-(flatness, sharpness, curvature); the page ends with the provenance of every landscape it shows."""
+3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (js/compare.js; runs of
+different quantities, as cross-entropy and MSE, each on their own scale); beside a table of final loss, the metrics
+all runs share, flatness figures and, for runs with a hessian landscape, the top Hessian eigenvalue and trace, the
+radial profile of each run (mean loss against the distance from the center); and every interpolation (1-D
+landscape) of the runs, one curve each in one plot. Result landscapes measured unalike (report/comparable.py) get a
+warning naming each difference and are not ranked by the figures that depend on it (the loss values, flatness,
+sharpness, curvature); the runs left out are named with the reason; the page ends with the provenance of every
+landscape it shows."""
 from __future__ import annotations
 
 import math
@@ -27,6 +29,7 @@ from .run import Landscape, Run, read_run, read_sample_losses
 from .style import INTERVAL_COLORS, Style
 from .views import TILES
 
+LOSS_COLUMNS = ("Final training loss", "Loss at center")
 FLATNESS_COLUMNS = (*(f"Mean rise within r = {r:g}" for r in RADII), f"Rise on the circle r = {CIRCLE_RADIUS:g}")
 CURVATURE_COLUMNS = ("Top Hessian eigenvalue λ₁", "Hessian trace (Hutchinson)")
 MODES = (("tile", "Tile"), ("overlay", "Overlay"))
@@ -39,7 +42,11 @@ PROFILE_NOTE = ("Radial profile: the mean over the grid points in rings of equal
 CSS = """
 .results-row{display:flex;flex-wrap:wrap;gap:10px;align-items:stretch;margin:10px 0}
 .results-row>.card{margin:0;min-width:0}
-.table-card{flex:3 1 760px;overflow-x:auto}
+.table-card{flex:1 1 auto;overflow-x:auto}
+.table-card table.runs{font-size:.85em}
+.table-card table.runs th,.table-card table.runs td{padding:4px 6px}
+.table-card table.runs tr>:first-child{position:sticky;left:0;z-index:1;background:#fff}
+.table-card table.runs th:first-child{background:#eef1f4}
 .profile-card{flex:1 1 380px}
 #profile{height:400px}
 """
@@ -66,16 +73,18 @@ def result_landscape(run: Run) -> Landscape | None:
     return next((ls for ls in run.landscapes if ls.kind == terrain and (has_values(ls) or ls.computed)), None)
 
 
-def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75), assets: Path | None = None) -> None:
+def write_compare(run_dirs, out: Path, style: Style = Style(opacity=0.75), assets: Path | None = None,
+                  left_out: dict[str, str] | None = None) -> None:
     """The compare page of the runs in run_dirs (folders results/<run>) at out, its controls starting at style;
-    its links are relative to out. Runs without a computed result landscape are left out; those whose result
-    landscape holds no finite loss are in the table only. With assets (a folder, e.g. results/assets), the page
-    links the libraries written there instead of inlining them."""
+    its links are relative to out. Runs without a computed result landscape are left out of the tiles and the
+    table, named with the reason; those whose result landscape holds no finite loss are in the table only.
+    left_out: other runs the page names as left out, each with the reason. With assets (a folder, e.g.
+    results/assets), the page links the libraries written there instead of inlining them."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [read_run(Path(d)) for d in run_dirs]
     links = [quote(Path(os.path.relpath(d, out.parent)).as_posix()) + "/report.html" for d in run_dirs]
-    write_text(out, render_compare(runs, links, style, assets_url(assets, out)))
+    write_text(out, render_compare(runs, links, style, assets_url(assets, out), left_out))
 
 
 def line_landscapes(runs: list[Run]) -> list[tuple[Run, Landscape]]:
@@ -83,19 +92,43 @@ def line_landscapes(runs: list[Run]) -> list[tuple[Run, Landscape]]:
     return [(run, ls) for run in runs for ls in run.landscapes if ls.dimensions == 1 and has_values(ls)]
 
 
-def render_compare(runs: list[Run], links: list[str], style: Style, assets: str | None = None) -> str:
+def without_result(run: Run) -> str:
+    """Why the run has no result landscape to compare."""
+    terrain = kinds.compared_as("terrain").KIND
+    return ("its result landscape is not computed yet" if any(ls.kind == terrain for ls in run.landscapes)
+            else "it has no result landscape")
+
+
+def left_out_note(runs: list[Run], chosen, lines, left_out: dict[str, str] | None) -> str:
+    """A line naming each run the tiles and the table leave out, with the reason: those of runs without a result
+    landscape to compare (their interpolations drawn all the same), and left_out's."""
+    compared = {run.name for run, _, _ in chosen}
+    drawn = {run.name for run, _ in lines}
+    reasons = {run.name: without_result(run) + ("; its interpolations are in the plot below" if run.name in drawn
+                                                 else "") for run in runs if run.name not in compared}
+    reasons.update(left_out or {})
+    if not reasons:
+        return ""
+    named = "; ".join(f"{name}: {why}" for name, why in reasons.items())
+    return f'<p class="note left-out">Left out of the comparison: {esc(named)}.</p>'
+
+
+def render_compare(runs: list[Run], links: list[str], style: Style, assets: str | None = None,
+                   left_out: dict[str, str] | None = None) -> str:
     chosen = [(run, link, ls) for run, link in zip(runs, links) if (ls := result_landscape(run)) is not None]
     lines = line_landscapes(runs)
     title = "Landscapes compared" if lines else "Result landscapes compared"
     what = " and ".join([*(["the terrain around each run's final weights"] if chosen or not lines else []),
                          *(["the loss along each interpolation"] if lines else [])])
     header = f'<header><h1>{title}</h1><p>{what} · <a href="index.html">all runs</a></p></header>'
+    omitted = left_out_note(runs, chosen, lines, left_out)
     if not chosen and not lines:
         return page("topograph: compare", header + '<main><p class="note">No run has a computed result landscape '
-                    f"or interpolation yet.</p>{provenance([])}</main>")
+                    f"or interpolation yet.</p>{omitted}{provenance([])}</main>")
     found = differences([ls for _, _, ls in chosen])
     unalike = unranked(found, figures_shown(chosen))
-    alike = warning([run.name for run, _, _ in chosen], found, unalike) + shared_note([ls for _, _, ls in chosen])
+    alike = (warning([run.name for run, _, _ in chosen], found, unalike) + shared_note([ls for _, _, ls in chosen])
+             + omitted)
     drawn = [(run, link, ls) for run, link, ls in chosen if has_values(ls)]
     blank = ", ".join(run.name for run, _, ls in chosen if not has_values(ls))
     blank = f'<p class="note">Not drawn, no finite loss on their grid: {esc(blank)}.</p>' if blank else ""
@@ -131,7 +164,7 @@ def profile_json(landscape: Landscape) -> dict:
 
 def figures_shown(chosen) -> list[str]:
     """The figures of the table (comparable.FIGURES) the result landscapes have columns of."""
-    return ["flatness", *["sharpness"] * bool(sharpness_radii(chosen)),
+    return ["loss values", "flatness", *["sharpness"] * bool(sharpness_radii(chosen)),
             *["curvature"] * any(hessian_attrs(run) for run, _, _ in chosen)]
 
 
@@ -192,9 +225,10 @@ def table(chosen, metrics: list[str], curvature: bool = False, unalike: dict[str
     sharpness of each. unalike (comparable.unranked()): the headings of those figures are class unranked, which
     js/sort.js does not sort by, their title naming the settings that differ."""
     radii = sharpness_radii(chosen)
-    figures = {"flatness": FLATNESS_COLUMNS, "sharpness": [sharpness_column(radii)] if radii else (),
+    figures = {"loss values": LOSS_COLUMNS, "flatness": FLATNESS_COLUMNS,
+               "sharpness": [sharpness_column(radii)] if radii else (),
                "curvature": CURVATURE_COLUMNS if curvature else ()}
-    columns = ("Run", "Network", "Model arguments", "Loss function", "Final training loss", "Loss at center",
+    columns = ("Run", "Network", "Model arguments", "Loss function", *figures["loss values"],
                *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *figures["flatness"],
                *figures["sharpness"], *figures["curvature"], "Grid")
     why = {column: UNRANKED.format(", ".join(settings)) for figure, settings in (unalike or {}).items()

@@ -1,5 +1,6 @@
-"""results/index.html: every run folder with a trajectory store, in a sortable table: the run's settings, its final
-training loss, a thumbnail and the figures of its result landscape, and a link to each of its landscapes."""
+"""results/index.html: every run folder with a trajectory store, in a sortable table per objective (loss function
+and first metric: cross-entropy and MSE are never sorted in one column): the run's settings, its final training
+loss, a thumbnail and the figures of its result landscape, and a link to each of its landscapes."""
 from __future__ import annotations
 
 import datetime
@@ -23,6 +24,8 @@ NOTE = ("Click a column header to sort. The map, the values at the center and th
         f"landscape, the terrain around the final weights: L0 is the loss at the center (0, 0), the mean rise within "
         f"r = {RADIUS:g} the mean of L(x, y) − L0 over the grid points with √(x² + y²) ≤ {RADIUS:g}, in units of the "
         "filter-normalized directions; smaller is flatter. – where a figure cannot be computed, the reason on hover.")
+OBJECTIVES = (" Runs of different objectives (loss function, first metric) are in tables of their own, each sorted "
+              "apart: their values are not one quantity.")
 
 
 def run_folders(results_dir: Path) -> list[Path]:
@@ -42,8 +45,9 @@ def first_metric(landscape: Landscape | None) -> str | None:
 
 
 def metric_column(results: list[tuple[Run, Landscape | None]]) -> str:
-    """The heading of the first metric's column: its name where every run's result landscape has the same first."""
-    names = {first_metric(ls) for _, ls in results if ls is not None}
+    """The heading of the first metric's column: its name where every run's result landscape with a metric has the
+    same first."""
+    names = {first_metric(ls) for _, ls in results if ls is not None} - {None}
     return f"{capitalized(quantity_label(names.pop()))} at center" if len(names) == 1 else "First metric at center"
 
 
@@ -95,16 +99,39 @@ def run_row(run_dir: Path, run: Run, landscape: Landscape | None) -> str:
     return f"<tr>{''.join(cells)}</tr>"
 
 
-def runs_table(run_dirs: list[Path]) -> str:
-    runs = [read_run(d) for d in run_dirs]
-    results = [(run, result_landscape(run)) for run in runs]
+def objective(run: Run, landscape: Landscape | None) -> str:
+    """The run's loss and first metric, as its result landscape (else its first landscape) measured them:
+    'loss (MSE), MAE'. Runs of one objective share a table."""
+    source = landscape or next(iter(run.landscapes), None)
+    if source is None:
+        return "no landscape evaluated: loss function not known"
+    metric = first_metric(source)
+    return ", ".join([source.label("loss"), *([quantity_label(metric)] if metric else [])])
+
+
+def objective_table(rows: list[tuple[Path, Run, Landscape | None]], title: str | None) -> str:
+    """The table of runs of one objective, headed by it where there are several."""
     columns = ("Run", "Result landscape", "Network", "Model arguments", "Optimizer", "Learning rate",
-               "Final training loss", "Loss at center", metric_column(results), f"Mean rise within r = {RADIUS:g}",
-               "Landscapes", "Date")
+               "Final training loss", "Loss at center", metric_column([(run, ls) for _, run, ls in rows]),
+               f"Mean rise within r = {RADIUS:g}", "Landscapes", "Date")
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
-    rows = "".join(run_row(d, run, ls) for d, (run, ls) in zip(run_dirs, results))
-    return (f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-            f'<p class="note">{esc(NOTE)}</p>{provenance([ls for _, ls in results if ls is not None])}')
+    body = "".join(run_row(d, run, ls) for d, run, ls in rows)
+    heading = f'<h2 class="objective">{esc(capitalized(title))}</h2>' if title else ""
+    return f'{heading}<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def runs_table(run_dirs: list[Path]) -> str:
+    """The runs, one table per objective (objective()): losses or metrics of different kinds are never sorted in
+    one column."""
+    runs = [read_run(d) for d in run_dirs]
+    results = [(d, run, result_landscape(run)) for d, run in zip(run_dirs, runs)]
+    groups: dict[str, list] = {}
+    for row in results:
+        groups.setdefault(objective(*row[1:]), []).append(row)
+    several = len(groups) > 1
+    tables = "".join(objective_table(rows, title if several else None) for title, rows in groups.items())
+    shown = [ls for _, _, ls in results if ls is not None]
+    return f'{tables}<p class="note">{esc(NOTE + OBJECTIVES * several)}</p>{provenance(shown)}'
 
 
 def write_index(results_dir: Path, out: Path) -> None:

@@ -490,5 +490,5 @@ const Topo = (() => {
   }
 
   return {config, readSettings, plain, title, titled, centerValue, range, display, surface, surfaceLines, densify, interpolate, position,
-          lineTraces, layout3d, layoutLine, traces, viewLayout, viewHeading, wheelScrollsPage, topText};
+          lineTraces, layout3d, layoutLine, traces, viewLayout, viewHeading, wheelScrollsPage, topText, surfaceLift};
 })();

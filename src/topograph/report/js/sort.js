@@ -1,7 +1,8 @@
-/* Click a column header of a table.runs to sort by it; cells may carry data-sort. A header of class unranked
+/* Click a column header of a table.runs to sort its table by it; cells may carry data-sort. A header of class unranked
    (runs measured unalike) does not sort. */
-document.querySelectorAll('table.runs th').forEach(function (th, column) {
+document.querySelectorAll('table.runs th').forEach(function (th) {
   if (th.classList.contains('unranked')) return;
+  var column = th.cellIndex;
   th.addEventListener('click', function () {
     var table = th.closest('table'), body = table.tBodies[0];
     var ascending = th.getAttribute('aria-sort') !== 'ascending';
