@@ -84,7 +84,7 @@ def test_the_uncertainty_figure(noisy):
     from topograph.report.plots import uncertainty_figure
     from topograph.report.style import Style
     bar = uncertainty_figure(read_run(noisy).landscapes[0], Style()).axes[0].child_axes[0]
-    assert bar.get_ylabel() == "standard error of the loss (cross-entropy), % of its range"
+    assert bar.get_ylabel().replace("\n", " ") == "standard error of the loss (cross-entropy), % of its range"
     low, high = bar.get_ylim()
     top = 100 * ERROR.max() / np.ptp(read_run(noisy).landscapes[0].loss)
     assert low <= 100 * ERROR.min() / np.ptp(read_run(noisy).landscapes[0].loss) and high >= top * 0.99

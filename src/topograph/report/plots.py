@@ -1,6 +1,7 @@
 """The matplotlib figures for papers: each view of a landscape (as the pages draw it) and the loss curve."""
 from __future__ import annotations
 
+import textwrap
 from dataclasses import replace
 
 import numpy as np
@@ -47,14 +48,23 @@ def colour_ticks(shown: Display) -> list[float]:
     return [float(t) for t in MaxNLocator(5).tick_values(low, high) if low - 1e-12 <= t <= high + 1e-12]
 
 
+LABEL_CHARACTERS = 28  # a colour bar's label, per line: what a map 3 in high holds beside it
+
+
 def colour_bar(figure: Figure, shown: Display, style: Style, **where):
     """The colour bar of shown in the style's colour map, ticked in the quantity's units, with an arrow at an end
     beyond which values were drawn at that end; where: Figure.colorbar's cax (beside(axes) for a map) or ax."""
-    bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), label=shown.title, extend=shown.extend, **where)
+    bar = figure.colorbar(ScalarMappable(norm(shown), style.cmap), label=bar_label(shown.title), extend=shown.extend,
+                          **where)
     ticks = colour_ticks(shown)
     bar.set_ticks(ticks, labels=[compact(t) for t in ticks])
     bar.minorticks_off()
     return bar
+
+
+def bar_label(text: str) -> str:
+    """A colour bar's label in lines that a low map's bar holds (one line as long as the bar would not fit)."""
+    return "\n".join(textwrap.wrap(text, LABEL_CHARACTERS))
 
 
 def beside(axes):
@@ -272,7 +282,8 @@ def uncertainty_figure(landscape: Landscape, style: Style, value_range=None) -> 
     axes = figure.add_subplot()
     drawn = axes.contourf(landscape.x, landscape.y, np.ma.masked_invalid(percent.T), levels=style.levels,
                           cmap=style.cmap)
-    figure.colorbar(drawn, cax=beside(axes), label=f"standard error of the {landscape.label(field)}, % of its range")
+    figure.colorbar(drawn, cax=beside(axes),
+                    label=bar_label(f"standard error of the {landscape.label(field)}, % of its range"))
     draw_overlays(axes, landscape, style)
     xlabel, ylabel = kinds.axis_labels(landscape.attrs)
     axes.set(xlabel=xlabel, ylabel=ylabel, title=heading(landscape, "uncertainty map"),
