@@ -489,7 +489,7 @@ def test_one_cluster_serves_every_landscape_and_none_starts_where_no_point_is_le
     monkeypatch.setattr(cluster, "dask_client", counted)
     arguments = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
                  "checkpoints": trained_run / "checkpoints", "landscapes": ["train_1-4", "result"], "resolution": 3,
-                 "num_samples": 32}
+                 "num_samples": 32, "workers": 2}  # one worker would need no cluster (in_this_process)
     surfaces = compute_landscapes(tmp_path / "run", **arguments)
     assert len(started) == 1 and all(store.open_store(path)["chunk_done"][:].all() for path in surfaces.values())
     progress = [line for line in capsys.readouterr().out.splitlines() if "points/s" in line]
