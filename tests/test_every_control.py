@@ -14,7 +14,8 @@ import numpy as np
 from test_compare_honest import mixed  # noqa: F401
 from test_report import browser, check_clean, open_page  # noqa: F401
 
-# Counts Plotly's draws in flight and records every uncaught error; installed once the page is open.
+# Counts Plotly's draws in flight and records every uncaught error and console.error; installed once the page
+# is open (what was logged before, check_clean() reads from the console).
 WATCH = """
 if (!window.watch) {
   window.watch = {pending: 0, errors: []};
@@ -31,6 +32,8 @@ if (!window.watch) {
     };
   };
   [[Plotly, 'react'], [Plotly, 'relayout'], [Plotly, 'purge'], [Plotly.Plots, 'resize']].forEach((p) => count(...p));
+  const log = console.error;
+  console.error = (...args) => { watch.errors.push(`console.error: ${args.join(' ')}`); log.apply(console, args); };
   window.addEventListener('error', (event) => watch.errors.push(String(event.message)));
   window.addEventListener('unhandledrejection', (event) => watch.errors.push(`unhandled: ${event.reason}`));
 }
@@ -82,8 +85,8 @@ return [...document.querySelectorAll(arguments[0])].filter(visible).map((e) => (
   id: e.id, type: e.type, now: e.type === 'checkbox' ? e.checked : e.value, min: e.min, max: e.max,
   options: e.tagName === 'SELECT' ? [...e.options].map((o) => o.value) : []}));
 """
-SCENE_ROUNDS = 4  # rounds beside a 3-D scene: the values of every control but the colour map
-CAPS = ("0.3", "-1", "5")  # a number without bounds (the cap): inside, below and above most ranges
+SCENE_ROUNDS = 3  # rounds beside a 3-D scene: the values of every control but the colour map
+CAPS = ("0.3", "-1")  # a number without bounds (the cap): inside most ranges, and below them
 
 
 def rounds(controls: list[dict], rng) -> list[dict]:
