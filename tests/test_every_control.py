@@ -191,14 +191,15 @@ def play_everywhere(page: Page, where: str) -> None:
 
 
 def exercise_run_page(driver, path: Path, seen: set) -> int:
-    """Every landscape of a kind not in seen (then added), every view it has, every setting and the animation;
-    returns the steps taken."""
+    """Every landscape of a kind not in seen (the kinds of the pages before; this page's are added), every view it
+    has, every setting and the animation; returns the steps taken."""
     page = Page(driver, path, RUN_DRAWN, RUN_BOXES)
     unknown = {c["id"] for c in page.controls(".controls input, .controls select")} - OUTSIDE_THE_FORM - {
         c["id"] for c in page.controls("#settings input, #settings select")}
     assert not unknown, f"controls outside the settings form this test does not drive: {unknown}"
+    before = set(seen)
     for index, (name, kind) in enumerate(page.script(LANDSCAPES)):
-        if kind in seen:
+        if kind in before:
             continue
         seen.add(kind)
         page.click(f'#landscapes button[data-index="{index}"]', f"{path.parent.name}/{name}")
@@ -249,9 +250,9 @@ def exercise_compare_page(driver, path: Path) -> int:
 
 def test_no_control_on_any_kind_of_landscape_logs_an_error(browser, planes_workflow, finished_workflow,  # noqa: F811
                                                            curvature_workflow):
-    """The run pages, each kind of landscape once: planes_workflow's adam (result, interpolations, a plane through
-    three checkpoints, a plane of two runs) and sgd (no landscape), finished_workflow's old (a trajectory plane, no
-    recorded curve) and curvature_workflow's net (a Hessian plane)."""
+    """The run pages: planes_workflow's adam, every landscape (result, interpolations, a plane through three
+    checkpoints, a plane of two runs), and sgd (no landscape); of finished_workflow's old (no recorded curve) and
+    curvature_workflow's net the kinds adam has not (a trajectory plane, a Hessian plane)."""
     seen = set()
     runs = (planes_workflow / "adam", planes_workflow / "sgd", finished_workflow / "old", curvature_workflow / "net")
     for run in runs:
