@@ -19,7 +19,7 @@ from topograph.report.grid import display, line_values
 from topograph.report.plots import compare_figure, map_figure, surface_figure
 from topograph.report.run import Landscape, read_run
 
-from test_report import GRID_X, GRID_Y, make_run, write_landscape
+from test_report import GRID_X, GRID_Y, bowl, make_run, write_landscape
 
 SHARED = (0.01, 100.0)
 
@@ -217,3 +217,27 @@ def test_the_comparison_figure_shares_one_colour_scale(results, tmp_path):
     assert {"bowl", "steep", "result landscape"} <= set(texts)
     with Image.open(written[0]) as image:
         assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_the_comparison_figure_draws_each_quantity_in_its_row_on_its_own_scale():
+    """Runs of cross-entropy and of MSE are not one quantity: a row and a colour bar each (as the compare page's
+    groups), the MSE's large values no longer washing out the cross-entropy maps."""
+    loss = bowl(GRID_X[:, None], GRID_Y[None, :])
+
+    def run(name: str, values: np.ndarray, loss_name: str) -> Landscape:
+        return Landscape("result", {"kind": "result", "loss": loss_name}, GRID_X, GRID_Y, {"loss": values}, run=name)
+
+    figure = compare_figure([run("ce", loss, "cross_entropy"), run("mse", 100 * loss, "mse"),
+                             run("ce2", 2 * loss, "cross_entropy")], Style())
+    maps = [axes for axes in figure.axes if axes.get_label() != "<colorbar>"]
+    rows = {axes.get_title(): axes.get_subplotspec().rowspan.start for axes in maps}
+    assert rows == {"ce": 0, "ce2": 0, "mse": 1}
+    bars = {rows[axes.get_title()]: child._colorbar for axes in maps for child in axes.child_axes
+            if getattr(child, "_colorbar", None) is not None}
+    assert sorted(bars) == [0, 1], "a colour bar per row"
+    for row, group, name in ((0, [loss, 2 * loss], "cross-entropy"), (1, [100 * loss], "MSE")):
+        every, bar = np.concatenate([values.ravel() for values in group]), bars[row]
+        assert bar.norm.vmin == every.min() and bar.norm.vmax == pytest.approx(np.percentile(every, 95), rel=1e-12)
+        assert name in bar.ax.get_ylabel()
+        for axes in (axes for axes in maps if rows[axes.get_title()] == row):
+            assert (axes.collections[0].norm.vmin, axes.collections[0].norm.vmax) == (bar.norm.vmin, bar.norm.vmax)

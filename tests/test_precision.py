@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ import torch
 import models
 from test_engine import CASES, POINTS, engines_to_check, make_plane, naive, on_cuda
 from test_evaluate import plane_spec
-from test_report import make_run, report
+from test_honest_pages import from_sample_losses
+from test_report import GRID_X, GRID_Y, bowl, make_run, report
 from test_uncertainty import ERROR, add_errors
 from topograph import engines, evaluate, store
 from topograph.batches import Batch
@@ -116,6 +118,23 @@ def test_the_page_states_the_precision_beside_the_noise_and_warns_above_it(tmp_p
         assert f"bf16: the loss differs from fp32 by at most {worst:.2g} on 9 probe points; the noise is " \
                f"{noise_error:.2g}" in html
         assert ("bf16 moves the loss more than the noise" in html) == warned
+
+
+def test_a_rounding_above_the_paired_noise_is_warned_of_though_below_the_level_s(tmp_path):
+    """Every sample's loss carries its own offset, the same at every point: the level's noise (~0.25) is far above a
+    rounding of 0.002, the paired noise of a difference (~2e-5) far below it, and the map's differences are what
+    the rounding moves (issue 27, point 7)."""
+    rng = np.random.default_rng(7)
+    run = make_run(tmp_path, "fast", landscapes=("result",))
+    from_sample_losses(run, 0.05 * bowl(GRID_X[:, None, None], GRID_Y[None, :, None]) + 2.0 * rng.standard_normal(64)
+                       + 1e-4 * rng.standard_normal((len(GRID_X), len(GRID_Y), 64)))
+    surface = run / "landscapes" / "result" / "surface.zarr"
+    group = store.zarr.open_group(str(surface), mode="r+", use_consolidated=False)
+    group.attrs.update(precision="bf16", precision_error={"loss": 0.002}, precision_points=9)
+    store.consolidate(surface)
+    html = report(run)
+    assert "bf16 moves the loss more than the noise" in html
+    assert re.search(r"the noise is 0\.2\d, of a difference from the center \(paired\) [12]\.\de-05", html), html
 
 
 @pytest.mark.skipif(not BF16, reason="this CPU has no native bfloat16 arithmetic")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from test_evaluate import plane_spec, result_surface  # noqa: F401
-from test_report import GRID_X, GRID_Y, bowl, browser, make_run, open_page, wait_for  # noqa: F401
+from test_report import GRID_X, GRID_Y, bowl, browser, make_run, open_page, page_data, wait_for  # noqa: F401
 from test_report_kinds import trace
 from topograph import evaluate, store
 from topograph.noise import Noise, noise
@@ -76,6 +76,13 @@ def test_the_page_states_the_noise_and_hovers_value_plus_minus_error(browser, no
     wait_for(browser, "return !!document.querySelector('#view-uncertainty .contourlayer path')")
     z = np.array(trace(browser, "view-uncertainty", "result", "z")[0], dtype=float).T
     np.testing.assert_allclose(z, 100 * ERROR / np.ptp(landscape.loss), rtol=1e-5)
+
+
+def test_the_uncertainty_view_says_it_maps_the_level_s_uncertainty(noisy):
+    """The view maps each point's standard error: the uncertainty of the level, not of the shape (issue 27)."""
+    views = page_data((noisy / "report.html").read_text(encoding="utf-8"), "run-data")["views"]
+    heading = next(view["heading"] for view in views if view["key"] == "uncertainty")
+    assert "the level's uncertainty" in heading and "each point's standard error" in heading, heading
 
 
 def test_the_uncertainty_figure(noisy):

@@ -49,6 +49,13 @@ class Noise(NamedTuple):
         return self.paired if self.exact else 2 * self.error
 
     @property
+    def finest(self) -> float:
+        """The smallest noise a difference on the map is known to have: the paired standard error where measured
+        (a rounding above it moves the shape, though far below the level's), else the level's (the shape's bound
+        is twice that)."""
+        return min(self.error, self.paired) if self.exact else self.error
+
+    @property
     def threshold(self) -> float:
         """1.96 shape errors: a rise over the center below it is within the noise (exact); a difference of two
         points beyond it is beyond the noise (bound)."""
@@ -151,17 +158,22 @@ def paired_errors(losses: np.ndarray, center: np.ndarray, weights: np.ndarray) -
     return np.sqrt(n / (n - 1) * spread.sum(axis=-1)) / total
 
 
-def precision_note(precision: str, measured: dict, error: float | None = None) -> str:
+def precision_note(precision: str, measured: dict, found: Noise | None = None) -> str:
     """How far a precision other than fp32 moved the loss from fp32's on the probe points (measured: the surface
-    attrs precision_error and precision_points), and the noise beside it (error: the median standard error)."""
+    attrs precision_error and precision_points), and the noise beside it (found: the level's, the median standard
+    error, and where measured the shape's, the paired one of a difference)."""
     worst = measured["precision_error"].get("loss")
     note = (f"{precision}: the loss differs from fp32 by at most {'NaN' if worst is None else f'{worst:.2g}'} on "
             f"{measured['precision_points']} probe points")
-    return note if error is None else f"{note}; the noise is {error:.2g}"
+    if found is None:
+        return note
+    shape = f", of a difference from the center (paired) {found.paired:.2g}" if found.exact else ""
+    return f"{note}; the noise is {found.error:.2g}{shape}"
 
 
 def precision_exceeds_noise(measured: dict, error: float) -> bool:
-    """The precision's worst difference from fp32 (NaN counts) is above the median standard error."""
+    """The precision's worst difference from fp32 (NaN counts) is above error (Noise.finest: a rounding above the
+    shape's noise moves the map's differences)."""
     worst = measured["precision_error"].get("loss")
     return worst is None or worst > error
 

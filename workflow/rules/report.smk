@@ -45,7 +45,7 @@ rule compare:
     """results/compare.html: the result landscapes of the compared runs (compare:, default every run with a
     result landscape), tiled or overlaid, with loss, accuracy and flatness per run, the curvature of those with a
     hessian landscape, and their interpolations, one curve each in one plot; and in figures/compare_result.png,
-    .pdf and .svg their result landscapes side by side on one colour scale."""
+    .pdf and .svg their result landscapes side by side, a row and a colour scale per quantity drawn."""
     input:
         surfaces=[surface(run, name) for run, names in COMPARED.items() for name in names],
         assets=ASSETS,

@@ -52,8 +52,8 @@ def write_run_figures(run: Run, folder: Path, style: Style,
 def write_compare_figure(run_dirs: list[Path], folder: Path, style: Style = Style(),
                          name: str | None = None) -> list[Path]:
     """folder/compare_<name>.png, .pdf and .svg: the plane <name> (by default the terrain compare.html tiles, the
-    result landscape) of each run in run_dirs that has one with values, side by side on one colour scale; nothing
-    where none has. Returns the files written."""
+    result landscape) of each run in run_dirs that has one with values, side by side, a row and a colour scale per
+    quantity drawn (plots.compare_figure()); nothing where none has. Returns the files written."""
     name = name or kinds.compared_as("terrain").KIND  # its one landscape is named as the kind
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,15 @@ def shared_display(landscapes: list[Landscape], style: Style) -> list[Display]:
     return [Display(values, title, log, low, high) for values, title, _ in parts]
 
 
+def by_quantity(landscapes: list[Landscape], style: Style) -> list[list[Landscape]]:
+    """The landscapes in groups of one quantity drawn, in the order first drawn ('loss (cross-entropy)' and 'loss
+    (MSE)' are two): landscapes of different quantities never share a colour scale (js/compare.js groups())."""
+    groups: dict[str, list[Landscape]] = {}
+    for landscape in landscapes:
+        groups.setdefault(landscape.label(field_of(landscape, style)), []).append(landscape)
+    return list(groups.values())
+
+
 def line_values(landscape: Landscape, style: Style) -> Display:
     """A 1-D landscape's curve: the field's values along x (rules 1 and 2 of display(), the center at α = 0), the
     y axis' title, and whether that axis is log-scaled (rule 3). A curve shows all its values: its range runs from

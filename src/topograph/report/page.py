@@ -197,14 +197,15 @@ def noise_warning(landscape: Landscape) -> str:
 
 
 def precision_warning(landscape: Landscape) -> str:
-    """A precision (bf16, tf32) that moved the loss by more than the noise, which then no longer bounds what a
+    """A precision (bf16, tf32) that moved the loss by more than the noise of a difference on the map (the paired
+    standard error where the sample losses are kept, else the level's), which then no longer bounds what a
     difference on the map means."""
     attrs, found = landscape.attrs, landscape_noise(landscape)
-    if "precision_error" not in attrs or not found or not precision_exceeds_noise(attrs, found.error):
+    if "precision_error" not in attrs or not found or not precision_exceeds_noise(attrs, found.finest):
         return ""
     precision = precision_of(attrs)
     return (f'<p class="warning"><b>{esc(precision)} moves the loss more than the noise.</b> '
-            f"{esc(precision_note(precision, attrs, found.error))}. Differences of that size are rounding, not "
+            f"{esc(precision_note(precision, attrs, found))}. Differences of that size are rounding, not "
             "landscape: precision fp32 computes them exactly.</p>")
 
 
@@ -269,7 +270,7 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
     if found := landscape_noise(landscape):
         rows += [("Level uncertainty", found.level_text()), ("Shape uncertainty", found.shape_text())]
     if "precision_error" in attrs:
-        rows.append(("Precision", precision_note(precision_of(attrs), attrs, found.error if found else None)))
+        rows.append(("Precision", precision_note(precision_of(attrs), attrs, found)))
     if landscape.dimensions == 1:
         rows.append(("α range", f"{landscape.x[0]:g} to {landscape.x[-1]:g}"))
     for mark in landscape.marks:  # "A: lenet epoch 1" -> ("Point A", "lenet epoch 1")

@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .. import kinds
 from .camera import landscape_camera
-from .grid import Display, display, line_at, line_values, shared_display, surface_at
+from .grid import Display, by_quantity, display, line_at, line_values, shared_display, surface_at
 from .labels import unit_of
 from .run import Landscape, Run, Track
 from .style import CAMERA, INTERVAL_COLORS, LIFT, SEGMENT_POINTS, Style, compact, track_colors
@@ -115,17 +115,21 @@ def map_figure(landscape: Landscape, style: Style, filled: bool, value_range=Non
 
 
 def compare_figure(landscapes: list[Landscape], style: Style) -> Figure:
-    """The topographic maps of several runs' landscapes in one row, on one colour scale (display rule 4 over the
-    values of all) with one colour bar, each titled by its run."""
-    figure = Figure(figsize=(1.0 + 4.0 * len(landscapes), 4.4), layout="constrained")
-    grid = figure.subplots(1, len(landscapes), squeeze=False)[0]
-    shown = shared_display(landscapes, style)
-    for axes, landscape, each in zip(grid, landscapes, shown):
-        draw_map(axes, landscape, each, style, filled=True)
-        axes.set_title(landscape.run or landscape.name)
-    if shown:
+    """The topographic maps of several runs' landscapes, a row per quantity they draw (grid.by_quantity(): runs of
+    cross-entropy and of MSE are not on one scale), each row on one colour scale (display rule 4 over the values of
+    its maps) with its colour bar, each map titled by its run."""
+    groups = by_quantity(landscapes, style)
+    columns = max(map(len, groups))
+    figure = Figure(figsize=(1.0 + 4.0 * columns, 4.4 * len(groups)), layout="constrained")
+    for row, group in zip(figure.subplots(len(groups), columns, squeeze=False), groups):
+        shown = shared_display(group, style)
+        for axes, landscape, each in zip(row, group, shown):
+            draw_map(axes, landscape, each, style, filled=True)
+            axes.set_title(landscape.run or landscape.name)
         every = replace(shown[0], values=np.concatenate([each.values.ravel() for each in shown]))
-        colour_bar(figure, every, style, cax=beside(grid[-1]))
+        colour_bar(figure, every, style, cax=beside(row[len(group) - 1]))
+        for axes in row[len(group):]:
+            axes.remove()
     figure.suptitle(", ".join(sorted({f"{landscape.name} landscape" for landscape in landscapes})))
     return figure
 

@@ -43,6 +43,8 @@ class View:
 
 
 TRACK = ("track_color", "track_width")
+# the level's uncertainty (another draw of samples), not the shape's (a difference of points, paired)
+UNCERTAINTY = "Uncertainty map · the level's uncertainty: each point's standard error, % of the range"
 COLOURS = ("field", "scale", "percentile", "cap", "relative", "cmap", *TRACK)
 VIEWS = (
     View("isoline", "Isoline", "Isoline map", "map", map_figure, {"filled": False}, tile="isoline",
@@ -51,8 +53,8 @@ VIEWS = (
          settings=(*COLOURS, "levels", "aspect")),
     View("surface3d", "3D", "3-D map · drag to rotate, click then scroll to zoom", "surface", surface_figure, dims=3,
          tile="3-D", settings=(*COLOURS, "opacity")),
-    View("uncertainty", "Uncertainty", "Uncertainty map · the standard error, % of the range", "uncertainty",
-         uncertainty_figure, needs_errors=True, in_all=False, settings=("field", "cmap", "levels", "aspect", *TRACK)),
+    View("uncertainty", "Uncertainty", UNCERTAINTY, "uncertainty", uncertainty_figure, needs_errors=True,
+         in_all=False, settings=("field", "cmap", "levels", "aspect", *TRACK)),
     View("line", "Line", "Along the line · hover for α and the value", "line", line_figure, landscape_dims=1,
          settings=("field", "scale", "cap", "relative", *TRACK)),
 )
