@@ -136,11 +136,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=psutil.cpu_count(logical=False) or 2)
     parser.add_argument("--plain-points", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=None, help="default: 3, or 1 with --quick")
     args = parser.parse_args()
-    repeats = 1 if args.quick else 3
+    repeats = args.repeats or (1 if args.quick else 3)
     print(f"load average before: {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")
     side_by_side(20 if args.quick else 40, args.workers, repeats, args.plain_points)
     side_by_side(9, 1, repeats, args.plain_points)  # one worker: in the calling process, on every core
+    print(f"load average after: {psutil.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
