@@ -30,6 +30,7 @@ from .engines import (Engine, EngineError, PlaneSpec, choose, choose_bn_samples,
 from .engines.functional import sample_losses
 from .engines.precision import computing_in, probe_points, refusal, unsupported, worst_difference
 from .engines.memory import worker_bytes
+from .files import cache_folder
 from .grid import Grid, axes
 from .noise import batch_norm_warning, noise, precision_note
 from .progress import Progress, duration
@@ -350,7 +351,7 @@ def _forget(key: str, group) -> None:
 
 def choices_file() -> Path:
     """Where the engines chosen on this machine are kept."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "topograph" / "engines.json"
+    return cache_folder() / "engines.json"
 
 
 def _chosen_before() -> dict:

@@ -49,6 +49,11 @@ def remove_partials(folder) -> None:
         partials.rmdir()
 
 
+def cache_folder() -> Path:
+    """topograph's folder in the user's cache (XDG_CACHE_HOME, else ~/.cache): engine choices, objects given."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "topograph"
+
+
 def write_text(path, text: str) -> None:
     with written(path) as partial:
         partial.write_text(text, encoding="utf-8")

@@ -14,14 +14,13 @@ import importlib.util
 import inspect
 import io
 import marshal
-import os
 import pickle
 import re
 import types
 from pathlib import Path
 
 from .errors import ConfigError
-from .files import written
+from .files import cache_folder, written
 
 PREFIX = "topograph.objects:"
 DIGITS = 12  # of the name's digest
@@ -83,7 +82,7 @@ def plain_name(spec: str) -> str:
 
 
 def folder() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "topograph" / "objects"
+    return cache_folder() / "objects"
 
 
 def __getattr__(name: str):
