@@ -18,6 +18,7 @@ USES = {"snakemake": "runs Snakemake", "browser": "drives Chromium", "cluster": 
 FIXTURES = {"workflow_copy": "snakemake", "finished_workflow": "snakemake", "planes_workflow": "snakemake",
             "curvature_workflow": "snakemake", "bn_workflow": "snakemake", "any_model_workflow": "snakemake",
             "readme_run": "snakemake", "browser": "browser"}
+SHARED = {"finished_workflow", "planes_workflow", "curvature_workflow"}  # session fixtures: run once, read by many
 STARTS = {"snakemake": "snakemake", "chromedriver": "browser", "sbatch": "slurm"}  # a command's word -> its mark
 _running = {}
 
@@ -31,6 +32,7 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{mark}: the test {what} (slow)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
         for fixture, mark in FIXTURES.items():
@@ -38,6 +40,18 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(mark)
         if any(item.get_closest_marker(mark) for mark in USES):
             item.add_marker("slow")
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+
+
+def worker_group(item) -> str:
+    """The tests one pytest-xdist worker runs together (`-n 2 --dist loadgroup`, README's command): those of the
+    session's shared workflows, so each is run once and no two workers start Snakemake in one folder at once; those
+    that submit SLURM jobs (one small cluster); else a module's, so its module fixtures are built once."""
+    if SHARED.intersection(item.fixturenames):
+        return "shared workflows"
+    if item.get_closest_marker("slurm"):
+        return "slurm"
+    return item.module.__name__
 
 
 @pytest.hookimpl(tryfirst=True)
