@@ -101,15 +101,28 @@ def persistence(values: np.ndarray) -> list[tuple[int, int, bool]]:
     return pairs + [(minimum, top, True) for minimum, top in tops.items() if flat[top] > flat[minimum]]
 
 
-def difference_error(terms: dict[tuple, float], loss_se: np.ndarray | None, kept=None) -> tuple[float, bool]:
+def sample_rows(losses, points) -> dict[tuple[int, int], np.ndarray]:
+    """Each point's sample losses from losses [x, y, sample] (an array, or surface.zarr's sample_loss), a stored
+    chunk at a time, each read once: memory O(a chunk + the points' rows)."""
+    edge_x, edge_y = getattr(losses, "chunks", losses.shape)[:2]
+    by_chunk: dict[tuple[int, int], list] = {}
+    for i, j in set(points):
+        by_chunk.setdefault((i // edge_x, j // edge_y), []).append((i, j))
+    rows = {}
+    for (cx, cy), members in sorted(by_chunk.items()):
+        block = np.asarray(losses[cx * edge_x:(cx + 1) * edge_x, cy * edge_y:(cy + 1) * edge_y])
+        rows.update({(i, j): block[i - cx * edge_x, j - cy * edge_y].astype(float) for i, j in members})
+    return rows
+
+
+def difference_error(terms: dict[tuple, float], loss_se: np.ndarray | None, rows=None,
+                     weights=None) -> tuple[float, bool]:
     """The standard error of Σ c·L(p) over terms {p: c} with Σ c = 0 (a difference of grid values), and whether it
-    is exact: from kept (losses [x, y, sample], as surface.zarr's sample_loss, and the samples' weights) where those
-    are finite, else its bound Σ |c|·se(p); NaN without loss_se."""
-    if kept is not None:
-        losses, weights = kept
-        parts = {p: np.asarray(losses[p], dtype=float) for p in terms}
-        high = sum(c * parts[p] for p, c in terms.items() if c > 0)
-        low = sum(-c * parts[p] for p, c in terms.items() if c < 0) + np.zeros(len(weights))
+    is exact: from rows (sample_rows() of the kept sample losses) and the samples' weights where those are finite,
+    else its bound Σ |c|·se(p); NaN without loss_se."""
+    if rows is not None:
+        high = sum(c * rows[p] for p, c in terms.items() if c > 0)
+        low = sum(-c * rows[p] for p, c in terms.items() if c < 0) + np.zeros(len(weights))
         error = float(paired_errors(np.asarray(high)[None], low, weights)[0])
         if math.isfinite(error):
             return error, True
@@ -118,14 +131,20 @@ def difference_error(terms: dict[tuple, float], loss_se: np.ndarray | None, kept
     return float(sum(abs(c) * loss_se[p] for p, c in terms.items())), False
 
 
+def kept_rows(kept, points) -> tuple[dict | None, np.ndarray | None]:
+    """(sample_rows() of the points, the weights) where the sample losses are kept, else (None, None)."""
+    return (None, None) if kept is None else (sample_rows(kept[0], points), kept[1])
+
+
 def basins(loss: np.ndarray, loss_se: np.ndarray | None, kept=None) -> Basins:
     """The minima of the loss grid [x, y] with their depths and errors, deepest first (see above); kept: the sample
     losses and their weights, where the surface kept them (read_sample_losses)."""
+    pairs = [(divmod(minimum, loss.shape[1]), divmod(saddle, loss.shape[1]), is_open)
+             for minimum, saddle, is_open in persistence(loss)]
+    rows, weights = kept_rows(kept, [point for low, high, _ in pairs for point in (low, high)])
     found = []
-    for minimum, saddle, is_open in persistence(loss):
-        low, high = np.unravel_index(minimum, loss.shape), np.unravel_index(saddle, loss.shape)
-        low, high = tuple(map(int, low)), tuple(map(int, high))
-        error, exact = difference_error({high: 1.0, low: -1.0}, loss_se, kept)
+    for low, high, is_open in pairs:
+        error, exact = difference_error({high: 1.0, low: -1.0}, loss_se, rows, weights)
         found.append(Basin(low, high, float(loss[low]), float(loss[high]), error, exact, is_open))
     found.sort(key=lambda basin: -basin.depth)
     return Basins(found, bonferroni(int(np.isfinite(loss).sum())))
@@ -152,5 +171,6 @@ def barrier(alpha: np.ndarray, loss: np.ndarray, loss_se: np.ndarray | None = No
     for end in ends:
         terms[(end, 0)] = terms.get((end, 0), 0.0) - 0.5
     height = float(sum(c * loss[p] for p, c in terms.items()))
-    error, exact = difference_error({p: c for p, c in terms.items() if c}, loss_se, kept)
+    terms = {p: c for p, c in terms.items() if c}
+    error, exact = difference_error(terms, loss_se, *kept_rows(kept, list(terms)))
     return Barrier(height, error, exact, float(alpha[top]))

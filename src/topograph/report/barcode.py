@@ -91,10 +91,11 @@ def where(landscape: Landscape, index: tuple[int, int]) -> str:
 def bar_title(found: Basins, basin: Basin, landscape: Landscape) -> str:
     joins = ("the deepest, it joins no other basin on the grid; it rises to" if basin.open
              else "joins a deeper basin at")
-    kind = "paired" if basin.exact else "bound"
+    error = (f" ± {basin.error:.2g} ({'paired' if basin.exact else 'bound'})" if basin.error == basin.error
+             else " (its standard error unknown: not counted)")
     verdict = "a basin" if found.beyond_noise(basin) else "within the noise"
     return (f"minimum {basin.low:.4g} at {where(landscape, basin.minimum)}; {joins} {basin.high:.4g} at "
-            f"{where(landscape, basin.saddle)}: depth {basin.depth:.3g} ± {basin.error:.2g} ({kind}), {verdict}")
+            f"{where(landscape, basin.saddle)}: depth {basin.depth:.3g}{error}, {verdict}")
 
 
 def barcode(found: Basins, landscape: Landscape) -> str:
