@@ -2,13 +2,17 @@
 error, and both on planes_workflow's pages (its stores, no run of its own)."""
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from test_comparable import compare_html, result_run, unranked
+from topograph import store
 from topograph.basins import barrier, basins
 from topograph.noise import bonferroni
-from topograph.report.barcode import landscape_barrier, landscape_basins
+from topograph.report.barcode import COLUMNS, landscape_barrier, landscape_basins
+from topograph.report.compare import FLATNESS_COLUMNS
 from topograph.report.run import read_run
 
 
@@ -98,6 +102,25 @@ def test_a_barrier_is_refused_where_an_end_is_off_the_grid_or_the_loss_not_finit
     holed[3] = np.nan
     found = barrier(ALPHA, holed)
     assert math.isnan(found.height) and found.reason == "the loss is NaN (not finite) at α = 0.25"
+
+
+def with_errors(run: Path, error: float = 0.01) -> Path:
+    """loss_se in a synthetic result surface, as evaluate_grid stores it."""
+    path = run / "landscapes" / "result" / "surface.zarr"
+    group = store.zarr.open_group(str(path), mode="r+", use_consolidated=False)
+    store.add_grids(group, ["loss_se"])
+    group["loss_se"][:] = error
+    store.consolidate(path)
+    return run
+
+
+def test_the_basin_columns_rank_only_grids_alike(tmp_path):
+    """Shown where a result landscape stores its noise; a resolution of its own leaves them unsorted, as flatness."""
+    coarse = {"x": np.linspace(-1.0, 1.0, 5), "y": np.linspace(-1.0, 1.0, 5), "resolution": 5}
+    html = compare_html(with_errors(result_run(tmp_path, "a")), with_errors(result_run(tmp_path, "b", **coarse)))
+    assert unranked(html) == [*FLATNESS_COLUMNS, *COLUMNS]
+    assert html.count('<td data-sort="1" title="of 1 local minimum of the grid">1</td>') == 2  # the bowl's one
+    assert "Basins" not in compare_html(result_run(tmp_path / "without", "a"))  # no loss_se: no columns
 
 
 def test_the_pages_show_each_landscape_s_basins_and_each_interpolation_s_barrier(planes_workflow):
