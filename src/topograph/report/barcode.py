@@ -31,10 +31,9 @@ def landscape_basins(landscape: Landscape) -> Basins | str:
     if not has_values(landscape):
         return "no finite loss on the grid"
     if landscape.progress or not landscape.computed:
-        return "counted once every point of the grid is evaluated"
+        return "the grid is still being evaluated"
     if "loss" not in landscape.errors:
-        return ("not counted: the surface stores no standard error of the loss (loss_se), the noise a basin's depth "
-                "must exceed")
+        return "the surface stores no standard error of the loss (loss_se), the noise a basin's depth must exceed"
     return basins(landscape.loss, landscape.errors["loss"], read_sample_losses(landscape))
 
 
@@ -53,7 +52,7 @@ def basin_card(landscape: Landscape) -> str:
     found = landscape_basins(landscape)
     body = barrier_text(landscape) if line else ""
     if isinstance(found, str):
-        body += f'<p class="note">Basins: {esc(found)}.</p>'
+        body += f'<p class="note">Basins not counted: {esc(found)}.</p>'
     else:
         body += f"<p>{esc(count_text(found))}</p>{barcode(found, landscape)}"
         points = int(np.isfinite(landscape.loss).sum())
