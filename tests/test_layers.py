@@ -16,7 +16,7 @@ LAYERS = [
     # what stands alone: errors, files written whole, the stores, the demo zoo, the Collector and its callbacks,
     # checkpoints, factories, objects given in place of factories, a grid's progress
     ["errors", "files", "grid", "store", "noise", "zoo", "collect", "hf", "lightning", "checkpoints", "factories",
-     "objects", "progress"],
+     "objects", "progress", "basins"],
     # a run's settings, typed; one network's tensors: batches, loss and metrics, the trajectory, training, export
     ["run", "batches", "objective", "trajectory", "train", "export"],
     # the evaluation plane and what is measured on it

@@ -64,7 +64,7 @@ class Noise(NamedTuple):
     @property
     def needed(self) -> float:
         """The rise, in errors, beyond which some point differs from the reference: 95 % over all the points."""
-        return NormalDist().inv_cdf(1 - 0.025 / max(self.points, 1))
+        return bonferroni(self.points)
 
     @property
     def level_uncertain(self) -> bool:
@@ -113,6 +113,11 @@ class Noise(NamedTuple):
 
     def advice(self) -> str:
         return "; ".join(f"{self.samples_for(p)} samples for {p:g} %" for p in TARGETS)
+
+
+def bonferroni(points: int) -> float:
+    """The two-sided 95 % normal quantile over that many points (Bonferroni, valid for any correlation)."""
+    return NormalDist().inv_cdf(1 - 0.025 / max(points, 1))
 
 
 def plain(value: float) -> str:

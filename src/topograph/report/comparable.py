@@ -58,10 +58,12 @@ SETTINGS = {"normalization": lambda ls: text(ls.attrs.get("normalization")),
 SAMPLES = ("num_samples", "loss", "data")  # what every figure measured on the evaluated samples depends on
 # the figures of the compare table -> the settings they depend on. The loss values (final, at the center): which
 # loss (cross-entropy and MSE are not one quantity); flatness: the grid points in a disc (resolution, range) of the
-# plane (normalization, ignore) and the loss there (bn); sharpness: the ascent in the ball (ignore fixes the 1-D
-# tensors) on batches of the samples; curvature: the Hessian at the center on the samples (eval mode)
+# plane (normalization, ignore) and the loss there (bn); basins: the minima that grid resolves, and the noise of the
+# samples, as flatness; sharpness: the ascent in the ball (ignore fixes the 1-D tensors) on batches of the samples;
+# curvature: the Hessian at the center on the samples (eval mode)
 FIGURES = {"loss values": ("loss",),
            "flatness": ("normalization", "ignore", "bn", "resolution", "grid range", *SAMPLES),
+           "basins": ("normalization", "ignore", "bn", "resolution", "grid range", *SAMPLES),
            "sharpness": ("ignore", "sharpness.rho", "sharpness.steps", "sharpness.batches", "sharpness.batch_size",
                          *SAMPLES),
            "curvature": SAMPLES}

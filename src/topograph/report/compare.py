@@ -1,12 +1,12 @@
 """results/compare.html: the result landscapes of several runs, tiled with one colour scale (isoline, topographic or
 3-D tiles) or overlaid in one 3-D scene, each less its value at the center if asked (js/compare.js; runs of
 different quantities, as cross-entropy and MSE, each on their own scale); beside a table of final loss, the metrics
-all runs share, flatness figures and, for runs with a hessian landscape, the top Hessian eigenvalue and trace, the
-radial profile of each run (mean loss against the distance from the center); and every interpolation (1-D
-landscape) of the runs, one curve each in one plot. Result landscapes measured unalike (report/comparable.py) get a
-warning naming each difference and are not ranked by the figures that depend on it (the loss values, flatness,
-sharpness, curvature); the runs left out are named with the reason; the page ends with the provenance of every
-landscape it shows."""
+all runs share, flatness figures, the basins of runs whose grids store their noise and, for runs with a hessian
+landscape, the top Hessian eigenvalue and trace, the radial profile of each run (mean loss against the distance from
+the center); and every interpolation (1-D landscape) of the runs, one curve each in one plot. Result landscapes
+measured unalike (report/comparable.py) get a warning naming each difference and are not ranked by the figures that
+depend on it (the loss values, flatness, basins, sharpness, curvature); the runs left out are named with the reason;
+the page ends with the provenance of every landscape it shows."""
 from __future__ import annotations
 
 import math
@@ -17,6 +17,9 @@ from urllib.parse import quote
 from .. import kinds
 from ..files import write_text
 from ..kinds.result import sharpness_text
+from .barcode import COLUMNS as BASIN_COLUMNS
+from .barcode import COMPARE_NOTE as BASINS
+from .barcode import basin_cells
 from .comparable import differences, shared_note, unranked, warning
 from .controls import settings_form
 from .grid import has_values
@@ -164,8 +167,14 @@ def profile_json(landscape: Landscape) -> dict:
 
 def figures_shown(chosen) -> list[str]:
     """The figures of the table (comparable.FIGURES) the result landscapes have columns of."""
-    return ["loss values", "flatness", *["sharpness"] * bool(sharpness_radii(chosen)),
+    return ["loss values", "flatness", *["basins"] * counts_basins(chosen),
+            *["sharpness"] * bool(sharpness_radii(chosen)),
             *["curvature"] * any(hessian_attrs(run) for run, _, _ in chosen)]
+
+
+def counts_basins(chosen) -> bool:
+    """Some result landscape stores the standard error of its loss: the noise its basins are counted against."""
+    return any("loss" in ls.errors for _, _, ls in chosen)
 
 
 def results_row(chosen, profiles: bool, unalike: dict[str, list[str]] | None = None) -> str:
@@ -184,12 +193,13 @@ def table_card(chosen, unalike: dict[str, list[str]] | None = None) -> str:
         return ""
     metrics = [name for name, _ in common_quantities([ls for _, _, ls in chosen])[1:]]
     curvature = any(hessian_attrs(run) for run, _, _ in chosen)
-    sharpness = bool(sharpness_radii(chosen))
-    parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["sharpness"] * sharpness,
-             *["curvature"] * curvature]
+    sharpness, basins = bool(sharpness_radii(chosen)), counts_basins(chosen)
+    parts = ["Final loss", *map(quantity_label, metrics), "flatness", *["basins"] * basins,
+             *["sharpness"] * sharpness, *["curvature"] * curvature]
     heading = ", ".join(parts[:-1]) + " and " + parts[-1]
-    return (f'<div class="card table-card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature, unalike)}'
-            f'<p class="note">{esc(DEFINITION)}{esc(SHARPNESS * sharpness)}{esc(CURVATURE * curvature)}</p></div>')
+    notes = DEFINITION + BASINS * basins + SHARPNESS * sharpness + CURVATURE * curvature
+    return (f'<div class="card table-card"><h2>{esc(heading)}</h2>{table(chosen, metrics, curvature, unalike, basins)}'
+            f'<p class="note">{esc(notes)}</p></div>')
 
 
 def controls(drawn, quantities, style: Style) -> str:
@@ -219,23 +229,25 @@ def views(chosen) -> str:
     return f'<div id="tiles" class="tiles">{tiles}</div><div id="overlay" class="view3d" hidden></div>'
 
 
-def table(chosen, metrics: list[str], curvature: bool = False, unalike: dict[str, list[str]] | None = None) -> str:
-    """One row per run: the loss at the center and each of metrics (array names every run has); with curvature,
-    the top Hessian eigenvalue and trace of each run's hessian landscape; where a run measured it, the worst-case
-    sharpness of each. unalike (comparable.unranked()): the headings of those figures are class unranked, which
-    js/sort.js does not sort by, their title naming the settings that differ."""
+def table(chosen, metrics: list[str], curvature: bool = False, unalike: dict[str, list[str]] | None = None,
+          basins: bool = False) -> str:
+    """One row per run: the loss at the center and each of metrics (array names every run has); with basins, the
+    basins of each (report/barcode.py); with curvature, the top Hessian eigenvalue and trace of each run's hessian
+    landscape; where a run measured it, the worst-case sharpness of each. unalike (comparable.unranked()): the
+    headings of those figures are class unranked, which js/sort.js does not sort by, their title naming the settings
+    that differ."""
     radii = sharpness_radii(chosen)
-    figures = {"loss values": LOSS_COLUMNS, "flatness": FLATNESS_COLUMNS,
+    figures = {"loss values": LOSS_COLUMNS, "flatness": FLATNESS_COLUMNS, "basins": BASIN_COLUMNS if basins else (),
                "sharpness": [sharpness_column(radii)] if radii else (),
                "curvature": CURVATURE_COLUMNS if curvature else ()}
     columns = ("Run", "Network", "Model arguments", "Loss function", *figures["loss values"],
                *(f"{capitalized(quantity_label(name))} at center" for name in metrics), *figures["flatness"],
-               *figures["sharpness"], *figures["curvature"], "Grid")
+               *figures["basins"], *figures["sharpness"], *figures["curvature"], "Grid")
     why = {column: UNRANKED.format(", ".join(settings)) for figure, settings in (unalike or {}).items()
            for column in figures[figure]}
     head = "".join(f'<th scope="col" class="unranked" title="{esc(why[c])}">{esc(c)}</th>' if c in why
                    else f'<th scope="col">{esc(c)}</th>' for c in columns)
-    rows = "".join(run_row(run, link, ls, metrics, curvature, radii) for run, link, ls in chosen)
+    rows = "".join(run_row(run, link, ls, metrics, curvature, radii, basins) for run, link, ls in chosen)
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
@@ -283,7 +295,7 @@ def sharpness_cell(landscape: Landscape, radii: list[float]) -> str:
 
 
 def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curvature: bool = False,
-            radii: list[float] = ()) -> str:
+            radii: list[float] = (), basins: bool = False) -> str:
     figures = with_intervals(landscape, flatness(landscape), read_sample_losses(landscape))
     final = (Figure(run.checkpoints[max(run.checkpoints)][1], "the training loss is NaN (not finite)")
              if run.checkpoints else Figure(float("nan"), "no checkpoint recorded"))
@@ -292,7 +304,7 @@ def run_row(run: Run, link: str, landscape: Landscape, metrics: list[str], curva
              f"<td>{esc(landscape.attrs.get('loss'))}</td>", number_cell(final), number_cell(figures["loss"]),
              *(number_cell(figures[name], name) for name in metrics),
              *(number_cell(figures[f"rise_within_{r:g}"]) for r in RADII),
-             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]),
+             number_cell(figures[f"rise_on_circle_{CIRCLE_RADIUS:g}"]), *(basin_cells(landscape) if basins else ()),
              *([sharpness_cell(landscape, radii)] if radii else ()), *(curvature_cells(run) if curvature else ()),
              f"<td>{len(landscape.x)} × {len(landscape.y)}, {esc(landscape.attrs.get('num_samples'))} samples</td>"]
     return f"<tr>{''.join(cells)}</tr>"

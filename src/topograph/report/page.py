@@ -9,6 +9,7 @@ from bokeh.embed import components
 from .. import kinds, store
 from ..files import write_text
 from ..noise import batch_norm_warning, noise, precision_exceeds_noise, precision_note
+from .barcode import basin_cards
 from .controls import settings_form
 from .curve import HIGHLIGHT, loss_curve
 from .figures import write_run_figures
@@ -57,7 +58,7 @@ def render_run(run: Run, style: Style, assets: str | None = None, preview: bool 
     link = ' · <a href="../index.html">all runs</a>' if index else ""
     body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape {kind}{link}'
             f'</p></header><main>{landscape_views(run, style)}'
-            f'<div class="row"><div class="card curve">{curve_div}</div>{landscape_tables(run)}'
+            f'<div class="row"><div class="card curve">{curve_div}</div>{landscape_tables(run)}{basin_cards(run)}'
             f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{provenance(run.landscapes)}</main>'
             f'{libraries(("bokeh", "plotly"), assets)}{script}')
     if run.landscapes:
