@@ -19,6 +19,7 @@ from .metrics import paired_grid
 from .page_data import common_quantities, drawing_json, grid_json, landscape_json
 from .provenance import provenance
 from .run import Landscape, Run, Track, read_run
+from .spectrum import spectrum_section
 from .style import Style
 from .views import ALL_VIEWS, VIEWS, views_of
 
@@ -58,7 +59,8 @@ def render_run(run: Run, style: Style, assets: str | None = None, preview: bool 
     body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape {kind}{link}'
             f'</p></header><main>{landscape_views(run, style)}'
             f'<div class="row"><div class="card curve">{curve_div}</div>{landscape_tables(run)}'
-            f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{provenance(run.landscapes)}</main>'
+            f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{spectrum_section(run.spectrum)}'
+            f'{provenance(run.landscapes)}</main>'
             f'{libraries(("bokeh", "plotly"), assets)}{script}')
     if run.landscapes:
         data = {"defaults": style.settings(), "views": [view.json() for view in VIEWS], "highlight": HIGHLIGHT,
