@@ -13,15 +13,16 @@ from .html import esc, info_table
 from .run import FLOOR, Spectrum
 
 
-def spectrum_section(spectrum: Spectrum | None) -> str:
-    """The run page's card of the spectrum (its own Bokeh document): the density, a note on how it was found and
-    the table of its moments; nothing where the run measured none."""
+def spectrum_section(spectrum: Spectrum | None) -> tuple[str, str]:
+    """The run page's row of the spectrum: the density (a Bokeh document of its own, whose script goes after the
+    libraries and the loss curve's) with a note on how it was found, and the table of its moments; and that script.
+    Nothing where the run measured none."""
     if spectrum is None:
-        return ""
+        return "", ""
     script, div = components(density_plot(spectrum))
-    return (f'<div class="row"><div class="card curve" id="spectrum"><h2>Hessian spectrum</h2>{div}{script}'
+    return (f'<div class="row"><div class="card curve" id="spectrum"><h2>Hessian spectrum</h2>{div}'
             f'<p class="note">{esc(method_note(spectrum.attrs))}</p></div><div class="card"><h2>Hessian spectrum: '
-            f"moments</h2>{info_table(spectrum_rows(spectrum))}</div></div>")
+            f"moments</h2>{info_table(spectrum_rows(spectrum))}</div></div>", script)
 
 
 def density_plot(spectrum: Spectrum, height: int = 280):
