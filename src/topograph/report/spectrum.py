@@ -51,8 +51,8 @@ def spectrum_rows(spectrum: Spectrum) -> list[tuple[str, object]]:
     return [("Hessian trace tr(H)", f"{attrs['trace']:.4g} ± {attrs['trace_stderr']:.2g} (standard error over the "
                                     "probes)"),
             ("tr(H²)", f"{attrs['trace_h2']:.4g} ± {attrs['trace_h2_stderr']:.2g}"),
-            ("Extreme nodes", f"{nodes.min():.4g} to {nodes.max():.4g} (Ritz values: λmin, λmax as the Lanczos steps "
-                              "found them)"),
+            ("Extreme nodes", f"{nodes.min():.4g} to {nodes.max():.4g} (Ritz values: λmin is at most the lowest, λmax "
+                              "at least the highest)"),
             ("Probes × steps", f"{attrs['probes']} × {attrs['steps']} ({attrs['products']} Hessian-vector products, "
                                "float64)"),
             ("Kernel width σ", f"{attrs['bandwidth']:.3g} (sigma {attrs['sigma']:g} of the nodes' spread)"),
