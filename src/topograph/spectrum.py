@@ -33,7 +33,7 @@ class Spectrum(NamedTuple):
     trace_stderr: float
     trace_h2: float  # tr(H²), the sum of the squared eigenvalues
     trace_h2_stderr: float
-    products: int  # Hessian-vector products taken
+    products: int  # Hessian-vector products taken: one per Lanczos iteration, one per node
 
 
 def lanczos(hessian, start: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,15 +65,14 @@ def slq(hessian, probes: int, steps: int, seed: int = 0) -> Spectrum:
         raise ValueError(f"probes {probes}, steps {steps}: the moments' standard errors need 2 probes, tr(H²) 2 steps")
     size, rng = hessian.size, np.random.default_rng(seed)
     nodes, weights = np.full((probes, steps), np.nan), np.zeros((probes, steps))
-    start = getattr(hessian, "products", 0)
     for probe in range(probes):
         found, mass = lanczos(hessian, rng.choice([-1.0, 1.0], size=size), steps)
         nodes[probe, :len(found)], weights[probe, :len(found)] = found, mass
     traces = size * np.nansum(weights * nodes, axis=1)
     squares = size * np.nansum(weights * nodes ** 2, axis=1)
-    stderr = math.sqrt(probes)
-    return Spectrum(nodes, weights, float(traces.mean()), float(traces.std(ddof=1) / stderr), float(squares.mean()),
-                    float(squares.std(ddof=1) / stderr), getattr(hessian, "products", 0) - start)
+    root = math.sqrt(probes)
+    return Spectrum(nodes, weights, float(traces.mean()), float(traces.std(ddof=1) / root), float(squares.mean()),
+                    float(squares.std(ddof=1) / root), int(np.isfinite(nodes).sum()))
 
 
 def density(nodes: np.ndarray, weights: np.ndarray, bins: int, sigma: float) -> tuple[np.ndarray, np.ndarray, float]:
