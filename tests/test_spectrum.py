@@ -120,5 +120,5 @@ def test_the_workflow_stores_draws_and_documents_the_spectrum(curvature_workflow
 
 def test_the_spectrum_reruns_with_its_options_only(curvature_workflow):
     config = yaml.safe_load((curvature_workflow.parent / "curvature.yaml").read_text())
-    assert rerun_by(curvature_workflow.parent, config, lambda run: run["spectrum"].update(sigma=0.02)) == {
+    assert rerun_by(curvature_workflow.parent, config, lambda run: run["spectrum"].update(sigma=0.05)) == {
         "spectrum", "report", "index"}
