@@ -1,5 +1,5 @@
-"""A run as the report sees it: metadata, the loss curve, the checkpoints and every landscape's surface, tracks and
-marks, read through topograph.store. Never the weights."""
+"""A run as the report sees it: metadata, the loss curve, the checkpoints, every landscape's surface, tracks and
+marks, and the Hessian's spectrum where measured, read through topograph.store. Never the weights."""
 from __future__ import annotations
 
 import hashlib
