@@ -15,7 +15,7 @@ import yaml
 from topograph.curvature import Hessian, hutchinson_trace
 from topograph.errors import ConfigError
 from topograph.preflight import check_config
-from topograph.spectrum import density, slq
+from topograph.spectrum import check_memory, density, slq
 
 SAMPLES, FEATURES = 40, 6
 
@@ -90,6 +90,13 @@ def test_a_bad_option_is_refused_naming_its_field(spectrum, field):
         check_config({"runs": {"r": {**RUN, "spectrum": spectrum}}})
     message = str(error.value)
     assert message.startswith(f"runs.r.spectrum.{field}: ") and "Fix: " in message and "\n" not in message
+
+
+def test_more_lanczos_vectors_than_the_memory_holds_are_refused():
+    run = check_config({"runs": {"r": {**RUN, "spectrum": {"steps": 50}}}})["r"]
+    check_memory(run, 1000, available=50 * 1000 * 8)
+    with pytest.raises(ConfigError, match=r"^runs\.r\.spectrum\.steps: 50 Lanczos vectors of 1000 parameters .* Fix: "):
+        check_memory(run, 1000, available=50 * 1000 * 8 - 1)
 
 
 def test_the_workflow_stores_draws_and_documents_the_spectrum(curvature_workflow):

@@ -20,6 +20,7 @@ import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
 from . import store
+from .errors import ConfigError
 from .run import Run
 
 BREAKDOWN = 1e-10  # a Lanczos vector this small against the largest coefficient so far: the Krylov space is exhausted
@@ -100,6 +101,7 @@ def measure(trajectory_path: Path, out: Path, run: Run) -> None:
     trajectory = store.open_store(trajectory_path)
     row = trajectory["weights"].shape[0] - 1
     center, checkpoint = trajectory["weights"][row], trajectory.attrs["checkpoints"][row]
+    check_memory(run, len(center))
     network, samples = center_network_and_samples(trajectory_path, checkpoint, evaluated)
     zeros = torch.zeros(len(center))
     plane = Plane(network, torch.from_numpy(center), zeros, zeros, samples, run.batch_size, evaluated.objective())
@@ -115,6 +117,19 @@ def measure(trajectory_path: Path, out: Path, run: Run) -> None:
              "num_parameters": len(center), **options, "bandwidth": width, "products": found.products,
              **{key: getattr(found, key) for key in MOMENTS}}
     store.write_spectrum(out, found.nodes, found.weights, grid, values, attrs)
+
+
+def check_memory(run: Run, size: int, available: int | None = None) -> None:
+    """Lanczos holds min(steps, P) vectors of P float64: refused in one line where they exceed the memory available
+    (psutil's, unless given, in bytes)."""
+    import psutil  # comes with dask's distributed
+
+    needed = min(run.spectrum["steps"], size) * size * 8
+    available = psutil.virtual_memory().available if available is None else available
+    if needed > available:
+        raise ConfigError(f"{run.field}.spectrum.steps: {run.spectrum['steps']} Lanczos vectors of {size} parameters "
+                          f"take {needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available. Fix: "
+                          "lower spectrum.steps.")
 
 
 EVALUATED_ATTRS = ("model", "model_args", "data", "data_args", "num_samples", "seed", "loss", "loss_args")
