@@ -36,7 +36,7 @@ PLANE_STORES = [f"adam/landscapes/{landscape}/{name}" for landscape in
                 ("interpolate_first-last", "interpolate_to-sgd", "plane3_three", "shared")
                 for name in ("directions.zarr", "surface.zarr")]
 DOCUMENTED = [("finished_workflow", relative) for relative in STORES] + [
-    ("planes_workflow", relative) for relative in PLANE_STORES]
+    ("planes_workflow", relative) for relative in PLANE_STORES] + [("curvature_workflow", "net/spectrum.zarr")]
 
 
 def doc_tables(path: Path = DOC) -> dict[tuple[str, str], dict[str, dict[str, str]]]:

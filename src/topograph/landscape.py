@@ -21,9 +21,10 @@ def compute_landscapes(run_dir, *, model, data, checkpoints, landscapes=(result.
     are import strings 'package.module:factory' or the objects themselves (an nn.Module; a Dataset, or a DataLoader
     for its dataset and collate_fn: objects.py); settings are any other run keys of config/README.md (model_args,
     data_args, unit, intervals, resolution, num_samples, seed, ...; loss, metrics and collate as import strings or
-    functions). Returns {landscape: the path of its surface.zarr}."""
+    functions; spectrum also writes run_dir/spectrum.zarr). Returns {landscape: the path of its surface.zarr}."""
     from .cluster import Clients
     from .evaluate import evaluate_landscape
+    from .spectrum import measure
     from .trajectory import extract_run
 
     check_main_guard()
@@ -53,6 +54,9 @@ def compute_landscapes(run_dir, *, model, data, checkpoints, landscapes=(result.
             surfaces[landscape] = folder / "surface.zarr"
             evaluate_landscape(run, landscape, run_dir, surfaces[landscape],
                                cluster={"workers": workers, "devices": devices}, clients=clients)
+    if run.spectrum:
+        say(f"{name}: the Hessian spectrum")
+        measure(trajectory, run_dir / "spectrum.zarr", run)
     return surfaces
 
 

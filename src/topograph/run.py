@@ -98,6 +98,7 @@ class Run:
     intervals: list[list[int]]
     landscapes: dict
     sharpness: dict | None
+    spectrum: dict | None
     resolution: int
     allow_large: bool
     num_samples: int

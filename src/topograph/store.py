@@ -8,6 +8,7 @@ directions.zarr  center(param), d1(param), d2(param); train and shared landscape
                  track_run(step)); interpolate and plane3 landscapes marks_x(mark), marks_y(mark)
 surface.zarr     loss(x, y), one (x, y) array per metric (attrs metrics, e.g. accuracy), x(x), y(y),
                  sample_index(sample), chunk_done(cx, cy), coarse_done(cx, cy)
+spectrum.zarr    nodes(probe, node), weights(probe, node), eigenvalue(eigenvalue), density(eigenvalue)
 """
 from __future__ import annotations
 
@@ -196,6 +197,16 @@ def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None
 def read_vectors(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     group = open_store(path)
     return group["center"][:], group["d1"][:], group["d2"][:], dict(group.attrs)
+
+
+def write_spectrum(path: Path, nodes, weights, eigenvalue, density, attrs: dict) -> None:
+    """spectrum.zarr: each probe's quadrature nodes and weights along `node`, the density on its eigenvalue grid."""
+    group = zarr.open_group(str(path), mode="w")
+    group.attrs.update(_attrs(attrs))
+    for name, values, dims in (("nodes", nodes, ("probe", "node")), ("weights", weights, ("probe", "node")),
+                               ("eigenvalue", eigenvalue, ("eigenvalue",)), ("density", density, ("eigenvalue",))):
+        _array(group, name, np.asarray(values, dtype="float64"), dims, fill_value=np.nan)
+    consolidate(path)
 
 
 def create_surface(path: Path, x, y, chunk: int, sample_index, attrs: dict,

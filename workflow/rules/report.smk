@@ -24,11 +24,12 @@ rule assets:
 
 
 rule report:
-    """One HTML page per run (isoline, topographic and 3D maps with the track, live display settings), and every
-    view as PNG, PDF and SVG in figures/ for papers."""
+    """One HTML page per run (isoline, topographic and 3D maps with the track, live display settings, the Hessian
+    spectrum where measured), and every view as PNG, PDF and SVG in figures/ for papers."""
     input:
         unpack(run_outputs),
         trajectory="results/{run}/trajectory.zarr",
+        spectrum=lambda wildcards: [f"results/{wildcards.run}/spectrum.zarr"] * bool(RUNS[wildcards.run].spectrum),
         assets=ASSETS,
     output:
         report="results/{run}/report.html",

@@ -13,6 +13,7 @@ from ..files import written
 from .grid import has_values
 from .plots import compare_figure, curve_figure
 from .run import Run, read_run
+from .spectrum import spectrum_figure
 from .style import Style
 from .views import VIEWS
 
@@ -46,6 +47,8 @@ def write_run_figures(run: Run, folder: Path, style: Style,
                                 folder / f"{landscape.name}_{view.key}")
     if len(run.curve_loss) or run.checkpoints:
         written += save(curve_figure(run), folder / "loss_curve")
+    if run.spectrum is not None:
+        written += save(spectrum_figure(run.spectrum, run.name), folder / "spectrum")
     return written
 
 

@@ -20,6 +20,7 @@ from .metrics import paired_grid
 from .page_data import common_quantities, drawing_json, grid_json, landscape_json
 from .provenance import provenance
 from .run import Landscape, Run, Track, read_run
+from .spectrum import spectrum_section
 from .style import Style
 from .views import ALL_VIEWS, VIEWS, views_of
 
@@ -54,13 +55,14 @@ def render_run(run: Run, style: Style, assets: str | None = None, preview: bool 
     curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
     script, divs = components({"curve": curve}) if curve is not None else ("", {})
     curve_div = divs.get("curve") or no_curve(run)
+    spectrum, spectrum_script = spectrum_section(run.spectrum)
     kind = "preview, from the stores as they are now (report.html is the finished page)" if preview else "report"
     link = ' · <a href="../index.html">all runs</a>' if index else ""
     body = (f'<header><h1>{esc(run.name)}</h1><p>topograph loss-landscape {kind}{link}'
             f'</p></header><main>{landscape_views(run, style)}'
             f'<div class="row"><div class="card curve">{curve_div}</div>{landscape_tables(run)}{basin_cards(run)}'
-            f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{provenance(run.landscapes)}</main>'
-            f'{libraries(("bokeh", "plotly"), assets)}{script}')
+            f'<div class="card"><h2>Run</h2>{info_table(run_rows(run))}</div></div>{spectrum}'
+            f'{provenance(run.landscapes)}</main>{libraries(("bokeh", "plotly"), assets)}{script}{spectrum_script}')
     if run.landscapes:
         data = {"defaults": style.settings(), "views": [view.json() for view in VIEWS], "highlight": HIGHLIGHT,
                 "landscapes": [run_landscape_json(run, ls, f"{index}") for index, ls in enumerate(run.landscapes)]}

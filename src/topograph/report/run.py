@@ -1,5 +1,5 @@
-"""A run as the report sees it: metadata, the loss curve, the checkpoints and every landscape's surface, tracks and
-marks, read through topograph.store. Never the weights."""
+"""A run as the report sees it: metadata, the loss curve, the checkpoints, every landscape's surface, tracks and
+marks, and the Hessian's spectrum where measured, read through topograph.store. Never the weights."""
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +16,8 @@ from .labels import array_name, quantity_label
 RUN_KEYS = ("network", "optimizer", "learning_rate", "unit", "steps_per_epoch", "model_args")
 PARTIAL = "surface.zarr.partial"  # where evaluate_grid works (docs/stores.md)
 TRACK_ARRAYS = ("trajectory_x", "trajectory_y", "step", "train_loss", "residual")
+SPECTRUM = "spectrum.zarr"  # the Hessian's eigenvalue density, where the run measured it (topograph.spectrum)
+FLOOR = 1e-6  # a spectrum's log axis starts at this fraction of its peak: a kernel's tail far from every node is ~0
 
 
 @dataclass
@@ -92,6 +94,30 @@ class Landscape:
 
 
 @dataclass
+class Spectrum:
+    attrs: dict
+    eigenvalue: np.ndarray
+    density: np.ndarray
+    nodes: np.ndarray  # (probe, node)
+
+    def drawn(self) -> np.ndarray:
+        """The density where it is above the axis' bottom, NaN (a gap) below it."""
+        return np.where(self.density > self.bottom(), self.density, np.nan)
+
+    def bottom(self) -> float:
+        return FLOOR * float(np.max(self.density))
+
+
+def read_spectrum(run_dir: Path) -> Spectrum | None:
+    """The run's spectrum; None where it measured none."""
+    path = Path(run_dir) / SPECTRUM
+    if not path.is_dir():
+        return None
+    arrays = store.read_arrays(path, ("eigenvalue", "density", "nodes"))
+    return Spectrum(store.read_attrs(path), arrays["eigenvalue"], arrays["density"], arrays["nodes"])
+
+
+@dataclass
 class Run:
     name: str
     info: dict
@@ -99,6 +125,7 @@ class Run:
     curve_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
     checkpoints: dict = field(default_factory=dict)  # step -> (global_step, train_loss)
     landscapes: list[Landscape] = field(default_factory=list)
+    spectrum: Spectrum | None = None  # the Hessian's eigenvalue density, where the run measured it
 
     def global_step(self, step) -> float:
         """The optimizer step of a checkpoint's step (or epoch)."""
@@ -255,7 +282,8 @@ def read_run(run_dir: Path, preview: bool = False) -> Run:
         known = {k: v for k, v in info.items() if v is not None}
         info = {**{k: landscapes[0].attrs.get(k) for k in RUN_KEYS}, **known}
     curve = store.read_arrays(trajectory, ("curve_step", "curve_loss"))
-    run = Run(info.get("run") or run_dir.name, info, checkpoints=checkpoints, landscapes=landscapes)
+    run = Run(info.get("run") or run_dir.name, info, checkpoints=checkpoints, landscapes=landscapes,
+              spectrum=read_spectrum(run_dir))
     for landscape in landscapes:
         landscape.run = run.name
     run.curve_step = curve.get("curve_step", run.curve_step)
