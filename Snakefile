@@ -4,6 +4,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/landscape.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/movie.smk"
 
 
 rule all:
