@@ -14,10 +14,13 @@ rule movie:
     input:
         [f"results/{run}/movies/{name}.{fmt}" for run, names in FILMED.items() for name in names
          for fmt in MOVIE_FORMATS],
+    log:
+        "results/logs/movie.log",
     run:
-        if "mp4" not in MOVIE_FORMATS:  # said once, at the end
-            print("topograph: ffmpeg is not on PATH: the movies are GIF only, no MP4 (install ffmpeg for them, "
-                  "e.g. apt-get install ffmpeg)", file=sys.stderr)
+        note = "" if "mp4" in MOVIE_FORMATS else ("topograph: ffmpeg is not on PATH: the movies are GIF only, no MP4 "
+                                                  "(install ffmpeg for them, e.g. apt-get install ffmpeg)\n")
+        Path(log[0]).write_text(note)
+        print(note, end="", file=sys.stderr)  # said once, at the end
 
 
 rule movie_landscape:
