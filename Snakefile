@@ -5,6 +5,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/landscape.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/spectrum.smk"
+include: "workflow/rules/movie.smk"
 
 
 rule all:

@@ -183,10 +183,15 @@ def heights(shown: Display) -> tuple[np.ndarray, float, float]:
 def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figure:
     """The 3-D map with the track lifted onto the surface, seen as the page's 3-D view sees it, and a colour bar;
     the z axis ticked as the colour bar, in the quantity's units."""
+    figure = Figure(figsize=(7.6, 5.6), layout="constrained")
+    draw_surface(figure, figure.add_subplot(projection="3d"), landscape, style, value_range)
+    return figure
+
+
+def draw_surface(figure: Figure, axes, landscape: Landscape, style: Style, value_range=None) -> None:
+    """surface_figure()'s drawing on the 3-D axes of figure."""
     shown = display(landscape, style, value_range)
     z, low, high = heights(shown)
-    figure = Figure(figsize=(7.6, 5.6), layout="constrained")
-    axes = figure.add_subplot(projection="3d")
     grid_x, grid_y = np.meshgrid(landscape.x, landscape.y, indexing="ij")
     axes.plot_surface(grid_x, grid_y, z, cmap=style.cmap, norm=Normalize(low, high), alpha=style.opacity,
                       linewidth=0, antialiased=True, rcount=len(landscape.x), ccount=len(landscape.y))
@@ -217,7 +222,6 @@ def surface_figure(landscape: Landscape, style: Style, value_range=None) -> Figu
     look_as_the_page(axes, landscape_camera(landscape, style))
     colour_bar(figure, shown, style, ax=axes, shrink=0.6, pad=0.08)
     thin_ticks(figure, axes)
-    return figure
 
 
 def thin_ticks(figure: Figure, axes) -> None:
@@ -305,7 +309,12 @@ def relative_error(landscape: Landscape, field: str) -> np.ndarray:
 
 def curve_figure(run: Run) -> Figure:
     figure = Figure(figsize=(8.0, 3.2), layout="constrained")
-    axes = figure.add_subplot()
+    draw_curve(figure.add_subplot(), run)
+    return figure
+
+
+def draw_curve(axes, run: Run) -> None:
+    """The training loss against the optimizer step, the checkpoints, each interval's span shaded."""
     positive = run.curve_loss > 0
     axes.plot(run.curve_step[positive], run.curve_loss[positive], color="#555555", linewidth=1.0)
     steps = [s for s, (_, loss) in run.checkpoints.items() if np.isfinite(loss) and loss > 0]
@@ -316,4 +325,3 @@ def curve_figure(run: Run) -> Figure:
                      color=INTERVAL_COLORS[index % len(INTERVAL_COLORS)], alpha=0.18, label=landscape.name)
     axes.set(yscale="log", xlabel="optimizer step", ylabel="training loss", title=f"{run.name}: training loss")
     axes.legend(fontsize=8)
-    return figure
