@@ -10,6 +10,7 @@ import yaml
 
 from topograph import checkpoints, train, trajectory, zoo
 from topograph.config import validate
+from topograph.engines import first_layer
 
 # What makes a test slow, as markers: `python -m pytest -m "not slow"` is the fast tier. A test that starts one of
 # these without its marker fails (uses()), so the fast tier stays fast; a fixture below implies its marker.
@@ -92,6 +93,14 @@ def _guard_what_is_slow():
         patch.setattr(distributed, "LocalCluster", guarded("cluster", distributed.LocalCluster))
         patch.setattr(subprocess.Popen, "__init__", start)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _compile_only_where_marked(request, monkeypatch):
+    """Whether torch.compile is worth trying is timed: on a loaded machine a tiny grid can seem long enough. Only the
+    tests marked for it may try it (in this process; a Snakemake run's jobs decide for themselves)."""
+    if not request.node.get_closest_marker("compile"):
+        monkeypatch.setitem(first_layer.COMPILE_WORTH_S, "cpu", float("inf"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,6 @@ import pytest
 from test_evaluate import plane_spec
 from test_report import page_data
 from topograph import evaluate, store
-from topograph.engines import first_layer
 from topograph.grid import Grid
 from topograph.kinds import result
 from topograph.report.page import write_preview
@@ -79,7 +78,6 @@ def interrupt_after_the_coarse_pass(monkeypatch, out, spec, resolution, chunk):
 
 
 def test_a_grid_killed_after_its_coarse_pass_previews_as_a_complete_coarse_map(trained_run, tmp_path, monkeypatch):
-    monkeypatch.setitem(first_layer.COMPILE_WORTH_S, "cpu", float("inf"))  # whatever the load, no torch.compile
     run_dir = tmp_path / "run"
     folder = run_dir / "landscapes" / "result"
     folder.mkdir(parents=True)
