@@ -3,6 +3,7 @@
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/landscape.smk"
+include: "workflow/rules/curvature.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -12,3 +13,4 @@ rule all:
         "results/compare.html",
         expand("results/{run}/report.html", run=RUNS),
         [surface(run, name) for run in RUNS for name in LANDSCAPES[run]],
+        curvature_stores(),
