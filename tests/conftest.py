@@ -182,12 +182,14 @@ def planes_workflow(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def curvature_workflow(tmp_path_factory) -> Path:
     """A real snakemake run of a small trained LeNet that measures its curvature: a hessian landscape beside the
-    result landscape, whose fit measures the worst-case sharpness."""
+    result landscape, whose fit measures the worst-case sharpness, and the curvature along training at every 2nd
+    checkpoint (epochs 0 and 2)."""
     folder = copy_workflow(tmp_path_factory.mktemp("curvature"))
     config = {"chunk": 2, "runs": {"net": {
         "model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
         "train": {"epochs": 2, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}}, "unit": "epoch",
         "landscapes": {"train": False, "result": True, "hessian": {"top_k": 3, "trace_probes": 10}},
         "resolution": 4, "num_samples": 40, "batch_size": 16, "seed": 4,
-        "sharpness": {"rho": 0.1, "steps": 3, "batches": 2, "batch_size": 16}}}}
+        "sharpness": {"rho": 0.1, "steps": 3, "batches": 2, "batch_size": 16},
+        "curvature": {"every": 2, "trace_probes": 2}}}}
     return run_workflow(folder, config, "curvature.yaml")

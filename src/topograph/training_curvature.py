@@ -62,8 +62,8 @@ def measure_curvature(run: Run, run_dir: Path, out: Path, log=None) -> None:
             group.attrs["weights"] = [*group.attrs["weights"][:row], weights_digest(center),  # after: a crash
                                       *group.attrs["weights"][row + 1:]]  # between the two repeats the row
             print(f"{trajectory.attrs['unit']} {int(trajectory['step'][row])}: λ₁ {values['lambda_max']:.6g}, trace "
-                  f"{values['trace']:.6g} ± {values['trace_se']:.2g} in {time.perf_counter() - started:.1f} s",
-                  file=log, flush=True)
+                  f"{values['trace']:.6g} ± {values['trace_se']:.2g} from {values['products']} Hessian-vector "
+                  f"products in {time.perf_counter() - started:.1f} s", file=log, flush=True)
         columns = {name: group[name][:][rows] for name in store.CURVATURE_VALUES}
         attrs = {"fingerprint": group.attrs["fingerprint"], **curvature_attrs(run, trajectory, rows)}
     columns.update(step=trajectory["step"][:][rows], epoch=trajectory["epoch"][:][rows])
@@ -72,14 +72,15 @@ def measure_curvature(run: Run, run_dir: Path, out: Path, log=None) -> None:
 
 def curvature_at(run: Run, network, center: np.ndarray, samples) -> dict[str, float]:
     """λ₁ (ARPACK, to machine precision) with its residual ‖Hv − λv‖ / |λ|, and the trace ± its standard error, of
-    the Hessian at center (float64 products), the samples in batches of run.batch_size; both drawn by run.seed."""
+    the Hessian at center (float64 products), the samples in batches of run.batch_size, both drawn by run.seed; and
+    the Hessian-vector products they took."""
     zeros = torch.zeros(len(center))
     plane = Plane(network, torch.from_numpy(np.asarray(center)), zeros, zeros, samples, run.batch_size,
                   Objective(run.loss, run.loss_args, ()))
     eigen = hessian_eigen(plane, 1, seed=run.seed)
     trace, trace_se = hutchinson_trace(plane, run.curvature["trace_probes"], seed=run.seed)
     return {"lambda_max": float(eigen.values[0]), "lambda_residual": float(eigen.residuals[0]), "trace": trace,
-            "trace_se": trace_se}
+            "trace_se": trace_se, "products": eigen.products + 1 + run.curvature["trace_probes"]}  # + the residual's
 
 
 def fingerprint(run: Run, trajectory, samples) -> str:
