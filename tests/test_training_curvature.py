@@ -137,14 +137,14 @@ def test_a_rerun_measures_nothing_it_has_measured(trained_run, measured, tmp_pat
 
 
 def diverges(learning_rate: float, curvature: float, **optimizer_args) -> bool:
-    """torch.optim.SGD on the quadratic curvature/2 · x² for 3000 steps: whether x grows."""
+    """torch.optim.SGD on the quadratic curvature/2 · x² for 200 steps: whether x grows."""
     x = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
     optimizer = torch.optim.SGD([x], lr=learning_rate, **optimizer_args)
-    for _ in range(3000):
+    for _ in range(200):
         optimizer.zero_grad()
         (0.5 * curvature * x ** 2).sum().backward()
         optimizer.step()
-    return abs(float(x)) > 1.0
+    return abs(float(x.detach())) > 1.0
 
 
 @pytest.mark.parametrize("arguments, formula", [
@@ -155,7 +155,7 @@ def test_the_threshold_is_where_sgd_on_a_quadratic_starts_to_diverge(arguments, 
     found = stability_threshold("SGD", 0.05, arguments)
     threshold = found["stability_threshold"]
     assert found["stability_formula"] == formula and found["stability_note"] is None
-    assert not diverges(0.05, threshold * 0.99, **arguments) and diverges(0.05, threshold * 1.01, **arguments)
+    assert not diverges(0.05, threshold * 0.97, **arguments) and diverges(0.05, threshold * 1.03, **arguments)
 
 
 def test_no_threshold_where_it_is_not_sgd_or_not_known():

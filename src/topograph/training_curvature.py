@@ -7,8 +7,7 @@ quadratic (2/η for plain SGD), or the one line that says why there is none.
 
 Work goes row by row into curvature.zarr.partial (done(row), a fingerprint of what the values depend on and the digest
 of each row's weights): a rerun of the same computation resumes there, one with another `every` reuses the rows it
-shares. curvature.zarr is written
-from it at the end."""
+shares. curvature.zarr is written from it at the end."""
 from __future__ import annotations
 
 import hashlib
@@ -46,28 +45,34 @@ def measure_curvature(run: Run, run_dir: Path, out: Path, log=None) -> None:
     dataset = evaluated.build_data()
     index = evaluated.sample_index(len(dataset))
     samples = stack(dataset, index, evaluated.collate)
-    rows = measured_rows(trajectory["weights"].shape[0], run.curvature["every"])
+    count = trajectory["weights"].shape[0]
+    rows = measured_rows(count, run.curvature["every"])
     partial = out.with_name(out.name + ".partial")
     with jobs.exclusive(partial):
-        group = open_partial(partial, fingerprint(run, trajectory, samples), trajectory["weights"].shape[0], log)
+        group = open_partial(partial, fingerprint(run, trajectory, samples), count, log)
         for row in rows:
-            center = trajectory["weights"][row]
-            if group["done"][row] and group.attrs["weights"][row] == weights_digest(center):
-                continue
-            network = load_model(run.model, run.model_args, run_dir / trajectory.attrs["checkpoints"][row])
-            check(evaluated, network, dataset)
-            started = time.perf_counter()
-            values = curvature_at(run, network, center, samples)
-            store.write_curvature_row(group, row, values)
-            group.attrs["weights"] = [*group.attrs["weights"][:row], weights_digest(center),  # after: a crash
-                                      *group.attrs["weights"][row + 1:]]  # between the two repeats the row
-            print(f"{trajectory.attrs['unit']} {int(trajectory['step'][row])}: λ₁ {values['lambda_max']:.6g}, trace "
-                  f"{values['trace']:.6g} ± {values['trace_se']:.2g} from {values['products']} Hessian-vector "
-                  f"products in {time.perf_counter() - started:.1f} s", file=log, flush=True)
+            measure_row(group, row, run, run_dir, trajectory, dataset, samples, log)
         columns = {name: group[name][:][rows] for name in store.CURVATURE_VALUES}
         attrs = {"fingerprint": group.attrs["fingerprint"], **curvature_attrs(run, trajectory, rows)}
     columns.update(step=trajectory["step"][:][rows], epoch=trajectory["epoch"][:][rows])
     store.write_curvature(out, columns, index, attrs)
+
+
+def measure_row(group, row: int, run: Run, run_dir: Path, trajectory, dataset, samples, log) -> None:
+    """The curvature at the trajectory's row into the partial group, unless it is done there at the same weights."""
+    center = trajectory["weights"][row]
+    if group["done"][row] and group.attrs["weights"][row] == weights_digest(center):
+        return
+    network = load_model(run.model, run.model_args, run_dir / trajectory.attrs["checkpoints"][row])
+    check(run.evaluated, network, dataset)
+    started = time.perf_counter()
+    values = curvature_at(run, network, center, samples)
+    store.write_curvature_row(group, row, values)
+    digests = group.attrs["weights"]  # stored after the row: a crash between the two measures it again
+    group.attrs["weights"] = [*digests[:row], weights_digest(center), *digests[row + 1:]]
+    print(f"{trajectory.attrs['unit']} {int(trajectory['step'][row])}: λ₁ {values['lambda_max']:.6g}, trace "
+          f"{values['trace']:.6g} ± {values['trace_se']:.2g} from {values['products']} Hessian-vector products in "
+          f"{time.perf_counter() - started:.1f} s", file=log, flush=True)
 
 
 def curvature_at(run: Run, network, center: np.ndarray, samples) -> dict[str, float]:
