@@ -76,8 +76,8 @@ def bn_keys(run):
 
 # what curvature.zarr depends on (batch_size changes how fast only): the run's landscape samples and loss, the
 # options, and the optimizer its stability threshold is of
-CURVATURE_KEYS = ("curvature", "model", "model_args", "data", "num_samples", "seed", "loss", "loss_args", "collate",
-                  "train", "optimizer", "learning_rate")
+CURVATURE_KEYS = ("curvature", "train", "optimizer", "learning_rate", "model", "model_args", "data", "num_samples",
+                  "seed", "loss", "loss_args", "collate")
 
 
 def curvature_keys(wildcards):
