@@ -205,7 +205,8 @@ def planes_workflow(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def curvature_workflow(tmp_path_factory) -> Path:
     """A real snakemake run of a small trained LeNet that measures its curvature: a hessian landscape beside the
-    result landscape, whose fit measures the worst-case sharpness, and the Hessian's spectrum."""
+    result landscape, whose fit measures the worst-case sharpness, the curvature along training at every 2nd
+    checkpoint (epochs 0 and 2), and the Hessian's spectrum."""
     folder = copy_workflow(tmp_path_factory.mktemp("curvature"))
     config = {"chunk": 2, "runs": {"net": {
         "model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
@@ -213,5 +214,6 @@ def curvature_workflow(tmp_path_factory) -> Path:
         "landscapes": {"train": False, "result": True, "hessian": {"top_k": 3, "trace_probes": 10}},
         "resolution": 4, "num_samples": 40, "batch_size": 16, "seed": 4,
         "sharpness": {"rho": 0.1, "steps": 3, "batches": 2, "batch_size": 16},
-        "spectrum": {"probes": 3, "steps": 8, "bins": 200, "sigma": 0.02}}}}
+        "spectrum": {"probes": 3, "steps": 8, "bins": 200, "sigma": 0.02},
+        "curvature": {"every": 2, "trace_probes": 2}}}}
     return run_workflow(folder, config, "curvature.yaml")

@@ -25,8 +25,8 @@ LAYERS = [
     # the config alone
     ["config"],
     ["cluster", "jobs"],
-    # what every entry point checks first, and the grid's evaluation
-    ["preflight", "evaluate"],
+    # what every entry point checks first, the grid's evaluation, and the curvature along training
+    ["preflight", "evaluate", "training_curvature"],
     ["landscape"],
     # what reads the stores, and the package's own lazy names
     ["report", "views", "topograph"],

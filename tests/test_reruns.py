@@ -15,7 +15,8 @@ import yaml
 from topograph.config import SCHEMA, load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = ("train", "extract_trajectory", "fit_directions", "evaluate_grid", "spectrum", "report", "compare", "index")
+RULES = ("train", "extract_trajectory", "fit_directions", "evaluate_grid", "spectrum", "curvature", "report",
+         "compare", "index")
 
 # key -> the new value; run keys are changed in the run topograph trains ("tiny") and, where the column names a
 # checkpoints variant or the key belongs to checkpoints runs, in the run read from checkpoints ("old").
@@ -36,6 +37,7 @@ CHANGES = {
     "resolution": 6, "allow_large": True, "num_samples": 40, "batch_size": 7, "bn": "batch", "bn_batches": 5,
     "seed": 3, "normalization": "layer", "sharpness": {"steps": 2, "batches": 2, "batch_size": 8},
     "spectrum": {"probes": 2, "steps": 3},
+    "curvature": {"every": 2, "trace_probes": 3},
     "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5], "directions_from": "old",
     "loss": "nll", "loss_args": {"label_smoothing": 0.1}, "metrics": ["accuracy", "top5"],
     "collate": "torch.utils.data:default_collate", "precision": "bf16",

@@ -120,6 +120,7 @@ class Run:
     train: Training | None = None  # set where topograph trains the run
     checkpoints: str | None = None  # set where the run is read from a folder of checkpoints
     precision: str = "fp32"  # fp32, bf16 or tf32 (engines/precision.py)
+    curvature: dict | None = None  # {every, trace_probes}: curvature along training (training_curvature.py)
 
     @classmethod
     def of(cls, name: str, settings: dict) -> Run:

@@ -9,6 +9,8 @@ directions.zarr  center(param), d1(param), d2(param); train and shared landscape
 surface.zarr     loss(x, y), one (x, y) array per metric (attrs metrics, e.g. accuracy), x(x), y(y),
                  sample_index(sample), chunk_done(cx, cy), coarse_done(cx, cy)
 spectrum.zarr    nodes(probe, node), weights(probe, node), eigenvalue(eigenvalue), density(eigenvalue)
+curvature.zarr   step(step), epoch(step), lambda_max(step), lambda_residual(step), trace(step), trace_se(step),
+                 sample_index(sample): a run's curvature along training (option curvature)
 """
 from __future__ import annotations
 
@@ -309,3 +311,38 @@ def constant_value(loss: np.ndarray) -> float | None:
     bit means the loss does not depend on the weights, i.e. a loss that does not fit the model or the data."""
     finite = loss[np.isfinite(loss)]
     return float(finite[0]) if finite.size > 1 and finite.min() == finite.max() else None
+
+
+# curvature.zarr: the curvature along training, per checkpoint measured (training_curvature.py)
+CURVATURE_VALUES = ("lambda_max", "lambda_residual", "trace", "trace_se")  # float64, NaN until computed
+
+
+def create_curvature_partial(path: Path, rows: int, attrs: dict) -> zarr.Group:
+    """curvature.zarr.partial: each value of CURVATURE_VALUES per row of the trajectory (NaN) and done(row) (False),
+    filled one row at a time (write_curvature_row)."""
+    group = zarr.open_group(str(path), mode="w")
+    group.attrs.update(_attrs(attrs))
+    for name in CURVATURE_VALUES:
+        group.create_array(name, shape=(rows,), dtype="float64", chunks=(1,), dimension_names=("row",),
+                           fill_value=np.nan)
+    group.create_array("done", shape=(rows,), dtype="bool", chunks=(1,), dimension_names=("row",), fill_value=False)
+    return group
+
+
+def write_curvature_row(group: zarr.Group, row: int, values: dict[str, float]) -> None:
+    """One row's values, then its done mark: a crash between the two only repeats this row."""
+    for name in CURVATURE_VALUES:
+        group[name][row] = values[name]
+    group["done"][row] = True
+
+
+def write_curvature(path: Path, columns: dict[str, np.ndarray], sample_index, attrs: dict) -> None:
+    """curvature.zarr: step(step), epoch(step) and CURVATURE_VALUES along step, sample_index(sample)."""
+    group = zarr.open_group(str(path), mode="w")
+    group.attrs.update(_attrs(attrs))
+    _array(group, "step", np.asarray(columns["step"], dtype="int64"), ("step",))
+    _array(group, "epoch", np.asarray(columns["epoch"], dtype="float64"), ("step",))
+    for name in CURVATURE_VALUES:
+        _array(group, name, np.asarray(columns[name], dtype="float64"), ("step",))
+    _array(group, "sample_index", np.asarray(sample_index, dtype="int64"), ("sample",))
+    consolidate(path)

@@ -74,6 +74,21 @@ def bn_keys(run):
                                                           else {})}
 
 
+# what curvature.zarr depends on (batch_size changes how fast only): the run's landscape samples and loss, the
+# options, and the optimizer its stability threshold is of
+CURVATURE_KEYS = ("curvature", "train", "optimizer", "learning_rate", "model", "model_args", "data", "num_samples",
+                  "seed", "loss", "loss_args", "collate")
+
+
+def curvature_keys(wildcards):
+    return {**run_keys(wildcards, CURVATURE_KEYS), "data_args": RUNS[wildcards.run].evaluation_data_args}
+
+
+def curvature_stores():
+    """results/<run>/curvature.zarr of every run whose curvature: is set."""
+    return [f"results/{name}/curvature.zarr" for name, run in RUNS.items() if run.curvature]
+
+
 def surface(run, name):
     return f"results/{run}/landscapes/{name}/surface.zarr"
 
@@ -83,6 +98,7 @@ def run_outputs(wildcards):
     return {
         "directions": [f"results/{wildcards.run}/landscapes/{n}/directions.zarr" for n in names],
         "surfaces": [surface(wildcards.run, n) for n in names],
+        "curvature": [f"results/{wildcards.run}/curvature.zarr"] * bool(RUNS[wildcards.run].curvature),
     }
 
 

@@ -11,7 +11,7 @@ from ..files import write_text
 from ..noise import batch_norm_warning, noise, precision_exceeds_noise, precision_note
 from .barcode import basin_cards
 from .controls import settings_form
-from .curve import HIGHLIGHT, loss_curve
+from .curve import HIGHLIGHT, curvature_plot, loss_curve, stability_text
 from .figures import write_run_figures
 from .grid import center_value, has_values, holds_center
 from .html import assets_url, esc, info_table, inline_js, json_script, libraries, page
@@ -53,8 +53,10 @@ def render_run(run: Run, style: Style, assets: str | None = None, preview: bool 
     for landscape in run.landscapes:  # the shape's noise, where the sample losses are kept
         landscape.paired = paired_grid(landscape)
     curve = loss_curve(run, selected=run.landscapes[0].name if run.landscapes else None)
-    script, divs = components({"curve": curve}) if curve is not None else ("", {})
-    curve_div = divs.get("curve") or no_curve(run)
+    curvature = curvature_plot(run, curve.x_range if curve is not None else None)
+    plots = {key: plot for key, plot in (("curve", curve), ("curvature", curvature)) if plot is not None}
+    script, divs = components(plots) if plots else ("", {})
+    curve_div = (divs.get("curve") or no_curve(run)) + curvature_section(run, divs.get("curvature"))
     spectrum, spectrum_script = spectrum_section(run.spectrum)
     kind = "preview, from the stores as they are now (report.html is the finished page)" if preview else "report"
     link = ' · <a href="../index.html">all runs</a>' if index else ""
@@ -79,6 +81,15 @@ def no_curve(run: Run) -> str:
     choose = f' Its intervals: <span class="buttons">{buttons}</span>' if intervals else ""
     return (f'<div id="no-curve"><h2>Training loss</h2><p class="note">No training-loss curve was recorded for this '
             f"run (its checkpoints came without one).{choose}</p></div>")
+
+
+def curvature_section(run: Run, plot_div: str | None) -> str:
+    """Under the loss curve: the curvature along training, and the line on its stability threshold where there is
+    one to say (why none is drawn, or what it assumes)."""
+    if plot_div is None:
+        return ""
+    note = stability_text(run)
+    return f'<div id="curvature">{plot_div}{f"<p class=note>{esc(note)}</p>" if note else ""}</div>'
 
 
 def run_landscape_json(run: Run, landscape: Landscape, key: str) -> dict:

@@ -118,6 +118,17 @@ def read_spectrum(run_dir: Path) -> Spectrum | None:
 
 
 @dataclass
+class Curvature:
+    """curvature.zarr: the loss Hessian's top eigenvalue and trace at the checkpoints measured, and its attrs (the
+    stability threshold of the run's optimizer, or the note why there is none)."""
+    attrs: dict
+    step: np.ndarray
+    lambda_max: np.ndarray
+    trace: np.ndarray
+    trace_se: np.ndarray
+
+
+@dataclass
 class Run:
     name: str
     info: dict
@@ -126,6 +137,7 @@ class Run:
     checkpoints: dict = field(default_factory=dict)  # step -> (global_step, train_loss)
     landscapes: list[Landscape] = field(default_factory=list)
     spectrum: Spectrum | None = None  # the Hessian's eigenvalue density, where the run measured it
+    curvature: Curvature | None = None  # where the run measured its curvature along training
 
     def global_step(self, step) -> float:
         """The optimizer step of a checkpoint's step (or epoch)."""
@@ -269,6 +281,12 @@ def read_checkpoints(trajectory: Path, global_step: list | None) -> dict:
     return {int(s): (g, float(v)) for s, g, v in zip(step, global_step, loss)}
 
 
+def read_curvature(path: Path) -> Curvature | None:
+    """The curvature along training in curvature.zarr at path; None where there is none."""
+    arrays = store.read_arrays(path, ("step", "lambda_max", "trace", "trace_se"))
+    return Curvature(store.read_attrs(path), **arrays) if arrays else None
+
+
 def read_run(run_dir: Path, preview: bool = False) -> Run:
     """Everything the report draws of the run in run_dir (a folder results/<run>); with preview, also the grids
     being evaluated, as far as they are."""
@@ -283,7 +301,7 @@ def read_run(run_dir: Path, preview: bool = False) -> Run:
         info = {**{k: landscapes[0].attrs.get(k) for k in RUN_KEYS}, **known}
     curve = store.read_arrays(trajectory, ("curve_step", "curve_loss"))
     run = Run(info.get("run") or run_dir.name, info, checkpoints=checkpoints, landscapes=landscapes,
-              spectrum=read_spectrum(run_dir))
+              spectrum=read_spectrum(run_dir), curvature=read_curvature(run_dir / "curvature.zarr"))
     for landscape in landscapes:
         landscape.run = run.name
     run.curve_step = curve.get("curve_step", run.curve_step)
