@@ -215,3 +215,32 @@ def test_the_page_names_the_selection():
     assert text == (r"3 tensors matching conv2\.weight, fc3: 3,250 weights of 61,706 (5.27 %); the rest fixed at the "
                     "center")
     assert selection_rows({"parameters": attrs["parameters"]}) == []
+
+
+def test_the_hessian_landscape_of_a_selection_is_that_of_the_block(selected_run, tmp_path):
+    evaluated = {"model": "topograph.zoo:lenet5", "model_args": {}, "data": "topograph.zoo:digits",
+                 "data_args": {"split": "test"}, "num_samples": 12, "seed": 1}
+    kinds.fit("hessian", selected_run / "trajectory.zarr", tmp_path / "d.zarr",
+              {**evaluated, "top_k": 2, "trace_probes": 2}, {"batch_size": 12})
+    center, d1, d2, attrs = store.read_vectors(tmp_path / "d.zarr")
+    assert len(center) == len(d1) == len(columns()) and attrs["params"] == PARAMS
+    model = load_model("topograph.zoo:lenet5", {}, selected_run / attrs["center_checkpoint"])
+    whole = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+    samples = stack(zoo.digits("test"), choose_samples(len(zoo.digits("test")), 12, 1))
+    plane = Plane(model, whole, torch.zeros_like(whole), torch.zeros_like(whole), samples, 12, Objective())
+    hessian = Hessian(plane, index=torch.from_numpy(columns()))
+    for value, vector in zip(attrs["eigenvalues"], (d1, d2)):
+        assert np.linalg.norm(hessian @ vector - value * vector) < 1e-4 * abs(value)  # an eigenpair of the block
+
+
+def test_a_workflow_run_of_a_selection_stores_the_selected_parameters_and_names_them(finished_workflow):
+    part, old = finished_workflow / "part", finished_workflow / "old"
+    weights = store.open_store(part / "trajectory.zarr")["weights"][:]
+    np.testing.assert_array_equal(weights, store.open_store(old / "trajectory.zarr")["weights"][:][:, columns()])
+    plane = store.open_store(part / "landscapes" / "result" / "directions.zarr")
+    surface = store.open_store(part / "landscapes" / "result" / "surface.zarr")
+    assert plane["d1"].shape == (weights.shape[1],) and plane.attrs["params"] == surface.attrs["params"] == PARAMS
+    assert np.isfinite(surface["loss"][:]).all() and surface["chunk_done"][:].all()
+    page = (part / "report.html").read_text(encoding="utf-8")
+    assert r"3 tensors matching conv2\.weight, fc3: 3,250 weights of 61,706 (5.27 %)" in page
+    assert "Parameters moved" not in (old / "report.html").read_text(encoding="utf-8")

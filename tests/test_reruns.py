@@ -37,7 +37,7 @@ CHANGES = {
     "seed": 3, "normalization": "layer", "sharpness": {"steps": 2, "batches": 2, "batch_size": 8},
     "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5], "directions_from": "old",
     "loss": "nll", "loss_args": {"label_smoothing": 0.1}, "metrics": ["accuracy", "top5"],
-    "collate": "torch.utils.data:default_collate", "precision": "bf16",
+    "collate": "torch.utils.data:default_collate", "precision": "bf16", "params": [r"conv2\."],
 }
 TOP_LEVEL = set(yaml.safe_load(SCHEMA.read_text())["properties"])
 CHECKPOINT_KEYS = {"checkpoints", "checkpoint_pattern", "network", "optimizer", "learning_rate", "steps_per_epoch"}

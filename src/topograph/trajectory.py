@@ -176,9 +176,9 @@ def selection(model: nn.Module, params, field: str = "params") -> tuple[set | No
 
 def selected_index(model: nn.Module, params) -> torch.Tensor | None:
     """The positions in the model's flat parameter vector of the parameters that params selects (None: all)."""
-    if params is None:
+    names, _ = selection(model, params)
+    if names is None:
         return None
-    names = set(selected([name for name, _ in model.named_parameters()], params, "params", type(model).__name__))
     sizes = [(name in names, p.numel()) for name, p in model.named_parameters()]
     starts = np.cumsum([0] + [size for _, size in sizes])
     return torch.cat([torch.arange(start, start + size) for (chosen, size), start in zip(sizes, starts) if chosen])
