@@ -184,6 +184,18 @@ def test_the_hessian_of_a_selection_is_the_block_of_the_full_hessian():
     assert trace == pytest.approx(np.mean([z @ block @ z for z in probes]), rel=1e-9)
 
 
+def test_a_tied_parameter_is_selected_by_any_of_its_names():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.body, self.head = nn.Embedding(5, 3), nn.Linear(3, 3), nn.Linear(3, 5, bias=False)
+            self.head.weight = self.embed.weight
+
+    names, attrs = trajectory.selection(Tied(), ["head"])
+    assert names == {"embed.weight"} and attrs == {"params": ["head"], "model_weights": 27}
+    assert trajectory.selected_index(Tied(), ["head"]).tolist() == list(range(15))
+
+
 RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "train": {"epochs": 2}}
 
 

@@ -165,12 +165,15 @@ def parameter_layout(model: nn.Module, names=None) -> list[list]:
 
 
 def selection(model: nn.Module, params, field: str = "params") -> tuple[set | None, dict]:
-    """The names of the parameters that the regular expressions params select (None: all, where params is None),
+    """The names (those of named_parameters()) of the parameters that the regular expressions params select (None:
+    all, where params is None): a tied parameter by any of its names (GPT-2's lm_head.weight is transformer.wte's);
     and the attrs that record the selection (none without one): params and the model's weights in all,
     model_weights."""
     if params is None:
         return None, {}
-    names = set(selected([name for name, _ in model.named_parameters()], params, field, type(model).__name__))
+    first: dict[int, str] = {}
+    named = {name: first.setdefault(id(p), name) for name, p in model.named_parameters(remove_duplicate=False)}
+    names = {named[name] for name in selected(list(named), params, field, type(model).__name__)}
     return names, {"params": list(params), "model_weights": sum(p.numel() for p in model.parameters())}
 
 
