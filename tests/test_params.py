@@ -19,7 +19,7 @@ from topograph.config import validate
 from topograph.curvature import Hessian, hessian_eigen, hutchinson_trace
 from topograph.engines.plane import Plane, load_model
 from topograph.errors import ConfigError
-from topograph.kinds import result
+from topograph.kinds import interpolate, plane3, result
 from topograph.objective import Objective
 from topograph.preflight import check_config
 from topograph.report.labels import selection_rows
@@ -93,6 +93,20 @@ def test_random_directions_of_a_selection_are_normalized_per_selected_filter(sel
                 np.testing.assert_allclose(np.linalg.norm(piece, axis=1), np.linalg.norm(weight, axis=1), rtol=1e-5)
         at += size
     assert at == len(d1) == len(center)
+
+
+def test_checkpoints_by_reference_move_the_selected_parameters_from_a_towards_b(selected_run, tmp_path):
+    weights = store.open_store(selected_run / "trajectory.zarr")["weights"][:].astype(np.float64)
+    out = tmp_path / "r" / "landscapes"
+    interpolate.fit(selected_run / "trajectory.zarr", out / "interpolate_ab" / "d.zarr", start="first", end="last")
+    center, d1, d2, attrs = store.read_vectors(out / "interpolate_ab" / "d.zarr")
+    np.testing.assert_array_equal(center, weights[0].astype(np.float32))
+    np.testing.assert_allclose(d1, weights[-1] - weights[0], rtol=1e-6, atol=1e-7)
+    assert not d2.any() and attrs["center_checkpoint"].endswith("0.pt")
+    plane3.fit(selected_run / "trajectory.zarr", out / "plane3_abc" / "d.zarr", points=[1, 2, "last"])
+    center, d1, d2, attrs = store.read_vectors(out / "plane3_abc" / "d.zarr")
+    np.testing.assert_allclose(d1, (weights[2] - weights[1]) / np.linalg.norm(weights[2] - weights[1]), atol=1e-6)
+    assert len(center) == len(columns()) and abs(float(d1 @ d2)) < 1e-6
 
 
 @pytest.fixture(scope="module")
