@@ -273,7 +273,7 @@ def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch 
     if spec.params:  # the plane moves the selected parameters alone: its vectors hold those
         index = selected_index(model, spec.params)
         center = whole_vector(model, center, index)
-        d1, d2 = (torch.zeros_like(center).index_put((index.to(device),), d) for d in (d1, d2))
+        d1, d2 = (torch.zeros_like(center).index_put_((index.to(device),), d) for d in (d1, d2))
     plane = Plane(model, center, d1, d2, (samples or load_samples(spec)).to(device), spec.batch_size,
                   spec.objective(), point=point)
     if spec.bn == "recalibrate" and has_batch_norm(model):
@@ -353,7 +353,7 @@ def whole_vector(model: nn.Module, part: torch.Tensor, index: torch.Tensor) -> t
     """The model's flat parameter vector with part at index: a vector over the parameters a run's params: selects
     (trajectory.selected_index) as one over all of them, the rest the model's (the center checkpoint's)."""
     whole = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-    return whole.index_put((index.to(whole.device),), part.to(whole))
+    return whole.index_put_((index.to(whole.device),), part.to(whole))
 
 
 def center_network_and_samples(trajectory_path: Path, checkpoint: str, evaluated: Evaluated):
