@@ -169,7 +169,8 @@ def run_workflow(folder: Path, config: dict, name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def finished_workflow(tmp_path_factory) -> Path:
-    """A real snakemake run of a tiny config: a run topograph trains and one from a user's checkpoints."""
+    """A real snakemake run of a tiny config: a run topograph trains, one from a user's checkpoints, and one of a
+    part of the network (params) from the same checkpoints."""
     folder = copy_workflow(tmp_path_factory.mktemp("flow"))
     save_user_checkpoints(folder / "old_run")
     config = {"chunk": 2, "runs": {
@@ -178,7 +179,11 @@ def finished_workflow(tmp_path_factory) -> Path:
                  "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 5, "num_samples": 48, "seed": 2},
         "old": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
                 "checkpoints": "old_run", "checkpoint_pattern": r"model_epoch_(\d+)\.pt", "optimizer": "Adam",
-                "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 4, "num_samples": 32}}}
+                "unit": "epoch", "intervals": [[1, 2, 3]], "resolution": 4, "num_samples": 32},
+        "part": {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
+                 "checkpoints": "old_run", "checkpoint_pattern": r"model_epoch_(\d+)\.pt", "unit": "epoch",
+                 "landscapes": {"train": False}, "resolution": 3, "num_samples": 16,
+                 "params": [r"conv2\.weight", "fc3"]}}}
     return run_workflow(folder, config, "tiny.yaml")
 
 

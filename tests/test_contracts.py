@@ -24,6 +24,7 @@ COLUMNS = {"arrays": ["name", "dims", "dtype", "meaning"], "attrs": ["name", "ty
 ONLY = re.compile(r"\b(\w+(?: and \w+)*) landscapes only\b", re.IGNORECASE)
 KEPT = "only with `keep_sample_losses: true`"
 FASTER = "only under `precision` `bf16` or `tf32`"  # the workflows here compute in fp32
+SELECTED = "only with `params`"  # of finished_workflow's part, a part of the network
 
 RUNS, LANDSCAPES = ("tiny", "old"), ("train_1-3", "result")
 METHODS = {"train": "pca", "result": "random", "shared": "shared_pca"}  # kind -> method, where they differ
@@ -31,6 +32,9 @@ STORES = [f"{run}/trajectory.zarr" for run in RUNS] + [
     f"{run}/landscapes/{landscape}/{name}" for run in RUNS for landscape in LANDSCAPES
     for name in ("directions.zarr", "surface.zarr")]
 PARTIALS = [f"{run}/landscapes/{landscape}/surface.zarr.partial" for run in RUNS for landscape in LANDSCAPES]
+# finished_workflow's part: the run old's checkpoints, with params, and its result landscape alone
+STORES += ["part/trajectory.zarr", "part/landscapes/result/directions.zarr", "part/landscapes/result/surface.zarr"]
+PARTIALS += ["part/landscapes/result/surface.zarr.partial"]
 # the planes through checkpoints and runs, of conftest's planes_workflow
 PLANE_STORES = [f"adam/landscapes/{landscape}/{name}" for landscape in
                 ("interpolate_first-last", "interpolate_to-sgd", "plane3_three", "shared")
@@ -72,12 +76,14 @@ def table(store: str, what: str) -> dict[str, dict[str, str]]:
     return TABLES[(store, what)]
 
 
-def expected(rows: dict[str, dict[str, str]], kind: str | None, kept: bool = False) -> set[str]:
+def expected(rows: dict[str, dict[str, str]], kind: str | None, kept: bool = False, selected: bool = False) -> set[str]:
     """The names a store of this kind must hold: all, less those "<kind> [and <kind>] landscapes only" of others,
-    those "only with `keep_sample_losses: true`" unless kept, and those of a faster precision."""
+    those "only with `keep_sample_losses: true`" unless kept, those "only with `params`" unless selected, and those
+    of a faster precision."""
     return {name for name, row in rows.items()
             if ((m := ONLY.search(row["meaning"])) is None or kind in m[1].lower().split(" and "))
-            and (kept or KEPT not in row["meaning"]) and FASTER not in row["meaning"]}
+            and (kept or KEPT not in row["meaning"]) and (selected or SELECTED not in row["meaning"])
+            and FASTER not in row["meaning"]}
 
 
 SCALARS = {"string": lambda v: isinstance(v, str), "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -157,10 +163,10 @@ def test_arrays_are_the_documented_ones(request, workflow, relative):
 @pytest.mark.parametrize("workflow, relative", DOCUMENTED)
 def test_attrs_are_the_documented_ones(request, workflow, relative):
     attrs, kind = dict(open_group(request.getfixturevalue(workflow) / relative).attrs), kind_of(relative)
-    rows = table(Path(relative).name, "attrs")
+    rows, selected = table(Path(relative).name, "attrs"), relative.startswith("part/")
     assert set(attrs) - set(rows) == set(), f"{relative}: attrs not in docs/stores.md"
-    assert expected(rows, kind) - set(attrs) == set(), f"{relative}: documented attrs missing"
-    assert set(attrs) <= expected(rows, kind), f"{relative}: attrs documented only for another kind"
+    assert expected(rows, kind, selected=selected) - set(attrs) == set(), f"{relative}: documented attrs missing"
+    assert set(attrs) <= expected(rows, kind, selected=selected), f"{relative}: attrs documented only for another kind"
     for name, value in attrs.items():
         assert has_type(value, rows[name]["type"]), f"{relative}: {name} = {value!r} is not {rows[name]['type']}"
     if kind is not None:

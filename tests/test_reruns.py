@@ -40,7 +40,7 @@ CHANGES = {
     "curvature": {"every": 2, "trace_probes": 3},
     "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5], "directions_from": "old",
     "loss": "nll", "loss_args": {"label_smoothing": 0.1}, "metrics": ["accuracy", "top5"],
-    "collate": "torch.utils.data:default_collate", "precision": "bf16",
+    "collate": "torch.utils.data:default_collate", "precision": "bf16", "params": [r"conv2\."],
 }
 TOP_LEVEL = set(yaml.safe_load(SCHEMA.read_text())["properties"])
 CHECKPOINT_KEYS = {"checkpoints", "checkpoint_pattern", "network", "optimizer", "learning_rate", "steps_per_epoch"}

@@ -19,7 +19,7 @@ from . import kinds
 from .checkpoints import HF_WEIGHTS, checkpoint_files, collector_record
 from .errors import ConfigError
 from .factories import check_factory
-from .run import Run
+from .run import Run, compiled
 
 SCHEMA = Path(__file__).with_name("config.schema.yaml")
 RESERVED = ("index.html", "compare.html", "logs", "assets", "figures")  # what the workflow writes under results/
@@ -160,6 +160,12 @@ def check_run(run: Run) -> None:
         check_intervals(run)
     if run.sharpness:
         check_sharpness(run)
+    if run.params is not None:
+        compiled(run.params, f"{field}.params")
+        if run.sharpness:
+            raise ConfigError(f"{field}.sharpness: the worst-case sharpness moves every parameter, and params "
+                              "restricts the run to a part of the network. Fix: set sharpness to null, or leave "
+                              "params out.")
 
 
 def chunk_edge(resolution: int, chunk: int | None, gpu: bool) -> int:

@@ -490,7 +490,7 @@ def plane_spec(run: Run, directions: Path, center_checkpoint: Path, cluster: dic
                      device=device, loss=run.loss, loss_args=run.loss_args,
                      metrics=run.metrics, collate=run.collate, bn=run.bn,
                      bn_data_args=run.data_args if run.bn == "recalibrate" else None, bn_index=bn_index,
-                     precision=run.precision)
+                     precision=run.precision, params=run.params)
     probe = stack(dataset, np.asarray(spec.sample_index[:4]), run.collate)
     held = worker_bytes(model.eval(), probe, len(samples) + len(bn_index), run.batch_size, device)
     return spec, needed_mb(held), has_batch_norm(model)
@@ -510,5 +510,5 @@ def surface_attrs(run: Run, landscape: str, spec: PlaneSpec, plane: dict, run_di
                                                     "steps_per_epoch")},
             **{key: plane.get(key) for key in ("kind", "interval", "unit", "method", "normalization",
                                                "center_checkpoint", "explained_variance_ratio")},
-            **kinds.surface_attrs(plane),
+            **kinds.surface_attrs(plane), **kinds.selection_attrs(trajectory),
             **provenance_attrs(run_dir, plane["center_checkpoint"])}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -121,6 +122,7 @@ class Run:
     checkpoints: str | None = None  # set where the run is read from a folder of checkpoints
     precision: str = "fp32"  # fp32, bf16 or tf32 (engines/precision.py)
     curvature: dict | None = None  # {every, trace_probes}: curvature along training (training_curvature.py)
+    params: list[str] | None = None  # regular expressions: the parameters the landscapes move (None: all)
 
     @classmethod
     def of(cls, name: str, settings: dict) -> Run:
@@ -175,6 +177,30 @@ class Run:
         """The training data (data_args)."""
         return build_data(self.name, self.data, self.data_args)
 
+
+def compiled(patterns, field: str) -> list[re.Pattern]:
+    """The regular expressions of a run's params:, compiled; one that is none is a one-line ConfigError."""
+    found = []
+    for pattern in patterns:
+        try:
+            found.append(re.compile(pattern))
+        except re.error as error:
+            raise ConfigError(f"{field}: {pattern!r} is no regular expression ({error}). Fix: give Python regular "
+                              "expressions, e.g. 'blocks\\.11\\.' (a dot that means a dot escaped).") from None
+    return found
+
+
+def selected(names: list[str], patterns, field: str, network: str = "the model") -> list[str]:
+    """The names (in their order) that any of the regular expressions patterns finds (re.search); a pattern that
+    finds none is a one-line ConfigError naming field."""
+    expressions = compiled(patterns, field)
+    for pattern, expression in zip(patterns, expressions):
+        if not any(expression.search(name) for name in names):
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+            raise ConfigError(f"{field}: {pattern!r} matches no parameter of {network} (its parameters: {shown}). "
+                              "Fix: give regular expressions that match parameter names (re.search), or leave "
+                              "params out.")
+    return [name for name in names if any(expression.search(name) for expression in expressions)]
 
 
 def choose_samples(size: int, num_samples: int, seed: int) -> np.ndarray:

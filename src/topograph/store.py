@@ -196,6 +196,13 @@ def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None
     consolidate(path)
 
 
+def add_attrs(path: Path, attrs: dict) -> None:
+    """attrs added to a store's (none: the store is left as it is)."""
+    if attrs:
+        zarr.open_group(str(path), mode="r+").attrs.update(_attrs(attrs))
+        consolidate(path)
+
+
 def read_vectors(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     group = open_store(path)
     return group["center"][:], group["d1"][:], group["d2"][:], dict(group.attrs)

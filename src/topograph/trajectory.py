@@ -13,7 +13,7 @@ from torch import nn
 from . import store
 from .checkpoints import HF_WEIGHTS, checkpoint_files, collector_record, weight_files
 from .errors import ConfigError, one_line
-from .run import Run
+from .run import Run, selected
 
 RESAVE = "re-save it with torch.save(model.state_dict(), path), or leave it out of the folder"
 RESAVE_HF = "re-save it with model.save_pretrained(folder), or leave it out of the folder"
@@ -83,9 +83,11 @@ def _unreadable(path: Path, error: Exception) -> str:
     return f"is not a file torch.save wrote ({one_line(error, 120)})"
 
 
-def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field: str = "checkpoint") -> np.ndarray:
-    """The parameter vector in the order of parameters_to_vector(model.parameters()); a state that does not fit
-    the model (keys, shapes) is a one-line ConfigError naming field and source (the file)."""
+def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field: str = "checkpoint",
+            names=None) -> np.ndarray:
+    """The parameter vector in the order of parameters_to_vector(model.parameters()), of the parameters names
+    (None: all of them); a state that does not fit the model (keys, shapes) is a one-line ConfigError naming field
+    and source (the file)."""
     state = with_tied(model, state)
     mismatch = _mismatch(model.state_dict(), state)
     if mismatch:
@@ -95,22 +97,22 @@ def flatten(model: nn.Module, state: dict[str, torch.Tensor], source=None, field
     _need_float_parameters(model, state, source, field)
     try:  # what load_state_dict and parameters_to_vector give, without the copy into the model
         vector = torch.cat([state[name].detach().reshape(-1).to(parameter.dtype)
-                            for name, parameter in model.named_parameters()])
+                             for name, parameter in model.named_parameters() if names is None or name in names])
     except Exception as error:
         raise ConfigError(f"{field}: {str(source or 'the state_dict')!r} does not load into the model "
                           f"({one_line(error)}). Fix: {RESAVE}.") from None
     return vector.to(torch.float32).numpy()
 
 
-def finite(model: nn.Module, vector: np.ndarray, source, field: str) -> np.ndarray:
+def finite(layout: list, vector: np.ndarray, source, field: str) -> np.ndarray:
     """vector, where every weight is finite; else a one-line ConfigError naming the file and the first parameter
     that holds NaN or inf (no plane can be fitted through it, no loss evaluated around it)."""
     if np.isfinite(vector.sum(dtype=np.float64)):  # float32 values cannot overflow a float64 sum: all finite
         return vector
     bad = ~np.isfinite(vector)
     first, offset = int(np.argmax(bad)), 0
-    for name, parameter in model.named_parameters():
-        offset += parameter.numel()
+    for name, shape in layout:
+        offset += int(np.prod(shape))
         if first < offset:
             break
     raise ConfigError(f"{field}: {str(source)!r} holds {int(bad.sum())} weights that are NaN or inf, the first in "
@@ -156,15 +158,40 @@ def _mismatch(expected: dict, state: dict) -> str:
     return "; ".join(f"{what} {names(keys)}" for what, keys in parts.items() if keys)
 
 
-def parameter_layout(model: nn.Module) -> list[list]:
-    """[[name, shape], ...] in parameters() order: what filter normalization needs to cut a flat vector."""
-    return [[name, list(p.shape)] for name, p in model.named_parameters()]
+def parameter_layout(model: nn.Module, names=None) -> list[list]:
+    """[[name, shape], ...] in parameters() order, of the parameters names (None: all of them): what filter
+    normalization needs to cut a flat vector."""
+    return [[name, list(p.shape)] for name, p in model.named_parameters() if names is None or name in names]
+
+
+def selection(model: nn.Module, params, field: str = "params") -> tuple[set | None, dict]:
+    """The names (those of named_parameters()) of the parameters that the regular expressions params select (None:
+    all, where params is None): a tied parameter by any of its names (GPT-2's lm_head.weight is transformer.wte's);
+    and the attrs that record the selection (none without one): params and the model's weights in all,
+    model_weights."""
+    if params is None:
+        return None, {}
+    first: dict[int, str] = {}
+    named = {name: first.setdefault(id(p), name) for name, p in model.named_parameters(remove_duplicate=False)}
+    names = {named[name] for name in selected(list(named), params, field, type(model).__name__)}
+    return names, {"params": list(params), "model_weights": sum(p.numel() for p in model.parameters())}
+
+
+def selected_index(model: nn.Module, params) -> torch.Tensor | None:
+    """The positions in the model's flat parameter vector of the parameters that params selects (None: all)."""
+    names, _ = selection(model, params)
+    if names is None:
+        return None
+    sizes = [(name in names, p.numel()) for name, p in model.named_parameters()]
+    starts = np.cumsum([0] + [size for _, size in sizes])
+    return torch.cat([torch.arange(start, start + size) for (chosen, size), start in zip(sizes, starts) if chosen])
 
 
 def extract(out: Path, model: nn.Module, checkpoints: dict[int, Path], run_dir: Path, info: dict,
-            field: str = "checkpoints") -> None:
-    """Write trajectory.zarr from {number: checkpoint path}; info is run.json's content (or what the config knows).
-    A checkpoint that is no state_dict of model is a one-line ConfigError naming field and the file."""
+            field: str = "checkpoints", params=None, params_field: str = "params") -> None:
+    """Write trajectory.zarr from {number: checkpoint path}; info is run.json's content (or what the config knows);
+    params: regular expressions of the parameters kept (None: all; a run's params:, the field params_field). A
+    checkpoint that is no state_dict of model is a one-line ConfigError naming field and the file."""
     numbers = sorted(checkpoints)
     by_number = {c["number"]: c for c in info.get("checkpoints", [])}
     spe = info.get("steps_per_epoch")
@@ -173,16 +200,18 @@ def extract(out: Path, model: nn.Module, checkpoints: dict[int, Path], run_dir: 
     epoch = [n if unit == "epoch" else (n / spe if spe else np.nan) for n in numbers]
     train_loss = [by_number.get(n, {}).get("loss") for n in numbers]
     curve = info.get("loss_curve") or []
-    num_params = sum(p.numel() for p in model.parameters())
+    names, chosen = selection(model, params, params_field)
+    layout = parameter_layout(model, names)
+    num_params = sum(int(np.prod(shape)) for _, shape in layout)
     attrs = {
         "run": info["run"], "unit": unit, "steps_per_epoch": spe,
         "network": info.get("network") or type(model).__name__,
         "optimizer": info.get("optimizer"), "learning_rate": info.get("learning_rate"),
         "model": info["model"], "model_args": info["model_args"],
-        "parameters": parameter_layout(model), "global_step": global_step,
-        "checkpoints": [os.path.relpath(checkpoints[n], run_dir) for n in numbers],
+        "parameters": layout, "global_step": global_step,
+        "checkpoints": [os.path.relpath(checkpoints[n], run_dir) for n in numbers], **chosen,
     }
-    rows = (finite(model, flatten(model, load_state_dict(checkpoints[n], field), checkpoints[n], field),
+    rows = (finite(layout, flatten(model, load_state_dict(checkpoints[n], field), checkpoints[n], field, names),
                    checkpoints[n], field) for n in numbers)
     columns = {"step": numbers, "epoch": epoch, "train_loss": [np.nan if v is None else v for v in train_loss],
                "curve_step": np.arange(1, len(curve) + 1), "curve_loss": curve}
@@ -208,4 +237,4 @@ def extract_run(run: Run, run_dir: Path, out: Path) -> None:
         info = read_run_json(run_dir / "run.json")
         files = {c["number"]: run_dir / "checkpoints" / c["file"] for c in info["checkpoints"]}
     info.update(run=run.name, model=run.model, model_args=run.model_args)
-    extract(out, run.build_model(), files, run_dir, info, field)
+    extract(out, run.build_model(), files, run_dir, info, field, run.params, f"{run.field}.params")

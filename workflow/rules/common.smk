@@ -49,8 +49,10 @@ def run_keys(wildcards, keys):
 
 
 def trajectory_keys(wildcards):
-    from_checkpoints = RUNS[wildcards.run].checkpoints is not None
-    return run_keys(wildcards, TRAJECTORY_KEYS + CHECKPOINT_KEYS * from_checkpoints)
+    """params only where set: a run without it reruns nothing that was extracted before the key."""
+    run = RUNS[wildcards.run]
+    keys = TRAJECTORY_KEYS + CHECKPOINT_KEYS * (run.checkpoints is not None) + ("params",) * (run.params is not None)
+    return run_keys(wildcards, keys)
 
 
 def evaluated_data(wildcards):
@@ -59,7 +61,8 @@ def evaluated_data(wildcards):
     run = RUNS[wildcards.run]
     keys = {**run_keys(wildcards, EVALUATE_KEYS), **bn_keys(run),
             **({"keep_sample_losses": True} if run.keep_sample_losses else {}),  # false: as before the key
-            **({"precision": run.precision} if run.precision != "fp32" else {})}  # fp32: the same
+            **({"precision": run.precision} if run.precision != "fp32" else {}),  # fp32: the same
+            **({"params": run.params} if run.params is not None else {})}  # all parameters: the same
     if run.bn == "recalibrate":
         return {**keys, "data_args": run.data_args, "eval_data_args": run.eval_data_args}
     return {**keys, "eval_data_args": None, "data_args": run.evaluation_data_args}

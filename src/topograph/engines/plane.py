@@ -23,7 +23,7 @@ from ..checkpoints import weight_files
 from ..factories import build
 from ..objective import Objective, check
 from ..run import Evaluated
-from ..trajectory import load_state_dict, with_tied
+from ..trajectory import load_state_dict, selected_index, with_tied
 from .batch_norm import has_batch_norm, under_policy
 
 T = TypeVar("T")
@@ -54,6 +54,7 @@ class PlaneSpec:
     bn_data_args: dict | None = None
     bn_index: tuple[int, ...] = ()
     precision: str = "fp32"
+    params: tuple[str, ...] = ()  # regular expressions of the parameters the plane moves (a run's params:); (): all
 
     def __post_init__(self):  # lists, arrays and paths in, what json and the fingerprint expect kept
         object.__setattr__(self, "sample_index", tuple(int(i) for i in self.sample_index))
@@ -61,6 +62,7 @@ class PlaneSpec:
         object.__setattr__(self, "directions", str(self.directions))
         object.__setattr__(self, "center_checkpoint", str(self.center_checkpoint))
         object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "params", tuple(self.params or ()))
 
     def objective(self) -> Objective:
         return Objective(self.loss, self.loss_args, self.metrics)
@@ -82,6 +84,8 @@ class PlaneSpec:
             config.update(bn_data_args=self.bn_data_args, bn_index=list(self.bn_index))
         if self.precision != "fp32":  # the same: fp32 is what surfaces computed before the key were
             config.update(precision=self.precision)
+        if self.params:  # the same: all parameters is what surfaces computed before the key were
+            config.update(params=list(self.params))
         code = [self.model, self.data, self.loss, *self.metrics, self.collate or ""]
         parts = {"config": _digest(json.dumps(config, sort_keys=True).encode()),
                  "code": _digest(*map(_module_source, dict.fromkeys(s for s in code if ":" in s)),
@@ -266,6 +270,10 @@ def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch 
     vector = functools.partial(torch.as_tensor, device=device)
     group = store.open_store(spec.directions)
     center, d1, d2 = (vector(group[name][:]) for name in ("center", "d1", "d2"))
+    if spec.params:  # the plane moves the selected parameters alone: its vectors hold those
+        index = selected_index(model, spec.params)
+        center = whole_vector(model, center, index)
+        d1, d2 = (torch.zeros_like(center).index_put_((index.to(device),), d) for d in (d1, d2))
     plane = Plane(model, center, d1, d2, (samples or load_samples(spec)).to(device), spec.batch_size,
                   spec.objective(), point=point)
     if spec.bn == "recalibrate" and has_batch_norm(model):
@@ -339,6 +347,13 @@ class _RandomFillsSkipped(TorchFunctionMode):
             self.undrawn.add(tensor.data_ptr())
             return tensor
         return func(*args, **(kwargs or {}))
+
+
+def whole_vector(model: nn.Module, part: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The model's flat parameter vector with part at index: a vector over the parameters a run's params: selects
+    (trajectory.selected_index) as one over all of them, the rest the model's (the center checkpoint's)."""
+    whole = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    return whole.index_put_((index.to(whole.device),), part.to(whole))
 
 
 def center_network_and_samples(trajectory_path: Path, checkpoint: str, evaluated: Evaluated):

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
+from .. import store
 from ..run import Run
 
 from . import hessian, interpolate, plane3, result, shared, train
@@ -27,6 +28,7 @@ from . import hessian, interpolate, plane3, result, shared, train
 BUILT_IN = (train, result, hessian, interpolate, plane3, shared)  # registry order: the order of pages and options
 GROUP = "topograph.kinds"  # the entry points of other packages' kinds
 COMPARED_AS = ("terrain", "curvature", "line")  # how compare.html shows a kind's landscapes (Kind.COMPARED)
+SELECTION_ATTRS = ("params", "parameters", "model_weights")  # of a run with params: (trajectory.selection)
 
 
 class Kind(Protocol):
@@ -166,11 +168,18 @@ def order(name: str) -> tuple:
 
 
 def fit(name: str, trajectory: Path, out: Path, params: dict, speed: dict | None = None) -> None:
-    """Write directions.zarr of the landscape `name` from trajectory.zarr; speed: run keys such as batch_size,
-    passed where the kind takes them (its SPEED_KEYS)."""
+    """Write directions.zarr of the landscape `name` from trajectory.zarr, with the trajectory's selection of
+    parameters where it has one (its vectors hold those alone); speed: run keys such as batch_size, passed where the
+    kind takes them (its SPEED_KEYS)."""
     kind = of_name(name)
     kind.fit(trajectory, out, **params, **{key: value for key, value in (speed or {}).items()
                                            if key in kind.SPEED_KEYS})
+    store.add_attrs(out, selection_attrs(store.read_attrs(trajectory)))
+
+
+def selection_attrs(attrs: dict) -> dict:
+    """The attrs of a trajectory's (or plane's) selection of parameters (params:), none without one."""
+    return {key: attrs.get(key) for key in SELECTION_ATTRS} if attrs.get("params") else {}
 
 
 def axis_labels(attrs: dict) -> tuple[str, str]:

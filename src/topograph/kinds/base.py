@@ -158,3 +158,10 @@ def check_same_model(own: Run, runs: dict[str, Run], other: str | None, field: s
         raise ConfigError(f"{field}: run {other!r} has model {run.model} with {run.model_args}, run {own.name!r} "
                           f"{own.model} with {own.model_args}: not one architecture. Fix: name runs of the "
                           "same model and model_args.")
+    if run.params != own.params:
+        raise ConfigError(f"{field}: run {other!r} moves {_moved(run)}, run {own.name!r} {_moved(own)}: their "
+                          "weight vectors are not of one space. Fix: give both runs the same params.")
+
+
+def _moved(run: Run) -> str:
+    return "every parameter" if run.params is None else f"the parameters of params {run.params}"

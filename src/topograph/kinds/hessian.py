@@ -64,8 +64,9 @@ def fit(trajectory_path: Path, out: Path, *, x_range=None, y_range=None, top_k: 
 
     from ..errors import ConfigError
     from ..curvature import hessian_eigen, hutchinson_trace
-    from ..engines.plane import Plane, center_network_and_samples
+    from ..engines.plane import Plane, center_network_and_samples, whole_vector
     from ..objective import Objective
+    from ..trajectory import selected_index
 
     trajectory = store.open_store(trajectory_path)
     row = trajectory["weights"].shape[0] - 1
@@ -76,17 +77,19 @@ def fit(trajectory_path: Path, out: Path, *, x_range=None, y_range=None, top_k: 
         raise ConfigError(f"runs.{evaluated.run}.landscapes.{KIND}.top_k: {top_k} eigenpairs of a model with "
                           f"{len(center)} parameters. Fix: set top_k below {len(center)}.")
     network, samples = center_network_and_samples(trajectory_path, where["center_checkpoint"], evaluated)
-    zeros = torch.zeros(len(center))
-    plane = Plane(network, torch.from_numpy(center), zeros, zeros, samples, batch_size,
-                  Objective(evaluated.loss, evaluated.loss_args, ()))
+    index = selected_index(network, trajectory.attrs.get("params"))
+    whole = torch.from_numpy(center)
+    whole = whole if index is None else whole_vector(network, whole, index)
+    zeros = torch.zeros(len(whole))
+    plane = Plane(network, whole, zeros, zeros, samples, batch_size, Objective(evaluated.loss, evaluated.loss_args, ()))
     seed, num_samples = evaluated.seed, evaluated.num_samples
     started = time.perf_counter()
-    eigen = hessian_eigen(plane, top_k, seed=seed)
+    eigen = hessian_eigen(plane, top_k, seed=seed, index=index)
     print(f"eigsh: the top {top_k} eigenpairs from {eigen.products} Hessian-vector products in "
           f"{time.perf_counter() - started:.1f} s ({num_samples} samples, batches of {batch_size}); max residual "
           f"{eigen.residuals.max():.2g}", flush=True)
     started = time.perf_counter()
-    trace, trace_stderr = hutchinson_trace(plane, trace_probes, seed=seed)
+    trace, trace_stderr = hutchinson_trace(plane, trace_probes, seed=seed, index=index)
     print(f"Hutchinson trace from {trace_probes} probes in {time.perf_counter() - started:.1f} s", flush=True)
     extent = default_extent(float(eigen.values[0]))
     attrs = {"kind": KIND, "method": METHOD, "interval": None, "unit": trajectory.attrs["unit"],

@@ -2,6 +2,8 @@
 the names of the loss and the metrics, with how their values read."""
 from __future__ import annotations
 
+import math
+
 LOSS_NAMES = {"cross_entropy": "cross-entropy", "nll": "NLL", "mse": "MSE", "l1": "L1",
               "bce_with_logits": "BCE with logits"}
 METRIC_NAMES = {"top5": "top-5 accuracy", "mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²"}
@@ -51,3 +53,14 @@ def bn_text(attrs: dict) -> str | None:
     if mode == "recalibrate":
         return f"recalibrate (at each point, over {attrs.get('bn_batches')} training batches of {size})"
     return mode
+
+
+def selection_rows(attrs: dict) -> list[tuple[str, str]]:
+    """The information table's row of a run's params: (the parameters its landscapes move), none without one."""
+    if not attrs.get("params"):
+        return []
+    layout, total = attrs.get("parameters") or [], attrs.get("model_weights")
+    weights = sum(math.prod(shape) for _, shape in layout)
+    share = f" of {total:,} ({100 * weights / total:.3g} %)" if total else ""
+    return [("Parameters moved", f"{len(layout)} tensors matching {', '.join(attrs['params'])}: {weights:,} weights"
+                                 f"{share}; the rest fixed at the center")]

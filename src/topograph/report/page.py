@@ -15,7 +15,7 @@ from .curve import HIGHLIGHT, curvature_plot, loss_curve, stability_text
 from .figures import write_run_figures
 from .grid import center_value, has_values, holds_center
 from .html import assets_url, esc, info_table, inline_js, json_script, libraries, page
-from .labels import arguments_text, bn_text, variance_text
+from .labels import arguments_text, bn_text, selection_rows, variance_text
 from .metrics import paired_grid
 from .page_data import common_quantities, drawing_json, grid_json, landscape_json
 from .provenance import provenance
@@ -109,7 +109,7 @@ def run_rows(run: Run) -> list[tuple[str, object]]:
     return [("Run", run.name), ("Network", info.get("network")), ("Optimizer", info.get("optimizer")),
             ("Learning rate", info.get("learning_rate")), ("Unit", info.get("unit")),
             ("Steps per epoch", info.get("steps_per_epoch")), ("Checkpoints", len(run.checkpoints) or None),
-            ("Landscapes", [ls.name for ls in run.landscapes])]
+            *selection_rows(info), ("Landscapes", [ls.name for ls in run.landscapes])]
 
 
 def landscape_views(run: Run, style: Style) -> str:
@@ -272,8 +272,8 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
             ("Optimizer", attrs.get("optimizer") or info.get("optimizer")),
             ("Learning rate", attrs.get("learning_rate") or info.get("learning_rate")),
             ("Dimension reduction", kinds.reduction(attrs)), ("Explained variance", variance_text(attrs)),
-            *kinds.details(attrs), ("Interval", attrs.get("interval")), ("Resolution", resolution),
-            ("Samples", attrs.get("num_samples")),
+            *selection_rows(attrs), *kinds.details(attrs), ("Interval", attrs.get("interval")),
+            ("Resolution", resolution), ("Samples", attrs.get("num_samples")),
             ("Unit", attrs.get("unit") or info.get("unit")), ("Steps per epoch", info.get("steps_per_epoch")),
             ("Center checkpoint", attrs.get("center_checkpoint")), ("Normalization", attrs.get("normalization")),
             ("Seed", attrs.get("seed")), ("BatchNorm mode", bn_text(attrs)), ("Data", attrs.get("data")),
