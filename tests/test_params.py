@@ -3,6 +3,7 @@ LeNet with a selection: grid points against a forward pass with the weights set 
 selected columns, filter norms per selected filter, the rest exactly the center's; the Hessian of a selection against
 the block of the full Hessian; the config's one-line refusals."""
 import copy
+import io
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
-from topograph import checkpoints, engines, evaluate, kinds, store, trajectory, zoo
+from topograph import checkpoints, engines, evaluate, kinds, spectrum, store, trajectory, zoo
 from topograph.batches import stack
 from topograph.config import validate
 from topograph.curvature import Hessian, hessian_eigen, hutchinson_trace
@@ -24,6 +25,7 @@ from topograph.objective import Objective
 from topograph.preflight import check_config
 from topograph.report.labels import selection_rows
 from topograph.run import choose_samples
+from topograph.training_curvature import measure_curvature
 
 PARAMS = [r"conv2\.weight", "fc3"]
 SELECTED = ["conv2.weight", "fc3.weight", "fc3.bias"]
@@ -270,3 +272,27 @@ def test_a_workflow_run_of_a_selection_stores_the_selected_parameters_and_names_
     page = (part / "report.html").read_text(encoding="utf-8")
     assert r"3 tensors matching conv2\.weight, fc3: 3,250 weights of 61,706 (5.27 %)" in page
     assert "Parameters moved" not in (old / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_curvature_along_training_and_the_spectrum_of_a_selection_are_those_of_the_block(selected_run,
+                                                                                             trained_run, tmp_path):
+    run = validate({"runs": {"part": {
+        "model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
+        "checkpoints": str(trained_run / "checkpoints"), "unit": "epoch", "num_samples": 12, "batch_size": 12,
+        "seed": 1, "params": PARAMS, "curvature": {"every": 4, "trace_probes": 2},
+        "spectrum": {"probes": 2, "steps": 4}}}})["part"]
+    measure_curvature(run, selected_run, tmp_path / "curvature.zarr", io.StringIO())
+    spectrum.measure(selected_run / "trajectory.zarr", tmp_path / "spectrum.zarr", run)
+    last = store.read_attrs(selected_run / "trajectory.zarr")["checkpoints"][-1]
+    model = load_model("topograph.zoo:lenet5", {}, selected_run / last)
+    whole = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+    samples = stack(zoo.digits("test"), choose_samples(len(zoo.digits("test")), 12, 1))
+    plane = Plane(model, whole, torch.zeros_like(whole), torch.zeros_like(whole), samples, 12, Objective())
+    index = torch.from_numpy(columns())
+    curvature = store.read_arrays(tmp_path / "curvature.zarr", ("lambda_max", "trace"))
+    assert curvature["lambda_max"][-1] == pytest.approx(hessian_eigen(plane, 1, seed=1, index=index).values[0],
+                                                        rel=1e-9)
+    assert curvature["trace"][-1] == pytest.approx(hutchinson_trace(plane, 2, seed=1, index=index)[0], rel=1e-9)
+    attrs = store.read_attrs(tmp_path / "spectrum.zarr")
+    assert attrs["num_parameters"] == len(index)
+    assert attrs["trace"] == pytest.approx(hutchinson_trace(plane, 2, seed=1, index=index)[0], rel=1e-9)

@@ -95,7 +95,8 @@ def measure(trajectory_path: Path, out: Path, run: Run) -> None:
     import torch
 
     from .curvature import Hessian
-    from .engines.plane import Plane, center_network_and_samples
+    from .engines.plane import Plane, center_network_and_samples, whole_vector
+    from .trajectory import selected_index
 
     options, evaluated = run.spectrum, run.evaluated
     trajectory = store.open_store(trajectory_path)
@@ -103,10 +104,12 @@ def measure(trajectory_path: Path, out: Path, run: Run) -> None:
     center, checkpoint = trajectory["weights"][row], trajectory.attrs["checkpoints"][row]
     check_memory(run, len(center))
     network, samples = center_network_and_samples(trajectory_path, checkpoint, evaluated)
-    zeros = torch.zeros(len(center))
-    plane = Plane(network, torch.from_numpy(center), zeros, zeros, samples, run.batch_size, evaluated.objective())
+    index = selected_index(network, trajectory.attrs.get("params"))  # params: the Hessian of the part selected
+    whole = torch.from_numpy(center) if index is None else whole_vector(network, torch.from_numpy(center), index)
+    zeros = torch.zeros(len(whole))
+    plane = Plane(network, whole, zeros, zeros, samples, run.batch_size, evaluated.objective())
     started = time.perf_counter()
-    found = slq(Hessian(plane), options["probes"], options["steps"], seed=evaluated.seed)
+    found = slq(Hessian(plane, index=index), options["probes"], options["steps"], seed=evaluated.seed)
     grid, values, width = density(found.nodes, found.weights, options["bins"], options["sigma"])
     print(f"stochastic Lanczos quadrature: {options['probes']} probes of {options['steps']} steps, "
           f"{found.products} Hessian-vector products in {time.perf_counter() - started:.1f} s; tr(H) = "

@@ -23,9 +23,10 @@ import torch
 from . import jobs, store
 from .batches import stack
 from .curvature import hessian_eigen, hutchinson_trace
-from .engines.plane import Plane, load_model
+from .engines.plane import Plane, load_model, whole_vector
 from .objective import Objective, check
 from .run import Run
+from .trajectory import selected_index
 
 SGD_LIKE = ("sgd",)  # optimizers (by name, any case) whose steps are plain gradient steps: torch.optim.SGD
 OPTIONS = ("every", "trace_probes")
@@ -79,11 +80,13 @@ def curvature_at(run: Run, network, center: np.ndarray, samples) -> dict[str, fl
     """λ₁ (ARPACK, to machine precision) with its residual ‖Hv − λv‖ / |λ|, and the trace ± its standard error, of
     the Hessian at center (float64 products), the samples in batches of run.batch_size, both drawn by run.seed; and
     the Hessian-vector products they took."""
-    zeros = torch.zeros(len(center))
-    plane = Plane(network, torch.from_numpy(np.asarray(center)), zeros, zeros, samples, run.batch_size,
-                  Objective(run.loss, run.loss_args, ()))
-    eigen = hessian_eigen(plane, 1, seed=run.seed)
-    trace, trace_se = hutchinson_trace(plane, run.curvature["trace_probes"], seed=run.seed)
+    index = selected_index(network, run.params)  # params: the Hessian of the part selected, the rest the checkpoint's
+    whole = torch.from_numpy(np.asarray(center))
+    whole = whole if index is None else whole_vector(network, whole, index)
+    zeros = torch.zeros(len(whole))
+    plane = Plane(network, whole, zeros, zeros, samples, run.batch_size, Objective(run.loss, run.loss_args, ()))
+    eigen = hessian_eigen(plane, 1, seed=run.seed, index=index)
+    trace, trace_se = hutchinson_trace(plane, run.curvature["trace_probes"], seed=run.seed, index=index)
     return {"lambda_max": float(eigen.values[0]), "lambda_residual": float(eigen.residuals[0]), "trace": trace,
             "trace_se": trace_se, "products": eigen.products + 1 + run.curvature["trace_probes"]}  # + the residual's
 
