@@ -35,7 +35,8 @@ CHANGES = {
     "landscapes.plane3": {"p": {"points": [1, "last", "old:last"]}}, "landscapes.shared": {"with": ["old"]},
     "resolution": 6, "allow_large": True, "num_samples": 40, "batch_size": 7, "bn": "batch", "bn_batches": 5,
     "seed": 3, "normalization": "layer", "sharpness": {"steps": 2, "batches": 2, "batch_size": 8},
-    "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5], "directions_from": "old",
+    "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5], "auto_range": {"factor": 3},
+    "directions_from": "old",
     "loss": "nll", "loss_args": {"label_smoothing": 0.1}, "metrics": ["accuracy", "top5"],
     "collate": "torch.utils.data:default_collate", "precision": "bf16",
 }

@@ -193,6 +193,12 @@ def write_directions(path: Path, center, d1, d2, attrs: dict, track: dict | None
     consolidate(path)
 
 
+def update_attrs(path: Path, attrs: dict) -> None:
+    """Replace or add attrs of a written store (its consolidated metadata with them)."""
+    zarr.open_group(str(path), mode="r+").attrs.update(_attrs(attrs))
+    consolidate(path)
+
+
 def read_vectors(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     group = open_store(path)
     return group["center"][:], group["d1"][:], group["d2"][:], dict(group.attrs)
