@@ -14,10 +14,21 @@ from topograph.bounds import RAYS, TOLERANCE, find_edge, search
 from topograph.engines.plane import load_model
 from topograph.errors import ConfigError
 from topograph.preflight import check_config
+from topograph.report.page import auto_range_text
 from topograph.run import choose_samples
 
 RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
        "num_samples": 64, "seed": 1}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """As in a fit_directions job (Snakemake sets OMP_NUM_THREADS to its 1 thread): a few hundred tiny passes on a
+    busy machine cost 10x more CPU in two threads that wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_the_edge_of_a_known_curve_is_found_within_the_tolerance():
@@ -106,7 +117,16 @@ def test_a_workflow_states_the_auto_range(planes_workflow):
         np.testing.assert_allclose(surface["y"][[0, -1]], [-half, half], rtol=1e-12)
         for key in kinds.RANGE_RULE:
             assert surface.attrs[key] == attrs[key], (name, key)
-    interpolation = zarr.open_group(str(planes_workflow / "adam/landscapes/interpolate_to-sgd/directions.zarr"), "r")
-    assert "range_rule" not in interpolation.attrs
+    interpolation = planes_workflow / "adam" / "landscapes" / "interpolate_to-sgd" / "directions.zarr"
+    assert "range_rule" not in zarr.open_group(str(interpolation), mode="r").attrs
     page = (planes_workflow / "adam" / "report.html").read_text(encoding="utf-8")
     assert page.count("auto: loss at the edge = 2 x center") >= 2
+
+
+def test_the_page_states_the_rule_and_a_cap_never_reached():
+    attrs = {"range_rule": "auto: loss at the edge = 2 x center", "range_axes": ["x_range", "y_range"],
+             "x_range": [-0.5, 0.5], "y_range": [-4.0, 4.0], "range_center_loss": 0.123456, "range_max_scale": 16,
+             "range_directions": ["+d1", "-d1", "+d2"], "range_reached": [True, True, False]}
+    assert auto_range_text(attrs) == ("x ±0.5, y ±4: auto: loss at the edge = 2 x center (center 0.1235, searched "
+                                      "along 3 directions); along +d2 the loss never reaches it within 16 x the "
+                                      "landscape's own range: the grid ends at that cap")
