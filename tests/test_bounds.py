@@ -38,6 +38,7 @@ def test_the_edge_of_a_known_curve_is_found_within_the_tolerance():
         assert 1 + rise * edge.high ** 2 >= 2 > 1 + rise * edge.low ** 2
     assert find_edge(lambda t: 1 + 0.001 * t * t, 2.0, 16) == (16, 16, 1 + 0.001 * 256, False)
     assert find_edge(lambda t: math.inf if t > 3 else 1.0, 2.0, 16).high == pytest.approx(3, rel=TOLERANCE)
+    assert find_edge(lambda t: 3.0 if t else 1.0, 2.0, 16) == (0.0, 2.0 ** -21, 3.0, True)  # a step at the center
 
 
 def test_a_center_loss_that_is_not_positive_is_refused_in_one_line():

@@ -48,28 +48,33 @@ def reaches(loss: float, target: float) -> bool:
 
 
 def find_edge(loss_at: Callable[[float], float], target: float, cap: float) -> Edge:
-    """The edge along one ray, loss_at(t) the loss at its point t."""
-    t, loss = 1.0, loss_at(1.0)
-    if reaches(loss, target):
-        low = t / 2
-        while reaches(lower := loss_at(low), target):
-            t, loss, low = low, lower, low / 2
-            if low < SMALLEST:
-                return Edge(0.0, t, loss, True)
-    else:
-        while t < cap and not reaches(higher := loss_at(min(2 * t, cap)), target):
-            t, loss = min(2 * t, cap), higher
-        if t >= cap:
-            return Edge(cap, cap, loss, False)
-        low, t, loss = t, min(2 * t, cap), higher
-    while t - low > TOLERANCE * t:
-        middle = (low + t) / 2
+    """The edge along one ray, loss_at(t) the loss at its point t: bracketed, then bisected to TOLERANCE."""
+    low, high, loss, reached = bracket(loss_at, target, cap)
+    while reached and low > 0 and high - low > TOLERANCE * high:
+        middle = (low + high) / 2
         value = loss_at(middle)
         if reaches(value, target):
-            t, loss = middle, value
+            high, loss = middle, value
         else:
             low = middle
-    return Edge(low, t, loss, True)
+    return Edge(low, high, loss, reached)
+
+
+def bracket(loss_at: Callable[[float], float], target: float, cap: float) -> Edge:
+    """From t = 1, doubling up to the cap or halving down to SMALLEST: t = high reaches the target, low = high / 2
+    does not (0 below SMALLEST); or, never reached, the cap."""
+    high, loss = 1.0, loss_at(1.0)
+    if reaches(loss, target):
+        while reaches(lower := loss_at(high / 2), target):
+            high, loss = high / 2, lower
+            if high < SMALLEST:
+                return Edge(0.0, high, loss, True)
+        return Edge(high / 2, high, loss, True)
+    while high < cap:
+        low, high = high, min(2 * high, cap)
+        if reaches(loss := loss_at(high), target):
+            return Edge(low, high, loss, True)
+    return Edge(cap, cap, loss, False)
 
 
 class Bounds(NamedTuple):
