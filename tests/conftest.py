@@ -196,12 +196,12 @@ PLANES = {"train": False, "interpolate": {"first-last": {"from": "first", "to": 
 
 @pytest.fixture(scope="session")
 def planes_workflow(tmp_path_factory) -> Path:
-    """A real snakemake run of `adam` with every plane through checkpoints and runs (keeping its sample losses),
-    beside `sgd`, the same LeNet from the same seed: stores, pages, compare page."""
+    """A real snakemake run of `adam` with every plane through checkpoints and runs (keeping its sample losses; its
+    y_range auto), beside `sgd`, the same LeNet from the same seed: stores, pages, compare page."""
     folder = copy_workflow(tmp_path_factory.mktemp("planes"))
     config = {"chunk": 2, "runs": {
         "adam": {**PLANES_RUN, "train": {"epochs": 3, "optimizer": "Adam", "learning_rate": 0.01},
-                 "landscapes": PLANES, "keep_sample_losses": True},
+                 "landscapes": PLANES, "keep_sample_losses": True, "y_range": "auto"},
         "sgd": {**PLANES_RUN, "train": {"epochs": 3, "learning_rate": 0.05, "optimizer_args": {"momentum": 0.9}},
                 "landscapes": {"train": False, "result": False}}}}
     return run_workflow(folder, config, "planes.yaml")

@@ -20,7 +20,7 @@ LAYERS = [
     # a run's settings, typed; one network's tensors: batches, loss and metrics, the trajectory, training, export
     ["run", "batches", "objective", "trajectory", "train", "export"],
     # the evaluation plane and what is measured on it
-    ["engines", "curvature", "sharpness", "spectrum"],
+    ["engines", "curvature", "sharpness", "spectrum", "bounds"],
     ["kinds"],
     # the config alone
     ["config"],

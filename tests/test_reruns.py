@@ -38,7 +38,8 @@ CHANGES = {
     "seed": 3, "normalization": "layer", "sharpness": {"steps": 2, "batches": 2, "batch_size": 8},
     "spectrum": {"probes": 2, "steps": 3},
     "curvature": {"every": 2, "trace_probes": 3},
-    "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5], "directions_from": "old",
+    "ignore": "none", "margin": 0.3, "x_range": [-0.5, 0.5], "y_range": [-0.5, 0.5], "auto_range": {"factor": 3},
+    "directions_from": "old",
     "loss": "nll", "loss_args": {"label_smoothing": 0.1}, "metrics": ["accuracy", "top5"],
     "collate": "torch.utils.data:default_collate", "precision": "bf16", "params": [r"conv2\."],
 }

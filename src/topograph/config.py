@@ -148,7 +148,7 @@ def check_run(run: Run) -> None:
     check_objective(run)
     for key in ("x_range", "y_range"):
         extent = getattr(run, key)
-        if extent is not None and not extent[0] < extent[1]:
+        if isinstance(extent, list) and not extent[0] < extent[1]:
             raise ConfigError(f"{field}.{key}: {extent} is empty. Fix: give [low, high] with low < high.")
     if run.resolution ** 2 > MAX_POINTS and not run.allow_large:
         raise ConfigError(f"{field}.resolution: {run.resolution} gives {run.resolution ** 2} grid points per "

@@ -18,7 +18,8 @@ from .checkpoints import checkpoint_files
 from .errors import ConfigError
 from .factories import build_data, build_model
 
-Range = list[float] | None
+Range = list[float] | str | None  # [low, high], AUTO, or None (the kind's own)
+AUTO = "auto"  # x_range/y_range: chosen where the loss reaches auto_range's factor of the center's (bounds.py)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class Run:
     margin: float
     x_range: Range
     y_range: Range
+    auto_range: dict
     directions_from: str | None
     train: Training | None = None  # set where topograph trains the run
     checkpoints: str | None = None  # set where the run is read from a folder of checkpoints
@@ -156,6 +158,22 @@ class Run:
     def ranges(self) -> dict:
         """The extent of a plane fitted to its tracks: margin, x_range, y_range."""
         return {"margin": self.margin, "x_range": self.x_range, "y_range": self.y_range}
+
+    @property
+    def range_search(self) -> dict | None:
+        """What an `auto` x_range or y_range is searched with and on: auto_range's factor and max_scale, and what
+        the grid's loss is measured on (the model, the evaluated samples, the loss, the BatchNorm policy, as
+        evaluate_grid's: under bn eval the batch size changes nothing); None where neither range is auto."""
+        if AUTO not in (self.x_range, self.y_range):
+            return None
+        evaluated = self.evaluated
+        measured = {key: getattr(evaluated, key) for key in ("model", "model_args", "data", "data_args",
+                                                              "num_samples", "seed", "loss", "loss_args", "collate")}
+        if self.bn != "eval":
+            measured.update(bn=self.bn, batch_size=self.batch_size)
+        if self.bn == "recalibrate":
+            measured.update(bn_batches=self.bn_batches, bn_data_args=self.data_args)
+        return {**self.auto_range, **measured}
 
     def collected(self, train_size: int | None = None) -> list[int] | None:
         """The steps/epochs whose checkpoints exist (or will, once the train rule ran), sorted; None where that

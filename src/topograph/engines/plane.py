@@ -270,10 +270,7 @@ def load_plane(spec: PlaneSpec, samples: Batch | None = None, bn_samples: Batch 
     vector = functools.partial(torch.as_tensor, device=device)
     group = store.open_store(spec.directions)
     center, d1, d2 = (vector(group[name][:]) for name in ("center", "d1", "d2"))
-    if spec.params:  # the plane moves the selected parameters alone: its vectors hold those
-        index = selected_index(model, spec.params)
-        center = whole_vector(model, center, index)
-        d1, d2 = (torch.zeros_like(center).index_put_((index.to(device),), d) for d in (d1, d2))
+    center, d1, d2 = whole_vectors(model, center, d1, d2, spec.params)
     plane = Plane(model, center, d1, d2, (samples or load_samples(spec)).to(device), spec.batch_size,
                   spec.objective(), point=point)
     if spec.bn == "recalibrate" and has_batch_norm(model):
@@ -347,6 +344,16 @@ class _RandomFillsSkipped(TorchFunctionMode):
             self.undrawn.add(tensor.data_ptr())
             return tensor
         return func(*args, **(kwargs or {}))
+
+
+def whole_vectors(model: nn.Module, center: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, params):
+    """A plane's vectors over the whole model: as they are without params; with them (the plane moves the selected
+    parameters alone, its vectors hold those) spread over all, the rest the model's (center) and 0 (d1, d2)."""
+    if not params:
+        return center, d1, d2
+    index = selected_index(model, params).to(center.device)
+    center = whole_vector(model, center, index)
+    return (center, *(torch.zeros_like(center).index_put_((index,), d) for d in (d1, d2)))
 
 
 def whole_vector(model: nn.Module, part: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Protocol
 
 from .. import store
-from ..run import Run
+from ..run import AUTO, Run
 
 from . import hessian, interpolate, plane3, result, shared, train
 
@@ -29,6 +29,10 @@ BUILT_IN = (train, result, hessian, interpolate, plane3, shared)  # registry ord
 GROUP = "topograph.kinds"  # the entry points of other packages' kinds
 COMPARED_AS = ("terrain", "curvature", "line")  # how compare.html shows a kind's landscapes (Kind.COMPARED)
 SELECTION_ATTRS = ("params", "parameters", "model_weights")  # of a run with params: (trajectory.selection)
+RANGES = ("x_range", "y_range")  # the fit params that may be AUTO: the kind fits its own, then bounds.py searches
+# the attrs bounds.py writes beside an auto range (docs/stores.md), which surface.zarr repeats
+RANGE_RULE = ("range_rule", "range_axes", "range_factor", "range_max_scale", "range_center_loss", "range_directions",
+              "range_edges", "range_losses", "range_reached")
 
 
 class Kind(Protocol):
@@ -123,8 +127,19 @@ def schema() -> dict:
 
 def landscapes(run: Run) -> dict[str, tuple[ModuleType, dict]]:
     """{landscape name: (its kind, the parameters of its fit)} of a run."""
-    return {name: (kind, params) for key, kind in KINDS.items() if run.landscapes[key]
+    return {name: (kind, with_range_search(run, params)) for key, kind in KINDS.items() if run.landscapes[key]
             for name, params in kind.landscapes(run).items()}
+
+
+def with_range_search(run: Run, params: dict) -> dict:
+    """A landscape's params, with what an auto range is searched with and on (run.range_search) where one of its
+    ranges is AUTO: only there, so that other fits rerun on nothing new."""
+    return {**params, "auto_range": run.range_search} if auto_axes(params) else params
+
+
+def auto_axes(params: dict) -> list[str]:
+    """The ranges of a landscape's params that are AUTO."""
+    return [axis for axis in RANGES if params.get(axis) == AUTO]
 
 
 def runs_read(name: str, params: dict) -> list[str]:
@@ -170,11 +185,16 @@ def order(name: str) -> tuple:
 def fit(name: str, trajectory: Path, out: Path, params: dict, speed: dict | None = None) -> None:
     """Write directions.zarr of the landscape `name` from trajectory.zarr, with the trajectory's selection of
     parameters where it has one (its vectors hold those alone); speed: run keys such as batch_size, passed where the
-    kind takes them (its SPEED_KEYS)."""
-    kind = of_name(name)
-    kind.fit(trajectory, out, **params, **{key: value for key, value in (speed or {}).items()
-                                           if key in kind.SPEED_KEYS})
+    kind takes them (its SPEED_KEYS). An AUTO range: the kind fits the plane with its own range, then bounds.py
+    searches where the loss reaches the factor and writes that range instead."""
+    kind, speed, auto = of_name(name), speed or {}, auto_axes(params)
+    fitted = {key: None if key in auto else value for key, value in params.items() if key != "auto_range"}
+    kind.fit(trajectory, out, **fitted, **{key: value for key, value in speed.items() if key in kind.SPEED_KEYS})
     store.add_attrs(out, selection_attrs(store.read_attrs(trajectory)))
+    if auto:
+        from ..bounds import fit_range  # torch: not when the report reads the labels
+
+        fit_range(trajectory, out, auto, params["auto_range"], speed.get("batch_size"))
 
 
 def selection_attrs(attrs: dict) -> dict:
@@ -207,9 +227,9 @@ def reduction(attrs: dict) -> str:
 
 def surface_attrs(plane: dict) -> dict:
     """The attrs of a plane (directions.zarr's) that its surface.zarr repeats: those of its kind's SURFACE_ATTRS it
-    has."""
+    has, and how an auto range was found (RANGE_RULE)."""
     kind = of_attrs(plane)
-    return {key: plane[key] for key in (kind.SURFACE_ATTRS if kind else ()) if key in plane}
+    return {key: plane[key] for key in (*(kind.SURFACE_ATTRS if kind else ()), *RANGE_RULE) if key in plane}
 
 
 def kind_name(attrs: dict, landscape: str) -> str:

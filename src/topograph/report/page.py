@@ -264,6 +264,20 @@ def shared_warnings(landscape: Landscape) -> str:
     return warnings
 
 
+def auto_range_text(attrs: dict) -> str:
+    """How an auto range was found (bounds.py), e.g. 'y ±0.84: auto: loss at the edge = 2 x center (center 0.0512,
+    searched along 6 directions)', and where the factor is never reached within the cap."""
+    ranges = ", ".join(f"{axis[0]} ±{attrs[axis][1]:.4g}" for axis in attrs["range_axes"])
+    directions = attrs["range_directions"]
+    text = (f"{ranges}: {attrs['range_rule']} (center {attrs['range_center_loss']:.4g}, searched along "
+            f"{len(directions)} directions)")
+    missed = [ray for ray, reached in zip(directions, attrs["range_reached"]) if not reached]
+    if missed:
+        text += (f"; along {', '.join(missed)} the loss never reaches it within {attrs['range_max_scale']:g} x the "
+                 "landscape's own range: the grid ends at that cap")
+    return text
+
+
 def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
     attrs, info = landscape.attrs, run.info
     resolution = (f"{len(landscape.x)} points" if landscape.dimensions == 1
@@ -287,6 +301,8 @@ def landscape_rows(landscape: Landscape, run: Run) -> list[tuple[str, object]]:
         rows.append(("Precision", precision_note(precision_of(attrs), attrs, found)))
     if landscape.dimensions == 1:
         rows.append(("α range", f"{landscape.x[0]:g} to {landscape.x[-1]:g}"))
+    if attrs.get("range_rule"):
+        rows.append(("Grid range", auto_range_text(attrs)))
     for mark in landscape.marks:  # "A: lenet epoch 1" -> ("Point A", "lenet epoch 1")
         name, colon, what = mark.label.partition(": ")
         rows.append((f"Point {name}", what) if colon else ("Point", mark.label))
