@@ -20,6 +20,7 @@ FIXTURES = {"workflow_copy": "snakemake", "finished_workflow": "snakemake", "pla
             "curvature_workflow": "snakemake", "bn_workflow": "snakemake", "any_model_workflow": "snakemake",
             "readme_run": "snakemake", "browser": "browser"}
 SHARED = {"finished_workflow", "planes_workflow", "curvature_workflow"}  # session fixtures: run once, read by many
+LONGEST = ("shared_workflows", "slurm")  # the worker groups (worker_group) that take longest, in that order
 STARTS = {"snakemake": "snakemake", "chromedriver": "browser", "sbatch": "slurm"}  # a command's word -> its mark
 _running = {}
 
@@ -42,6 +43,20 @@ def pytest_collection_modifyitems(items):
         if any(item.get_closest_marker(mark) for mark in USES):
             item.add_marker("slow")
         item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the longest groups first, the fast ones fill the gaps at the end
+        groups = {}
+        for item in items:
+            groups.setdefault(worker_group(item), []).append(item)
+        items[:] = [item for name in sorted(groups, key=lambda name: start_order(name, groups[name]))
+                    for item in groups[name]]
+
+
+def start_order(group: str, items) -> int:
+    """Where a worker group starts under pytest-xdist: the shared workflows and the SLURM tests, the longest, first;
+    then the other groups with slow tests; the fast last (sorted() keeps the collection's order within each)."""
+    if group in LONGEST:
+        return LONGEST.index(group)
+    return 2 if any(item.get_closest_marker("slow") for item in items) else 3
 
 
 def worker_group(item) -> str:
@@ -49,9 +64,9 @@ def worker_group(item) -> str:
     session's shared workflows, so each is run once and no two workers start Snakemake in one folder at once; those
     that submit SLURM jobs (one small cluster); else a module's, so its module fixtures are built once."""
     if SHARED.intersection(item.fixturenames):
-        return "shared workflows"
+        return LONGEST[0]
     if item.get_closest_marker("slurm"):
-        return "slurm"
+        return LONGEST[1]
     return item.module.__name__
 
 
@@ -95,12 +110,21 @@ def _guard_what_is_slow():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compile_never_worth_it():
+    """Whether torch.compile is worth trying is timed: on a loaded machine a tiny grid can seem long enough. In this
+    process (a Snakemake run's jobs decide for themselves) only the tests marked for it may try it, not even the
+    fixtures they share."""
+    worth = first_layer.COMPILE_WORTH_S["cpu"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(first_layer.COMPILE_WORTH_S, "cpu", float("inf"))
+        yield worth
+
+
 @pytest.fixture(autouse=True)
-def _compile_only_where_marked(request, monkeypatch):
-    """Whether torch.compile is worth trying is timed: on a loaded machine a tiny grid can seem long enough. Only the
-    tests marked for it may try it (in this process; a Snakemake run's jobs decide for themselves)."""
-    if not request.node.get_closest_marker("compile"):
-        monkeypatch.setitem(first_layer.COMPILE_WORTH_S, "cpu", float("inf"))
+def _compile_where_marked(request, monkeypatch, _compile_never_worth_it):
+    if request.node.get_closest_marker("compile"):
+        monkeypatch.setitem(first_layer.COMPILE_WORTH_S, "cpu", _compile_never_worth_it)
 
 
 @pytest.fixture(scope="session", autouse=True)
