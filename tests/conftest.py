@@ -59,11 +59,18 @@ def start_order(group: str, items) -> int:
     return 2 if any(item.get_closest_marker("slow") for item in items) else 3
 
 
+def shared_workflows(item) -> set[str]:
+    """The shared workflows a test reads: its fixtures, or fixtures it takes by name from a parameter."""
+    callspec = getattr(item, "callspec", None)
+    named = [value for value in callspec.params.values() if isinstance(value, str)] if callspec else []
+    return SHARED.intersection([*item.fixturenames, *named])
+
+
 def worker_group(item) -> str:
     """The tests one pytest-xdist worker runs together (`-n 2 --dist loadgroup`, README's command): those of the
     session's shared workflows, so each is run once and no two workers start Snakemake in one folder at once; those
     that submit SLURM jobs (one small cluster); else a module's, so its module fixtures are built once."""
-    if SHARED.intersection(item.fixturenames):
+    if shared_workflows(item):
         return LONGEST[0]
     if item.get_closest_marker("slurm"):
         return LONGEST[1]
