@@ -141,6 +141,16 @@ def own_cache(tmp_path_factory):
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small models and small batches: a second torch thread costs more than it gives, most of all on a busy machine
+    (a fit or evaluate job gets Snakemake's one thread too)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A real 4-epoch LeNet-5 run on the digits test split: checkpoints, run.json, trajectory.zarr."""

@@ -17,18 +17,10 @@ from topograph.preflight import check_config
 from topograph.report.page import auto_range_text
 from topograph.run import choose_samples
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
+
 RUN = {"model": "topograph.zoo:lenet5", "data": "topograph.zoo:digits", "data_args": {"split": "test"},
        "num_samples": 64, "seed": 1}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As in a fit_directions job (Snakemake sets OMP_NUM_THREADS to its 1 thread): a few hundred tiny passes on a
-    busy machine cost 10x more CPU in two threads that wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_edge_of_a_known_curve_is_found_within_the_tolerance():

@@ -27,14 +27,7 @@ from topograph.run import choose_samples
 from topograph.kinds import hessian
 from topograph.objective import Objective
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Products of small batches: a second torch thread costs more than it gives, most of all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def plane_of(model: nn.Module, dataset, index, batch_size: int, loss: str = "cross_entropy") -> Plane:

@@ -27,17 +27,10 @@ from topograph.report.labels import selection_rows
 from topograph.run import choose_samples
 from topograph.training_curvature import measure_curvature
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
+
 PARAMS = [r"conv2\.weight", "fc3"]
 SELECTED = ["conv2.weight", "fc3.weight", "fc3.bias"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models: a second torch thread costs more than it gives, most of all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,7 @@ from topograph.report.run import Curvature, Run
 from topograph.report.style import Style
 from topograph.training_curvature import measure_curvature, measured_rows, stability_threshold
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Products of small batches: a second torch thread costs more than it gives, most of all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def tiny_run(trained_run, **curvature):
