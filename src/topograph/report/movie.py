@@ -96,7 +96,8 @@ class H264:
     def __init__(self, path: Path, size: tuple[int, int]):
         width, height = size
         self.command = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{width}x{height}",
-                        "-r", str(FPS), "-i", "-", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-f", "mp4", str(path)]
+                        "-r", str(FPS), "-i", "-", "-vcodec", "libx264", "-preset", "veryfast",  # demo: 86 -> 62 s
+                        "-pix_fmt", "yuv420p", "-f", "mp4", str(path)]
 
     def __enter__(self):
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
