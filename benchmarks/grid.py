@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import resource
 import statistics
 import tempfile
 import time
@@ -94,7 +93,7 @@ def engine_run(spec: engines.PlaneSpec, resolution: int, client, folder: Path, e
     started = time.perf_counter()
     evaluate.evaluate_grid(out, spec, {}, resolution=resolution, client=client, log=log)
     seconds = time.perf_counter() - started
-    chosen = [line for line in log.getvalue().splitlines() if line.startswith("engine chosen")]
+    chosen = [line for line in log.getvalue().splitlines() if line.startswith("engine ") and " chosen" in line]
     return seconds, ", ".join(sorted(set(chosen)))
 
 
@@ -141,7 +140,7 @@ def main() -> None:
     points = grid(resolution)
     naive_points = points[np.linspace(0, len(points) - 1, min(args.naive_points, len(points))).astype(int)]
     torch.set_num_threads(args.workers)
-    naive_times, engine_times, start_times, engines = [], [], [], set()
+    naive_times, engine_times, start_times, engines, worker_peaks = [], [], [], set(), []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         spec = make_plane(folder, args.model, args.samples, args.device)
@@ -151,12 +150,13 @@ def main() -> None:
             naive_times.append(naive(spec, naive_points) * len(points) / len(naive_points))
             with cluster_for(args.device, args.workers) as (client, start_s):  # fresh workers each repeat
                 seconds, chosen = engine_run(spec, resolution, client, folder, args.log)
+                worker_peaks.extend(client.run(high_water_mark).values() if client else [])
             engine_times.append(seconds)
             start_times.append(start_s)
             engines.add(chosen)
             print(f"repeat {repeat + 1}: naive {naive_times[-1]:.1f} s, topograph {seconds:.1f} s "
                   f"(cluster start {start_s:.1f} s before that)", flush=True)
-    report(args, resolution, len(naive_points), naive_times, engine_times, start_times, engines)
+    report(args, resolution, len(naive_points), naive_times, engine_times, start_times, engines, worker_peaks)
 
 
 def techniques(spec: engines.PlaneSpec, points: np.ndarray, repeats: int) -> None:
@@ -179,19 +179,25 @@ def techniques(spec: engines.PlaneSpec, points: np.ndarray, repeats: int) -> Non
         print(f"{engine.name:34s} {seconds:8.4f}  {naive_s / seconds:5.1f}x naive")
 
 
-def report(args, resolution, naive_points, naive_times, engine_times, start_times, engines) -> None:
+def high_water_mark() -> int:
+    """This process' peak RSS in bytes: VmHWM, which (unlike ru_maxrss) starts afresh at exec, not with the RSS of
+    the process that spawned it (a worker's would start at this benchmark's)."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) * 1024
+
+
+def report(args, resolution, naive_points, naive_times, engine_times, start_times, engines, worker_peaks) -> None:
     points = resolution ** 2
     naive_s, engine_s = statistics.median(naive_times), statistics.median(engine_times)
     scaled = "" if naive_points == points else f" (timed on {naive_points} of {points} points, scaled)"
-    rss = lambda who: resource.getrusage(who).ru_maxrss / 1024  # noqa: E731
     print(f"\n{args.model} {resolution}x{resolution} grid, {args.samples} samples, {args.device}, "
           f"median of {args.repeats}")
     print(f"naive      {naive_s:8.2f} s  {points / naive_s:8.1f} points/s{scaled}")
     print(f"topograph  {engine_s:8.2f} s  {points / engine_s:8.1f} points/s  ({'; '.join(sorted(engines))})")
     print(f"ratio      {naive_s / engine_s:8.2f} x")
     print(f"cluster    {statistics.median(start_times):8.2f} s  to start the workers (not timed above)")
-    print(f"peak RSS   this process {rss(resource.RUSAGE_SELF):.0f} MB, "
-          f"largest worker {rss(resource.RUSAGE_CHILDREN):.0f} MB")
+    workers = f", largest worker {max(worker_peaks) / 2**20:.0f} MB" if worker_peaks else ""
+    print(f"peak RSS   this process {high_water_mark() / 2**20:.0f} MB{workers}")
 
 
 if __name__ == "__main__":
