@@ -411,6 +411,42 @@ def test_one_worker_with_memory_to_spare_is_this_process_with_no_cluster_to_star
         assert not evaluate.in_this_process({"workers": 1, **other}, needed), other
 
 
+class Started(Exception):
+    """A cluster was asked for (what it would be is in the exception's args)."""
+
+
+def test_a_small_grid_of_counted_workers_stays_here_and_a_larger_one_starts_them(trained_run, tmp_path,
+                                                                                  monkeypatch):
+    """small_here (workers counted from the cores, not asked for): the engine is timed here, in one thread, and the
+    grid stays here where one thread evaluates its points in less than the workers' start (injected) plus their
+    share on the workers; its values are a plain forward pass's. Asked-for workers, or a start cheaper than the
+    grid, start the cluster."""
+    def clusters(**options):
+        raise Started(options)
+
+    run, run_dir = tiny_result_run(trained_run, tmp_path)
+    monkeypatch.setattr(cluster, "dask_client", clusters)
+    out = run_dir / "landscapes" / "result" / "surface.zarr"
+    monkeypatch.setattr(evaluate, "WORKERS_START_S", 0.0)
+    for given in ({"workers": 2, "small_here": True}, {"workers": 2}):
+        with pytest.raises(Started):
+            evaluate.evaluate_landscape(run, "result", run_dir, out, cluster=given)
+    monkeypatch.setattr(evaluate, "WORKERS_START_S", 60.0)
+    log, threads = io.StringIO(), torch.get_num_threads()
+    evaluate.evaluate_landscape(run, "result", run_dir, out, cluster={"workers": 2, "small_here": True}, log=log)
+    assert re.search(r"^tiny result: in this process: 9 points at [\d.]+ s/point take \d+ s, less than starting 2 "
+                     r"workers and sharing them \(about 60 s to start\)$", log.getvalue(), re.M), log.getvalue()
+    assert torch.get_num_threads() == threads  # one thread while it evaluated, then this process' own again
+    surface, samples = xr.open_zarr(out), store.open_store(out)["sample_index"][:]
+    center, d1, d2, _ = store.read_vectors(out.with_name("directions.zarr"))
+    for i, j in [(0, 0), (1, 2), (2, 1)]:
+        weights = center + np.float32(surface.x.values[i]) * d1 + np.float32(surface.y.values[j]) * d2
+        assert float(surface.loss[i, j]) == pytest.approx(direct_loss(weights, samples)[0], rel=1e-5)
+    with pytest.raises(Started):  # memory that one worker may not exceed: the worker stays
+        evaluate.evaluate_landscape(run, "result", run_dir, tmp_path / "other.zarr",
+                                    cluster={"workers": 2, "small_here": True, "memory_limit_mb": 4000})
+
+
 def test_the_default_worker_memory_is_the_machines_share_and_never_less_than_one_needs():
     """The need is an estimate that a user's imports (lightning: a worker of 628 MB died at 597) can exceed; the
     machine's share is what dask's own default would give."""

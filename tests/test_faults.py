@@ -32,9 +32,9 @@ SEED = int(os.environ.get("TOPOGRAPH_FAULT_SEED", 11))  # other seeds, other mom
 class Workflow:
     """A copy of the workflow with the tiny config; every snakemake in it shares one cache of engine choices."""
 
-    def __init__(self, folder: Path, cache: Path):
+    def __init__(self, folder: Path, cache: Path, config: dict = CONFIG):
         self.folder, self.env = copy_workflow(folder), {**os.environ, "XDG_CACHE_HOME": str(cache)}
-        (folder / "tiny.yaml").write_text(yaml.safe_dump(CONFIG))
+        (folder / "tiny.yaml").write_text(yaml.safe_dump(config))
 
     def start(self, *extra) -> subprocess.Popen:
         command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml", *extra]
@@ -141,7 +141,7 @@ def test_dead_dask_workers_lose_nothing(reference, cache, tmp_path):
     """kill -9 of one worker in one grid and of every worker in the next, at random moments (also while they
     start): dask replaces them and redoes their chunks, or the job stops and README's rerun finishes it."""
     rng = random.Random(f"{SEED} workers")
-    flow = Workflow(tmp_path, cache)
+    flow = Workflow(tmp_path, cache, {**CONFIG, "workers": 2})  # asked for: a small grid does not stay in the job
     process = flow.start()
     for kill_all in (False, True):
         job = job_of(process, "evaluate_grid")

@@ -11,10 +11,10 @@ import platform
 import shutil
 import sys
 import time
-from contextlib import nullcontext, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -44,6 +44,19 @@ class Job(NamedTuple):
     points_per_worker: int  # the most points a worker may evaluate: what compiling or filling a GPU can pay off
     engine: str | None = None  # the technique every worker uses (engines.make_engine); None: choose by timing
     keep_sample_losses: bool = False  # also each sample's loss at each point (one more forward pass per point)
+
+
+class Workers(NamedTuple):
+    """Dask workers to start only where points are left: start() returns the client of `count` workers. With
+    start_s, the seconds they take to start, the engine is timed in this process first, and points left that this
+    process evaluates in less than start_s and their share on the workers are evaluated here: a small grid does not
+    wait for processes that import torch."""
+    start: Callable[[], Any]
+    count: int
+    start_s: float | None = None
+
+
+WORKERS_START_S = 2.0  # two workers' start on 2 cores, quiet (cluster.dask_client: 1.6 s; 4.5 s of CPU)
 
 
 @dataclass(frozen=True)
@@ -150,9 +163,8 @@ class Labelled(io.TextIOBase):
 def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, chunk: int | None = None,
                   client=None, log=None, keep_sample_losses: bool = False) -> None:
     """Evaluate every grid point into out (surface.zarr). Work goes to <out>.partial first; chunks
-    already done there are skipped, so a killed run resumes. client: a dask client, or a function that returns
-    one (called only where points are left), or None: in this process. keep_sample_losses: also store
-    sample_loss(x, y, sample)."""
+    already done there are skipped, so a killed run resumes. client: a dask client, or Workers to start where
+    points are left, or None: in this process. keep_sample_losses: also store sample_loss(x, y, sample)."""
     out, log = Path(out), Labelled(log or sys.stdout, attrs)
     chunk = chunk_edge(resolution, chunk, gpu=spec.device == "cuda")
     plane_attrs = dict(store.open_store(spec.directions).attrs)
@@ -167,13 +179,18 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
         group = _open_partial(partial, x, y, chunk, spec, parts, attrs, log)
         if keep_sample_losses:
             _with_sample_losses(group, log)
-        if callable(client):
-            client = client() if not group["chunk_done"][:].all() else None
-        workers = max(1, len(client.nthreads())) if client is not None else 1
+        if isinstance(client, Workers) and client.start_s is None:
+            client = client.start() if not group["chunk_done"][:].all() else None
+        planned = client.count if isinstance(client, Workers) else len(client.nthreads()) if client else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
-        job = Job(spec, combined(parts), -(-len(x) * len(y) // workers), engine, keep_sample_losses)
+        job = Job(spec, combined(parts), -(-len(x) * len(y) // max(1, planned)), engine, keep_sample_losses)
+        small = isinstance(client, Workers)  # timed, and evaluated where small, here in one thread as in a worker
         try:
-            _run_pieces(group, job, grid, samples, client, workers, log)
+            with one_thread() if small else nullcontext():
+                if small:
+                    job, client = _workers_or_here(group, job, grid, samples, client, log)
+                workers = max(1, len(client.nthreads())) if client is not None else 1
+                _run_pieces(group, job, grid, samples, client, workers, log)
         except EngineError as error:  # kept in attrs and on this machine, it would fail every rerun
             _forget(_choice_key(job), group)
             raise ClusterError(f"{error}. Fix: run the same command again: the engines are timed anew; the chunks "
@@ -281,6 +298,35 @@ def _run_pieces(group, job: Job, grid: Grid, samples, client, workers, log) -> N
         print(f"{found.text()}; {found.advice()}", file=log, flush=True)
 
 
+def _workers_or_here(group, job: Job, grid: Grid, samples, workers: Workers, log) -> tuple[Job, Any]:
+    """(the job, the client of the workers, or None where no point is left or the points left are evaluated here:
+    see Workers)."""
+    chunk_done, coarse_done = group["chunk_done"][:], group["coarse_done"][:]
+    left = int((~grid.done(chunk_done, coarse_done)).sum())
+    if not left:
+        return job, None
+    if job.engine is None:
+        job = _choose_engine(group, job, samples, grid.pieces(chunk_done, coarse_done)[0].points(grid.x, grid.y),
+                             None, log)
+    seconds = left * group.attrs["seconds_per_point"]
+    if seconds * (1 - 1 / workers.count) > workers.start_s:
+        return job, workers.start()
+    print(f"in this process: {left} points at {group.attrs['seconds_per_point']:.4f} s/point take "
+          f"{duration(seconds)}, less than starting {workers.count} workers and sharing them (about "
+          f"{workers.start_s:g} s to start)", file=log, flush=True)
+    return job, None
+
+
+@contextmanager
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _write_piece(group, grid: Grid, piece, values: dict, kept, waiting: set) -> None:
     """A piece's values, then its marks: a coarse piece marks its chunks' coarse points done, and a chunk whose
     other points are written (waiting) done; a chunk's other points mark it done where its coarse points are.
@@ -312,8 +358,8 @@ def _choose_engine(group, job: Job, samples, probes, client, log) -> Job:
         print(f"engine {technique}: chosen by timing on this machine before ({choices_file()}; delete it to "
               "time again)", file=log, flush=True)
     else:
-        print(f"choosing the engine: loading the plane on one worker and timing the engines that apply on "
-              f"{len(probes)} points", file=log, flush=True)
+        print(f"choosing the engine: loading the plane {'here' if client is None else 'on one worker'} and timing "
+              f"the engines that apply on {len(probes)} points", file=log, flush=True)
         if client is None:
             technique, seconds, notes = choose_in_worker(job, samples, probes)
         else:
@@ -395,25 +441,30 @@ def evaluate_landscape(run: Run, landscape: str, run_dir: Path, out: Path, *, cl
     """evaluate_grid() for a configured run's landscape, on the dask cluster that `cluster` describes (keyword
     arguments of cluster.dask_client; memory_limit_mb None: this machine's share, at least what one worker needs),
     started only where points are left: by clients (a cluster.Clients, which keeps it for the next landscape), else
-    for this landscape alone; or in this process, where one worker is asked for (in_this_process)."""
+    for this landscape alone; or in this process, where one worker is asked for (in_this_process), or, with
+    small_here (workers not given but counted from the cores), where the points left take less here than starting
+    the workers (Workers)."""
     from .cluster import Clients, check_worker_memory, default_worker_mb
 
     run_dir = Path(run_dir)
     directions = run_dir / "landscapes" / landscape / "directions.zarr"
     plane = dict(store.open_store(directions).attrs)
+    cluster = dict(cluster)
+    small_here = cluster.pop("small_here", False)
     spec, needed, batch_norm = plane_spec(run, directions, run_dir / plane["center_checkpoint"], cluster, log)
     here = in_this_process(cluster, needed)
+    count = len(cluster["devices"]) if cluster.get("devices") else cluster.get("workers") or 1
+    start_s = WORKERS_START_S if small_here and in_this_process({**cluster, "workers": 1}, needed) else None
     if not cluster.get("scheduler"):
         if cluster.get("memory_limit_mb"):
             check_worker_memory(cluster["memory_limit_mb"], needed)
         else:
-            workers = len(cluster["devices"]) if cluster.get("devices") else cluster.get("workers") or 1
-            cluster = {**cluster, "memory_limit_mb": default_worker_mb(needed, workers, log)}
+            cluster = {**cluster, "memory_limit_mb": default_worker_mb(needed, count, log)}
     attrs = {**surface_attrs(run, landscape, spec, plane, run_dir), "batch_norm": batch_norm}
     with Clients() if clients is None else nullcontext(clients) as clients:
         try:
             evaluate_grid(out, spec, attrs, resolution=run.resolution, chunk=chunk,
-                          client=None if here else lambda: clients.get(cluster), log=log,
+                          client=None if here else Workers(lambda: clients.get(cluster), count, start_s), log=log,
                           keep_sample_losses=run.keep_sample_losses)
         except _worker_died() as error:
             limit = cluster.get("memory_limit_mb")

@@ -10,7 +10,8 @@ def main():
     torch.set_num_threads(snakemake.threads)  # the cores Snakemake gave the job, where it evaluates in its process
     config = snakemake.config
     cluster = {"workers": snakemake.threads, "devices": config["devices"], "scheduler": config["scheduler"],
-               "memory_limit_mb": config["worker_mem_mb"], "jobqueue": config["jobqueue"]}
+               "memory_limit_mb": config["worker_mem_mb"], "jobqueue": config["jobqueue"],
+               "small_here": config["workers"] is None}  # the cores counted, not asked for: a small grid stays here
     evaluate_landscape(run_of(snakemake), snakemake.wildcards.landscape, Path(snakemake.input.trajectory).parent,
                        Path(snakemake.output[0]), cluster=cluster, chunk=config["chunk"])
 
