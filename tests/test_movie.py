@@ -46,9 +46,9 @@ def test_the_point_and_the_cursor_move_with_the_step(tiny):
     film = Movie(run, landscape, Style())
     assert (film.steps[0], film.steps[-1]) == (run.global_step(track.step[0]), run.global_step(track.step[-1]))
     assert (film.x[0], film.y[0], film.x[-1], film.y[-1]) == (track.x[0], track.y[0], track.x[-1], track.y[-1])
-    first = film.frame(0)
+    first = np.array(film.frame(0))  # a copy: the canvas draws the next frame over its buffer
     start = pixel(film.point, first.shape[0])
-    last = film.frame(FRAMES - 1)
+    last = np.array(film.frame(FRAMES - 1))
     assert film.size == (1920, 1080) and last.shape == (1080, 1920, 4)
     end = pixel(film.point, last.shape[0])
     assert start != end

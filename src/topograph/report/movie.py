@@ -75,10 +75,11 @@ def write_movie(run: Run, landscape: Landscape, gif: Path, mp4: Path | None = No
         partials = [stack.enter_context(written(path)) for path in paths]
         encoder = stack.enter_context(H264(partials[1], movie.size)) if mp4 is not None else None
         frames = []
-        for frame in map(movie.frame, range(len(movie.steps))):
+        for rgba in map(movie.frame, range(len(movie.steps))):
             if encoder:
-                encoder.write(frame)
-            frames.append(Image.fromarray(frame).reduce(GIF_SHRINK).convert("RGB"))
+                encoder.write(rgba)
+            frames.append(Image.frombuffer("RGBA", movie.size, rgba, "raw", "RGBA", 0, 1).reduce(GIF_SHRINK)
+                          .convert("RGB"))
         write_gif(frames, partials[0])
     return paths
 
@@ -103,8 +104,8 @@ class H264:
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         return self
 
-    def write(self, frame: np.ndarray) -> None:
-        self.process.stdin.write(frame.tobytes())
+    def write(self, rgba: memoryview) -> None:
+        self.process.stdin.write(rgba)
 
     def __exit__(self, *error):
         _, message = self.process.communicate()
@@ -164,10 +165,10 @@ class Movie:
         where = f"{self.unit} {self.units[frame]:.2f}, " if self.unit == "epoch" else ""
         self.caption.set_text(f"{self.run.name}: {where}optimizer step {step:.0f}")
 
-    def frame(self, frame: int) -> np.ndarray:
-        """The frame as RGBA pixels [height, width, 4]."""
+    def frame(self, frame: int) -> memoryview:
+        """The frame as RGBA pixels [height, width, 4]: the canvas' own, until the next frame is drawn."""
         self.update(frame)
         self.canvas.restore_region(self.background)
         for artist in self.moving:
             self.figure.draw_artist(artist)
-        return np.array(self.canvas.buffer_rgba())
+        return self.canvas.buffer_rgba()
