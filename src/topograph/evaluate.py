@@ -310,6 +310,7 @@ def _workers_or_here(group, job: Job, grid: Grid, samples, workers: Workers, log
                              None, log)
     seconds = left * group.attrs["seconds_per_point"]
     if seconds * (1 - 1 / workers.count) > workers.start_s:
+        _ENGINES.clear()  # the plane timed here: the workers load their own
         return job, workers.start()
     print(f"in this process: {left} points at {group.attrs['seconds_per_point']:.4f} s/point take "
           f"{duration(seconds)}, less than starting {workers.count} workers and sharing them (about "
