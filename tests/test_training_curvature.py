@@ -165,6 +165,33 @@ def test_no_threshold_where_it_is_not_sgd_or_not_known():
     assert "<p class=note>No 2/η line: Adam is not SGD" in page
 
 
+def test_the_curvature_figure_draws_the_page_s_values_under_the_loss(tmp_path):
+    """figures/curvature.*: λ₁ at each checkpoint measured by optimizer step, the stability threshold dashed and named
+    by its formula, the trace ± its standard error on the right axis, the loss curve above on the same steps."""
+    from topograph.report.figures import write_run_figures
+    from topograph.report.plots import curvature_figure
+
+    lambdas, trace, trace_se = np.array([5.0, 40.0, 70.0]), np.array([90.0, 300.0, 420.0]), np.array([4.0, 9.0, 12.0])
+    run = Run("sgd", {"unit": "epoch"}, curve_step=np.arange(1.0, 41.0), curve_loss=np.linspace(2.0, 0.1, 40),
+              checkpoints={0: (0, 2.3), 2: (20, 0.6), 4: (40, 0.1)}, curvature=Curvature(
+                  stability_threshold("SGD", 0.05, {"momentum": 0.9}), np.array([0, 2, 4]), lambdas, trace, trace_se))
+    figure = curvature_figure(run)
+    loss, top, right = figure.axes
+    assert loss.get_shared_x_axes().joined(loss, top) and loss.get_yscale() == "log"
+    curve, dashed = top.get_lines()[:2]
+    np.testing.assert_array_equal(curve.get_xdata(), [0.0, 20.0, 40.0])
+    np.testing.assert_array_equal(curve.get_ydata(), lambdas)
+    assert dashed.get_linestyle() == "--" and dashed.get_ydata()[0] == pytest.approx(76.0)
+    bars = right.containers[0]
+    np.testing.assert_array_equal(bars.lines[0].get_ydata(), trace)
+    low, high = np.array(bars.lines[2][0].get_segments())[:, :, 1].T
+    np.testing.assert_allclose((low, high), (trace - trace_se, trace + trace_se))
+    written = write_run_figures(run, tmp_path, Style())
+    assert {path.name for path in written} >= {"curvature.png", "curvature.pdf", "curvature.svg"}
+    svg = (tmp_path / "curvature.svg").read_text(encoding="utf-8")
+    assert "(2 + 2β)/η = 76" in svg and "sgd: curvature along training" in svg
+
+
 @pytest.mark.parametrize("curvature, field, problem", [
     ({"every": 0}, "curvature.every", "less than the minimum of 1"),
     ({"trace_probes": 1}, "curvature.trace_probes", "less than the minimum of 2"),

@@ -11,7 +11,7 @@ import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for 
 
 from .labels import unit_of
 from .run import Landscape, Run
-from .style import INTERVAL_COLORS
+from .style import CURVATURE_COLORS, INTERVAL_COLORS
 
 FOCUS = ":focus-visible{outline:2px solid #1d2b3a !important;outline-offset:-2px}"  # the toolbar buttons, by Tab
 HIGHLIGHT = {"selected": 0.45, "other": 0.12}  # the fill alpha of the shown landscape's interval, and of the others'
@@ -78,9 +78,6 @@ def add_interval(plot, run: Run, landscape: Landscape, color: str, selected: boo
     plot.add_layout(Label(x=left, y=5, y_units="screen", text=landscape.name, text_font_size="9pt",
                           text_color=color, x_offset=2))
     return {"name": landscape.name, "left": left - pad, "right": right + pad}
-
-
-CURVATURE_COLORS = {"lambda_max": "#b2182b", "trace": "#2166ac"}
 
 
 def curvature_plot(run: Run, x_range=None, height: int = 220):

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from .. import kinds
 from ..files import written
 from .grid import has_values
-from .plots import compare_figure, curve_figure
+from .plots import compare_figure, curvature_figure, curve_figure
 from .run import Run, read_run
 from .spectrum import spectrum_figure
 from .style import Style
@@ -28,9 +28,9 @@ def write_figures(run_dir: Path, folder: Path, style: Style = Style(),
                   value_range: tuple[float, float] | None = None) -> list[Path]:
     """The figures of the run in run_dir (a folder results/<run>), drawn in style: folder/<landscape>_<view>.png,
     .pdf and .svg for each landscape and each view that draws it (a plane: isoline, topographic, surface3d; a line:
-    line), and folder/loss_curve.png, .pdf and .svg. value_range: (low, high), one colour range for every map
-    instead of each landscape's own (the same for several runs' figures makes them comparable). Returns the files
-    written."""
+    line), folder/loss_curve.png, .pdf and .svg, and curvature.* and spectrum.* where the run measured them.
+    value_range: (low, high), one colour range for every map instead of each landscape's own (the same for several
+    runs' figures makes them comparable). Returns the files written."""
     return write_run_figures(read_run(run_dir), folder, style, value_range)
 
 
@@ -47,6 +47,8 @@ def write_run_figures(run: Run, folder: Path, style: Style,
                                 folder / f"{landscape.name}_{view.key}")
     if len(run.curve_loss) or run.checkpoints:
         written += save(curve_figure(run), folder / "loss_curve")
+    if run.curvature is not None:
+        written += save(curvature_figure(run), folder / "curvature")
     if run.spectrum is not None:
         written += save(spectrum_figure(run.spectrum, run.name), folder / "spectrum")
     return written

@@ -15,7 +15,7 @@ from .camera import landscape_camera
 from .grid import Display, by_quantity, display, line_at, line_values, shared_display, surface_at
 from .labels import unit_of
 from .run import Landscape, Run, Track
-from .style import CAMERA, INTERVAL_COLORS, LIFT, SEGMENT_POINTS, Style, compact, track_colors
+from .style import CAMERA, CURVATURE_COLORS, INTERVAL_COLORS, LIFT, SEGMENT_POINTS, Style, compact, track_colors
 
 
 def levels(shown: Display, count: int) -> np.ndarray:
@@ -310,6 +310,33 @@ def relative_error(landscape: Landscape, field: str) -> np.ndarray:
 def curve_figure(run: Run) -> Figure:
     figure = Figure(figsize=(8.0, 3.2), layout="constrained")
     draw_curve(figure.add_subplot(), run)
+    return figure
+
+
+def curvature_figure(run: Run) -> Figure:
+    """The training loss over the curvature along training (run.curvature), by optimizer step, as the run page
+    draws them: λ₁ with the optimizer's stability threshold dashed where it is known (Cohen et al. 2021's figure),
+    and the trace ± its standard error on the right axis."""
+    curvature = run.curvature
+    figure = Figure(figsize=(8.0, 5.6), layout="constrained")
+    loss, top = figure.subplots(2, 1, sharex=True)
+    top.margins(y=0.1)  # the threshold off the frame
+    draw_curve(loss, run)
+    loss.set_xlabel("")
+    x = [run.global_step(step) for step in curvature.step]
+    color, threshold = CURVATURE_COLORS["lambda_max"], curvature.attrs.get("stability_threshold")
+    top.plot(x, curvature.lambda_max, "o-", color=color, markersize=4, linewidth=1.5, label="λ₁")
+    if threshold is not None:
+        top.axhline(threshold, color=color, linestyle="--", linewidth=1.2,
+                    label=f"{curvature.attrs['stability_formula']} = {threshold:.4g}")
+    top.set(xlabel="optimizer step", ylabel="λ₁ (top Hessian eigenvalue)",
+            title=f"{run.name}: curvature along training")
+    trace = top.twinx()
+    trace.errorbar(x, curvature.trace, yerr=curvature.trace_se, color=CURVATURE_COLORS["trace"], marker="s",
+                   markersize=3, linewidth=1.0, capsize=2, label="trace (Hutchinson ± standard error)")
+    trace.set_ylabel("trace")
+    handles = [*top.get_legend_handles_labels()[0], *trace.get_legend_handles_labels()[0]]
+    top.legend(handles=handles, fontsize=8, loc="upper left")
     return figure
 
 

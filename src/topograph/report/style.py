@@ -11,6 +11,7 @@ from matplotlib.colors import to_hex
 
 BOUNDED = ("accuracy", "top5", "r2")  # metrics in [0, 1] (R² at most 1): a linear scale by default
 HIGHER_IS_BETTER = ("accuracy", "top5", "r2")  # their colour range clips the low side (the loss's, the high side)
+CURVATURE_COLORS = {"lambda_max": "#b2182b", "trace": "#2166ac"}  # the page's curvature plot and the figure
 INTERVAL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 CMAPS = ("viridis", "cividis", "plasma", "inferno", "magma", "turbo", "terrain", "coolwarm", "Spectral_r", "Greys_r")
 CAMERA = {"eye": {"x": -1.1, "y": -1.25, "z": 0.95}, "aspectratio": {"x": 1, "y": 1, "z": 0.6}}  # Plotly's terms
