@@ -181,7 +181,7 @@ def evaluate_grid(out: Path, spec: PlaneSpec, attrs: dict, *, resolution: int, c
             _with_sample_losses(group, log)
         if isinstance(client, Workers) and client.start_s is None:
             client = client.start() if not group["chunk_done"][:].all() else None
-        planned = client.count if isinstance(client, Workers) else len(client.nthreads()) if client else 1
+        planned = client.count if isinstance(client, Workers) else len(client.nthreads()) if client is not None else 1
         engine = group.attrs.get("engine") if group.attrs.get("device") == spec.device else None  # chosen before
         job = Job(spec, combined(parts), -(-len(x) * len(y) // max(1, planned)), engine, keep_sample_losses)
         small = isinstance(client, Workers)  # timed, and evaluated where small, here in one thread as in a worker
