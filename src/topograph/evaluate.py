@@ -56,7 +56,7 @@ class Workers(NamedTuple):
     start_s: float | None = None
 
 
-WORKERS_START_S = 2.0  # two workers' start on 2 cores, quiet (cluster.dask_client: 1.6 s; 4.5 s of CPU)
+WORKERS_START_S = 2.0  # two workers' start on 2 cores, quiet (cluster.dask_client(2): 1.6 s, each importing torch)
 
 
 @dataclass(frozen=True)
